@@ -1,0 +1,19 @@
+# The test command of the README: static checks, then the whole test suite.
+# `make fast` runs only the tests that start no server (seconds).
+PYTEST_FLAGS ?=
+
+.PHONY: check static test fast
+
+check: static test
+
+static:
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
+	mypy src
+	lint-imports
+
+test:
+	bash .ci/pytest $(PYTEST_FLAGS)
+
+fast:
+	bash .ci/pytest -m "not (prometheus or registry or browser or e2e or r or slow)" $(PYTEST_FLAGS)

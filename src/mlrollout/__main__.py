@@ -1,0 +1,5 @@
+"""Allows ``python -m mlrollout``."""
+
+from mlrollout.cli.app import main
+
+main()

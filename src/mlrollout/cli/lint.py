@@ -1,0 +1,142 @@
+"""``mlrollout lint``: validate rollouts and analysis templates, exit 0 or 2.
+
+Part of the ``cli`` layer. Collects every problem across every file (it does not stop at
+the first), checks cross-document references against the templates in the given files and
+in ``--templates`` directories, and prints text or one JSON document.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.errors import ExitCode, SpecError
+from mlrollout.spec import AnalysisTemplate, LoadResult, ModelRollout, check_references, load_paths
+from mlrollout.spec.loader import Document
+
+__all__ = ["lint_paths", "register", "template_files"]
+
+
+def template_files(directories: list[Path]) -> list[Path]:
+    """YAML files in the template directories (``*.yaml`` and ``*.yml``), sorted."""
+    files: list[Path] = []
+    for directory in directories:
+        if not directory.is_dir():
+            raise SpecError(
+                "not a directory (expected a folder of AnalysisTemplates)", source=str(directory)
+            )
+        files += sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    return files
+
+
+def lint_paths(paths: list[Path], template_dirs: list[Path]) -> tuple[LoadResult, list[SpecError]]:
+    """Load ``paths`` and the template directories; return the result and reference errors."""
+    result = load_paths(paths)
+    given = {p.resolve() for p in paths}
+    extra = [p for p in template_files(template_dirs) if p.resolve() not in given]
+    library = load_paths(extra)
+    templates = {**library.templates, **result.templates}
+    references = check_references(result.rollouts, templates)
+    return result, references
+
+
+def _default_template_dirs() -> list[Path]:
+    here = Path("analyses")
+    return [here] if here.is_dir() else []
+
+
+def _describe(doc: Document) -> str:
+    resource = doc.resource
+    if isinstance(resource, ModelRollout):
+        return f"ModelRollout {resource.namespace}/{resource.name}"
+    assert isinstance(resource, AnalysisTemplate)
+    return f"AnalysisTemplate {resource.name} ({len(resource.spec.metrics)} metrics)"
+
+
+def _warnings(doc: Document) -> list[str]:
+    resource = doc.resource
+    if not isinstance(resource, ModelRollout):
+        return []
+    out = []
+    if resource.spec.gates.signature is None:
+        out.append(
+            "spec.gates.signature: not set; images are deployed without signature verification"
+        )
+    if resource.spec.analysis is None:
+        out.append("spec.analysis: not set; traffic moves without any analysis")
+    return out
+
+
+def _location(doc: Document) -> str:
+    return doc.source + (f"#{doc.index}" if doc.index is not None else "")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``lint`` command."""
+
+    @app.command("lint")
+    def lint(
+        files: list[Path] = typer.Argument(
+            ...,
+            help="YAML files with ModelRollouts and "
+            "AnalysisTemplates (multi-document files allowed).",
+        ),
+        templates: list[Path] = typer.Option(
+            None,
+            "--templates",
+            "-t",
+            help="Directory of AnalysisTemplates that rollouts may reference "
+            "(repeatable; default: ./analyses when it exists).",
+        ),
+        output: OutputFormat = typer.Option(
+            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
+        ),
+    ) -> None:
+        """Validate rollouts and analysis templates; exit 0 when clean, 2 otherwise."""
+        dirs = list(templates) if templates else _default_template_dirs()
+        result, references = lint_paths(files, dirs)
+        errors = [*result.errors, *references]
+        if output is OutputFormat.JSON:
+            print_json(_json_report(files, result, errors))
+        else:
+            failed = {(e.source, e.document) for e in references}
+            for doc in result.documents:
+                if (doc.source, doc.index) in failed:
+                    continue
+                typer.echo(f"{_location(doc)}: ok: {_describe(doc)}")
+                for warning in _warnings(doc):
+                    typer.echo(f"{_location(doc)}: warning: {warning}")
+            for error in errors:
+                typer.echo(str(error), err=True)
+        if errors:
+            raise typer.Exit(ExitCode.BAD_INPUT)
+
+
+def _json_report(files: list[Path], result: LoadResult, errors: list[SpecError]) -> dict[str, Any]:
+    return {
+        "ok": not errors,
+        "files": [str(f) for f in files],
+        "documents": [
+            {
+                "source": d.source,
+                "document": d.index,
+                "kind": d.resource.kind,
+                "name": d.resource.metadata.name,
+                "warnings": _warnings(d),
+            }
+            for d in result.documents
+        ],
+        "errors": [
+            {
+                "source": e.source,
+                "document": e.document,
+                "path": e.path,
+                "reason": e.reason,
+                "message": str(e),
+            }
+            for e in errors
+        ],
+    }

@@ -1,0 +1,148 @@
+"""Building blocks shared by the spec models: the strict base model and validated field types.
+
+Part of the ``spec`` layer (validated input). Everything here is declarative: each type says
+what it accepts and what it generates in the JSON schema, so the CRD and the editor schema
+come from the same definitions as validation.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic.alias_generators import to_camel
+
+from mlrollout.model import ImageRef, Sha256, format_duration, parse_duration
+from mlrollout.model.duration import HINT as DURATION_HINT
+
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "DnsLabel",
+    "DnsSubdomain",
+    "Duration",
+    "FreeForm",
+    "HttpUrl",
+    "ImageReference",
+    "LabelMap",
+    "Sha256Hex",
+    "SpecModel",
+]
+
+API_GROUP = "mlrollout.io"
+API_VERSION = f"{API_GROUP}/v1alpha1"
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+
+class SpecModel(BaseModel):
+    """Strict, frozen, camelCase-aliased base of every spec model: unknown fields are errors."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        strict=False,
+        validate_default=False,
+        hide_input_in_errors=True,
+    )
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _DURATION_PATTERN, "description": DURATION_HINT}),
+]
+"""A Kubernetes-style duration string (``30s``, ``10m``, ``1h30m``) held as ``timedelta``."""
+
+DnsLabel = Annotated[
+    str, StringConstraints(min_length=1, max_length=63, pattern=_DNS_LABEL, strict=True)
+]
+"""An RFC 1123 label: a Service or Deployment name."""
+
+DnsSubdomain = Annotated[
+    str, StringConstraints(min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN, strict=True)
+]
+"""An RFC 1123 subdomain: an object name."""
+
+
+def _image(value: Any) -> str:
+    if isinstance(value, ImageRef):
+        return str(value)
+    return str(ImageRef.parse(value))
+
+
+ImageReference = Annotated[
+    str,
+    BeforeValidator(_image),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[^@\s]+@sha256:[0-9a-f]{64}$",
+            "description": "An image pinned by digest: registry/repo@sha256:<64 hex>.",
+        }
+    ),
+]
+"""An image reference pinned by digest; a tag alone is refused."""
+
+
+def _sha256(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be 64 lowercase hex characters, got {type(value).__name__}")
+    return Sha256.parse(value).hex
+
+
+Sha256Hex = Annotated[
+    str,
+    BeforeValidator(_sha256),
+    WithJsonSchema({"type": "string", "pattern": r"^(sha256:)?[0-9a-f]{64}$"}),
+]
+"""A SHA-256 digest, 64 lowercase hex characters (a ``sha256:`` prefix is accepted)."""
+
+
+def _http_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be an http(s) URL, got {type(value).__name__}")
+    if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", value) or len(value) > 2048:
+        raise ValueError(f"must be an http:// or https:// URL, got {value[:80]!r}")
+    return value
+
+
+HttpUrl = Annotated[
+    str,
+    AfterValidator(_http_url),
+    WithJsonSchema({"type": "string", "pattern": r"^https?://"}),
+]
+"""An absolute http(s) URL."""
+
+LabelMap = dict[
+    Annotated[str, StringConstraints(max_length=317)],
+    Annotated[str, StringConstraints(max_length=4096)],
+]
+"""A map of strings (labels, headers, arguments)."""
+
+FreeForm = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+]
+"""A JSON object whose shape belongs to another layer (analysis evidence)."""

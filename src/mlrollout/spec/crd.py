@@ -1,0 +1,129 @@
+"""The ModelRollout CustomResourceDefinition, generated from the pydantic models.
+
+Part of the ``spec`` layer. Pydantic's JSON schema is turned into a *structural* schema as
+the API server requires: ``$ref`` inlined, nullable instead of ``anyOf [.., null]``, every
+node typed, no ``additionalProperties: false`` beside ``properties``, no titles or defaults
+(defaults are applied by mlrollout, so a stored object means what its author wrote).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlrollout.spec.base import API_GROUP
+from mlrollout.spec.rollout import ModelRolloutSpec
+from mlrollout.spec.status import RolloutStatus
+
+__all__ = ["crd_manifest", "structural_schema"]
+
+_DROP = {"title", "default", "examples", "discriminator", "$defs", "const_"}
+
+
+def structural_schema(model: type[Any]) -> dict[str, Any]:
+    """The structural openAPIV3Schema of a pydantic model (aliases, serialisation types)."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.get("$defs", {})
+    schema: dict[str, Any] = _convert(raw, defs, depth=0)
+    return schema
+
+
+def _convert(node: Any, defs: dict[str, Any], *, depth: int) -> Any:
+    if depth > 40:
+        raise ValueError("schema nests too deep (recursive model?)")
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _convert(merged, defs, depth=depth + 1)
+    if "anyOf" in node:
+        options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        nullable = len(options) < len(node["anyOf"])
+        if len(options) != 1:
+            raise ValueError(f"cannot express union {node['anyOf']} structurally")
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        converted: dict[str, Any] = _convert({**options[0], **rest}, defs, depth=depth + 1)
+        if nullable:
+            converted["nullable"] = True
+        return converted
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "const":
+            out["enum"] = [value]
+        elif key == "properties":
+            out[key] = {k: _convert(v, defs, depth=depth + 1) for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _convert(value, defs, depth=depth + 1)
+        elif key == "additionalProperties" and value is False:
+            continue
+        elif key == "exclusiveMinimum" and not isinstance(value, bool):
+            out["minimum"], out["exclusiveMinimum"] = value, True
+        elif key == "exclusiveMaximum" and not isinstance(value, bool):
+            out["maximum"], out["exclusiveMaximum"] = value, True
+        elif key == "propertyNames":
+            continue
+        elif key == "description" and isinstance(value, str):
+            out[key] = value.replace("``", "`")
+        else:
+            out[key] = value
+    if "type" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+        if "enum" in out:
+            out["type"] = "string"
+        elif "properties" in out or "additionalProperties" in out:
+            out["type"] = "object"
+    return out
+
+
+def crd_manifest() -> dict[str, Any]:
+    """The CustomResourceDefinition object for ModelRollout."""
+    schema = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": structural_schema(ModelRolloutSpec),
+            "status": structural_schema(RolloutStatus),
+        },
+    }
+    columns = [
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {
+            "name": "Weight",
+            "type": "number",
+            "jsonPath": ".status.traffic.applied.canaryWeight",
+            "description": "Percent of traffic on the candidate environment",
+        },
+        {"name": "Active", "type": "string", "jsonPath": ".status.activeEnv"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"modelrollouts.{API_GROUP}"},
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "plural": "modelrollouts",
+                "singular": "modelrollout",
+                "kind": "ModelRollout",
+                "listKind": "ModelRolloutList",
+                "shortNames": ["mro"],
+                "categories": ["mlrollout"],
+            },
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                }
+            ],
+        },
+    }

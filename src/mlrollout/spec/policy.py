@@ -1,0 +1,250 @@
+"""The policy sections of a rollout: analysis settings, gates, webhooks, notifications, metrics.
+
+Part of the ``spec`` layer. These say *how* a release is judged and guarded; the layers that
+act on them (``analysis``, ``gates``, ``controller``, ``metrics``) read them as frozen values.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from mlrollout.spec.base import DnsLabel, DnsSubdomain, Duration, HttpUrl, LabelMap, SpecModel
+
+__all__ = [
+    "AnalysisPolicy",
+    "Gates",
+    "Judge",
+    "KayentaSettings",
+    "MetricsConfig",
+    "Notification",
+    "OnErrorLimit",
+    "OnInconclusive",
+    "PrometheusConfig",
+    "PublicKeyRef",
+    "SecretKeyRef",
+    "TemplateRef",
+    "ThresholdSettings",
+    "Webhook",
+    "WebhookType",
+]
+
+
+class Judge(StrEnum):
+    """Which judge decides: the anytime-valid default or a compatibility judge."""
+
+    SEQUENTIAL = "sequential"
+    KAYENTA = "kayenta"
+    THRESHOLD = "threshold"
+
+
+class OnInconclusive(StrEnum):
+    """What happens at ``maxDuration`` without a decision."""
+
+    PAUSE = "pause"
+    ROLLBACK = "rollback"
+    PROMOTE = "promote"
+
+
+class OnErrorLimit(StrEnum):
+    """What happens after ``consecutiveErrorLimit`` errored measurements."""
+
+    ROLLBACK = "rollback"
+    PAUSE = "pause"
+
+
+class TemplateRef(SpecModel):
+    """A reference to an ``AnalysisTemplate`` by name, with argument values."""
+
+    name: DnsSubdomain
+    args: LabelMap = Field(default_factory=dict)
+
+
+class KayentaSettings(SpecModel):
+    """Settings of the Kayenta-compatible judge."""
+
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.98
+    pass_score: Annotated[float, Field(ge=0.0, le=100.0)] = 75.0
+    marginal_score: Annotated[float, Field(ge=0.0, le=100.0)] = 50.0
+    interval: Duration = timedelta(minutes=20)
+    intervals: Annotated[int, Field(ge=1, le=100)] = 3
+
+    @model_validator(mode="after")
+    def _scores(self) -> KayentaSettings:
+        if self.marginal_score > self.pass_score:
+            raise ValueError("marginalScore must not exceed passScore")
+        return self
+
+
+class ThresholdSettings(SpecModel):
+    """Settings of the Flagger-compatible threshold judge."""
+
+    interval: Duration = timedelta(minutes=1)
+    failure_limit: Annotated[int, Field(ge=1, le=1000)] = 2
+    checks: Annotated[int, Field(ge=1, le=1000)] = 10
+
+
+class AnalysisPolicy(SpecModel):
+    """Which templates run, which judge decides, error bounds and time limits."""
+
+    templates: list[TemplateRef] = Field(min_length=1, max_length=32)
+    judge: Judge = Judge.SEQUENTIAL
+    alpha: Annotated[float, Field(gt=0.0, le=0.2)] = 0.01
+    beta: Annotated[float, Field(gt=0.0, le=0.5)] = 0.05
+    on_inconclusive: OnInconclusive = OnInconclusive.PAUSE
+    max_duration: Duration = timedelta(hours=1)
+    min_duration: Duration = timedelta(0)
+    interval: Duration = timedelta(seconds=30)
+    consecutive_error_limit: Annotated[int, Field(ge=1, le=1000)] = 4
+    on_error_limit: OnErrorLimit = OnErrorLimit.ROLLBACK
+    kayenta: KayentaSettings = Field(default_factory=KayentaSettings)
+    threshold: ThresholdSettings = Field(default_factory=ThresholdSettings)
+
+    @model_validator(mode="after")
+    def _times(self) -> AnalysisPolicy:
+        if self.min_duration > self.max_duration:
+            raise ValueError("minDuration must not exceed maxDuration")
+        if self.interval < timedelta(seconds=1) or self.interval > self.max_duration:
+            raise ValueError("interval must be at least 1s and at most maxDuration")
+        names = [t.name for t in self.templates]
+        if len(set(names)) != len(names):
+            raise ValueError(f"templates: each template may be referenced once, got {names}")
+        return self
+
+
+class SecretKeyRef(SpecModel):
+    """A key of a Secret mounted into the controller (never read through the API)."""
+
+    secret: DnsSubdomain
+    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = (
+        "cosign.pub"
+    )
+
+
+class PublicKeyRef(SpecModel):
+    """A trusted cosign public key: from a Secret, a file, or inline PEM."""
+
+    secret: DnsSubdomain | None = None
+    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = (
+        "cosign.pub"
+    )
+    file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    pem: Annotated[str, StringConstraints(max_length=16384)] | None = None
+    not_before: Annotated[str, StringConstraints(max_length=64)] | None = None
+    not_after: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PublicKeyRef:
+        given = [n for n in ("secret", "file", "pem") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"set exactly one of secret, file, pem (got {given or 'none'})")
+        if self.pem is not None and "-----BEGIN PUBLIC KEY-----" not in self.pem:
+            raise ValueError("pem must be a PEM public key (-----BEGIN PUBLIC KEY-----)")
+        return self
+
+
+class SignatureGate(SpecModel):
+    """Cosign signatures: trusted keys, how many must agree, identity and annotations."""
+
+    public_keys: list[PublicKeyRef] = Field(min_length=1, max_length=16)
+    threshold: Annotated[int, Field(ge=1, le=16)] = 1
+    identity_mirrors: LabelMap = Field(default_factory=dict)
+    annotations: LabelMap = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _threshold(self) -> SignatureGate:
+        if self.threshold > len(self.public_keys):
+            raise ValueError(
+                f"threshold {self.threshold} exceeds the {len(self.public_keys)} trusted keys"
+            )
+        return self
+
+
+Pattern = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class ProvenanceGate(SpecModel):
+    """SLSA provenance v1 policy."""
+
+    builder_ids: list[Pattern] = Field(min_length=1)
+    source_repos: list[Pattern] = Field(min_length=1)
+    source_refs: list[Pattern] = Field(default_factory=list)
+
+
+class VulnerabilityGate(SpecModel):
+    """A vulnerability-scan attestation with no finding above ``maxSeverity``."""
+
+    max_severity: Literal["none", "low", "medium", "high", "critical"] = "high"
+
+
+class Gates(SpecModel):
+    """Checks that must pass before any pod starts or traffic moves."""
+
+    signature: SignatureGate | None = None
+    provenance: ProvenanceGate | None = None
+    sbom: bool = False
+    vulnerabilities: VulnerabilityGate | None = None
+    pod_security: Literal["restricted", "baseline"] = "restricted"
+    network_policy: Literal["require", "warn", "ignore"] = "warn"
+    gpu_capacity: bool = True
+    max_gpus_per_pod: Annotated[int, Field(ge=1, le=64)] | None = None
+
+
+class WebhookType(StrEnum):
+    """When a webhook is called (and whether its answer gates the rollout)."""
+
+    CONFIRM_ROLLOUT = "confirm-rollout"
+    PRE_ROLLOUT = "pre-rollout"
+    CONFIRM_TRAFFIC_INCREASE = "confirm-traffic-increase"
+    CONFIRM_PROMOTION = "confirm-promotion"
+    POST_ROLLOUT = "post-rollout"
+    ROLLBACK = "rollback"
+    EVENT = "event"
+
+
+class Webhook(SpecModel):
+    """An HTTP hook; gating types must answer 2xx for the rollout to go on."""
+
+    name: DnsLabel | None = None
+    type: WebhookType
+    url: HttpUrl
+    timeout: Duration = timedelta(seconds=10)
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    headers: LabelMap = Field(default_factory=dict)
+    metadata: LabelMap = Field(default_factory=dict)
+    insecure_skip_tls_verify: bool = False
+
+
+class Notification(SpecModel):
+    """A Slack-compatible incoming webhook told of phase changes."""
+
+    type: Literal["slack"] = "slack"
+    url: HttpUrl
+    channel: Annotated[str, StringConstraints(max_length=80)] | None = None
+    on: list[
+        Literal["Progressing", "Paused", "Succeeded", "RolledBack", "Aborted", "Failed", "Refused"]
+    ] = Field(default_factory=list)
+
+
+class PrometheusConfig(SpecModel):
+    """How to reach Prometheus (environment variables may override the address)."""
+
+    address: HttpUrl
+    timeout: Duration = timedelta(seconds=10)
+    headers: LabelMap = Field(default_factory=dict)
+    bearer_token: SecretKeyRef | None = None
+    basic_auth: SecretKeyRef | None = None
+    ca_file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    insecure_skip_tls_verify: bool = False
+
+
+class MetricsConfig(SpecModel):
+    """Metric providers available to this rollout's templates."""
+
+    prometheus: PrometheusConfig | None = None
+    selector_label: Annotated[
+        str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=128)
+    ] = "environment"

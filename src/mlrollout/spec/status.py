@@ -1,0 +1,116 @@
+"""The ``status`` subresource of a ModelRollout: what the controller has done and seen.
+
+Part of the ``spec`` layer, so that the CRD schema and the controller's reads share one
+definition. The controller builds a new status during a pass and writes it once, last,
+with the resourceVersion it read. Analysis evidence is kept as a free-form object owned by
+the ``analysis`` layer.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from mlrollout.spec.base import FreeForm, SpecModel
+
+__all__ = [
+    "Condition",
+    "EnvName",
+    "HistoryEntry",
+    "Phase",
+    "RolloutStatus",
+    "TrafficSplit",
+    "TrafficStatus",
+    "VerificationStatus",
+]
+
+EnvName = Literal["blue", "green"]
+Text = Annotated[str, StringConstraints(max_length=32768)]
+Timestamp = Annotated[str, StringConstraints(max_length=64)]
+
+
+class Phase(StrEnum):
+    """The rollout's phase (see the README's phase diagram)."""
+
+    PENDING = "Pending"
+    VERIFYING = "Verifying"
+    DEPLOYING = "Deploying"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    PROMOTING = "Promoting"
+    SUCCEEDED = "Succeeded"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    ABORTED = "Aborted"
+    FAILED = "Failed"
+    REFUSED = "Refused"
+
+
+class TrafficSplit(SpecModel):
+    """A split between stable and candidate environments; the two weights sum to 100."""
+
+    stable_env: EnvName
+    canary_env: EnvName
+    canary_weight: Annotated[float, Field(ge=0.0, le=100.0)]
+
+    @property
+    def stable_weight(self) -> float:
+        """The stable environment's share (100 minus the canary's)."""
+        return 100.0 - self.canary_weight
+
+
+class TrafficStatus(SpecModel):
+    """Intent first: ``target`` is persisted before the router write, ``applied`` after it."""
+
+    target: TrafficSplit | None = None
+    applied: TrafficSplit | None = None
+
+
+class VerificationStatus(SpecModel):
+    """The outcome of the gates for the release being rolled out."""
+
+    image: Text | None = None
+    verified: bool = False
+    reason_code: Annotated[str, StringConstraints(max_length=64)] | None = None
+    message: Text | None = None
+    checked_at: Timestamp | None = None
+
+
+class Condition(SpecModel):
+    """A Kubernetes-convention condition."""
+
+    type: Annotated[str, StringConstraints(max_length=316)]
+    status: Literal["True", "False", "Unknown"]
+    reason: Annotated[str, StringConstraints(max_length=1024)] = ""
+    message: Text = ""
+    last_transition_time: Timestamp | None = None
+    observed_generation: int | None = None
+
+
+class HistoryEntry(SpecModel):
+    """One decision the controller acted on, for ``status`` and reports."""
+
+    time: Timestamp
+    phase: Phase
+    action: Annotated[str, StringConstraints(max_length=256)]
+    reason: Text = ""
+    step: int | None = None
+
+
+class RolloutStatus(SpecModel):
+    """``status`` of a ModelRollout."""
+
+    phase: Phase = Phase.PENDING
+    observed_generation: int | None = None
+    current_step: int | None = None
+    step_started_at: Timestamp | None = None
+    traffic: TrafficStatus = Field(default_factory=TrafficStatus)
+    active_env: EnvName | None = None
+    candidate_env: EnvName | None = None
+    verification: VerificationStatus | None = None
+    analysis: FreeForm | None = None
+    conditions: list[Condition] = Field(default_factory=list, max_length=64)
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=256)
+    message: Text = ""

@@ -1,0 +1,109 @@
+"""Reading YAML safely: size and depth limits, UTF-8 only, no duplicate keys, no aliases.
+
+Part of the ``spec`` layer; the loader's first step. Every failure is a ``SpecError`` that
+names the file (and document) and says what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from mlrollout.errors import SpecError
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "parse_yaml_documents"]
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and aliases (no billion laughs, no surprises)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases (*name) are not supported", None
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "mapping keys must be strings", key_node.start_mark
+                ) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 booleans only: `on:`, `yes`, `no` stay strings, as a reader of the file expects.
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def parse_yaml_documents(data: bytes | str, *, source: str) -> list[Any]:
+    """Parse every document of a YAML stream; empty documents are dropped."""
+    if isinstance(data, bytes):
+        if len(data) > MAX_BYTES:
+            raise SpecError(f"file is larger than {MAX_BYTES} bytes", source=source)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise SpecError(
+                f"not valid UTF-8 at line {line}: expected a UTF-8 YAML file",
+                source=source,
+            ) from None
+    else:
+        text = data
+        if len(text) > MAX_BYTES:
+            raise SpecError(f"file is larger than {MAX_BYTES} bytes", source=source)
+    try:
+        documents = [d for d in yaml.load_all(text, Loader=_StrictLoader) if d is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise SpecError(f"invalid YAML{where}: {problem}", source=source) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", source=source) from None
+    except RecursionError:
+        raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", source=source) from None
+    for index, document in enumerate(documents):
+        if _depth(document) > MAX_DEPTH:
+            number = index + 1 if len(documents) > 1 else None
+            raise SpecError(
+                f"nesting deeper than {MAX_DEPTH} levels", source=source, document=number
+            )
+    return documents
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
