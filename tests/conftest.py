@@ -1,10 +1,12 @@
-"""Shared test configuration: paths of the repository's example and fixture files."""
+"""Shared test configuration: the test API server fixtures and the repository root."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["kubeapi.fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,6 +24,7 @@ __all__ = [
     "TrafficSplit",
     "TrafficStatus",
     "VerificationStatus",
+    "set_condition",
 ]
 
 EnvName = Literal["blue", "green"]
@@ -113,4 +114,31 @@ class RolloutStatus(SpecModel):
     analysis: FreeForm | None = None
     conditions: list[Condition] = Field(default_factory=list, max_length=64)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=256)
+    acknowledged_intents: dict[Annotated[str, StringConstraints(max_length=64)], Timestamp] = Field(
+        default_factory=dict
+    )
     message: Text = ""
+
+
+def set_condition(
+    conditions: list[Condition],
+    *,
+    type: str,
+    status: Literal["True", "False", "Unknown"],
+    reason: str,
+    message: str,
+    now: str,
+    generation: int | None,
+) -> list[Condition]:
+    """Conditions with ``type`` set; ``lastTransitionTime`` moves only when status changes."""
+    previous = next((c for c in conditions if c.type == type), None)
+    moved = previous is None or previous.status != status
+    updated = Condition(
+        type=type,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=now if moved or previous is None else previous.last_transition_time,
+        observed_generation=generation,
+    )
+    return [*(c for c in conditions if c.type != type), updated]

@@ -1,0 +1,154 @@
+"""ModelRollout state: status read-modify-write with conflicts, intents, Events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubeapi import KubeApiServer, assert_valid_history
+from mlrollout.errors import ConflictError
+from mlrollout.kube import EventRecorder, Intent, KubeClient, RolloutStore, pending_intents
+from mlrollout.kube.kinds import EVENTS, MODELROLLOUTS
+from mlrollout.kube.rollouts import StoredRollout
+from mlrollout.spec import Phase, RolloutStatus
+from mlrollout.spec.yamlfile import parse_yaml_documents
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _create(kube: KubeClient) -> dict[str, Any]:
+    [obj] = parse_yaml_documents((ROOT / "examples" / "canary.yaml").read_text(), source="c")
+    obj["metadata"]["namespace"] = "default"
+    return kube.create(MODELROLLOUTS, obj, "default")
+
+
+def _progressing(stored: StoredRollout) -> RolloutStatus:
+    return stored.status.model_copy(
+        update={
+            "phase": Phase.PROGRESSING,
+            "observed_generation": stored.generation,
+            "current_step": (stored.status.current_step or 0) + 1,
+        }
+    )
+
+
+def test_status_write_does_not_touch_spec_or_generation(kube: KubeClient) -> None:
+    _create(kube)
+    store = RolloutStore(kube)
+    before = store.read("default", "fraud-scorer")
+    after = store.update_status("default", "fraud-scorer", _progressing)
+    assert after.status.phase is Phase.PROGRESSING
+    assert after.generation == before.generation
+    assert after.raw["spec"] == before.raw["spec"]
+
+
+def test_injected_conflict_leads_to_reread_and_retry(
+    kube: KubeClient, kube_server: KubeApiServer
+) -> None:
+    _create(kube)
+    kube_server.faults.add(
+        verb="PUT", path_regex=r"/modelrollouts/fraud-scorer/status$", status=409
+    )
+    calls: list[str] = []
+
+    def compute(stored: StoredRollout) -> RolloutStatus:
+        calls.append(stored.resource_version)
+        return _progressing(stored)
+
+    result = RolloutStore(kube).update_status("default", "fraud-scorer", compute)
+    assert len(calls) == 2
+    assert result.status.current_step == 1
+    writes = kube_server.history.records(kind="ModelRollout", verb="PUT")
+    assert [w.subresource for w in writes] == ["status"]
+
+
+def test_concurrent_spec_edit_is_never_overwritten(
+    kube: KubeClient, kube_server: KubeApiServer
+) -> None:
+    _create(kube)
+    seen_generations: list[int] = []
+    edited = False
+
+    def compute(stored: StoredRollout) -> RolloutStatus:
+        nonlocal edited
+        seen_generations.append(stored.generation)
+        if not edited:  # a user edits the spec between our read and our write
+            edited = True
+            kube.patch(
+                MODELROLLOUTS, "fraud-scorer", "default", {"spec": {"analysis": {"alpha": 0.02}}}
+            )
+        return _progressing(stored)
+
+    result = RolloutStore(kube).update_status("default", "fraud-scorer", compute)
+    assert seen_generations == [1, 2]
+    assert result.raw["spec"]["analysis"]["alpha"] == 0.02
+    assert result.status.observed_generation == 2
+    history = kube_server.history.records(kind="ModelRollout")
+    assert [(r.verb, r.subresource) for r in history] == [
+        ("POST", ""),
+        ("PATCH", ""),
+        ("PUT", "status"),
+    ]
+    assert all(r.object["spec"]["analysis"]["alpha"] == 0.02 for r in history[1:])
+    assert_valid_history(kube_server)
+
+
+def test_conflicts_without_end_give_up(kube: KubeClient, kube_server: KubeApiServer) -> None:
+    _create(kube)
+    kube_server.faults.add(verb="PUT", path_regex=r"/status$", times=None, status=409)
+    store = RolloutStore(kube, max_conflicts=3)
+    with pytest.raises(ConflictError, match="still conflicting after 3 attempts"):
+        store.update_status("default", "fraud-scorer", _progressing)
+
+
+def test_nothing_to_write_writes_nothing(kube: KubeClient, kube_server: KubeApiServer) -> None:
+    _create(kube)
+    RolloutStore(kube).update_status("default", "fraud-scorer", lambda stored: None)
+    assert [r.verb for r in kube_server.history.records(kind="ModelRollout")] == ["POST"]
+
+
+def test_intents_are_annotations_until_acknowledged(kube: KubeClient) -> None:
+    _create(kube)
+    store = RolloutStore(kube)
+    stamp = store.request(
+        "default", "fraud-scorer", Intent.ABORT, now=datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    )
+    stored = store.read("default", "fraud-scorer")
+    assert pending_intents(stored) == {Intent.ABORT: stamp}
+    assert stored.generation == 1  # metadata only: no new generation
+
+    def acknowledge(s: StoredRollout) -> RolloutStatus:
+        return s.status.model_copy(update={"acknowledged_intents": {"abort": stamp}})
+
+    acknowledged = store.update_status("default", "fraud-scorer", acknowledge)
+    assert pending_intents(acknowledged) == {}
+    again = store.request(
+        "default", "fraud-scorer", Intent.ABORT, now=datetime(2026, 11, 26, 12, 5, tzinfo=UTC)
+    )
+    assert pending_intents(store.read("default", "fraud-scorer")) == {Intent.ABORT: again}
+
+
+def test_events_are_recorded_on_the_rollout(kube: KubeClient, kube_server: KubeApiServer) -> None:
+    rollout = _create(kube)
+    error = EventRecorder(kube).emit(
+        rollout,
+        type="Warning",
+        reason="RolledBack",
+        message="latency-p99 regressed by 12% (CS 8%..17%)",
+    )
+    assert error is None
+    [event] = kube.list(EVENTS, "default")
+    assert event["involvedObject"]["kind"] == "ModelRollout"
+    assert event["involvedObject"]["uid"] == rollout["metadata"]["uid"]
+    assert (event["type"], event["reason"]) == ("Warning", "RolledBack")
+    assert_valid_history(kube_server)
+
+
+def test_event_failure_is_returned_not_raised(kube: KubeClient, kube_server: KubeApiServer) -> None:
+    rollout = _create(kube)
+    kube_server.faults.add(verb="POST", path_regex=r"/events$", times=None, status=403)
+    error = EventRecorder(kube).emit(rollout, type="Normal", reason="Progressing", message="x")
+    assert error is not None
