@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from mlrollout.errors import ConflictError, SpecError
 from mlrollout.kube.client import KubeClient, PatchType
 from mlrollout.kube.kinds import MODELROLLOUTS
 from mlrollout.spec import ModelRollout, RolloutStatus, load_object
+from mlrollout.spec.status import INTENT_PREFIX, Intent
 
 __all__ = [
     "INTENT_PREFIX",
@@ -30,20 +30,6 @@ __all__ = [
     "StoredRollout",
     "pending_intents",
 ]
-
-INTENT_PREFIX = "mlrollout.io/intent."
-
-
-class Intent(StrEnum):
-    """What a user asked for through the CLI."""
-
-    PROMOTE = "promote"
-    PROMOTE_FULL = "promote-full"
-    ABORT = "abort"
-    PAUSE = "pause"
-    RESUME = "resume"
-    ROLLBACK = "rollback"
-    RETRY = "retry"
 
 
 @dataclass(frozen=True)

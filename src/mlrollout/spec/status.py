@@ -16,11 +16,16 @@ from pydantic import Field, StringConstraints
 from mlrollout.spec.base import FreeForm, SpecModel
 
 __all__ = [
+    "INTENT_PREFIX",
     "Condition",
     "EnvName",
     "HistoryEntry",
+    "Intent",
     "Phase",
+    "RollbackCause",
     "RolloutStatus",
+    "ScaleDown",
+    "StatusRelease",
     "TrafficSplit",
     "TrafficStatus",
     "VerificationStatus",
@@ -30,6 +35,22 @@ __all__ = [
 EnvName = Literal["blue", "green"]
 Text = Annotated[str, StringConstraints(max_length=32768)]
 Timestamp = Annotated[str, StringConstraints(max_length=64)]
+
+
+INTENT_PREFIX = "mlrollout.io/intent."
+"""Annotation prefix under which the CLI records intents (metadata: no new generation)."""
+
+
+class Intent(StrEnum):
+    """What a user asked for through the CLI; acknowledged in ``status.acknowledgedIntents``."""
+
+    PROMOTE = "promote"
+    PROMOTE_FULL = "promote-full"
+    ABORT = "abort"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ROLLBACK = "rollback"
+    RETRY = "retry"
 
 
 class Phase(StrEnum):
@@ -79,6 +100,23 @@ class VerificationStatus(SpecModel):
     checked_at: Timestamp | None = None
 
 
+class ScaleDown(SpecModel):
+    """An environment to scale to zero once ``at`` has passed (kept warm until then)."""
+
+    env: EnvName
+    at: Timestamp
+
+
+class RollbackCause(StrEnum):
+    """Why traffic is going back to stable; decides the phase once it is there."""
+
+    ANALYSIS = "analysis"
+    ABORT = "abort"
+    DEADLINE = "deadline"
+    RESTART = "restart"
+    USER = "user"
+
+
 class Condition(SpecModel):
     """A Kubernetes-convention condition."""
 
@@ -100,17 +138,29 @@ class HistoryEntry(SpecModel):
     step: int | None = None
 
 
+class StatusRelease(SpecModel):
+    """The release a status refers to (a new one in the spec starts a new rollout)."""
+
+    image: Text
+    model_uri: Text
+    model_sha256: Annotated[str, StringConstraints(max_length=64)]
+
+
 class RolloutStatus(SpecModel):
     """``status`` of a ModelRollout."""
 
     phase: Phase = Phase.PENDING
     observed_generation: int | None = None
+    release: StatusRelease | None = None
+    phase_started_at: Timestamp | None = None
     current_step: int | None = None
     step_started_at: Timestamp | None = None
     traffic: TrafficStatus = Field(default_factory=TrafficStatus)
     active_env: EnvName | None = None
     candidate_env: EnvName | None = None
     verification: VerificationStatus | None = None
+    scale_down: ScaleDown | None = None
+    rollback_cause: RollbackCause | None = None
     analysis: FreeForm | None = None
     conditions: list[Condition] = Field(default_factory=list, max_length=64)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=256)

@@ -1,0 +1,223 @@
+"""``decide`` for the blue-green strategy: preview, pre-promotion analysis, switch, post-analysis.
+
+Part of the ``controller`` layer; pure. Step 0 is the preview (candidate behind the preview
+Service, optional pre-promotion analysis); step 1 is the post-promotion analysis after the
+switch. Until the rollout succeeds the old environment stays ``active_env``, so a rollback
+at any point is one switch back to it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from mlrollout.controller.actions import SetPreview, Shift
+from mlrollout.controller.common import (
+    QUICK,
+    decide_deploying,
+    decide_rolling_back,
+    decide_verifying,
+    reached,
+    start_rollback,
+)
+from mlrollout.controller.decision import (
+    Decision,
+    announce,
+    enter,
+    other_env,
+    parse_stamp,
+    split_to,
+    stamp,
+)
+from mlrollout.controller.observation import Observation
+from mlrollout.spec import RolloutStatus
+from mlrollout.spec.status import Intent, Phase, RollbackCause, ScaleDown
+from mlrollout.spec.strategy import BlueGreenStrategy
+
+__all__ = ["decide_blue_green"]
+
+PREVIEW, POST = 0, 1
+
+
+def decide_blue_green(obs: Observation, status: RolloutStatus) -> Decision:
+    """The blue-green phase machine (after the shared prelude in ``decide``)."""
+    if status.phase is Phase.VERIFYING:
+        return decide_verifying(obs, status)
+    if status.phase is Phase.DEPLOYING:
+        return decide_deploying(obs, status, first_step=Phase.PROGRESSING)
+    if status.phase is Phase.ROLLING_BACK:
+        return decide_rolling_back(obs, status)
+    if status.phase is Phase.PROMOTING:
+        return _switching(obs, status)
+    if status.phase is Phase.PAUSED:
+        return _paused(obs, status)
+    if status.phase is Phase.PROGRESSING:
+        return _progressing(obs, status)
+    return Decision(status=status, reason=status.message)
+
+
+def _strategy(obs: Observation) -> BlueGreenStrategy:
+    blue_green = obs.rollout.spec.strategy.blue_green
+    assert blue_green is not None
+    return blue_green
+
+
+def _progressing(obs: Observation, status: RolloutStatus) -> Decision:
+    step = status.current_step or PREVIEW
+    if Intent.PAUSE in obs.intents:
+        reason = "paused by the user"
+        paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
+        return Decision(status=paused, actions=announce(Phase.PAUSED, reason), reason=reason)
+    if step == PREVIEW:
+        return _preview(obs, status)
+    return _post_promotion(obs, status)
+
+
+def _preview(obs: Observation, status: RolloutStatus) -> Decision:
+    strategy = _strategy(obs)
+    assert status.candidate_env is not None
+    preview = (SetPreview(status.candidate_env),) if strategy.preview_service else ()
+    if Intent.PROMOTE in obs.intents or Intent.PROMOTE_FULL in obs.intents:
+        return _begin_switch(obs, status, reason="promoted by the user")
+    if strategy.pre_promotion_analysis is not None:
+        outcome = _judged(obs, status, PREVIEW)
+        if outcome is not None:
+            return outcome
+        if not _analysis_promoted(obs, PREVIEW):
+            return Decision(
+                status=status,
+                actions=preview,
+                requeue_after=_interval(obs),
+                reason="pre-promotion analysis running",
+            )
+    if not strategy.auto_promotion_enabled:
+        reason = "preview ready; waiting for `mlrollout promote`"
+        paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
+        return Decision(
+            status=paused, actions=(*preview, *announce(Phase.PAUSED, reason)), reason=reason
+        )
+    delay = strategy.auto_promotion_delay or timedelta(0)
+    started = parse_stamp(status.step_started_at) or obs.now
+    if obs.now < started + delay:
+        return Decision(
+            status=status,
+            actions=preview,
+            requeue_after=started + delay - obs.now,
+            reason=f"auto-promotion after {delay}",
+        )
+    return _begin_switch(obs, status, reason="preview passed; switching traffic")
+
+
+def _analysis_promoted(obs: Observation, step: int) -> bool:
+    look = obs.analysis
+    return look is not None and look.step == step and look.decision == "promote"
+
+
+def _judged(obs: Observation, status: RolloutStatus, step: int) -> Decision | None:
+    """A rollback or pause from the analysis of ``step``; None to go on."""
+    look = obs.analysis
+    if look is None or look.step != step or look.decision in ("continue", "promote"):
+        return None
+    if look.decision == "rollback":
+        return start_rollback(obs, status, cause=RollbackCause.ANALYSIS, reason=look.reason)
+    paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=look.reason)
+    return Decision(
+        status=paused, actions=announce(Phase.PAUSED, look.reason, warning=True), reason=look.reason
+    )
+
+
+def _interval(obs: Observation) -> timedelta:
+    policy = obs.rollout.spec.analysis
+    return policy.interval if policy is not None else QUICK * 30
+
+
+def _begin_switch(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
+    assert status.active_env is not None
+    target = split_to(status.active_env, 100)
+    switching = enter(
+        status,
+        Phase.PROMOTING,
+        now=obs.now,
+        action="switch",
+        reason=reason,
+        traffic=status.traffic.model_copy(update={"target": target}),
+    )
+    return Decision(status=switching, actions=(Shift(target),), requeue_after=QUICK, reason=reason)
+
+
+def _switching(obs: Observation, status: RolloutStatus) -> Decision:
+    assert status.active_env is not None
+    target = split_to(status.active_env, 100)
+    if not reached(obs, target):
+        return Decision(
+            status=status,
+            actions=(Shift(target),),
+            requeue_after=QUICK,
+            reason=f"switching traffic to {status.candidate_env}",
+        )
+    if _strategy(obs).post_promotion_analysis is None:
+        return _succeed(obs, status, reason=f"switched to {status.candidate_env}")
+    reason = f"switched to {status.candidate_env}; post-promotion analysis running"
+    moved = enter(
+        status,
+        Phase.PROGRESSING,
+        now=obs.now,
+        action="post-analysis",
+        reason=reason,
+        current_step=POST,
+        step_started_at=stamp(obs.now),
+    )
+    return Decision(status=moved, requeue_after=_interval(obs), reason=reason)
+
+
+def _post_promotion(obs: Observation, status: RolloutStatus) -> Decision:
+    outcome = _judged(obs, status, POST)
+    if outcome is not None:
+        return outcome
+    if _analysis_promoted(obs, POST) or Intent.PROMOTE in obs.intents:
+        return _succeed(obs, status, reason="post-promotion analysis passed")
+    return Decision(
+        status=status, requeue_after=_interval(obs), reason="post-promotion analysis running"
+    )
+
+
+def _paused(obs: Observation, status: RolloutStatus) -> Decision:
+    step = status.current_step or PREVIEW
+    if Intent.PROMOTE in obs.intents or Intent.PROMOTE_FULL in obs.intents:
+        if step == PREVIEW:
+            return _begin_switch(obs, status, reason="promoted by the user")
+        return _succeed(obs, status, reason="promoted by the user")
+    if Intent.RESUME in obs.intents:
+        reason = "resumed by the user"
+        resumed = enter(
+            status,
+            Phase.PROGRESSING,
+            now=obs.now,
+            action="resume",
+            reason=reason,
+            step_started_at=stamp(obs.now),
+        )
+        return Decision(status=resumed, requeue_after=QUICK, reason=reason)
+    return Decision(status=status, reason=status.message)
+
+
+def _succeed(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
+    assert status.active_env is not None
+    assert status.candidate_env is not None
+    old, new = status.active_env, status.candidate_env
+    delay = _strategy(obs).scale_down_delay
+    normal = split_to(new, 0)
+    text = f"{reason}; {old} stays warm for {delay}"
+    done = enter(
+        status,
+        Phase.SUCCEEDED,
+        now=obs.now,
+        action="promoted",
+        reason=text,
+        active_env=new,
+        candidate_env=other_env(new),
+        traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
+        scale_down=ScaleDown(env=old, at=stamp(obs.now + delay)),
+    )
+    return Decision(
+        status=done, actions=announce(Phase.SUCCEEDED, text), requeue_after=delay, reason=text
+    )

@@ -1,0 +1,239 @@
+"""``decide`` for the canary strategy: steps of setWeight / analyze / pause, then promote.
+
+Part of the ``controller`` layer; pure. One flat chain of early returns per phase. Evidence
+is carried across the steps of one build (the loop keeps one judge per release); a failed
+verdict rolls back at once; a promote verdict advances to the next step.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from mlrollout.controller.actions import Shift
+from mlrollout.controller.common import (
+    QUICK,
+    candidate_ready,
+    decide_deploying,
+    decide_rolling_back,
+    decide_verifying,
+    reached,
+    start_rollback,
+)
+from mlrollout.controller.decision import (
+    Decision,
+    announce,
+    enter,
+    other_env,
+    parse_stamp,
+    split_to,
+    stamp,
+)
+from mlrollout.controller.observation import Observation
+from mlrollout.spec import RolloutStatus
+from mlrollout.spec.status import Intent, Phase, RollbackCause, ScaleDown
+from mlrollout.spec.strategy import CanaryStrategy, Step
+
+__all__ = ["decide_canary"]
+
+CANARY_SCALE_DOWN_DELAY = timedelta(seconds=30)
+
+
+def decide_canary(obs: Observation, status: RolloutStatus) -> Decision:
+    """The canary phase machine (after the shared prelude in ``decide``)."""
+    if status.phase is Phase.VERIFYING:
+        return decide_verifying(obs, status)
+    if status.phase is Phase.DEPLOYING:
+        return decide_deploying(obs, status, first_step=Phase.PROGRESSING)
+    if status.phase is Phase.ROLLING_BACK:
+        return decide_rolling_back(obs, status)
+    if status.phase is Phase.PROMOTING:
+        return _promoting(obs, status)
+    if status.phase is Phase.PAUSED:
+        return _paused(obs, status)
+    if status.phase is Phase.PROGRESSING:
+        return _progressing(obs, status)
+    return Decision(status=status, reason=status.message)
+
+
+def _strategy(obs: Observation) -> CanaryStrategy:
+    canary = obs.rollout.spec.strategy.canary
+    assert canary is not None
+    return canary
+
+
+def _progressing(obs: Observation, status: RolloutStatus) -> Decision:
+    if Intent.PROMOTE_FULL in obs.intents:
+        return _begin_promotion(obs, status, reason="full promotion requested")
+    if Intent.PAUSE in obs.intents:
+        reason = "paused by the user"
+        paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
+        return Decision(status=paused, actions=announce(Phase.PAUSED, reason), reason=reason)
+    steps = _strategy(obs).steps
+    index = status.current_step or 0
+    if index >= len(steps):
+        return _begin_promotion(obs, status, reason="all steps passed")
+    if Intent.PROMOTE in obs.intents:
+        return _advance(obs, status, reason=f"step {index} skipped by `mlrollout promote`")
+    if status.candidate_env is not None and not candidate_ready(obs, status):
+        return _candidate_lost(obs, status)
+    step = steps[index]
+    if step.set_weight is not None:
+        return _set_weight(obs, status, step.set_weight)
+    if step.analyze is not None:
+        return _analyze(obs, status, index)
+    return _pause_step(obs, status, step)
+
+
+def _candidate_lost(obs: Observation, status: RolloutStatus) -> Decision:
+    started = parse_stamp(status.step_started_at) or obs.now
+    deadline = obs.rollout.spec.progress_deadline
+    if obs.now - started > deadline:
+        return start_rollback(
+            obs,
+            status,
+            cause=RollbackCause.DEADLINE,
+            reason=f"{status.candidate_env} lost its ready replicas for "
+            f"longer than the progress deadline ({deadline})",
+        )
+    return Decision(
+        status=status,
+        requeue_after=QUICK * 2,
+        reason=f"holding: {status.candidate_env} has no ready replicas",
+    )
+
+
+def _set_weight(obs: Observation, status: RolloutStatus, weight: float) -> Decision:
+    assert status.active_env is not None
+    target = split_to(status.active_env, weight)
+    if reached(obs, target):
+        return _advance(obs, status, reason=f"{weight:g}% of traffic on {status.candidate_env}")
+    shifting = status.model_copy(
+        update={
+            "traffic": status.traffic.model_copy(update={"target": target}),
+            "message": f"shifting {weight:g}% of traffic to {status.candidate_env}",
+        }
+    )
+    return Decision(
+        status=shifting, actions=(Shift(target),), requeue_after=QUICK, reason=shifting.message
+    )
+
+
+def _analyze(obs: Observation, status: RolloutStatus, index: int) -> Decision:
+    look = obs.analysis if obs.analysis is not None and obs.analysis.step == index else None
+    policy = obs.rollout.spec.analysis
+    interval = policy.interval if policy is not None else QUICK * 30
+    if look is None or look.decision == "continue":
+        reason = look.reason if look is not None else "analysis started"
+        return Decision(
+            status=status.model_copy(update={"message": reason}),
+            requeue_after=interval,
+            reason=reason,
+        )
+    if look.decision == "rollback":
+        return start_rollback(obs, status, cause=RollbackCause.ANALYSIS, reason=look.reason)
+    if look.decision == "promote":
+        return _advance(obs, status, reason=look.reason)
+    paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=look.reason)
+    return Decision(
+        status=paused, actions=announce(Phase.PAUSED, look.reason, warning=True), reason=look.reason
+    )
+
+
+def _pause_step(obs: Observation, status: RolloutStatus, step: Step) -> Decision:
+    assert step.pause is not None
+    duration = step.pause.duration
+    if duration is None:
+        reason = f"paused at step {status.current_step} until `mlrollout promote`"
+        paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
+        return Decision(status=paused, actions=announce(Phase.PAUSED, reason), reason=reason)
+    started = parse_stamp(status.step_started_at) or obs.now
+    remaining = started + duration - obs.now
+    if remaining <= timedelta(0):
+        return _advance(obs, status, reason=f"pause of {duration} elapsed")
+    return Decision(
+        status=status,
+        requeue_after=remaining,
+        reason=f"pausing for {duration} at step {status.current_step}",
+    )
+
+
+def _paused(obs: Observation, status: RolloutStatus) -> Decision:
+    if Intent.PROMOTE_FULL in obs.intents:
+        return _begin_promotion(obs, status, reason="full promotion requested")
+    if Intent.PROMOTE in obs.intents:
+        return _advance(obs, status, reason="promoted by the user")
+    if Intent.RESUME in obs.intents:
+        reason = "resumed by the user"
+        resumed = enter(
+            status,
+            Phase.PROGRESSING,
+            now=obs.now,
+            action="resume",
+            reason=reason,
+            step_started_at=stamp(obs.now),
+        )
+        return Decision(status=resumed, requeue_after=QUICK, reason=reason)
+    return Decision(status=status, reason=status.message)
+
+
+def _advance(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
+    index = (status.current_step or 0) + 1
+    moved = enter(
+        status,
+        Phase.PROGRESSING,
+        now=obs.now,
+        action="advance",
+        reason=reason,
+        current_step=index,
+        step_started_at=stamp(obs.now),
+    )
+    return Decision(status=moved, requeue_after=timedelta(0), reason=reason)
+
+
+def _begin_promotion(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
+    assert status.active_env is not None
+    target = split_to(status.active_env, 100)
+    promoting = enter(
+        status,
+        Phase.PROMOTING,
+        now=obs.now,
+        action="promote",
+        reason=reason,
+        traffic=status.traffic.model_copy(update={"target": target}),
+    )
+    return Decision(status=promoting, actions=(Shift(target),), requeue_after=QUICK, reason=reason)
+
+
+def _promoting(obs: Observation, status: RolloutStatus) -> Decision:
+    assert status.active_env is not None
+    assert status.candidate_env is not None
+    target = split_to(status.active_env, 100)
+    if not reached(obs, target):
+        return Decision(
+            status=status,
+            actions=(Shift(target),),
+            requeue_after=QUICK,
+            reason="moving all traffic to the candidate",
+        )
+    old, new = status.active_env, status.candidate_env
+    reason = (
+        f"promoted: {new} serves all traffic; {old} scales down after {CANARY_SCALE_DOWN_DELAY}"
+    )
+    normal = split_to(new, 0)
+    done = enter(
+        status,
+        Phase.SUCCEEDED,
+        now=obs.now,
+        action="promoted",
+        reason=reason,
+        active_env=new,
+        candidate_env=other_env(new),
+        traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
+        scale_down=ScaleDown(env=old, at=stamp(obs.now + CANARY_SCALE_DOWN_DELAY)),
+    )
+    return Decision(
+        status=done,
+        actions=announce(Phase.SUCCEEDED, reason),
+        requeue_after=CANARY_SCALE_DOWN_DELAY,
+        reason=reason,
+    )

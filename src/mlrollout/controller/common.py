@@ -1,0 +1,324 @@
+"""Transitions shared by every strategy: start, verify, deploy, roll back, intents.
+
+Part of the ``controller`` layer; pure. Each function takes the observation (and the status
+being built) and returns a ``Decision``; the strategy modules call them from their flat
+chains of early returns.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from mlrollout.controller.actions import Action, Deploy, ScaleEnv, Shift, Verify
+from mlrollout.controller.decision import (
+    Decision,
+    announce,
+    enter,
+    other_env,
+    parse_stamp,
+    split_to,
+    stamp,
+)
+from mlrollout.controller.observation import Observation
+from mlrollout.spec import RolloutStatus
+from mlrollout.spec.status import (
+    EnvName,
+    Phase,
+    RollbackCause,
+    StatusRelease,
+    TrafficSplit,
+    VerificationStatus,
+)
+from mlrollout.spec.strategy import RouterKind
+
+__all__ = [
+    "IN_FLIGHT",
+    "QUICK",
+    "TERMINAL",
+    "acknowledge",
+    "active_env",
+    "candidate_ready",
+    "decide_deploying",
+    "decide_rolling_back",
+    "decide_verifying",
+    "reached",
+    "release_of",
+    "same_split",
+    "start",
+    "start_rollback",
+]
+
+TERMINAL = frozenset(
+    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.REFUSED}
+)
+IN_FLIGHT = frozenset(
+    {
+        Phase.VERIFYING,
+        Phase.DEPLOYING,
+        Phase.PROGRESSING,
+        Phase.PAUSED,
+        Phase.PROMOTING,
+        Phase.ROLLING_BACK,
+    }
+)
+QUICK = timedelta(seconds=1)
+ROLLBACK_POLL = timedelta(milliseconds=200)
+_FINAL_PHASE = {
+    RollbackCause.ANALYSIS: Phase.ROLLED_BACK,
+    RollbackCause.USER: Phase.ROLLED_BACK,
+    RollbackCause.ABORT: Phase.ABORTED,
+    RollbackCause.DEADLINE: Phase.FAILED,
+}
+
+
+def release_of(obs: Observation) -> StatusRelease:
+    """The release the spec asks for."""
+    release = obs.rollout.spec.release
+    return StatusRelease(
+        image=release.image, model_uri=release.model.uri, model_sha256=release.model.sha256
+    )
+
+
+def active_env(obs: Observation) -> EnvName:
+    """The live environment: as recorded, else where traffic goes, else blue."""
+    if obs.status.active_env is not None:
+        return obs.status.active_env
+    if obs.traffic is not None:
+        return (
+            obs.traffic.canary_env if obs.traffic.canary_weight >= 100 else obs.traffic.stable_env
+        )
+    return "blue"
+
+
+def weights(split: TrafficSplit) -> dict[str, float]:
+    """Per-environment weights (two splits are the same when these are)."""
+    return {split.stable_env: split.stable_weight, split.canary_env: split.canary_weight}
+
+
+def same_split(a: TrafficSplit | None, b: TrafficSplit | None) -> bool:
+    """Whether two splits send the same share to each environment."""
+    if a is None or b is None:
+        return False
+    wa, wb = weights(a), weights(b)
+    return all(abs(wa.get(env, 0.0) - wb.get(env, 0.0)) < 0.005 for env in ("blue", "green"))
+
+
+def reached(obs: Observation, target: TrafficSplit) -> bool:
+    """The target is in force: recorded as applied for this target and still observed."""
+    traffic = obs.status.traffic
+    return (
+        same_split(traffic.target, target)
+        and same_split(traffic.applied, target)
+        and same_split(obs.traffic, traffic.applied)
+    )
+
+
+def acknowledge(obs: Observation, status: RolloutStatus) -> RolloutStatus:
+    """Record every pending intent as handled (those that do not apply are ignored)."""
+    if not obs.intents:
+        return status
+    acks = dict(status.acknowledged_intents)
+    acks.update({intent.value: value for intent, value in obs.intents.items()})
+    return status.model_copy(update={"acknowledged_intents": acks})
+
+
+def start(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
+    """Begin a rollout of the spec's release: candidate is the idle environment."""
+    active = status.active_env or active_env(obs)
+    release = release_of(obs)
+    live = obs.envs.get(active)
+    base = status.model_copy(
+        update={
+            "verification": None,
+            "rollback_cause": None,
+            "scale_down": None,
+            "current_step": None,
+            "step_started_at": None,
+        }
+    )
+    if live is not None and live.healthy and live.runs(release.image, release.model_sha256):
+        status = enter(
+            base,
+            Phase.SUCCEEDED,
+            now=obs.now,
+            action="adopt",
+            reason=f"{active} already runs this release; nothing to roll out",
+            release=release,
+            active_env=active,
+            candidate_env=other_env(active),
+            observed_generation=obs.generation,
+        )
+        return Decision(status=status, reason=status.message)
+    status = enter(
+        base,
+        Phase.VERIFYING,
+        now=obs.now,
+        action="verify",
+        reason=reason,
+        release=release,
+        active_env=active,
+        candidate_env=other_env(active),
+        observed_generation=obs.generation,
+    )
+    return Decision(
+        status=status, actions=(Verify(release.image),), requeue_after=QUICK, reason=reason
+    )
+
+
+def decide_verifying(obs: Observation, status: RolloutStatus) -> Decision:
+    """Wait for the gates; deploy when they pass, refuse (changing nothing) when not."""
+    release = status.release
+    assert release is not None
+    outcome = obs.verification
+    if outcome is None or outcome.image != release.image:
+        return Decision(
+            status=status,
+            actions=(Verify(release.image),),
+            requeue_after=QUICK,
+            reason="waiting for the gates",
+        )
+    verification = VerificationStatus(
+        image=outcome.image,
+        verified=outcome.passed,
+        reason_code=outcome.reason_code,
+        message=outcome.message,
+    )
+    if not outcome.passed:
+        reason = f"refused by a gate: {outcome.reason_code}: {outcome.message}"
+        refused = enter(
+            status,
+            Phase.REFUSED,
+            now=obs.now,
+            action="refuse",
+            reason=reason,
+            verification=verification,
+        )
+        return Decision(
+            status=refused, actions=announce(Phase.REFUSED, reason, warning=True), reason=reason
+        )
+    candidate = status.candidate_env
+    assert candidate is not None
+    reason = f"gates passed; deploying the release to {candidate}"
+    deploying = enter(
+        status,
+        Phase.DEPLOYING,
+        now=obs.now,
+        action="deploy",
+        reason=reason,
+        verification=verification,
+    )
+    return Decision(
+        status=deploying, actions=(_deploy(obs, deploying),), requeue_after=QUICK, reason=reason
+    )
+
+
+def _deploy(obs: Observation, status: RolloutStatus) -> Deploy:
+    release, candidate, active = status.release, status.candidate_env, status.active_env
+    assert release is not None
+    assert candidate is not None
+    assert active is not None
+    router = obs.rollout.spec.strategy.traffic.router
+    live = obs.envs.get(active)
+    # With replica-weighted routing every ready candidate pod takes traffic: start at zero.
+    replicas = 0 if router is RouterKind.REPLICAS else max(1, live.replicas if live else 1)
+    return Deploy(
+        env=candidate,
+        image=release.image,
+        model_uri=release.model_uri,
+        model_sha256=release.model_sha256,
+        replicas=replicas,
+    )
+
+
+def candidate_ready(obs: Observation, status: RolloutStatus) -> bool:
+    """The candidate runs the release and is rolled out (ready, unless scaled to zero)."""
+    release, candidate = status.release, status.candidate_env
+    assert release is not None
+    assert candidate is not None
+    env = obs.envs.get(candidate)
+    if env is None or not env.runs(release.image, release.model_sha256) or not env.rolled_out:
+        return False
+    return env.replicas == 0 or env.ready_replicas > 0
+
+
+def decide_deploying(obs: Observation, status: RolloutStatus, *, first_step: Phase) -> Decision:
+    """Wait for the candidate to be ready, within the progress deadline."""
+    if candidate_ready(obs, status):
+        reason = f"{status.candidate_env} is ready"
+        moved = enter(
+            status,
+            first_step,
+            now=obs.now,
+            action="start",
+            reason=reason,
+            current_step=0,
+            step_started_at=stamp(obs.now),
+        )
+        return Decision(
+            status=moved, actions=announce(first_step, reason), requeue_after=QUICK, reason=reason
+        )
+    started = parse_stamp(status.phase_started_at) or obs.now
+    deadline = obs.rollout.spec.progress_deadline
+    if obs.now - started > deadline:
+        return start_rollback(
+            obs,
+            status,
+            cause=RollbackCause.DEADLINE,
+            reason=f"{status.candidate_env} not ready within the progress deadline ({deadline})",
+        )
+    return Decision(
+        status=status,
+        actions=(_deploy(obs, status),),
+        requeue_after=QUICK * 2,
+        reason=f"waiting for {status.candidate_env} to be ready",
+    )
+
+
+def start_rollback(
+    obs: Observation, status: RolloutStatus, *, cause: RollbackCause, reason: str
+) -> Decision:
+    """All traffic back to stable now (same pass: the rollback must not wait a requeue)."""
+    active = status.active_env or active_env(obs)
+    target = split_to(active, 0)
+    rolling = enter(
+        status,
+        Phase.ROLLING_BACK,
+        now=obs.now,
+        action="rollback",
+        reason=reason,
+        rollback_cause=cause,
+        traffic=status.traffic.model_copy(update={"target": target}),
+    )
+    actions: tuple[Action, ...] = (
+        Shift(target),
+        *announce(Phase.ROLLING_BACK, reason, warning=True),
+    )
+    return Decision(status=rolling, actions=actions, requeue_after=ROLLBACK_POLL, reason=reason)
+
+
+def decide_rolling_back(obs: Observation, status: RolloutStatus) -> Decision:
+    """Keep shifting until stable has everything; then scale the candidate down."""
+    active = status.active_env or active_env(obs)
+    target = split_to(active, 0)
+    if not reached(obs, target):
+        return Decision(
+            status=status,
+            actions=(Shift(target),),
+            requeue_after=ROLLBACK_POLL,
+            reason="returning traffic to stable",
+        )
+    cause = status.rollback_cause or RollbackCause.ANALYSIS
+    candidate = status.candidate_env or other_env(active)
+    if cause is RollbackCause.RESTART:
+        restarted = start(obs, status, reason="spec changed: starting over from the first step")
+        return Decision(
+            status=restarted.status,
+            actions=(ScaleEnv(candidate, 0), *restarted.actions),
+            requeue_after=restarted.requeue_after,
+            reason=restarted.reason,
+        )
+    phase = _FINAL_PHASE[cause]
+    reason = status.message or "rolled back"
+    done = enter(status, phase, now=obs.now, action="rolled-back", reason=reason)
+    actions = (ScaleEnv(candidate, 0), *announce(phase, reason, warning=True))
+    return Decision(status=done, actions=actions, reason=reason)

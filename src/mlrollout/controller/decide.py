@@ -1,0 +1,128 @@
+"""``decide(observation) -> Decision``: the pure heart of the controller.
+
+Part of the ``controller`` layer. No I/O, no clock (``now`` is in the observation), no
+logging. The prelude handles what every strategy shares — a changed spec mid-rollout, a new
+release, abort, settling after a terminal phase — then the strategy's phase machine runs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from mlrollout.controller.actions import ScaleEnv, Shift
+from mlrollout.controller.bluegreen import decide_blue_green
+from mlrollout.controller.canary import decide_canary
+from mlrollout.controller.common import (
+    IN_FLIGHT,
+    TERMINAL,
+    acknowledge,
+    release_of,
+    start,
+    start_rollback,
+)
+from mlrollout.controller.decision import Decision, enter, other_env, parse_stamp, split_to
+from mlrollout.controller.observation import Observation
+from mlrollout.spec import RolloutStatus
+from mlrollout.spec.status import Intent, Phase, RollbackCause
+
+__all__ = ["decide"]
+
+_RETRYABLE = frozenset({Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.REFUSED})
+
+
+def decide(obs: Observation) -> Decision:
+    """What to do next for one rollout, and the status to record."""
+    status = acknowledge(obs, obs.status)
+    if status.phase in IN_FLIGHT and status.observed_generation != obs.generation:
+        return _restart(obs, status)
+    if status.phase is Phase.PENDING or status.release is None:
+        return start(obs, status, reason="new rollout: verifying the release")
+    if status.phase in TERMINAL:
+        return _after_terminal(obs, status)
+    if Intent.ABORT in obs.intents:
+        return start_rollback(obs, status, cause=RollbackCause.ABORT, reason="aborted by the user")
+    if obs.rollout.spec.strategy.canary is not None:
+        return decide_canary(obs, status)
+    return decide_blue_green(obs, status)
+
+
+def _restart(obs: Observation, status: RolloutStatus) -> Decision:
+    reason = (
+        f"spec changed (generation {obs.generation}); returning all traffic to stable "
+        "before starting over"
+    )
+    if status.phase is Phase.ROLLING_BACK and status.rollback_cause is RollbackCause.RESTART:
+        return (
+            decide_canary(obs, status)
+            if obs.rollout.spec.strategy.canary
+            else decide_blue_green(obs, status)
+        )
+    return start_rollback(obs, status, cause=RollbackCause.RESTART, reason=reason)
+
+
+def _after_terminal(obs: Observation, status: RolloutStatus) -> Decision:
+    if status.release != release_of(obs):
+        return start(obs, status, reason="new release: verifying it")
+    if Intent.RETRY in obs.intents and status.phase in _RETRYABLE:
+        return start(obs, status, reason="retry requested: starting over from the first step")
+    if Intent.ROLLBACK in obs.intents and status.phase is Phase.SUCCEEDED:
+        return _rollback_to_previous(obs, status)
+    settled = status.model_copy(update={"observed_generation": obs.generation})
+    return _scale_down_when_due(obs, settled)
+
+
+def _scale_down_when_due(obs: Observation, status: RolloutStatus) -> Decision:
+    """Scale the previous environment down once its warm period is over (never the only
+    healthy one)."""
+    pending = status.scale_down
+    if pending is None:
+        return Decision(status=status, reason=status.message)
+    due = parse_stamp(pending.at) or obs.now
+    if obs.now < due:
+        return Decision(
+            status=status,
+            requeue_after=due - obs.now,
+            reason=f"{pending.env} stays warm until {pending.at}",
+        )
+    live = obs.envs.get(other_env(pending.env))
+    if live is None or not live.healthy:
+        return Decision(
+            status=status,
+            requeue_after=timedelta(seconds=30),
+            reason=f"not scaling {pending.env} down: it is the only healthy environment",
+        )
+    done = status.model_copy(update={"scale_down": None})
+    return Decision(
+        status=done,
+        actions=(ScaleEnv(pending.env, 0),),
+        reason=f"scaled {pending.env} down after its warm period",
+    )
+
+
+def _rollback_to_previous(obs: Observation, status: RolloutStatus) -> Decision:
+    """Switch back to the environment that is still warm from the last promotion."""
+    assert status.active_env is not None
+    previous = other_env(status.active_env)
+    warm = obs.envs.get(previous)
+    if status.scale_down is None or warm is None or not warm.healthy:
+        reason = (
+            f"cannot roll back: {previous} is no longer warm; roll out the previous release instead"
+        )
+        return Decision(status=status.model_copy(update={"message": reason}), reason=reason)
+    target = split_to(previous, 0)
+    reason = f"rolling back to the warm environment {previous}"
+    rolling = enter(
+        status,
+        Phase.ROLLING_BACK,
+        now=obs.now,
+        action="rollback",
+        reason=reason,
+        active_env=previous,
+        candidate_env=status.active_env,
+        scale_down=None,
+        rollback_cause=RollbackCause.USER,
+        traffic=status.traffic.model_copy(update={"target": target}),
+    )
+    return Decision(
+        status=rolling, actions=(Shift(target),), requeue_after=timedelta(0), reason=reason
+    )

@@ -1,0 +1,92 @@
+"""A decision: the new status, the actions that realise it, when to look again, and why.
+
+Part of the ``controller`` layer. ``Transition`` helpers build a new status from the old one
+(pydantic ``model_copy``) so every phase function reads as a short chain of early returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from mlrollout.controller.actions import Action, Emit, Notify
+from mlrollout.spec import RolloutStatus
+from mlrollout.spec.status import EnvName, HistoryEntry, Phase, TrafficSplit
+
+__all__ = [
+    "HISTORY_LIMIT",
+    "Decision",
+    "announce",
+    "enter",
+    "other_env",
+    "parse_stamp",
+    "split_to",
+    "stamp",
+]
+
+HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of ``decide``: status to write last, actions, requeue time, reason."""
+
+    status: RolloutStatus
+    actions: tuple[Action, ...] = ()
+    requeue_after: timedelta | None = None
+    reason: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+def stamp(now: datetime) -> str:
+    """RFC 3339 with milliseconds, as status timestamps are stored."""
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def parse_stamp(text: str | None) -> datetime | None:
+    """Parse a stored timestamp; ``None`` stays ``None``."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def other_env(env: EnvName) -> EnvName:
+    """The other environment."""
+    return "green" if env == "blue" else "blue"
+
+
+def split_to(stable: EnvName, weight: float) -> TrafficSplit:
+    """``weight`` percent to the environment that is not ``stable``."""
+    return TrafficSplit(stable_env=stable, canary_env=other_env(stable), canary_weight=weight)
+
+
+def enter(
+    status: RolloutStatus,
+    phase: Phase,
+    *,
+    now: datetime,
+    reason: str,
+    action: str,
+    **changes: Any,
+) -> RolloutStatus:
+    """A status in ``phase`` (phase clock restarted when the phase changes), with history."""
+    moved = status.phase is not phase
+    entry = HistoryEntry(
+        time=stamp(now),
+        phase=phase,
+        action=action,
+        reason=reason,
+        step=changes.get("current_step", status.current_step),
+    )
+    history = [*status.history, entry][-HISTORY_LIMIT:]
+    update: dict[str, Any] = {"phase": phase, "message": reason, "history": history, **changes}
+    if moved:
+        update["phase_started_at"] = stamp(now)
+    return status.model_copy(update=update)
+
+
+def announce(phase: Phase, reason: str, *, warning: bool = False) -> tuple[Action, ...]:
+    """The Event and notification that go with entering ``phase``."""
+    kind: Any = "Warning" if warning else "Normal"
+    return (Emit(type=kind, reason=phase.value, message=reason), Notify(phase=phase, reason=reason))
