@@ -67,6 +67,7 @@ class World:
     intents: dict[Intent, str] = field(default_factory=dict)
     applied: list[TrafficSplit] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    log: list[tuple[datetime, Action]] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     looks: dict[int, int] = field(default_factory=dict)
     pending_ready: dict[str, int] = field(default_factory=dict)
@@ -130,6 +131,7 @@ class World:
 
     def apply(self, action: Action) -> None:
         self.actions.append(action)
+        self.log.append((self.now, action))
         if isinstance(action, Deploy):
             env = self.envs[action.env]
             if (env.image, env.model) != (action.image, action.model_sha256):

@@ -8,6 +8,7 @@ at any point is one switch back to it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from mlrollout.controller.actions import SetPreview, Shift
@@ -43,7 +44,7 @@ def decide_blue_green(obs: Observation, status: RolloutStatus) -> Decision:
     if status.phase is Phase.VERIFYING:
         return decide_verifying(obs, status)
     if status.phase is Phase.DEPLOYING:
-        return decide_deploying(obs, status, first_step=Phase.PROGRESSING)
+        return _with_preview(obs, decide_deploying(obs, status, first_step=Phase.PROGRESSING))
     if status.phase is Phase.ROLLING_BACK:
         return decide_rolling_back(obs, status)
     if status.phase is Phase.PROMOTING:
@@ -53,6 +54,15 @@ def decide_blue_green(obs: Observation, status: RolloutStatus) -> Decision:
     if status.phase is Phase.PROGRESSING:
         return _progressing(obs, status)
     return Decision(status=status, reason=status.message)
+
+
+def _with_preview(obs: Observation, decision: Decision) -> Decision:
+    """Point the preview Service at the candidate as the preview step begins."""
+    status = decision.status
+    if status.phase is not Phase.PROGRESSING or not _strategy(obs).preview_service:
+        return decision
+    assert status.candidate_env is not None
+    return replace(decision, actions=(SetPreview(status.candidate_env), *decision.actions))
 
 
 def _strategy(obs: Observation) -> BlueGreenStrategy:
