@@ -1,0 +1,94 @@
+"""Notifications (Slack-compatible incoming webhooks) and the structured audit log.
+
+Part of the ``controller`` layer's effects. Notifications are best effort: a failure is
+logged, never allowed to hold a rollback. Every action the controller takes is also written
+as one JSON line (what, why, which rollout, which generation) to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from mlrollout.spec.policy import Notification
+
+__all__ = ["audit_line", "send_notifications", "slack_message"]
+
+log = logging.getLogger("mlrollout.audit")
+
+_ICON = {
+    "Succeeded": ":white_check_mark:",
+    "RolledBack": ":rewind:",
+    "Aborted": ":octagonal_sign:",
+    "Failed": ":x:",
+    "Refused": ":no_entry:",
+    "Paused": ":double_vertical_bar:",
+}
+
+
+def slack_message(
+    *, rollout: str, phase: str, reason: str, image: str, channel: str | None
+) -> dict[str, Any]:
+    """A Slack-compatible message body."""
+    icon = _ICON.get(phase, ":arrows_counterclockwise:")
+    body: dict[str, Any] = {
+        "text": f"{icon} {rollout}: {phase} — {reason}",
+        "blocks": [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{icon} *{rollout}* is *{phase}*\n{reason}"},
+            },
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"image `{image}`"}]},
+        ],
+    }
+    if channel:
+        body["channel"] = channel
+    return body
+
+
+def send_notifications(
+    channels: Sequence[Notification],
+    *,
+    rollout: str,
+    phase: str,
+    reason: str,
+    image: str,
+    post: Callable[[str, dict[str, Any]], httpx.Response] | None = None,
+) -> list[str]:
+    """Notify every channel subscribed to ``phase``; returns the failures (for logging)."""
+    sender = post or (lambda url, body: httpx.post(url, json=body, timeout=10.0))
+    failures = []
+    for channel in channels:
+        if channel.on and phase not in channel.on:
+            continue
+        body = slack_message(
+            rollout=rollout, phase=phase, reason=reason, image=image, channel=channel.channel
+        )
+        try:
+            response = sender(channel.url, body)
+        except httpx.HTTPError as exc:
+            failures.append(f"{channel.url}: {exc}")
+            continue
+        if response.status_code >= 300:
+            failures.append(f"{channel.url}: HTTP {response.status_code}")
+    return failures
+
+
+def audit_line(
+    *, now: datetime, rollout: str, generation: int, action: str, reason: str, **details: Any
+) -> str:
+    """One JSON audit record (sorted keys, one line)."""
+    record = {
+        "time": now.isoformat(),
+        "rollout": rollout,
+        "generation": generation,
+        "action": action,
+        "reason": reason,
+        **details,
+    }
+    return json.dumps(record, sort_keys=True, default=str)
