@@ -1,0 +1,147 @@
+"""A small load generator for the reference model server (loopback only, bounded).
+
+Part of the ``local`` sandbox. Sends ``rate`` prediction requests per second (open loop:
+request ``i`` leaves at ``i / rate`` seconds) to one ``modelserver`` for ``duration``
+seconds, at most ``max_requests`` in all, and for a ``feedback_fraction`` of the answered
+predictions sends the true label to ``/feedback``. Examples come from the same seeded
+``model.SyntheticTask`` as the server's training data, so the generator knows each true
+label. Uses only the standard library (``urllib``) and a small thread pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from mlrollout.local.model import SyntheticTask
+
+__all__ = ["LoadPlan", "LoadReport", "main", "send_load"]
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to send: rate (requests/s), duration (s), a hard cap, the labelled fraction."""
+
+    target: str
+    rate: float = 20.0
+    duration_s: float = 5.0
+    max_requests: int = 10_000
+    feedback_fraction: float = 1.0
+    seed: int = 11
+    timeout_s: float = 5.0
+    workers: int = 8
+    task: SyntheticTask = field(default_factory=SyntheticTask)
+
+    def __post_init__(self) -> None:
+        if urlsplit(self.target).hostname not in _LOOPBACK:
+            raise ValueError(f"the load generator targets loopback only, not {self.target}")
+        if not (0 < self.rate <= 1000 and 0 < self.duration_s <= 3600):
+            raise ValueError("rate must be in (0, 1000] and duration in (0, 3600] seconds")
+        if not 0.0 <= self.feedback_fraction <= 1.0:
+            raise ValueError("feedback_fraction must be in [0, 1]")
+
+
+@dataclass
+class LoadReport:
+    """What happened: answers by HTTP status (0 = no answer) and feedback sent."""
+
+    statuses: dict[int, int] = field(default_factory=dict)
+    feedback: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def sent(self) -> int:
+        """Prediction requests sent."""
+        return sum(self.statuses.values())
+
+    def count(self, status: int, *, labelled: bool) -> None:
+        """Record one answered request (thread-safe)."""
+        with self._lock:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            self.feedback += int(labelled)
+
+
+def send_load(plan: LoadPlan) -> LoadReport:
+    """Run ``plan`` to completion (bounded by ``duration_s`` plus one timeout)."""
+    rng = np.random.default_rng(plan.seed)
+    total = min(plan.max_requests, int(plan.rate * plan.duration_s))
+    features, labels = plan.task.sample(rng, total)
+    labelled = rng.random(total) < plan.feedback_fraction
+    report = LoadReport()
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=plan.workers) as pool:
+        for index in range(total):
+            delay = started + index / plan.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            example = ([float(x) for x in features[index]], int(labels[index]))
+            pool.submit(_one, plan, example=example, labelled=bool(labelled[index]), report=report)
+    return report
+
+
+def _one(
+    plan: LoadPlan, *, example: tuple[list[float], int], labelled: bool, report: LoadReport
+) -> None:
+    status, answer = _post(plan, "/predict", {"features": example[0]})
+    sent_feedback = False
+    if status == 200 and labelled and "request_id" in answer:
+        feedback = {"request_id": answer["request_id"], "label": example[1]}
+        sent_feedback = _post(plan, "/feedback", feedback)[0] == 200
+    report.count(status, labelled=sent_feedback)
+
+
+def _post(plan: LoadPlan, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        plan.target.rstrip("/") + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=plan.timeout_s) as response:
+            return int(response.status), json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code), {}
+    except (OSError, ValueError):
+        return 0, {}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point: print the report as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m mlrollout.local.loadgen")
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--max-requests", type=int, default=10_000)
+    parser.add_argument("--feedback-fraction", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args(argv)
+    plan = LoadPlan(
+        target=args.target,
+        rate=args.rate,
+        duration_s=args.duration,
+        max_requests=args.max_requests,
+        feedback_fraction=args.feedback_fraction,
+        seed=args.seed,
+    )
+    report = send_load(plan)
+    print(
+        json.dumps({"sent": report.sent, "statuses": report.statuses, "feedback": report.feedback})
+    )
+
+
+if __name__ == "__main__":
+    main()

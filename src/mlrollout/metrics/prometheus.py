@@ -1,0 +1,180 @@
+"""``PrometheusProvider``: per-window measurements of canary and baseline from Prometheus.
+
+Implements the ``provider.MetricProvider`` port. For each query of a metric and each variant:
+
+- a *counter query* (``shape``: ``sum [by (...)] (increase(SELECTOR[{{window}}]))``) is
+  answered exactly: one instant query fetches SELECTOR's raw samples from ``b0 - lookback``
+  to ``bn`` and ``increase`` computes reset-safe increases on the shared boundaries;
+- any other query is rendered with ``{{window}}`` = the window's length and evaluated at
+  each window's end (both variants at the same timestamps).
+
+The results become ``analysis`` measurements (``measurements``) and one ``Window`` per
+window; a window in which either variant has no data is an *empty* window. HTTP goes
+through ``promapi`` (errors translated there, transient ones retried). Boundaries should lie
+at least one scrape interval in the past so the last scrape is already stored.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from mlrollout.analysis.observations import Measurement, Window
+from mlrollout.errors import SpecError
+from mlrollout.metrics.increase import compute_group_increases
+from mlrollout.metrics.measurements import VectorResult, compute_measurement
+from mlrollout.metrics.promapi import PromApi, QueryOrigin
+from mlrollout.metrics.provider import MetricRequest, VariantScope
+from mlrollout.metrics.query import QueryContext, compute_promql_duration, render_query
+from mlrollout.metrics.retry import PROVIDER_RETRY, RetryPolicy
+from mlrollout.metrics.settings import compute_settings
+from mlrollout.metrics.shape import assess_counter_shape
+from mlrollout.spec.policy import PrometheusConfig
+
+__all__ = ["DEFAULT_LOOKBACK", "PrometheusProvider"]
+
+DEFAULT_LOOKBACK = timedelta(minutes=5)
+"""How far before the first boundary to look for each series' last sample (staleness)."""
+
+
+class PrometheusProvider:
+    """Canary and baseline measurements per window, from one Prometheus server."""
+
+    def __init__(self, api: PromApi, *, lookback: timedelta = DEFAULT_LOOKBACK) -> None:
+        self.api = api
+        self.lookback = lookback
+
+    @classmethod
+    def from_config(
+        cls,
+        config: PrometheusConfig | None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        retry: RetryPolicy = PROVIDER_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> PrometheusProvider:
+        """A provider for ``config`` and the environment (``settings`` explains precedence)."""
+        settings = compute_settings(config, environ=environ)
+        return cls(PromApi(settings, retry=retry, sleep=sleep))
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.api.close()
+
+    def fetch_windows(
+        self, request: MetricRequest, *, boundaries: Sequence[datetime]
+    ) -> list[Window]:
+        """One window per consecutive pair of ``boundaries``; raises on provider failure."""
+        stamps = _check_boundaries(boundaries)
+        canary = self._fetch_variant(request, request.canary, stamps)
+        baseline = self._fetch_variant(request, request.baseline, stamps)
+        windows = []
+        for index, (start, end) in enumerate(itertools.pairwise(stamps)):
+            pair = canary[index], baseline[index]
+            if pair[0] is None or pair[1] is None:
+                windows.append(Window.empty(end - start))
+                continue
+            windows.append(
+                Window(
+                    duration_s=end - start,
+                    canary=pair[0],
+                    baseline=pair[1],
+                    canary_weight=request.canary_weight,
+                )
+            )
+        return windows
+
+    def _fetch_variant(
+        self, request: MetricRequest, scope: VariantScope, stamps: list[float]
+    ) -> list[Measurement | None]:
+        queries = _queries_of(request)
+        answers = {
+            name: self._fetch_query(text, request=request, scope=scope, stamps=stamps, name=name)
+            for name, text in queries.items()
+        }
+        kind = request.metric.kind
+        return [
+            compute_measurement(kind, {name: answers[name][index] for name in answers})
+            for index in range(len(stamps) - 1)
+        ]
+
+    def _fetch_query(
+        self,
+        text: str,
+        *,
+        request: MetricRequest,
+        scope: VariantScope,
+        stamps: list[float],
+        name: str,
+    ) -> Sequence[VectorResult | None]:
+        origin = QueryOrigin(template=request.template, metric=request.metric.name, name=name)
+        try:
+            shape = assess_counter_shape(text)
+            if shape is not None:
+                span = timedelta(seconds=math.ceil(stamps[-1] - stamps[0])) + self.lookback
+                context = _context(request, scope, window=span)
+                selector = render_query(shape.selector, context)
+                rendered = f"{selector}[{compute_promql_duration(span)}]"
+                series = self.api.fetch_series(rendered, at=stamps[-1], origin=origin)
+                return compute_group_increases(series, boundaries=stamps, group_by=shape.group_by)
+            return [
+                self._fetch_instant(text, request=request, scope=scope, span=span, origin=origin)
+                for span in itertools.pairwise(stamps)
+            ]
+        except SpecError as exc:
+            if exc.source is not None:
+                raise
+            raise SpecError(
+                f"{origin.describe()}: {exc.reason}",
+                source=f"AnalysisTemplate/{request.template}",
+                path=f"{request.metric.name}.provider.prometheus.queries.{name}",
+            ) from exc
+
+    def _fetch_instant(
+        self,
+        text: str,
+        *,
+        request: MetricRequest,
+        scope: VariantScope,
+        span: tuple[float, float],
+        origin: QueryOrigin,
+    ) -> VectorResult | None:
+        window = timedelta(milliseconds=round((span[1] - span[0]) * 1000))
+        query = render_query(text, _context(request, scope, window=window))
+        result = self.api.fetch_vector(query, at=span[1], origin=origin)
+        return result or None
+
+
+def _queries_of(request: MetricRequest) -> dict[str, str]:
+    prometheus = request.metric.provider.prometheus
+    if prometheus is None:
+        raise SpecError(
+            f"metric {request.metric.name!r} has no prometheus queries",
+            source=f"AnalysisTemplate/{request.template}",
+        )
+    return dict(prometheus.queries)
+
+
+def _context(request: MetricRequest, scope: VariantScope, *, window: timedelta) -> QueryContext:
+    return QueryContext(
+        selector=scope.labels,
+        window=window,
+        namespace=request.namespace,
+        service=request.service,
+        variant=scope.name,
+        args=request.args,
+    )
+
+
+def _check_boundaries(boundaries: Sequence[datetime]) -> list[float]:
+    if len(boundaries) < 2:
+        raise ValueError("need at least two boundaries (one window)")
+    if any(b.tzinfo is None for b in boundaries):
+        raise ValueError("boundaries must be timezone-aware datetimes")
+    stamps = [b.timestamp() for b in boundaries]
+    if any(later <= earlier for earlier, later in itertools.pairwise(stamps)):
+        raise ValueError("boundaries must increase strictly")
+    return stamps

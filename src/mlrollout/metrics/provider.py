@@ -1,0 +1,82 @@
+"""The ``MetricProvider`` port: what the controller asks a metrics backend, and the recorder.
+
+Part of the ``metrics`` layer; implementations live beside it (``prometheus``). The
+controller describes one metric of one template for a canary and a baseline variant
+(``MetricRequest``) and the window boundaries both variants share; a provider answers one
+``analysis.observations.Window`` per window. Providers fetch numbers and never judge.
+
+Two ways to ask, by design:
+
+- ``provider.fetch_windows(...)`` raises: ``ProviderUnavailableError`` for an outage,
+  ``ProviderError`` for an unusable answer, ``QueryError``/``SpecError`` for a bad query;
+- ``record_windows(provider, ...)`` never raises for a provider failure: it returns errored
+  windows carrying the reason, so an outage during analysis is a recorded measurement.
+  Configuration errors (``SpecError``, including ``QueryError``) still raise: retrying a bad
+  query cannot help, and the controller stops early with a condition.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from mlrollout.analysis.observations import Window
+from mlrollout.errors import ProviderError, SpecError
+from mlrollout.spec.template import MetricSpec
+
+__all__ = ["MetricProvider", "MetricRequest", "VariantScope", "record_windows"]
+
+
+@dataclass(frozen=True)
+class VariantScope:
+    """One variant: its name (``{{variant}}``) and the labels of its ``{{selector}}``."""
+
+    name: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class MetricRequest:
+    """One metric of one template, for a canary and a baseline, with placeholder values."""
+
+    template: str
+    metric: MetricSpec
+    canary: VariantScope
+    baseline: VariantScope
+    namespace: str = ""
+    service: str = ""
+    args: Mapping[str, str] = field(default_factory=dict)
+    canary_weight: float | None = None
+
+
+class MetricProvider(Protocol):
+    """A metrics backend: per-window measurements of both variants on shared boundaries."""
+
+    def fetch_windows(
+        self, request: MetricRequest, *, boundaries: Sequence[datetime]
+    ) -> list[Window]:
+        """One window per consecutive pair of ``boundaries``; raises on provider failure."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def record_windows(
+    provider: MetricProvider, request: MetricRequest, *, boundaries: Sequence[datetime]
+) -> list[Window]:
+    """Like ``fetch_windows``, but a provider failure becomes errored windows with the reason."""
+    try:
+        return provider.fetch_windows(request, boundaries=boundaries)
+    except SpecError:
+        raise
+    except ProviderError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        return [
+            Window.errored((end - start).total_seconds(), reason)
+            for start, end in itertools.pairwise(boundaries)
+        ]

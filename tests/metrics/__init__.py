@@ -1,0 +1,1 @@
+"""Tests of the metrics layer: query rendering, increases, error mapping, real Prometheus."""
