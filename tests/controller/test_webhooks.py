@@ -146,7 +146,7 @@ def test_audit_line_is_one_sorted_json_object() -> None:
         generation=3,
         action="Shift",
         reason="step 2",
-        weight=25,
+        details={"weight": 25},
     )
     assert "\n" not in line
     assert json.loads(line) == {
@@ -155,5 +155,5 @@ def test_audit_line_is_one_sorted_json_object() -> None:
         "generation": 3,
         "action": "Shift",
         "reason": "step 2",
-        "weight": 25,
+        "details": {"weight": 25},
     }

@@ -33,6 +33,8 @@ _RETRYABLE = frozenset({Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.RE
 def decide(obs: Observation) -> Decision:
     """What to do next for one rollout, and the status to record."""
     status = acknowledge(obs, obs.status)
+    if obs.analysis is not None and obs.analysis.record:
+        status = status.model_copy(update={"analysis": obs.analysis.record})
     if status.phase in IN_FLIGHT and status.observed_generation != obs.generation:
         return _restart(obs, status)
     if status.phase is Phase.PENDING or status.release is None:

@@ -80,15 +80,21 @@ def send_notifications(
 
 
 def audit_line(
-    *, now: datetime, rollout: str, generation: int, action: str, reason: str, **details: Any
+    *,
+    now: datetime,
+    rollout: str,
+    generation: int,
+    action: str,
+    reason: str,
+    details: dict[str, Any] | None = None,
 ) -> str:
-    """One JSON audit record (sorted keys, one line)."""
+    """One JSON audit record (sorted keys, one line); the action's fields under ``details``."""
     record = {
         "time": now.isoformat(),
         "rollout": rollout,
         "generation": generation,
         "action": action,
         "reason": reason,
-        **details,
+        "details": details or {},
     }
     return json.dumps(record, sort_keys=True, default=str)

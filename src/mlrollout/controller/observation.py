@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from mlrollout.spec import ModelRollout, RolloutStatus
 from mlrollout.spec.status import EnvName, Intent, TrafficSplit
@@ -55,6 +56,7 @@ class AnalysisLook:
     decision: str
     reason: str
     step: int
+    record: dict[str, Any] = field(default_factory=dict)  # the judge's state and verdicts
 
 
 @dataclass(frozen=True)

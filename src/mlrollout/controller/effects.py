@@ -1,0 +1,145 @@
+"""Effects: apply a decision's actions through the ports, intent first, status last.
+
+Part of the ``controller`` layer, at the edge. A ``Shift`` persists ``traffic.target`` before
+the router write and ``traffic.applied`` after it; the decision's status is written last
+with the resourceVersion read. Every action is idempotent, so after a crash at any named
+``CrashPoint`` the next pass repeats what was not recorded. Events, notifications and
+informational webhooks are best effort.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mlrollout.controller.actions import (
+    Action,
+    CallWebhook,
+    Deploy,
+    Emit,
+    Notify,
+    ScaleEnv,
+    SetPreview,
+    Shift,
+    Verify,
+)
+from mlrollout.controller.decision import Decision
+from mlrollout.controller.notify import audit_line
+from mlrollout.controller.ports import Environments, RolloutState
+from mlrollout.kube.rollouts import StoredRollout
+from mlrollout.spec import RolloutStatus
+from mlrollout.traffic.port import TrafficRouter
+
+__all__ = ["CRASH_POINTS", "Edge", "apply_decision"]
+
+audit = logging.getLogger("mlrollout.audit")
+
+CRASH_POINTS = (
+    "before-target-write",
+    "before-router-write",
+    "after-router-write",
+    "before-scale",
+    "after-scale",
+    "before-status-write",
+    "after-status-write",
+)
+"""Named points where tests kill the controller (``MLROLLOUT_CRASH_AT``)."""
+
+
+@dataclass
+class Edge:
+    """Everything effects need for one rollout."""
+
+    state: RolloutState
+    environments: Environments
+    router: TrafficRouter
+    crash: Callable[[str], None] = lambda point: None
+    emit: Callable[[StoredRollout, Emit], None] = lambda stored, event: None
+    notify: Callable[[StoredRollout, Notify], None] = lambda stored, note: None
+    call_webhook: Callable[[StoredRollout, CallWebhook], None] = lambda stored, hook: None
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
+
+
+def apply_decision(
+    edge: Edge, stored: StoredRollout, decision: Decision, *, now: datetime
+) -> StoredRollout:
+    """Apply ``decision`` and write its status; returns the rollout as written."""
+    status = decision.status
+    name = f"{stored.rollout.namespace}/{stored.rollout.name}"
+    for action in decision.actions:
+        _audit(
+            edge,
+            now=now,
+            rollout=name,
+            generation=stored.generation,
+            action=action,
+            reason=decision.reason,
+        )
+        stored, status = _apply(edge, stored, status, action)
+    edge.crash("before-status-write")
+    written = edge.state.write_status(stored, status)
+    edge.crash("after-status-write")
+    return written
+
+
+def _apply(
+    edge: Edge, stored: StoredRollout, status: RolloutStatus, action: Action
+) -> tuple[StoredRollout, RolloutStatus]:
+    if isinstance(action, Shift):
+        return _shift(edge, stored, status, action)
+    if isinstance(action, Deploy):
+        edge.crash("before-scale")
+        edge.environments.deploy(action)
+        edge.crash("after-scale")
+    elif isinstance(action, ScaleEnv):
+        edge.crash("before-scale")
+        edge.environments.scale(action.env, action.replicas)
+        edge.crash("after-scale")
+    elif isinstance(action, SetPreview):
+        edge.environments.set_preview(action.env)
+    elif isinstance(action, Emit):
+        edge.emit(stored, action)
+    elif isinstance(action, Notify):
+        edge.notify(stored, action)
+    elif isinstance(action, CallWebhook):
+        edge.call_webhook(stored, action)
+    else:
+        assert isinstance(action, Verify)  # verification happens while observing
+    return stored, status
+
+
+def _shift(
+    edge: Edge, stored: StoredRollout, status: RolloutStatus, action: Shift
+) -> tuple[StoredRollout, RolloutStatus]:
+    with_target = status.model_copy(
+        update={"traffic": status.traffic.model_copy(update={"target": action.split})}
+    )
+    if stored.status.traffic.target != action.split:
+        edge.crash("before-target-write")
+        stored = edge.state.write_status(stored, with_target)
+    edge.crash("before-router-write")
+    achieved = edge.router.shift(action.split)
+    edge.crash("after-router-write")
+    applied = with_target.model_copy(
+        update={"traffic": with_target.traffic.model_copy(update={"applied": achieved})}
+    )
+    return stored, applied
+
+
+def _audit(
+    edge: Edge, *, now: datetime, rollout: str, generation: int, action: Action, reason: str
+) -> None:
+    details = dict(vars(action))
+    line = audit_line(
+        now=now,
+        rollout=rollout,
+        generation=generation,
+        action=type(action).__name__,
+        reason=reason,
+        details=details,
+    )
+    edge.log.append(line)
+    audit.info(line)

@@ -1,0 +1,66 @@
+"""The ports the controller loop talks to; each platform (Kubernetes, local) implements them.
+
+Part of the ``controller`` layer. Small Protocols, so the loop is tested with hand-written
+fakes and every platform plugs in the same way. ``TrafficRouter`` is the traffic layer's.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mlrollout.controller.actions import Deploy
+from mlrollout.controller.observation import AnalysisLook, EnvState, VerificationOutcome
+from mlrollout.kube.rollouts import StoredRollout
+from mlrollout.spec import RolloutStatus
+from mlrollout.spec.status import EnvName
+
+__all__ = ["Analyst", "Environments", "RolloutState", "Verifier"]
+
+
+class RolloutState(Protocol):
+    """Where one rollout's spec, status and intents live."""
+
+    def read(self) -> StoredRollout:
+        """The rollout as stored now."""
+        ...
+
+    def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
+        """Write ``status`` at the version ``stored`` was read (``ConflictError`` if stale)."""
+        ...
+
+
+class Environments(Protocol):
+    """The two GPU environments of one rollout."""
+
+    def observe(self) -> dict[EnvName, EnvState]:
+        """Both environments' release and readiness."""
+        ...
+
+    def deploy(self, action: Deploy) -> None:
+        """Put a release on an environment (idempotent)."""
+        ...
+
+    def scale(self, env: EnvName, replicas: int) -> None:
+        """Scale an environment (idempotent)."""
+        ...
+
+    def set_preview(self, env: EnvName) -> None:
+        """Point the preview Service at ``env`` (blue-green)."""
+        ...
+
+
+class Verifier(Protocol):
+    """The supply-chain gates."""
+
+    def verify(self, image: str) -> VerificationOutcome:
+        """Verify an image (cached per digest by implementations); never raises for a
+        refusal."""
+        ...
+
+
+class Analyst(Protocol):
+    """Feeds the judge with fresh measurements and reports its latest look."""
+
+    def look(self, stored: StoredRollout, *, now_s: float) -> AnalysisLook | None:
+        """The look for the current analysis step, or None when no analysis is due."""
+        ...
