@@ -1,0 +1,85 @@
+"""Cluster connection options shared by the commands that talk to Kubernetes.
+
+Part of the ``cli`` layer: ``--kubeconfig``, ``--context`` and ``--namespace`` with kubectl's
+defaults (``KUBECONFIG``, the current context, the context's namespace or ``default``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import typer
+
+from mlrollout.errors import NotFoundError, SpecError
+from mlrollout.kube import KubeClient, RolloutStore, connect
+from mlrollout.kube.rollouts import StoredRollout
+
+__all__ = ["CONTEXT", "KUBECONFIG", "NAMESPACE", "ClusterOptions", "read_rollout"]
+
+KUBECONFIG = typer.Option(
+    None,
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    help="Path to the kubeconfig file (default: $KUBECONFIG or "
+    "~/.kube/config; in a Pod, the service account).",
+)
+CONTEXT = typer.Option(None, "--context", help="kubeconfig context to use.")
+NAMESPACE = typer.Option(
+    None, "--namespace", "-n", help="Namespace (default: the context's namespace, else 'default')."
+)
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where to connect and which namespace to use."""
+
+    kubeconfig: str | None
+    context: str | None
+    namespace: str | None
+
+    @contextmanager
+    def client(self) -> Iterator[KubeClient]:
+        """A connected client, closed afterwards."""
+        client = connect(kubeconfig=self.kubeconfig, context=self.context)
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def resolved_namespace(self) -> str:
+        """The namespace to use: the option, the context's, or ``default``."""
+        if self.namespace:
+            return self.namespace
+        return _context_namespace(self.kubeconfig, self.context) or "default"
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> str | None:
+    path = (
+        kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    ).split(os.pathsep)[0]
+    try:
+        import yaml
+
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle) or {}
+    except (OSError, ValueError):
+        return None
+    name = context or config.get("current-context")
+    for entry in config.get("contexts") or []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            value = (entry.get("context") or {}).get("namespace")
+            return str(value) if value else None
+    return None
+
+
+def read_rollout(store: RolloutStore, namespace: str, name: str) -> StoredRollout:
+    """Read a rollout; a missing one is bad input (exit 2) naming what was looked for."""
+    try:
+        return store.read(namespace, name)
+    except NotFoundError:
+        raise SpecError(
+            f"no ModelRollout {name!r} in namespace {namespace!r}", path="NAME"
+        ) from None

@@ -1,0 +1,192 @@
+"""``mlrollout simulate``: run the analysis benchmark (judges × scenarios) and print results.
+
+Part of the ``cli`` layer: parses options, validates them into ``SpecError``s naming the
+option and allowed values, spreads replicates over worker processes, and renders JSON, text
+or a Markdown table. The statistics live in ``mlrollout.analysis`` (simulator, judges,
+benchmark, suite); this module only drives them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mlrollout.analysis.benchmark import BenchmarkSetup, compute_summary, run_replicates
+from mlrollout.analysis.comparison import JUDGES, Outcome
+from mlrollout.analysis.scenarios import SCENARIOS, Margins, Scenario, decide_scenario
+from mlrollout.analysis.simulator import SimSettings
+from mlrollout.analysis.suite import compute_suite, render_markdown
+from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.errors import SpecError
+from mlrollout.model import parse_duration
+
+__all__ = ["ParallelCollector", "register"]
+
+
+def _check_choice(option: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise SpecError(f"unknown value {value!r}; allowed: {', '.join(allowed)}", path=option)
+    return value
+
+
+def _check_range(option: str, value: float, low: float, high: float) -> float:
+    if not (math.isfinite(value) and low <= value <= high):
+        raise SpecError(f"{value} is out of range; expected {low}..{high}", path=option)
+    return value
+
+
+def _chunk(
+    args: tuple[Scenario, tuple[str, ...], BenchmarkSetup, int, range],
+) -> dict[str, list[Outcome]]:
+    scenario, judges, setup, seed, replicates = args
+    return run_replicates(scenario, judges, setup=setup, seed=seed, replicates=replicates)
+
+
+class ParallelCollector:
+    """Runs replicates in ``workers`` processes; the same seed gives the same outcomes."""
+
+    def __init__(self, *, seed: int, workers: int) -> None:
+        self.seed = seed
+        self.workers = workers
+
+    def __call__(
+        self, scenario: Scenario, judges: Sequence[str], setup: BenchmarkSetup, replicates: int
+    ) -> dict[str, list[Outcome]]:
+        parts = max(1, min(self.workers, replicates))
+        bounds = [replicates * i // parts for i in range(parts + 1)]
+        jobs = [
+            (scenario, tuple(judges), setup, self.seed, range(a, b))
+            for a, b in itertools.pairwise(bounds)
+        ]
+        if parts == 1:
+            results = [_chunk(jobs[0])]
+        else:
+            with ProcessPoolExecutor(max_workers=parts) as pool:
+                results = list(pool.map(_chunk, jobs))
+        return {j: [o for part in results for o in part[j]] for j in judges}
+
+
+def _render_text(summary: dict[str, Any]) -> None:
+    typer.echo(
+        f"{summary['scenario']} / {summary['judge']} ({summary['replicates']} replicates, "
+        f"truth {summary['truth']})"
+    )
+    for name in ("rollback", "promote", "inconclusive"):
+        low, high = summary[f"{name}_rate_ci"]
+        typer.echo(f"  {name:<13} {summary[f'{name}_rate']:.4f}  [{low:.4f}, {high:.4f}]")
+    for key in ("median_decision_s", "p90_decision_s", "median_blast_radius_requests"):
+        typer.echo(f"  {key:<29} {summary[key]}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``simulate`` command to ``app``."""
+
+    @app.command("simulate")
+    def simulate(
+        scenario: str = typer.Option("aa", "--scenario", help="Scenario name (see --list)."),
+        judge: str = typer.Option(
+            "sequential", "--judge", help="Judge: sequential, kayenta, threshold or oracle."
+        ),
+        replicates: int = typer.Option(200, "--replicates", help="Simulated rollouts to run."),
+        seed: int = typer.Option(0, "--seed", help="Seed; same seed, same numbers."),
+        rps: float = typer.Option(50.0, "--rps", help="Requests per second to the service."),
+        canary_weight: float = typer.Option(
+            5.0, "--canary-weight", help="Canary traffic weight in percent."
+        ),
+        duration: str = typer.Option("60m", "--duration", help="maxDuration of the analysis."),
+        margin_latency: float = typer.Option(
+            0.05, "--margin-latency", help="Relative latency margin (0.05 = 5% worse tolerated)."
+        ),
+        margin_errors: float = typer.Option(
+            0.20, "--margin-errors", help="Relative error-rate margin (0.2 = 20%)."
+        ),
+        margin_accuracy: float = typer.Option(
+            0.5, "--margin-accuracy", help="Accuracy margin in points (0.5 = half a point)."
+        ),
+        margin_anomalies: float = typer.Option(
+            0.0, "--margin-anomalies", help="Relative anomaly-rate margin beyond background."
+        ),
+        suite: str | None = typer.Option(
+            None, "--suite", help="Run every judge on every scenario: 'standard'."
+        ),
+        markdown: Path | None = typer.Option(
+            None, "--markdown", help="With --suite: also write a Markdown table to this file."
+        ),
+        calibration_replicates: int = typer.Option(
+            100, "--calibration-replicates", help="A/A replicates per calibration step."
+        ),
+        workers: int = typer.Option(1, "--workers", help="Worker processes."),
+        list_scenarios: bool = typer.Option(False, "--list", help="List the scenarios and exit."),
+        output: OutputFormat = typer.Option(
+            OutputFormat.TEXT, "--output", help="Output format: text or json."
+        ),
+    ) -> None:
+        """Simulate rollouts with known ground truth and report each judge's error rates."""
+        if list_scenarios:
+            listing = {s.name: s.description for s in SCENARIOS.values()}
+            if output is OutputFormat.JSON:
+                print_json({"scenarios": listing})
+            else:
+                for name, text in listing.items():
+                    typer.echo(f"{name:<15} {text}")
+            return
+        _check_range("--replicates", replicates, 1, 1_000_000)
+        _check_range("--workers", workers, 1, 64)
+        _check_range("--rps", rps, 0.01, 1e6)
+        _check_range("--canary-weight", canary_weight, 0.01, 99.99)
+        for option, value in (
+            ("--margin-latency", margin_latency),
+            ("--margin-errors", margin_errors),
+            ("--margin-anomalies", margin_anomalies),
+        ):
+            _check_range(option, value, 0.0, 10.0)
+        _check_range("--margin-accuracy", margin_accuracy, 0.0, 50.0)
+        try:
+            seconds = parse_duration(duration).total_seconds()
+        except ValueError as exc:
+            raise SpecError(str(exc), path="--duration") from exc
+        _check_range("--duration", seconds, 60.0, 7 * 86400.0)
+        settings = replace(
+            SimSettings(), rps=rps, canary_weight=canary_weight / 100, duration_s=seconds
+        )
+        margins = Margins(
+            latency=margin_latency,
+            errors=margin_errors,
+            accuracy_points=margin_accuracy,
+            anomalies=margin_anomalies,
+        )
+        setup = BenchmarkSetup(settings=settings, margins=margins)
+        collect = ParallelCollector(seed=seed, workers=workers)
+        if suite is not None:
+            _check_choice("--suite", suite, ["standard"])
+            document = compute_suite(
+                collect,
+                setup,
+                replicates=replicates,
+                seed=seed,
+                calibration_replicates=calibration_replicates,
+            )
+            if markdown is not None:
+                markdown.write_text(render_markdown(document), encoding="utf-8")
+            if output is OutputFormat.JSON:
+                print_json(document)
+            else:
+                typer.echo(render_markdown(document))
+            return
+        chosen = decide_scenario(scenario)
+        _check_choice("--judge", judge, JUDGES)
+        outcomes = collect(chosen, [judge], setup, replicates)[judge]
+        summary = compute_summary(
+            outcomes, scenario=chosen, judge=judge, seed=seed, margins=margins
+        )
+        if output is OutputFormat.JSON:
+            print_json(summary)
+        else:
+            _render_text(summary)

@@ -1,0 +1,179 @@
+"""``mlrollout status`` and ``mlrollout list``: what a rollout is doing, for people and CI.
+
+Part of the ``cli`` layer. Text output is made for on-call: phase, step, traffic, release,
+the gates' verdict, the analysis verdicts with their reasons, and the last decisions.
+``--output json`` prints the status object as stored, plus name and namespace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
+from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.kube import RolloutStore
+from mlrollout.kube.kinds import MODELROLLOUTS
+from mlrollout.kube.rollouts import StoredRollout, parse_stored
+from mlrollout.spec import RolloutStatus
+
+__all__ = ["register", "render_status", "status_document"]
+
+TERMINAL = {"Succeeded", "RolledBack", "Aborted", "Failed", "Refused"}
+
+
+def status_document(stored: StoredRollout) -> dict[str, Any]:
+    """The JSON document of ``status --output json``."""
+    rollout = stored.rollout
+    return {
+        "name": rollout.name,
+        "namespace": rollout.namespace,
+        "generation": stored.generation,
+        "release": rollout.spec.release.model_dump(mode="json", by_alias=True),
+        "status": stored.status.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
+def _traffic(status: RolloutStatus) -> str:
+    applied = status.traffic.applied
+    if applied is None:
+        return "unknown"
+    return (
+        f"{applied.stable_env} {applied.stable_weight:g}% / "
+        f"{applied.canary_env} {applied.canary_weight:g}%"
+    )
+
+
+def _steps(stored: StoredRollout) -> str:
+    strategy = stored.rollout.spec.strategy
+    step = stored.status.current_step
+    if strategy.canary is not None:
+        total = len(strategy.canary.steps)
+        return f"{min(step, total) if step is not None else '-'}/{total}"
+    return {None: "-", 0: "preview", 1: "post-promotion"}.get(step, str(step))
+
+
+def _metric_lines(status: RolloutStatus) -> list[str]:
+    record = status.analysis or {}
+    metrics = record.get("metrics") or record.get("look", {}).get("metrics") or []
+    lines = []
+    for metric in metrics:
+        if not isinstance(metric, dict):
+            continue
+        interval = ""
+        if metric.get("lower") is not None and metric.get("upper") is not None:
+            interval = f" [{metric['lower']:.3g}, {metric['upper']:.3g}]"
+        lines.append(
+            f"  {metric.get('name', '?'):<22} {metric.get('verdict', '?'):<12}"
+            f"{interval}  {metric.get('reason', '')}"
+        )
+    return lines
+
+
+def render_status(stored: StoredRollout, *, history: int = 5) -> str:
+    """The text of ``status``."""
+    status, rollout = stored.status, stored.rollout
+    model = rollout.spec.release.model
+    lines = [
+        f"{rollout.namespace}/{rollout.name}: {status.phase.value}",
+        f"  step      {_steps(stored)}",
+        f"  traffic   {_traffic(status)}",
+        f"  active    {status.active_env or '-'}   candidate {status.candidate_env or '-'}",
+        f"  image     {rollout.spec.release.image}",
+        f"  model     {model.uri} (sha256 {model.sha256[:12]}…)",
+    ]
+    if status.verification is not None:
+        verdict = (
+            "verified"
+            if status.verification.verified
+            else (f"refused: {status.verification.reason_code}")
+        )
+        lines.append(f"  gates     {verdict}")
+    if status.message:
+        lines.append(f"  reason    {status.message}")
+    metric_lines = _metric_lines(status)
+    if metric_lines:
+        lines += ["", "analysis:", *metric_lines]
+    if status.history:
+        lines += ["", "recent decisions:"]
+        lines += [
+            f"  {h.time}  {h.phase.value:<12} {h.action:<12} {h.reason}"
+            for h in status.history[-history:]
+        ]
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``status`` and ``list``."""
+
+    @app.command("status")
+    def status(
+        name: str = typer.Argument(..., help="ModelRollout name."),
+        watch: bool = typer.Option(
+            False, "--watch", "-w", help="Keep printing as the rollout changes, until it ends."
+        ),
+        output: OutputFormat = typer.Option(
+            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
+        ),
+        kubeconfig: str | None = KUBECONFIG,
+        context: str | None = CONTEXT,
+        namespace: str | None = NAMESPACE,
+    ) -> None:
+        """Show a rollout's phase, traffic, gates, analysis verdicts and recent decisions."""
+        options = ClusterOptions(kubeconfig, context, namespace)
+        ns = options.resolved_namespace()
+        with options.client() as client:
+            stored = read_rollout(RolloutStore(client), ns, name)
+            _print(stored, output)
+            if not watch:
+                return
+            last = stored.resource_version
+            while stored.status.phase.value not in TERMINAL:
+                for _, obj in client.watch(
+                    MODELROLLOUTS, ns, resource_version=last, timeout_seconds=30
+                ):
+                    if obj.get("metadata", {}).get("name") != name:
+                        continue
+                    stored = parse_stored(obj)
+                    last = stored.resource_version
+                    _print(stored, output)
+                    if stored.status.phase.value in TERMINAL:
+                        break
+
+    @app.command("list")
+    def list_rollouts(
+        all_namespaces: bool = typer.Option(
+            False, "--all-namespaces", "-A", help="List rollouts in every namespace."
+        ),
+        output: OutputFormat = typer.Option(
+            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
+        ),
+        kubeconfig: str | None = KUBECONFIG,
+        context: str | None = CONTEXT,
+        namespace: str | None = NAMESPACE,
+    ) -> None:
+        """List rollouts with their phase, weight and active environment."""
+        options = ClusterOptions(kubeconfig, context, namespace)
+        with options.client() as client:
+            ns = None if all_namespaces else options.resolved_namespace()
+            rollouts = RolloutStore(client).list(ns)
+        if output is OutputFormat.JSON:
+            print_json([status_document(s) for s in rollouts])
+            return
+        typer.echo(
+            f"{'NAMESPACE':<16} {'NAME':<28} {'PHASE':<12} {'STEP':<8} {'TRAFFIC':<28} ACTIVE"
+        )
+        for s in rollouts:
+            typer.echo(
+                f"{s.rollout.namespace:<16} {s.rollout.name:<28} "
+                f"{s.status.phase.value:<12} {_steps(s):<8} {_traffic(s.status):<28} "
+                f"{s.status.active_env or '-'}"
+            )
+
+
+def _print(stored: StoredRollout, output: OutputFormat) -> None:
+    if output is OutputFormat.JSON:
+        print_json(status_document(stored))
+    else:
+        typer.echo(render_status(stored))
