@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["kubeapi.fixtures"]
+pytest_plugins = ["kubeapi.fixtures", "support.kube_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

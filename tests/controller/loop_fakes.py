@@ -122,7 +122,9 @@ class FakeVerifier:
     passes: bool = True
     calls: list[str] = field(default_factory=list)
 
-    def verify(self, image: str) -> VerificationOutcome:
+    def verify(self, stored: StoredRollout) -> VerificationOutcome:
+        assert stored.status.release is not None
+        image = stored.status.release.image
         self.calls.append(image)
         return VerificationOutcome(
             image=image,

@@ -14,13 +14,13 @@ from datetime import timedelta
 
 from mlrollout.clock import Clock
 from mlrollout.controller.decide import decide
-from mlrollout.controller.decision import Decision, stamp
+from mlrollout.controller.decision import Decision
 from mlrollout.controller.effects import Edge, apply_decision
 from mlrollout.controller.observation import Observation, VerificationOutcome
 from mlrollout.controller.ports import Analyst, Verifier
-from mlrollout.errors import ConflictError, DeadlineError, KubeError, RouterError
+from mlrollout.errors import ConflictError, DeadlineError, RouterError
 from mlrollout.kube.rollouts import StoredRollout, pending_intents
-from mlrollout.spec.status import Phase, set_condition
+from mlrollout.spec.status import Phase
 
 __all__ = ["SETTLED", "Reconciler", "drive"]
 
@@ -51,7 +51,7 @@ class Reconciler:
             traffic = None  # unknown split: decide re-applies its target
         verification = None
         if status.phase is Phase.VERIFYING and status.release is not None:
-            verification = self._verify(status.release.image)
+            verification = self._verify(stored)
         look = None
         if self.analyst is not None and status.phase is Phase.PROGRESSING:
             look = self.analyst.look(stored, now_s=self.clock.monotonic())
@@ -66,10 +66,13 @@ class Reconciler:
             intents=pending_intents(stored),
         )
 
-    def _verify(self, image: str) -> VerificationOutcome:
-        if image not in self._verified:
-            self._verified[image] = self.verifier.verify(image)
-        return self._verified[image]
+    def _verify(self, stored: StoredRollout) -> VerificationOutcome:
+        release = stored.status.release
+        assert release is not None
+        key = f"{stored.generation}/{release.image}/{release.model_sha256}"
+        if key not in self._verified:
+            self._verified[key] = self.verifier.verify(stored)
+        return self._verified[key]
 
     def reconcile(self) -> tuple[StoredRollout, Decision]:
         """One pass; returns the rollout as written and the decision taken."""

@@ -52,9 +52,9 @@ class Environments(Protocol):
 class Verifier(Protocol):
     """The supply-chain gates."""
 
-    def verify(self, image: str) -> VerificationOutcome:
-        """Verify an image (cached per digest by implementations); never raises for a
-        refusal."""
+    def verify(self, stored: StoredRollout) -> VerificationOutcome:
+        """Run every gate for the release in ``stored.status.release``; a refusal is an
+        outcome, never an exception."""
         ...
 
 

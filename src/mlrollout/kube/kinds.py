@@ -15,6 +15,7 @@ __all__ = [
     "HTTPROUTES",
     "LEASES",
     "MODELROLLOUTS",
+    "NETWORKPOLICIES",
     "NODES",
     "PODS",
     "SERVICES",
@@ -58,3 +59,6 @@ CONFIGMAPS = Kind("ConfigMap", "v1", "configmaps", "CoreV1Api", "config_map")
 LEASES = Kind("Lease", "coordination.k8s.io/v1", "leases", "CoordinationV1Api", "lease")
 HTTPROUTES = Kind("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes")
 MODELROLLOUTS = Kind("ModelRollout", "mlrollout.io/v1alpha1", "modelrollouts")
+NETWORKPOLICIES = Kind(
+    "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", "NetworkingV1Api", "network_policy"
+)

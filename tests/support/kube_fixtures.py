@@ -1,4 +1,4 @@
-"""Fixtures for the kube layer's tests: a ``KubeClient`` on the strict test API server."""
+"""Shared fixtures: a ``KubeClient`` on the strict test API server (loaded by tests/conftest)."""
 
 from __future__ import annotations
 

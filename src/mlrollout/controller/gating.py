@@ -1,0 +1,231 @@
+"""The Verifying phase's gates for a rollout on Kubernetes: signatures, attestations, pod
+security of the candidate's template, GPU capacity.
+
+Part of the ``controller`` layer: maps the rollout's ``spec.gates`` onto the ``gates``
+layer's policies, reads what it needs (keys from mounted secrets or files, the candidate's
+Deployment, NetworkPolicies, nodes and pods) and returns one ``VerificationOutcome``. Every
+failure — including an unreachable registry — is a refusal: the gates fail closed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlrollout.controller.observation import VerificationOutcome
+from mlrollout.errors import GateError, KubeError, NotFoundError, SpecError
+from mlrollout.gates import (
+    AttestationPolicy,
+    GatePolicy,
+    PodSecurityPolicy,
+    ProvenancePolicy,
+    RegistryClient,
+    SignaturePolicy,
+    TrustedKey,
+    VulnerabilityPolicy,
+    assess_pod_template,
+    decide_image_reference,
+    decide_pod_security,
+    fetch_verification,
+)
+from mlrollout.gates.capacity import fetch_gpu_capacity
+from mlrollout.kube import KubeClient
+from mlrollout.kube.kinds import NETWORKPOLICIES
+from mlrollout.kube.rollouts import StoredRollout
+from mlrollout.metrics.settings import DEFAULT_SECRETS_DIR, ENV_SECRETS_DIR
+from mlrollout.spec import ModelRollout
+from mlrollout.spec.policy import Gates, PublicKeyRef
+from mlrollout.spec.strategy import RouterKind
+from mlrollout.traffic.factory import build_environments
+from mlrollout.traffic.replica_math import compute_pods_to_place, compute_replica_plan
+
+__all__ = [
+    "KubeReleaseVerifier",
+    "compute_candidate_pods",
+    "compute_gate_policy",
+    "load_trusted_key",
+]
+
+
+def load_trusted_key(ref: PublicKeyRef, index: int) -> TrustedKey:
+    """A trusted key from a mounted secret, a file, or inline PEM."""
+    if ref.pem is not None:
+        pem, name = ref.pem.encode(), f"publicKeys[{index}] (inline)"
+    else:
+        if ref.secret is not None:
+            base = Path(os.environ.get(ENV_SECRETS_DIR, DEFAULT_SECRETS_DIR))
+            path = base / ref.secret / ref.key
+        else:
+            assert ref.file is not None
+            path = Path(ref.file)
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise SpecError(
+                f"cannot read public key: {exc.strerror}",
+                source=str(path),
+                path=f"spec.gates.signature.publicKeys[{index}]",
+            ) from None
+        name = str(path)
+    try:
+        return TrustedKey.from_pem(
+            pem, name=name, not_before=_time(ref.not_before), not_after=_time(ref.not_after)
+        )
+    except ValueError as exc:
+        raise SpecError(str(exc), path=f"spec.gates.signature.publicKeys[{index}]") from None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def compute_gate_policy(gates: Gates) -> GatePolicy | None:
+    """The gates layer's policy for ``spec.gates``; None when no signature gate is set."""
+    if gates.signature is None:
+        return None
+    signature = SignaturePolicy(
+        keys=tuple(load_trusted_key(k, i) for i, k in enumerate(gates.signature.public_keys)),
+        threshold=gates.signature.threshold,
+        identity_mirrors=dict(gates.signature.identity_mirrors),
+        required_annotations=dict(gates.signature.annotations),
+    )
+    provenance = None
+    if gates.provenance is not None:
+        provenance = ProvenancePolicy(
+            builder_ids=frozenset(gates.provenance.builder_ids),
+            source_repositories=frozenset(gates.provenance.source_repos),
+            source_refs=frozenset(gates.provenance.source_refs),
+        )
+    vulnerabilities = None
+    if gates.vulnerabilities is not None:
+        vulnerabilities = VulnerabilityPolicy(
+            max_severity=gates.vulnerabilities.max_severity.upper()
+        )
+    pod_security = PodSecurityPolicy(
+        max_gpus=gates.max_gpus_per_pod or PodSecurityPolicy().max_gpus,
+        require_egress_policy=gates.network_policy != "ignore",
+        egress_policy_missing_is_error=gates.network_policy == "require",
+    )
+    return GatePolicy(
+        signature=signature,
+        attestations=AttestationPolicy(
+            provenance=provenance, require_sbom=gates.sbom, vulnerabilities=vulnerabilities
+        ),
+        pod_security=pod_security,
+    )
+
+
+def compute_candidate_pods(rollout: ModelRollout, replicas: int) -> int:
+    """Candidate pods the cluster must find GPUs for while the release rolls out.
+
+    Routers other than ``replicas`` run the candidate at full size (``replicas`` pods) next
+    to stable; the ``replicas`` router grows it step by step (see ``replica_math``).
+    """
+    canary = rollout.spec.strategy.canary
+    if canary is None or canary.traffic.router is not RouterKind.REPLICAS:
+        return replicas
+    weights = [s.set_weight for s in canary.steps if s.set_weight is not None] + [100.0]
+    plans = [
+        compute_replica_plan(target_bp=round(w * 100), replicas=replicas, mode=canary.capacity)
+        for w in weights
+    ]
+    return compute_pods_to_place(plans, canary.capacity)
+
+
+class KubeReleaseVerifier:
+    """Runs every gate for a rollout's release against the cluster and the registry."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        registry_factory: Callable[[str], RegistryClient] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.registry_factory = registry_factory or (lambda host: RegistryClient(host))
+        self.now = now
+
+    def verify(self, stored: StoredRollout) -> VerificationOutcome:
+        """Signatures and attestations, pod security, GPU capacity; the first refusal wins."""
+        release = stored.status.release
+        assert release is not None
+        try:
+            for check in (self._supply_chain, self._pod_security, self._capacity):
+                refusal = check(stored.rollout, stored)
+                if refusal is not None:
+                    return refusal
+        except GateError as exc:
+            return VerificationOutcome(release.image, False, exc.reason_code, str(exc))
+        except (SpecError, KubeError) as exc:
+            return VerificationOutcome(release.image, False, "PREFLIGHT_ERROR", str(exc))
+        return VerificationOutcome(release.image, True, None, "every gate passed")
+
+    def _supply_chain(
+        self, rollout: ModelRollout, stored: StoredRollout
+    ) -> VerificationOutcome | None:
+        image_text = rollout.spec.release.image
+        policy = compute_gate_policy(rollout.spec.gates)
+        if policy is None:
+            return None
+        image = decide_image_reference(image_text)
+        with self.registry_factory(image.registry) as registry:
+            result = fetch_verification(image, policy, client=registry, now=self.now())
+        if result.verified:
+            return None
+        assert result.reason is not None
+        return VerificationOutcome(image_text, False, result.reason.value, result.message)
+
+    def _candidate_template(self, stored: StoredRollout) -> dict[str, Any]:
+        rollout = stored.rollout
+        candidate = stored.status.candidate_env or "green"
+        deployment = build_environments(self.client, rollout).fetch(candidate)
+        template: dict[str, Any] = deployment["spec"]["template"]
+        return template
+
+    def _pod_security(
+        self, rollout: ModelRollout, stored: StoredRollout
+    ) -> VerificationOutcome | None:
+        gates = rollout.spec.gates
+        policy = compute_gate_policy(gates)
+        pod_policy = (
+            policy.pod_security
+            if policy is not None
+            else PodSecurityPolicy(
+                require_egress_policy=gates.network_policy != "ignore",
+                egress_policy_missing_is_error=gates.network_policy == "require",
+            )
+        )
+        template = self._candidate_template(stored)
+        try:
+            policies = self.client.list(NETWORKPOLICIES, rollout.namespace)
+        except NotFoundError:
+            policies = []
+        findings = assess_pod_template(
+            template,
+            pod_policy,
+            network_policies=policies,
+            model_uri=rollout.spec.release.model.uri,
+        )
+        result = decide_pod_security(stored.status.candidate_env or "candidate", findings)
+        if result.verified:
+            return None
+        assert result.reason is not None
+        return VerificationOutcome(
+            rollout.spec.release.image, False, result.reason.value, result.message
+        )
+
+    def _capacity(self, rollout: ModelRollout, stored: StoredRollout) -> VerificationOutcome | None:
+        if not rollout.spec.gates.gpu_capacity:
+            return None
+        template = self._candidate_template(stored)
+        active = stored.status.active_env or "blue"
+        live = build_environments(self.client, rollout).fetch(active)
+        replicas = int(live.get("spec", {}).get("replicas") or 1)
+        pods = compute_candidate_pods(rollout, replicas)
+        assessment = fetch_gpu_capacity(self.client, pod_spec=template["spec"], replicas=pods)
+        assessment.raise_if_short()
+        return None

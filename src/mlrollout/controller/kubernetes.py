@@ -1,0 +1,148 @@
+"""The Kubernetes platform behind the controller's ports.
+
+Part of the ``controller`` layer: binds one ModelRollout to the ``kube`` state store, its two
+GPU Deployments (``kube.environments``), its traffic router (``traffic.factory``) and the
+gates (``gating``), so ``loop.Reconciler`` can drive it. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlrollout.clock import Clock, SystemClock
+from mlrollout.controller.actions import Deploy
+from mlrollout.controller.effects import Edge
+from mlrollout.controller.gating import KubeReleaseVerifier
+from mlrollout.controller.loop import Reconciler
+from mlrollout.controller.observation import EnvState
+from mlrollout.controller.ports import Analyst
+from mlrollout.kube import KubeClient, RolloutStore, StoredRollout
+from mlrollout.kube.environments import (
+    MODEL_SHA_ANNOTATION,
+    GpuEnvironments,
+    assess_readiness,
+    other_env,
+)
+from mlrollout.model import ImageRef, Sha256
+from mlrollout.spec import ModelRollout, RolloutStatus
+from mlrollout.spec.status import EnvName
+from mlrollout.traffic.factory import build_environments, build_router
+from mlrollout.traffic.selector import ServiceSelectorRouter
+
+__all__ = ["KubeEnvironments", "KubeRolloutState", "build_reconciler"]
+
+
+class KubeRolloutState:
+    """One ModelRollout's spec and status in the API server."""
+
+    def __init__(self, store: RolloutStore, *, namespace: str, name: str) -> None:
+        self.store = store
+        self.namespace = namespace
+        self.name = name
+
+    def read(self) -> StoredRollout:
+        """Read and validate the rollout."""
+        return self.store.read(self.namespace, self.name)
+
+    def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
+        """PUT the status at the version read (``ConflictError`` when stale)."""
+        return self.store.write_status(stored, status)
+
+
+def _model_container(deployment: dict[str, Any], name: str | None) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
+    for container in containers:
+        if name is None or container.get("name") == name:
+            return dict(container)
+    return {}
+
+
+class KubeEnvironments:
+    """The ``Environments`` port over the two Deployments of a rollout."""
+
+    def __init__(self, client: KubeClient, rollout: ModelRollout) -> None:
+        self.client = client
+        self.rollout = rollout
+        self.deployments: GpuEnvironments = build_environments(client, rollout)
+
+    def observe(self) -> dict[EnvName, EnvState]:
+        """Release and readiness of both Deployments."""
+        out: dict[EnvName, EnvState] = {}
+        for env in ("blue", "green"):
+            deployment = self.deployments.fetch(env)
+            readiness = assess_readiness(deployment)
+            template = deployment["spec"]["template"]
+            annotations = (template.get("metadata") or {}).get("annotations") or {}
+            container = _model_container(deployment, self.deployments.containers.get(env))
+            out[env] = EnvState(
+                name=env,
+                image=container.get("image"),
+                model_sha256=annotations.get(MODEL_SHA_ANNOTATION),
+                replicas=readiness.desired,
+                ready_replicas=readiness.available,
+                rolled_out=readiness.rolled_out,
+            )
+        return out
+
+    def deploy(self, action: Deploy) -> None:
+        """Write the release into the candidate's template (never the live one)."""
+        current = self.observe()[action.env]
+        if not current.runs(action.image, action.model_sha256):
+            self.deployments.apply_release(
+                action.env,
+                live_env=other_env(action.env),
+                image=ImageRef.parse(action.image),
+                model_uri=action.model_uri,
+                model_sha256=Sha256(action.model_sha256),
+            )
+        if action.replicas is not None and current.replicas != action.replicas:
+            self.deployments.patch_replicas(action.env, action.replicas)
+
+    def scale(self, env: EnvName, replicas: int) -> None:
+        """Scale; scaling to zero refuses the only healthy environment."""
+        if replicas == 0:
+            self.deployments.scale_down(env)
+        else:
+            self.deployments.patch_replicas(env, replicas)
+
+    def set_preview(self, env: EnvName) -> None:
+        """Point the blue-green preview Service at ``env``."""
+        strategy = self.rollout.spec.strategy.blue_green
+        if strategy is None or strategy.preview_service is None:
+            return
+        router = ServiceSelectorRouter(
+            self.client,
+            namespace=self.rollout.namespace,
+            service=strategy.preview_service,
+            environments=self.deployments,
+        )
+        router.shift(router.observe(other_env(env)).model_copy(update={"canary_weight": 100.0}))
+
+
+def build_reconciler(
+    client: KubeClient,
+    *,
+    namespace: str,
+    name: str,
+    analyst: Analyst | None = None,
+    clock: Clock | None = None,
+    edge_options: dict[str, Any] | None = None,
+) -> Reconciler:
+    """A reconciler for one rollout on the cluster ``client`` talks to."""
+    store = RolloutStore(client)
+    state = KubeRolloutState(store, namespace=namespace, name=name)
+    rollout = state.read().rollout
+    router = build_router(client, rollout)
+    router.ensure()
+    edge = Edge(
+        state=state,
+        environments=KubeEnvironments(client, rollout),
+        router=router,
+        **(edge_options or {}),
+    )
+    return Reconciler(
+        edge=edge,
+        verifier=KubeReleaseVerifier(client),
+        clock=clock or SystemClock(),
+        analyst=analyst,
+    )
