@@ -114,7 +114,9 @@ class SpecError(MlrolloutError):
         if self.source and self.document is not None:
             where += f"#{self.document}"
         parts = [p for p in (where, self.path) if p]
-        return ": ".join([*parts, self.reason])
+        text = ": ".join([*parts, self.reason])
+        # One line, always: user-supplied keys and values may carry newlines.
+        return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class QueryError(SpecError):

@@ -3,25 +3,30 @@
 Sits between the controller (which asks for per-window measurements of a canary and a
 baseline) and metrics backends. Providers fetch numbers and never judge: the ``analysis``
 layer turns the ``Window``s they return into evidence. Modules: ``provider`` (the port and
-the recorder), ``prometheus`` (the provider), ``promapi`` (HTTP boundary, error
+the recorder), ``prometheus`` (the provider), ``web`` (JSON endpoints through httpx),
+``local`` (direct scrapes of model servers, no Prometheus), ``promapi`` (HTTP boundary, error
 translation), ``retry``, ``settings``, ``query`` (placeholder rendering), ``shape``,
 ``increase`` (exact counter increases) and ``measurements`` (results to analysis types).
 """
 
 from __future__ import annotations
 
+from mlrollout.metrics.local import LocalProvider
 from mlrollout.metrics.prometheus import PrometheusProvider
 from mlrollout.metrics.provider import MetricProvider, MetricRequest, VariantScope, record_windows
 from mlrollout.metrics.query import QueryContext, compute_selector, quote_string, render_query
 from mlrollout.metrics.settings import PrometheusSettings, compute_settings
+from mlrollout.metrics.web import WebProvider
 
 __all__ = [
+    "LocalProvider",
     "MetricProvider",
     "MetricRequest",
     "PrometheusProvider",
     "PrometheusSettings",
     "QueryContext",
     "VariantScope",
+    "WebProvider",
     "compute_selector",
     "compute_settings",
     "quote_string",
