@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from kube_cluster import BriskClock, SignedRegistry, build_cluster, create_rollout
 from loop_fakes import ScriptedAnalyst
 
 from kubeapi import KubeApiServer, assert_valid_history
@@ -18,6 +17,7 @@ from mlrollout.kube import KubeClient
 from mlrollout.kube.environments import assess_readiness
 from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS, PODS
 from mlrollout.spec.status import Phase
+from support.cluster import BriskClock, SignedRegistry, build_cluster, create_rollout
 
 
 @pytest.fixture

@@ -88,6 +88,7 @@ def compute_judged_metric(
     if metric.promote_margin is not None and margin is not None:
         promote = float(getattr(metric.promote_margin, margin[0]))
     rng = metric.range
+    tripwire = metric.kind in (SpecKind.ANOMALIES, SpecKind.GPU_HEALTH)
     return JudgedMetric(
         name=bound.key,
         kind=MetricKind(metric.kind.value),
@@ -99,7 +100,10 @@ def compute_judged_metric(
         tail_thresholds=tail_thresholds,
         threshold_min=rng.min if rng is not None else None,
         threshold_max=rng.max if rng is not None else None,
-        burst_prior=metric.kind in (SpecKind.ANOMALIES, SpecKind.GPU_HEALTH),
+        burst_prior=tripwire,
+        # Anomalies and GPU faults are tripwires: they can roll a release back but need
+        # not prove anything for it to be promoted (equal background rates never could).
+        gated=not tripwire,
     )
 
 

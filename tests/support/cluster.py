@@ -1,4 +1,5 @@
-"""A model Service with blue and green GPU Deployments on the strict test API server."""
+"""Test bed on the strict test API server: a model Service with blue and green GPU
+Deployments, GPU nodes, a signed release in a fake registry, and a brisk clock."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from controller_world import rollout_from
-
 from gates.fake_registry import FakeRegistry
 from gates.publish import push_image, push_signature
 from gates.signer import CosignTestSigner
@@ -17,9 +16,18 @@ from mlrollout.gates import RegistryClient
 from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS, NODES, SERVICES
 from mlrollout.model import ImageRef
+from mlrollout.spec.yamlfile import parse_yaml_documents
 
+ROOT = Path(__file__).resolve().parents[2]
 OLD = "registry.test/ml/fraud-scorer@sha256:" + "0" * 64
 MODEL_URI = "s3://models/fraud-scorer/42"
+
+
+def rollout_from(example: str) -> dict[str, Any]:
+    """An example rollout from ``examples/`` as a dict."""
+    [obj] = parse_yaml_documents((ROOT / "examples" / example).read_text(), source=example)
+    assert isinstance(obj, dict)
+    return obj
 
 
 def template(env: str, image: str) -> dict[str, Any]:

@@ -1,0 +1,285 @@
+"""``mlrollout promote``: start or resume a release and see it through.
+
+Part of the ``cli`` layer. Applies the rollout (from a file, or by name with a new image or
+model), then follows the in-cluster controller when one holds the controller Lease, or
+drives the rollout itself holding that Lease. Live progress on a terminal, one JSON
+document with ``--output json``; ``--report-dir`` keeps every decision with its evidence.
+Exit codes: 0 promoted, 1 rolled back, 2 bad input, 3 paused or inconclusive, 4 refused by
+a gate, 5 timed out.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
+from mlrollout.cli.lint import template_files
+from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.status import status_document
+from mlrollout.clock import SystemClock
+from mlrollout.controller.analyst import MetricsAnalyst
+from mlrollout.controller.decision import Decision
+from mlrollout.controller.driver import (
+    CONTROLLER_LEASE,
+    DriveOutcome,
+    apply_rollout,
+    controller_holds_lease,
+    drive_with_lease,
+    follow,
+    identity,
+)
+from mlrollout.controller.kubernetes import build_reconciler
+from mlrollout.errors import ExitCode, SpecError
+from mlrollout.kube import Intent, KubeClient, LeaseLock, RolloutStore, StoredRollout
+from mlrollout.metrics import PrometheusProvider
+from mlrollout.model import parse_duration
+from mlrollout.spec import AnalysisTemplate, ModelRollout, check_references, load_file, load_paths
+from mlrollout.spec.loader import Document
+from mlrollout.spec.status import Phase
+
+__all__ = ["EXIT_BY_PHASE", "register"]
+
+EXIT_BY_PHASE = {
+    Phase.SUCCEEDED: ExitCode.OK,
+    Phase.ROLLED_BACK: ExitCode.ROLLED_BACK,
+    Phase.ABORTED: ExitCode.ROLLED_BACK,
+    Phase.FAILED: ExitCode.ROLLED_BACK,
+    Phase.PAUSED: ExitCode.INCONCLUSIVE,
+    Phase.REFUSED: ExitCode.REFUSED,
+}
+
+
+def _templates(dirs: list[Path], extra: dict[str, AnalysisTemplate]) -> dict[str, AnalysisTemplate]:
+    library = load_paths(template_files(dirs))
+    if library.errors:
+        raise library.errors[0]
+    return {**library.templates, **extra}
+
+
+def _load_target(target: str) -> tuple[ModelRollout | None, dict[str, AnalysisTemplate], str]:
+    """A file path gives a rollout (and its templates); anything else is a rollout name."""
+    path = Path(target)
+    if not path.exists():
+        return None, {}, target
+    documents = load_file(path)
+    rollouts = [d for d in documents if isinstance(d.resource, ModelRollout)]
+    if len(rollouts) != 1:
+        raise SpecError(f"expected exactly one ModelRollout, found {len(rollouts)}", source=target)
+    own = {
+        d.resource.name: d.resource for d in documents if isinstance(d.resource, AnalysisTemplate)
+    }
+    rollout = rollouts[0].resource
+    assert isinstance(rollout, ModelRollout)
+    return rollout, own, rollout.name
+
+
+def _with_release(
+    obj: dict[str, Any], image: str | None, model_uri: str | None, model_sha256: str | None
+) -> dict[str, Any]:
+    if image is None and model_uri is None and model_sha256 is None:
+        return obj
+    if (model_uri is None) != (model_sha256 is None):
+        raise SpecError("give --model-uri and --model-sha256 together", path="--model-uri")
+    release = dict(obj["spec"]["release"])
+    if image is not None:
+        release["image"] = image
+    if model_uri is not None:
+        release["model"] = {"uri": model_uri, "sha256": model_sha256}
+    return {**obj, "spec": {**obj["spec"], "release": release}}
+
+
+class Progress:
+    """Live progress lines and the ``--report-dir`` decision record."""
+
+    def __init__(self, *, output: OutputFormat, report_dir: Path | None) -> None:
+        self.output = output
+        self.report: Path | None = None
+        self.last = ""
+        if report_dir is not None:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            self.report = report_dir / f"decisions-{stamp}.jsonl"
+
+    def decision(self, stored: StoredRollout, decision: Decision) -> None:
+        if self.report is not None:
+            record = {
+                "time": datetime.now(UTC).isoformat(),
+                "phase": stored.status.phase.value,
+                "step": stored.status.current_step,
+                "reason": decision.reason,
+                "actions": [{"type": type(a).__name__, **vars(a)} for a in decision.actions],
+                "traffic": stored.status.traffic.model_dump(
+                    mode="json", by_alias=True, exclude_none=True
+                ),
+                "analysis": (stored.status.analysis or {}).get("look"),
+            }
+            with self.report.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+        self.change(stored)
+
+    def change(self, stored: StoredRollout) -> None:
+        status = stored.status
+        line = f"{status.phase.value}: {status.message}"
+        if line != self.last and self.output is OutputFormat.TEXT:
+            applied = status.traffic.applied
+            weight = f" [{applied.canary_env} {applied.canary_weight:g}%]" if applied else ""
+            typer.echo(f"{datetime.now(UTC):%H:%M:%S} {line}{weight}")
+        self.last = line
+
+
+def _run(
+    client: KubeClient,
+    options: ClusterOptions,
+    stored: StoredRollout,
+    *,
+    templates: dict[str, AnalysisTemplate],
+    timeout: timedelta,
+    full: bool,
+    lease_namespace: str,
+    progress: Progress,
+) -> DriveOutcome:
+    rollout = stored.rollout
+    clock = SystemClock()
+    if controller_holds_lease(client, namespace=lease_namespace, now=clock.now()):
+        if full:
+            RolloutStore(client).request(rollout.namespace, rollout.name, Intent.PROMOTE_FULL)
+        return follow(
+            client,
+            namespace=rollout.namespace,
+            name=rollout.name,
+            clock=clock,
+            timeout=timeout,
+            on_change=progress.change,
+        )
+    analyst = None
+    if rollout.spec.analysis is not None:
+        provider = PrometheusProvider.from_config(
+            rollout.spec.metrics.prometheus if rollout.spec.metrics else None
+        )
+        analyst = MetricsAnalyst(provider, templates, now=clock.now)
+    reconciler = build_reconciler(
+        client, namespace=rollout.namespace, name=rollout.name, analyst=analyst, clock=clock
+    )
+    lease = LeaseLock(
+        client, name=CONTROLLER_LEASE, namespace=lease_namespace, identity=identity("mlrollout-cli")
+    )
+    return drive_with_lease(
+        reconciler, lease, timeout=timeout, full=full, on_pass=progress.decision
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``promote``."""
+
+    @app.command("promote")
+    def promote(
+        target: str = typer.Argument(
+            ..., help="A ModelRollout YAML file, or the name of a rollout in the cluster."
+        ),
+        image: str | None = typer.Option(
+            None, "--image", help="Release this image (repo@sha256:<64 hex>)."
+        ),
+        model_uri: str | None = typer.Option(None, "--model-uri", help="Model artifact URI."),
+        model_sha256: str | None = typer.Option(
+            None, "--model-sha256", help="Model artifact SHA-256 (64 hex)."
+        ),
+        wait: bool = typer.Option(
+            True, "--wait/--no-wait", help="See the release through (default), or only start it."
+        ),
+        timeout: str = typer.Option("2h", "--timeout", help="Give up after this long (exit 5)."),
+        full: bool = typer.Option(
+            False, "--full", help="Skip the remaining steps and promote fully."
+        ),
+        report_dir: Path | None = typer.Option(
+            None, "--report-dir", help="Keep a JSON record of every decision."
+        ),
+        templates: list[Path] = typer.Option(
+            None, "--templates", "-t", help="AnalysisTemplate directory (default ./analyses)."
+        ),
+        lease_namespace: str | None = typer.Option(
+            None,
+            "--lease-namespace",
+            help="Namespace of the controller Lease (default: the rollout's).",
+        ),
+        output: OutputFormat = typer.Option(
+            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
+        ),
+        kubeconfig: str | None = KUBECONFIG,
+        context: str | None = CONTEXT,
+        namespace: str | None = NAMESPACE,
+    ) -> None:
+        """Start or resume a release; exit 0 promoted, 1 rolled back, 3 paused, 4 refused."""
+        try:
+            limit = parse_duration(timeout)
+        except ValueError as exc:
+            raise SpecError(str(exc), path="--timeout") from None
+        options = ClusterOptions(kubeconfig, context, namespace)
+        rollout, own, name = _load_target(target)
+        dirs = (
+            list(templates)
+            if templates
+            else ([Path("analyses")] if Path("analyses").is_dir() else [])
+        )
+        library = _templates(dirs, own)
+        with options.client() as client:
+            if rollout is not None:
+                obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
+                obj["metadata"] = {
+                    "name": rollout.name,
+                    "namespace": namespace or rollout.namespace,
+                }
+                problems = check_references([_doc(rollout, target)], library)
+                if problems:
+                    raise problems[0]
+                stored = apply_rollout(client, _with_release(obj, image, model_uri, model_sha256))
+            else:
+                ns = options.resolved_namespace()
+                current = read_rollout(RolloutStore(client), ns, name).raw
+                stored = apply_rollout(
+                    client, _with_release(current, image, model_uri, model_sha256)
+                )
+                if stored.status.phase is Phase.PAUSED:
+                    RolloutStore(client).request(ns, name, Intent.PROMOTE)
+            progress = Progress(output=output, report_dir=report_dir)
+            if not wait:
+                _finish(stored, output, ExitCode.OK)
+                return
+            outcome = _run(
+                client,
+                options,
+                stored,
+                templates=library,
+                timeout=limit,
+                full=full,
+                lease_namespace=lease_namespace or stored.rollout.namespace,
+                progress=progress,
+            )
+        code = EXIT_BY_PHASE.get(outcome.stored.status.phase, ExitCode.INCONCLUSIVE)
+        _finish(outcome.stored, output, code, driven=outcome.driven)
+
+
+def _doc(rollout: ModelRollout, source: str) -> Document:
+    return Document(source, None, rollout)
+
+
+def _finish(
+    stored: StoredRollout, output: OutputFormat, code: int, *, driven: bool | None = None
+) -> None:
+    if output is OutputFormat.JSON:
+        document = status_document(stored)
+        document["exitCode"] = code
+        if driven is not None:
+            document["drivenBy"] = "this process" if driven else "the in-cluster controller"
+        print_json(document)
+    else:
+        status = stored.status
+        typer.echo(
+            f"{stored.rollout.namespace}/{stored.rollout.name}: {status.phase.value}"
+            f" — {status.message}"
+        )
+    raise typer.Exit(code)

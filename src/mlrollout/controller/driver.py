@@ -1,0 +1,168 @@
+"""Driving one rollout from outside the cluster: ``mlrollout promote``'s engine.
+
+Part of the ``controller`` layer. Applies the user's rollout (create, or update the spec at
+the version read), then either follows a running in-cluster controller (one holds the
+controller Lease) by watching the status, or drives the rollout itself through the same
+``loop.Reconciler`` while holding that Lease, so two actors never act on one rollout.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mlrollout.clock import Clock
+from mlrollout.controller.decision import Decision
+from mlrollout.controller.loop import SETTLED, Reconciler, drive
+from mlrollout.errors import DeadlineError, KubeError, NotFoundError
+from mlrollout.kube import KubeClient, LeaseLock, RolloutStore, StoredRollout
+from mlrollout.kube.kinds import LEASES, MODELROLLOUTS
+from mlrollout.kube.rollouts import parse_stored
+from mlrollout.spec.status import Intent, Phase
+
+__all__ = [
+    "CONTROLLER_LEASE",
+    "DriveOutcome",
+    "apply_rollout",
+    "controller_holds_lease",
+    "drive_with_lease",
+    "follow",
+    "identity",
+]
+
+CONTROLLER_LEASE = "mlrollout-controller"
+WAITING = SETTLED | {Phase.PAUSED}
+
+
+def identity(role: str) -> str:
+    """A holder identity: role, host and process."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+def apply_rollout(client: KubeClient, obj: dict[str, Any]) -> StoredRollout:
+    """Create the rollout, or replace its spec at the version read (status untouched)."""
+    meta = obj["metadata"]
+    namespace = meta.get("namespace") or "default"
+    try:
+        current = client.get(MODELROLLOUTS, meta["name"], namespace)
+    except NotFoundError:
+        body = {**obj, "metadata": {**meta, "namespace": namespace}}
+        body.pop("status", None)
+        return parse_stored(client.create(MODELROLLOUTS, body, namespace))
+    if current.get("spec") == obj["spec"]:
+        return parse_stored(current)
+    updated = {**current, "spec": obj["spec"]}
+    return parse_stored(client.replace(MODELROLLOUTS, updated))
+
+
+def controller_holds_lease(client: KubeClient, *, namespace: str, now: datetime) -> bool:
+    """Whether an in-cluster controller holds the controller Lease (renewed recently)."""
+    try:
+        lease = client.get(LEASES, CONTROLLER_LEASE, namespace)
+    except NotFoundError:
+        return False
+    spec = lease.get("spec") or {}
+    holder, renewed = spec.get("holderIdentity"), spec.get("renewTime")
+    if not holder or not renewed or str(holder).startswith("mlrollout-cli-"):
+        return False
+    renewed_at = datetime.fromisoformat(str(renewed).replace("Z", "+00:00"))
+    return now - renewed_at < timedelta(seconds=int(spec.get("leaseDurationSeconds") or 15))
+
+
+@dataclass(frozen=True)
+class DriveOutcome:
+    """How the command ended: the rollout as last seen, and whether it was driven here."""
+
+    stored: StoredRollout
+    driven: bool
+
+
+def drive_with_lease(
+    reconciler: Reconciler,
+    lease: LeaseLock,
+    *,
+    timeout: timedelta,
+    full: bool,
+    on_pass: Callable[[StoredRollout, Decision], None],
+) -> DriveOutcome:
+    """Drive until settled or paused, renewing ``lease``; stop at once if it is lost."""
+    if not lease.try_acquire_or_renew():
+        raise KubeError(
+            f"could not acquire the Lease {lease.namespace}/{lease.name}: "
+            "another process drives this rollout"
+        )
+    store_request = _full_requester(reconciler) if full else None
+
+    def each(stored: StoredRollout, decision: Decision) -> None:
+        if not lease.try_acquire_or_renew():
+            raise KubeError("lost the Lease: another process now drives this rollout")
+        if store_request is not None:
+            store_request(stored)
+        on_pass(stored, decision)
+
+    try:
+        stored = drive(
+            reconciler, timeout=timeout, until=lambda s: s.status.phase in WAITING, on_pass=each
+        )
+    finally:
+        lease.release()
+    return DriveOutcome(stored, True)
+
+
+def _full_requester(reconciler: Reconciler) -> Callable[[StoredRollout], None]:
+    """Ask for a full promotion once the rollout is progressing (once)."""
+    done = False
+    state = reconciler.edge.state
+
+    def request(stored: StoredRollout) -> None:
+        nonlocal done
+        if done or stored.status.phase not in (Phase.PROGRESSING, Phase.PAUSED):
+            return
+        store = getattr(state, "store", None)
+        if isinstance(store, RolloutStore):
+            store.request(stored.rollout.namespace, stored.rollout.name, Intent.PROMOTE_FULL)
+            done = True
+
+    return request
+
+
+def follow(
+    client: KubeClient,
+    *,
+    namespace: str,
+    name: str,
+    clock: Clock,
+    timeout: timedelta,
+    on_change: Callable[[StoredRollout], None],
+) -> DriveOutcome:
+    """Watch a rollout another process drives until it settles or pauses."""
+    store = RolloutStore(client)
+    deadline = clock.monotonic() + timeout.total_seconds()
+    stored = store.read(namespace, name)
+    on_change(stored)
+    while stored.status.phase not in WAITING:
+        remaining = deadline - clock.monotonic()
+        if remaining <= 0:
+            raise DeadlineError(f"rollout still {stored.status.phase.value} after {timeout}")
+        for _, obj in client.watch(
+            MODELROLLOUTS,
+            namespace,
+            resource_version=stored.resource_version,
+            timeout_seconds=max(1, min(30, int(remaining))),
+        ):
+            if obj.get("metadata", {}).get("name") == name:
+                stored = parse_stored(obj)
+                on_change(stored)
+                if stored.status.phase in WAITING:
+                    break
+        else:
+            stored = store.read(namespace, name)
+    return DriveOutcome(stored, False)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,183 @@
+"""End to end: the controller, the strict test API server, real Prometheus, real model servers.
+
+The data plane routes load by what the API server holds, the servers expose the conventional
+metrics, Prometheus scrapes them, and ``mlrollout promote``'s engine drives the rollout with
+the sequential judge. A good release is promoted; each kind of regression is rolled back,
+with all traffic on stable within a second of the decision (measured on the write history).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubeapi import KubeApiServer, assert_valid_history
+from mlrollout.clock import SystemClock
+from mlrollout.controller.analyst import MetricsAnalyst
+from mlrollout.controller.gating import KubeReleaseVerifier
+from mlrollout.controller.kubernetes import build_reconciler
+from mlrollout.controller.loop import drive
+from mlrollout.kube import KubeClient
+from mlrollout.kube.kinds import MODELROLLOUTS
+from mlrollout.local import ModelServer, Regressions, ServerConfig
+from mlrollout.metrics import PrometheusProvider
+from mlrollout.spec import AnalysisTemplate
+from mlrollout.spec.status import Phase
+from mlrollout.spec.yamlfile import parse_yaml_documents
+from support.cluster import SignedRegistry, build_cluster, create_rollout
+from support.prometheus import PrometheusServer, start_prometheus
+
+from .dataplane import DataPlane
+
+pytestmark = [pytest.mark.e2e, pytest.mark.prometheus, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = Regressions(error_rate=0.05)
+MARGINS = {
+    "error-rate": {"relative": 1.0},
+    "latency-body": {"relative": 0.10},
+    "accuracy": {"points": 10.0},
+    "server-anomalies": {"relative": 0.0},
+}
+
+
+def _templates() -> dict[str, AnalysisTemplate]:
+    """The shipped templates' queries, with margins wide enough to decide in about a minute."""
+    out = {}
+    for name, keep in (
+        ("errors", "error-rate"),
+        ("latency", "latency-body"),
+        ("accuracy", "accuracy"),
+        ("security-anomalies", "server-anomalies"),
+    ):
+        [doc] = parse_yaml_documents((ROOT / "analyses" / f"{name}.yaml").read_text(), source=name)
+        doc = copy.deepcopy(doc)
+        doc["spec"]["metrics"] = [
+            dict(m, margin=MARGINS[keep]) for m in doc["spec"]["metrics"] if m["name"] == keep
+        ]
+        doc["spec"]["args"] = [
+            a
+            for a in doc["spec"].get("args", [])
+            if any(a["name"] in str(m) for m in doc["spec"]["metrics"])
+        ]
+        out[name] = AnalysisTemplate.model_validate(doc)
+    return out
+
+
+@pytest.fixture
+def bed(
+    kube: KubeClient,
+    kube_server: KubeApiServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[dict[str, Any]]:
+    green_regressions: Regressions = request.param
+    monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
+    registry = SignedRegistry(tmp_path / "secrets")
+    blue = ModelServer(ServerConfig(environment="blue", seed=1, regressions=BASE)).start()
+    green = ModelServer(
+        ServerConfig(environment="green", seed=2, regressions=green_regressions)
+    ).start()
+    prometheus: PrometheusServer = start_prometheus(
+        tmp_path / "prom",
+        targets=[blue.url.removeprefix("http://"), green.url.removeprefix("http://")],
+    )
+    build_cluster(kube)
+    plane = DataPlane(
+        kube_server,
+        namespace="default",
+        service="fraud-scorer",
+        backends={"blue": blue.url, "green": green.url},
+        deployments={"blue": "fraud-scorer-blue", "green": "fraud-scorer-green"},
+    ).start()
+    load = plane.run_load(100, 240, feedback_fraction=0.5, seed=3)
+    try:
+        yield {"registry": registry, "prometheus": prometheus, "plane": plane}
+    finally:
+        load.stop()
+        plane.stop()
+        prometheus.stop()
+        blue.stop()
+        green.stop()
+
+
+def _run(kube: KubeClient, bed: dict[str, Any]) -> Any:
+    plane: DataPlane = bed["plane"]
+    plane.wait_for(lambda s: s.weights.get("blue", 0) == 100, timeout_s=10)
+    time.sleep(8)  # pre-rollout history for the baseline's accuracy
+    raw = create_rollout(kube, bed["registry"].image)
+    raw["spec"]["strategy"]["canary"]["steps"] = [
+        {"setWeight": 50},
+        {"analyze": {"maxDuration": "150s"}},
+    ]
+    raw["spec"]["analysis"] = {
+        "templates": [{"name": n} for n in _templates()],
+        "interval": "5s",
+        "onInconclusive": "pause",
+    }
+    kube.replace(MODELROLLOUTS, raw)
+    clock = SystemClock()
+    provider = PrometheusProvider.from_config(
+        None, environ={"MLROLLOUT_PROMETHEUS_URL": bed["prometheus"].url}
+    )
+    analyst = MetricsAnalyst(provider, _templates(), now=clock.now, scrape_lag=timedelta(seconds=2))
+    reconciler = build_reconciler(
+        kube, namespace="default", name="fraud-scorer", analyst=analyst, clock=clock
+    )
+    reconciler.verifier = KubeReleaseVerifier(kube, registry_factory=bed["registry"].client)
+    return drive(
+        reconciler,
+        timeout=timedelta(minutes=4),
+        until=lambda s: (
+            s.status.phase in {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.PAUSED, Phase.REFUSED}
+        ),
+    )
+
+
+@pytest.mark.parametrize("bed", [BASE], indirect=True, ids=["same-as-stable"])
+def test_a_good_release_is_promoted(
+    kube: KubeClient, kube_server: KubeApiServer, bed: dict[str, Any]
+) -> None:
+    final = _run(kube, bed)
+    assert final.status.phase is Phase.SUCCEEDED, final.status.message
+    plane: DataPlane = bed["plane"]
+    plane.wait_for(lambda s: s.weights.get("green", 0) == 100, timeout_s=10)
+    assert_valid_history(kube_server)
+
+
+REGRESSIONS = {
+    "latency": Regressions(error_rate=0.05, latency_factor=2.0),
+    "errors": Regressions(error_rate=0.30),
+    "accuracy": Regressions(error_rate=0.05, accuracy_drop=0.4),
+    "anomalies": Regressions(error_rate=0.05, anomaly_rate=0.05, anomaly_sources=5),
+}
+
+
+@pytest.mark.parametrize("bed", list(REGRESSIONS.values()), indirect=True, ids=list(REGRESSIONS))
+def test_a_regression_is_rolled_back_within_a_second(
+    kube: KubeClient, kube_server: KubeApiServer, bed: dict[str, Any]
+) -> None:
+    final = _run(kube, bed)
+    assert final.status.phase is Phase.ROLLED_BACK, final.status.message
+    statuses = kube_server.history.records(kind="ModelRollout")
+    decided = next(
+        r for r in statuses if (r.object.get("status") or {}).get("phase") == "RollingBack"
+    )
+    canary_off = next(
+        r
+        for r in kube_server.history.records(kind="Deployment", actor="client")
+        if r.time >= decided.time
+        and r.name == "fraud-scorer-green"
+        and r.object["spec"]["replicas"] == 0
+    )
+    assert canary_off.time - decided.time < 1.0
+    plane: DataPlane = bed["plane"]
+    plane.wait_for(lambda s: s.weights.get("blue", 0) == 100, since=decided.time, timeout_s=5)
+    assert_valid_history(kube_server)
