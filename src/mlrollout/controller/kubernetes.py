@@ -7,16 +7,18 @@ gates (``gating``), so ``loop.Reconciler`` can drive it. Nothing here decides an
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
-from mlrollout.controller.actions import Deploy
+from mlrollout.controller.actions import Deploy, Emit, Notify
 from mlrollout.controller.effects import Edge
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.loop import Reconciler
+from mlrollout.controller.notify import send_notifications
 from mlrollout.controller.observation import EnvState
 from mlrollout.controller.ports import Analyst
-from mlrollout.kube import KubeClient, RolloutStore, StoredRollout
+from mlrollout.kube import EventRecorder, KubeClient, RolloutStore, StoredRollout
 from mlrollout.kube.environments import (
     MODEL_SHA_ANNOTATION,
     GpuEnvironments,
@@ -30,6 +32,8 @@ from mlrollout.traffic.factory import build_environments, build_router
 from mlrollout.traffic.selector import ServiceSelectorRouter
 
 __all__ = ["KubeEnvironments", "KubeRolloutState", "build_reconciler"]
+
+log = logging.getLogger("mlrollout.controller")
 
 
 class KubeRolloutState:
@@ -117,6 +121,25 @@ class KubeEnvironments:
             environments=self.deployments,
         )
         router.shift(router.observe(other_env(env)).model_copy(update={"canary_weight": 100.0}))
+
+
+def _emit(recorder: EventRecorder, stored: StoredRollout, event: Emit) -> None:
+    error = recorder.emit(stored.raw, type=event.type, reason=event.reason, message=event.message)
+    if error is not None:
+        log.warning("event not recorded: %s", error)
+
+
+def _notify(stored: StoredRollout, note: Notify) -> None:
+    rollout = stored.rollout
+    failures = send_notifications(
+        rollout.spec.notifications,
+        rollout=f"{rollout.namespace}/{rollout.name}",
+        phase=note.phase.value,
+        reason=note.reason,
+        image=rollout.spec.release.image,
+    )
+    for failure in failures:
+        log.warning("notification failed: %s", failure)
 
 
 def build_reconciler(

@@ -1,0 +1,136 @@
+"""The in-cluster controller's own metrics and its health endpoint.
+
+Part of the ``controller`` layer (the manager's edge). Metrics live in a private
+``CollectorRegistry`` so tests can run several managers in one process; ``/healthz`` answers
+200 while the process runs, ``/readyz`` 200 only while it leads, ``/metrics`` the exposition.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from mlrollout.kube import StoredRollout
+
+__all__ = ["HealthServer", "Telemetry"]
+
+
+class Telemetry:
+    """Rollouts by phase, decisions by outcome, reconcile duration, current e-values."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.leader = Gauge(
+            "mlrollout_leader", "1 while this process holds the Lease", registry=self.registry
+        )
+        self.rollouts = Gauge(
+            "mlrollout_rollouts", "Rollouts by phase", ["phase"], registry=self.registry
+        )
+        self.decisions = Counter(
+            "mlrollout_decisions", "Decisions by resulting phase", ["phase"], registry=self.registry
+        )
+        self.errors = Counter(
+            "mlrollout_reconcile_errors", "Passes that failed", ["reason"], registry=self.registry
+        )
+        self.duration = Histogram(
+            "mlrollout_reconcile_duration_seconds",
+            "Time of one reconcile pass",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.evalue = Gauge(
+            "mlrollout_evalue",
+            "Current e-value of a metric's test",
+            ["namespace", "rollout", "metric", "direction"],
+            registry=self.registry,
+        )
+        self._phases: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def record(self, stored: StoredRollout) -> None:
+        """Update phase counts and e-values from a rollout as written."""
+        key = (stored.rollout.namespace, stored.rollout.name)
+        with self._lock:
+            self._phases[key] = stored.status.phase.value
+            counts: dict[str, int] = {}
+            for phase in self._phases.values():
+                counts[phase] = counts.get(phase, 0) + 1
+        for phase, count in counts.items():
+            self.rollouts.labels(phase=phase).set(count)
+        look = (stored.status.analysis or {}).get("look") or {}
+        for metric in look.get("metrics") or []:
+            for direction in ("rollback", "promote"):
+                value = metric.get(f"e_{direction}")
+                if isinstance(value, int | float):
+                    self.evalue.labels(
+                        namespace=key[0],
+                        rollout=key[1],
+                        metric=str(metric.get("name")),
+                        direction=direction,
+                    ).set(value)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop a deleted rollout from the phase counts."""
+        with self._lock:
+            self._phases.pop((namespace, name), None)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)
+
+
+class HealthServer:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on a port."""
+
+    def __init__(self, telemetry: Telemetry, *, host: str, port: int, ready: Any) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    body, code, kind = telemetry.exposition(), 200, CONTENT_TYPE_LATEST
+                elif self.path == "/healthz":
+                    body, code, kind = b"ok\n", 200, "text/plain"
+                elif self.path == "/readyz":
+                    leading = bool(outer.ready())
+                    body = b"leading\n" if leading else b"standby\n"
+                    code, kind = (200 if leading else 503), "text/plain"
+                else:
+                    body, code, kind = b"not found\n", 404, "text/plain"
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.ready = ready
+        self.http = ThreadingHTTPServer((host, port), Handler)
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self.http.server_address[1])
+
+    def start(self) -> HealthServer:
+        """Serve in a background thread."""
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.http.shutdown()
+        self.http.server_close()
