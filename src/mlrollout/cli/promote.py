@@ -38,7 +38,14 @@ from mlrollout.errors import ExitCode, SpecError
 from mlrollout.kube import Intent, KubeClient, LeaseLock, RolloutStore, StoredRollout
 from mlrollout.metrics import PrometheusProvider
 from mlrollout.model import parse_duration
-from mlrollout.spec import AnalysisTemplate, ModelRollout, check_references, load_file, load_paths
+from mlrollout.spec import (
+    AnalysisTemplate,
+    ModelRollout,
+    check_references,
+    load_file,
+    load_object,
+    load_paths,
+)
 from mlrollout.spec.loader import Document
 from mlrollout.spec.status import Phase
 
@@ -90,7 +97,10 @@ def _with_release(
         release["image"] = image
     if model_uri is not None:
         release["model"] = {"uri": model_uri, "sha256": model_sha256}
-    return {**obj, "spec": {**obj["spec"], "release": release}}
+    changed = {**obj, "spec": {**obj["spec"], "release": release}}
+    # Validated here, before anything is sent: bad input changes nothing in the cluster.
+    load_object(changed, source="--image/--model-uri/--model-sha256")
+    return changed
 
 
 class Progress:
