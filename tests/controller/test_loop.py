@@ -148,3 +148,21 @@ def test_crash_at_every_pass_of_every_point_resumes(outcome: str) -> None:
     for point, count in hits.items():
         for hit in range(1, count + 1):
             _crash_and_resume(point, hit, outcome)
+
+
+def test_a_failing_router_holds_the_rollout_with_a_condition_then_continues() -> None:
+    from mlrollout.errors import ApiUnavailableError
+
+    rec = make()
+    router = rec.edge.router
+    assert isinstance(router, FakeRouter)
+    router.fail_next(ApiUnavailableError("API server unreachable"), times=2)
+    state = rec.edge.state
+    assert isinstance(state, MemoryState)
+    final = drive(rec, timeout=timedelta(hours=1))
+    assert final.status.phase is Phase.SUCCEEDED
+    held = [s for s in state.writes if s.message.startswith("holding: API server unreachable")]
+    assert held
+    [condition] = [c for c in held[0].conditions if c.type == "Progressing"]
+    assert (condition.status, condition.reason) == ("False", "ActionFailed")
+    assert canary_weights(router) == [5, 25, 50, 100]

@@ -11,6 +11,7 @@ a gate, 5 timed out.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,14 @@ from mlrollout.controller.driver import (
 )
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.errors import ExitCode, SpecError
-from mlrollout.kube import Intent, KubeClient, LeaseLock, RolloutStore, StoredRollout
+from mlrollout.kube import (
+    Intent,
+    KubeClient,
+    LeaseLock,
+    LeaseSettings,
+    RolloutStore,
+    StoredRollout,
+)
 from mlrollout.metrics import PrometheusProvider
 from mlrollout.model import parse_duration
 from mlrollout.spec import (
@@ -176,10 +184,34 @@ def _run(
         client, namespace=rollout.namespace, name=rollout.name, analyst=analyst, clock=clock
     )
     lease = LeaseLock(
-        client, name=CONTROLLER_LEASE, namespace=lease_namespace, identity=identity("mlrollout-cli")
+        client,
+        name=CONTROLLER_LEASE,
+        namespace=lease_namespace,
+        identity=identity("mlrollout-cli"),
+        settings=lease_settings(),
     )
     return drive_with_lease(
         reconciler, lease, timeout=timeout, full=full, on_pass=progress.decision
+    )
+
+
+def lease_settings() -> LeaseSettings:
+    """Lease timing; ``MLROLLOUT_LEASE_SECONDS`` shortens it (tests, small clusters)."""
+    text = os.environ.get("MLROLLOUT_LEASE_SECONDS")
+    if not text:
+        return LeaseSettings()
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise SpecError(
+            f"must be a number of seconds, got {text!r}", path="MLROLLOUT_LEASE_SECONDS"
+        ) from None
+    if seconds < 1:
+        raise SpecError("must be at least 1", path="MLROLLOUT_LEASE_SECONDS")
+    return LeaseSettings(
+        lease_duration=timedelta(seconds=seconds),
+        renew_deadline=timedelta(seconds=seconds * 2 / 3),
+        retry_period=timedelta(seconds=seconds / 7.5),
     )
 
 

@@ -89,12 +89,12 @@ def drive_with_lease(
     full: bool,
     on_pass: Callable[[StoredRollout, Decision], None],
 ) -> DriveOutcome:
-    """Drive until settled or paused, renewing ``lease``; stop at once if it is lost."""
-    if not lease.try_acquire_or_renew():
-        raise KubeError(
-            f"could not acquire the Lease {lease.namespace}/{lease.name}: "
-            "another process drives this rollout"
-        )
+    """Drive until settled or paused, renewing ``lease``; stop at once if it is lost.
+
+    A Lease left by a process that died is taken once it expires (observed for its whole
+    duration); one still being renewed by another driver is a ``KubeError``.
+    """
+    _acquire(lease, reconciler.clock, patience=lease.settings.lease_duration * 2)
     store_request = _full_requester(reconciler) if full else None
 
     def each(stored: StoredRollout, decision: Decision) -> None:
@@ -111,6 +111,17 @@ def drive_with_lease(
     finally:
         lease.release()
     return DriveOutcome(stored, True)
+
+
+def _acquire(lease: LeaseLock, clock: Clock, *, patience: timedelta) -> None:
+    deadline = clock.monotonic() + patience.total_seconds()
+    while not lease.try_acquire_or_renew():
+        if clock.monotonic() >= deadline:
+            raise KubeError(
+                f"could not acquire the Lease {lease.namespace}/{lease.name}: "
+                "another process drives this rollout"
+            )
+        clock.sleep(lease.settings.retry_period.total_seconds())
 
 
 def _full_requester(reconciler: Reconciler) -> Callable[[StoredRollout], None]:

@@ -10,8 +10,10 @@ informational webhooks are best effort.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,11 +31,12 @@ from mlrollout.controller.actions import (
 from mlrollout.controller.decision import Decision
 from mlrollout.controller.notify import audit_line
 from mlrollout.controller.ports import Environments, RolloutState
+from mlrollout.errors import SpecError
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec import RolloutStatus
 from mlrollout.traffic.port import TrafficRouter
 
-__all__ = ["CRASH_POINTS", "Edge", "apply_decision"]
+__all__ = ["CRASH_ENV", "CRASH_POINTS", "Edge", "apply_decision", "crash_from_environment"]
 
 audit = logging.getLogger("mlrollout.audit")
 
@@ -47,6 +50,32 @@ CRASH_POINTS = (
     "after-status-write",
 )
 """Named points where tests kill the controller (``MLROLLOUT_CRASH_AT``)."""
+
+CRASH_ENV = "MLROLLOUT_CRASH_AT"
+
+
+def crash_from_environment(environ: Mapping[str, str]) -> Callable[[str], None]:
+    """A crash hook from ``MLROLLOUT_CRASH_AT=point[:n]``: SIGKILL this process the n-th time
+    (default first) it passes ``point``. A testing aid for the crash-recovery tests; without
+    the variable the hook does nothing."""
+    setting = environ.get(CRASH_ENV, "")
+    if not setting:
+        return lambda point: None
+    point, _, nth = setting.partition(":")
+    if point not in CRASH_POINTS:
+        raise SpecError(
+            f"must be one of {', '.join(CRASH_POINTS)} (optionally :n), got {setting!r}",
+            path=CRASH_ENV,
+        )
+    remaining = [int(nth) if nth.isdigit() else 1]
+
+    def crash(name: str) -> None:
+        if name == point:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return crash
 
 
 @dataclass

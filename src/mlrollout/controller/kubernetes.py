@@ -8,11 +8,12 @@ gates (``gating``), so ``loop.Reconciler`` can drive it. Nothing here decides an
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
 from mlrollout.controller.actions import Deploy, Emit, Notify
-from mlrollout.controller.effects import Edge
+from mlrollout.controller.effects import Edge, crash_from_environment
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.loop import Reconciler
 from mlrollout.controller.notify import send_notifications
@@ -151,17 +152,22 @@ def build_reconciler(
     clock: Clock | None = None,
     edge_options: dict[str, Any] | None = None,
 ) -> Reconciler:
-    """A reconciler for one rollout on the cluster ``client`` talks to."""
+    """A reconciler for one rollout on the cluster ``client`` talks to, with Events,
+    notifications and (for tests) the crash hook of ``MLROLLOUT_CRASH_AT`` wired in."""
     store = RolloutStore(client)
     state = KubeRolloutState(store, namespace=namespace, name=name)
     rollout = state.read().rollout
     router = build_router(client, rollout)
     router.ensure()
-    edge = Edge(
-        state=state,
-        environments=KubeEnvironments(client, rollout),
-        router=router,
+    recorder = EventRecorder(client)
+    options: dict[str, Any] = {
+        "crash": crash_from_environment(os.environ),
+        "emit": lambda stored, event: _emit(recorder, stored, event),
+        "notify": _notify,
         **(edge_options or {}),
+    }
+    edge = Edge(
+        state=state, environments=KubeEnvironments(client, rollout), router=router, **options
     )
     return Reconciler(
         edge=edge,

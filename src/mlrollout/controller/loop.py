@@ -14,13 +14,13 @@ from datetime import timedelta
 
 from mlrollout.clock import Clock
 from mlrollout.controller.decide import decide
-from mlrollout.controller.decision import Decision
+from mlrollout.controller.decision import Decision, stamp
 from mlrollout.controller.effects import Edge, apply_decision
 from mlrollout.controller.observation import Observation, VerificationOutcome
 from mlrollout.controller.ports import Analyst, Verifier
-from mlrollout.errors import ConflictError, DeadlineError, RouterError
+from mlrollout.errors import ConflictError, DeadlineError, KubeError, RouterError
 from mlrollout.kube.rollouts import StoredRollout, pending_intents
-from mlrollout.spec.status import Phase
+from mlrollout.spec.status import Phase, set_condition
 
 __all__ = ["SETTLED", "Reconciler", "drive"]
 
@@ -86,7 +86,33 @@ class Reconciler:
                 requeue_after=timedelta(0),
                 reason="status changed underneath; re-reading",
             )
+        except (RouterError, KubeError) as exc:
+            # The action did not land; the split in force stays defined. Hold and retry.
+            return self._hold(exc), Decision(
+                status=stored.status, requeue_after=RETRY, reason=f"holding: {exc}"
+            )
         return written, decision
+
+    def _hold(self, exc: Exception) -> StoredRollout:
+        """Record why the rollout is holding (best effort) and return it as stored."""
+        stored = self.edge.state.read()
+        status = stored.status
+        conditions = set_condition(
+            status.conditions,
+            type="Progressing",
+            status="False",
+            reason="ActionFailed",
+            message=str(exc)[:1000],
+            now=stamp(self.clock.now()),
+            generation=stored.generation,
+        )
+        held = status.model_copy(
+            update={"message": f"holding: {exc}"[:1000], "conditions": conditions}
+        )
+        try:
+            return self.edge.state.write_status(stored, held)
+        except KubeError:
+            return stored
 
 
 def drive(
