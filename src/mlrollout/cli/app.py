@@ -11,7 +11,16 @@ import sys
 import typer
 
 from mlrollout import __version__
-from mlrollout.cli import controller, intents, lint, manifests, promote, status, verify
+from mlrollout.cli import (
+    analyze,
+    controller,
+    intents,
+    lint,
+    manifests,
+    promote,
+    status,
+    verify,
+)
 from mlrollout.errors import MlrolloutError
 
 __all__ = ["app", "main"]
@@ -40,7 +49,7 @@ def _root(
     """Canary and blue-green releases of ML models on Kubernetes GPU environments."""
 
 
-for _module in (lint, verify, promote, status, intents, controller, manifests):
+for _module in (lint, verify, promote, status, intents, analyze, controller, manifests):
     _module.register(app)
 
 
