@@ -16,6 +16,7 @@ from loop_fakes import FakeClock, MemoryState
 from mlrollout.analysis.observations import EventCounts, Window
 from mlrollout.controller.analyst import MetricsAnalyst, bind_metrics
 from mlrollout.controller.decision import stamp
+from mlrollout.errors import ProviderUnavailableError
 from mlrollout.metrics.provider import MetricRequest
 from mlrollout.spec import RolloutStatus, load_paths
 from mlrollout.spec.status import Phase, StatusRelease, TrafficSplit
@@ -150,3 +151,39 @@ def test_a_new_build_starts_from_no_evidence() -> None:
     assert fresh.record["build"] != record["build"]
     assert fresh.record["offset_s"] == 0.0
     assert fresh.decision == "continue"
+
+
+class FlakyProvider(CountingProvider):
+    """Answers like ``CountingProvider`` except while ``down`` says the backend is out."""
+
+    def __init__(self, ratio: float, down: range) -> None:
+        super().__init__(ratio)
+        self.down = down
+        self.calls = 0
+
+    def fetch_windows(
+        self, request: MetricRequest, *, boundaries: Sequence[datetime]
+    ) -> list[Window]:
+        self.calls += 1
+        if self.calls in self.down:
+            raise ProviderUnavailableError("prometheus: connection refused")
+        return super().fetch_windows(request, boundaries=boundaries)
+
+
+def test_an_outage_shorter_than_the_error_limit_is_held_through() -> None:
+    state, clock = _rollout(), FakeClock()
+    analyst = MetricsAnalyst(FlakyProvider(1.0, down=range(2, 4)), TEMPLATES, now=clock.now)
+    look = _run(analyst, state, clock, 1, clock.now())
+    assert look.decision == "promote"
+    metrics = look.record["look"]["metrics"]
+    assert metrics[0]["errored_windows"] == 2
+
+
+def test_an_outage_past_the_error_limit_rolls_back_never_promotes() -> None:
+    state, clock = _rollout(), FakeClock()
+    analyst = MetricsAnalyst(FlakyProvider(1.0, down=range(2, 1000)), TEMPLATES, now=clock.now)
+    look = _run(analyst, state, clock, 1, clock.now())
+    assert look.decision == "rollback"
+    [metric] = look.record["look"]["metrics"]
+    assert metric["verdict"] == "Error"
+    assert "connection refused" in look.reason or "errored" in metric["reason"]
