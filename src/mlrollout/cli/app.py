@@ -17,7 +17,9 @@ from mlrollout.cli import (
     intents,
     lint,
     manifests,
+    plan,
     promote,
+    simulate,
     status,
     verify,
 )
@@ -49,7 +51,18 @@ def _root(
     """Canary and blue-green releases of ML models on Kubernetes GPU environments."""
 
 
-for _module in (lint, verify, promote, status, intents, analyze, controller, manifests):
+for _module in (
+    lint,
+    verify,
+    promote,
+    status,
+    intents,
+    analyze,
+    plan,
+    simulate,
+    controller,
+    manifests,
+):
     _module.register(app)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +36,7 @@ def _check_choice(option: str, value: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def _check_range(option: str, value: float, low: float, high: float) -> float:
+def _check_range(option: str, value: float, *, low: float, high: float) -> float:
     if not (math.isfinite(value) and low <= value <= high):
         raise SpecError(f"{value} is out of range; expected {low}..{high}", path=option)
     return value
@@ -85,6 +85,45 @@ def _render_text(summary: dict[str, Any]) -> None:
         typer.echo(f"  {key:<29} {summary[key]}")
 
 
+def _render_listing(output: OutputFormat) -> None:
+    listing = {s.name: s.description for s in SCENARIOS.values()}
+    if output is OutputFormat.JSON:
+        print_json({"scenarios": listing})
+        return
+    for name, text in listing.items():
+        typer.echo(f"{name:<15} {text}")
+
+
+def _emit(document: dict[str, Any], output: OutputFormat, *, render: Callable[[], None]) -> None:
+    if output is OutputFormat.JSON:
+        print_json(document)
+    else:
+        render()
+
+
+def _settings(*, rps: float, canary_weight: float, duration: str) -> SimSettings:
+    """Simulated traffic from the options (weight in percent, duration like ``60m``)."""
+    _check_range("--rps", rps, low=0.01, high=1e6)
+    _check_range("--canary-weight", canary_weight, low=0.01, high=99.99)
+    try:
+        seconds = parse_duration(duration).total_seconds()
+    except ValueError as exc:
+        raise SpecError(str(exc), path="--duration") from exc
+    _check_range("--duration", seconds, low=60.0, high=7 * 86400.0)
+    return replace(SimSettings(), rps=rps, canary_weight=canary_weight / 100, duration_s=seconds)
+
+
+def _checked_margins(margins: Margins) -> Margins:
+    for option, value in (
+        ("--margin-latency", margins.latency),
+        ("--margin-errors", margins.errors),
+        ("--margin-anomalies", margins.anomalies),
+    ):
+        _check_range(option, value, low=0.0, high=10.0)
+    _check_range("--margin-accuracy", margins.accuracy_points, low=0.0, high=50.0)
+    return margins
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``simulate`` command to ``app``."""
 
@@ -130,39 +169,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Simulate rollouts with known ground truth and report each judge's error rates."""
         if list_scenarios:
-            listing = {s.name: s.description for s in SCENARIOS.values()}
-            if output is OutputFormat.JSON:
-                print_json({"scenarios": listing})
-            else:
-                for name, text in listing.items():
-                    typer.echo(f"{name:<15} {text}")
+            _render_listing(output)
             return
-        _check_range("--replicates", replicates, 1, 1_000_000)
-        _check_range("--workers", workers, 1, 64)
-        _check_range("--rps", rps, 0.01, 1e6)
-        _check_range("--canary-weight", canary_weight, 0.01, 99.99)
-        for option, value in (
-            ("--margin-latency", margin_latency),
-            ("--margin-errors", margin_errors),
-            ("--margin-anomalies", margin_anomalies),
-        ):
-            _check_range(option, value, 0.0, 10.0)
-        _check_range("--margin-accuracy", margin_accuracy, 0.0, 50.0)
-        try:
-            seconds = parse_duration(duration).total_seconds()
-        except ValueError as exc:
-            raise SpecError(str(exc), path="--duration") from exc
-        _check_range("--duration", seconds, 60.0, 7 * 86400.0)
-        settings = replace(
-            SimSettings(), rps=rps, canary_weight=canary_weight / 100, duration_s=seconds
-        )
+        _check_range("--replicates", replicates, low=1, high=1_000_000)
+        _check_range("--workers", workers, low=1, high=64)
         margins = Margins(
             latency=margin_latency,
             errors=margin_errors,
             accuracy_points=margin_accuracy,
             anomalies=margin_anomalies,
         )
-        setup = BenchmarkSetup(settings=settings, margins=margins)
+        setup = BenchmarkSetup(
+            settings=_settings(rps=rps, canary_weight=canary_weight, duration=duration),
+            margins=_checked_margins(margins),
+        )
         collect = ParallelCollector(seed=seed, workers=workers)
         if suite is not None:
             _check_choice("--suite", suite, ["standard"])
@@ -175,10 +195,7 @@ def register(app: typer.Typer) -> None:
             )
             if markdown is not None:
                 markdown.write_text(render_markdown(document), encoding="utf-8")
-            if output is OutputFormat.JSON:
-                print_json(document)
-            else:
-                typer.echo(render_markdown(document))
+            _emit(document, output, render=lambda: typer.echo(render_markdown(document)))
             return
         chosen = decide_scenario(scenario)
         _check_choice("--judge", judge, JUDGES)
@@ -186,7 +203,4 @@ def register(app: typer.Typer) -> None:
         summary = compute_summary(
             outcomes, scenario=chosen, judge=judge, seed=seed, margins=margins
         )
-        if output is OutputFormat.JSON:
-            print_json(summary)
-        else:
-            _render_text(summary)
+        _emit(summary, output, render=lambda: _render_text(summary))

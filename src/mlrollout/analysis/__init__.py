@@ -1,0 +1,66 @@
+"""Analysis layer: pure statistics deciding rollback / promote / continue for a canary.
+
+Imports only the standard library, numpy, scipy, ``mlrollout.errors`` and
+``mlrollout.model``; no I/O, clock or logging, and randomness only from a passed
+``numpy.random.Generator``. Pipeline: ``observations`` (windows from providers) →
+``evidence`` (per-kind e-processes built on ``eprocess``, ``confseq``, ``gaussian``) →
+judges (``sequential`` by default, ``kayenta``, ``flagger``) → ``verdicts``. Around them:
+``integrity`` (SRM, pod effects), ``buckets``, ``planning``, and the benchmark
+(``simulator``, ``scenarios``, ``oracle``, ``comparison``, ``benchmark``, ``suite``).
+"""
+
+from __future__ import annotations
+
+from mlrollout.analysis.buckets import assess_bucket_resolution, compute_tail_thresholds
+from mlrollout.analysis.config import MetricSpec, SequentialConfig, compute_reference_ratios
+from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdRange
+from mlrollout.analysis.integrity import SampleRatioCheck, compute_pod_margin_floor
+from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
+from mlrollout.analysis.kinds import Decision, InconclusivePolicy, MetricKind, Verdict
+from mlrollout.analysis.mannwhitney import MannWhitneyResult, compute_mann_whitney
+from mlrollout.analysis.observations import (
+    EventCounts,
+    Histogram,
+    ScalarValue,
+    Window,
+    WindowStatus,
+    compute_counter_increase,
+)
+from mlrollout.analysis.planning import MetricPlan, Plan, TrafficProfile, compute_plan
+from mlrollout.analysis.sequential import SequentialJudge
+from mlrollout.analysis.verdicts import Look, MetricVerdict
+
+__all__ = [
+    "Decision",
+    "EventCounts",
+    "FlaggerConfig",
+    "FlaggerJudge",
+    "Histogram",
+    "InconclusivePolicy",
+    "KayentaConfig",
+    "KayentaJudge",
+    "KayentaMetric",
+    "Look",
+    "MannWhitneyResult",
+    "MetricKind",
+    "MetricPlan",
+    "MetricSpec",
+    "MetricVerdict",
+    "Plan",
+    "SampleRatioCheck",
+    "ScalarValue",
+    "SequentialConfig",
+    "SequentialJudge",
+    "ThresholdRange",
+    "TrafficProfile",
+    "Verdict",
+    "Window",
+    "WindowStatus",
+    "assess_bucket_resolution",
+    "compute_counter_increase",
+    "compute_mann_whitney",
+    "compute_plan",
+    "compute_pod_margin_floor",
+    "compute_reference_ratios",
+    "compute_tail_thresholds",
+]

@@ -1,0 +1,145 @@
+"""Benchmark: replicate scenarios, run every judge on the same data, summarise and calibrate.
+
+Each replicate's randomness is ``SeedSequence([seed, replicate])``, shared by every judge and
+every scenario (common random numbers). Rates carry Clopper–Pearson 95% intervals. The
+calibrated comparison tunes the baseline judges (Kayenta's confidence, Flagger's limit
+looseness) until their A/A false-rollback rate is at most α, then compares them.
+Neighbours: ``comparison`` (judges on one replicate), ``simulator``, ``scenarios``; the
+``simulate`` CLI renders the results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import beta as beta_dist
+
+from mlrollout.analysis.comparison import (
+    Outcome,
+    assess_kayenta,
+    assess_oracle,
+    assess_sequential,
+    assess_threshold,
+    compute_baseline_points,
+    compute_standard_specs,
+)
+from mlrollout.analysis.config import SequentialConfig
+from mlrollout.analysis.kinds import Decision
+from mlrollout.analysis.scenarios import Margins, Scenario
+from mlrollout.analysis.simulator import SimSettings, simulate_run
+
+__all__ = [
+    "BenchmarkSetup",
+    "compute_clopper_pearson",
+    "compute_summary",
+    "run_replicates",
+]
+
+
+@dataclass(frozen=True)
+class BenchmarkSetup:
+    """Everything a run depends on besides the scenario and replicate numbers."""
+
+    settings: SimSettings = field(default_factory=SimSettings)
+    margins: Margins = field(default_factory=Margins)
+    alpha: float = 0.01
+    beta: float = 0.05
+    kayenta_confidence: float = 0.98
+    threshold_looseness: float = 1.5
+
+    @property
+    def sequential(self) -> SequentialConfig:
+        """The sequential judge's configuration for the simulated rollout."""
+        return SequentialConfig(
+            alpha=self.alpha,
+            beta=self.beta,
+            critical_alpha_share=0.8,
+            max_duration_s=self.settings.duration_s,
+        )
+
+
+def compute_clopper_pearson(
+    successes: int, trials: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Exact binomial confidence interval for a proportion."""
+    if trials <= 0:
+        return 0.0, 1.0
+    tail = (1 - level) / 2
+    low = 0.0 if successes == 0 else float(beta_dist.ppf(tail, successes, trials - successes + 1))
+    high = (
+        1.0
+        if successes == trials
+        else float(beta_dist.ppf(1 - tail, successes + 1, trials - successes))
+    )
+    return low, high
+
+
+def run_replicates(
+    scenario: Scenario,
+    judges: Sequence[str],
+    *,
+    setup: BenchmarkSetup,
+    seed: int,
+    replicates: range,
+) -> dict[str, list[Outcome]]:
+    """Outcomes of each judge on each replicate (same data for every judge)."""
+    specs = compute_standard_specs(setup.settings, setup.margins)
+    outcomes: dict[str, list[Outcome]] = {j: [] for j in judges}
+    runners: dict[str, Callable[..., Outcome]] = {}
+    for replicate in replicates:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, replicate]))
+        run = simulate_run(rng, scenario, setup.settings)
+        cached = compute_baseline_points(run) if {"kayenta", "threshold"} & set(judges) else None
+        runners = {
+            "sequential": lambda r=run: assess_sequential(r, specs=specs, config=setup.sequential),
+            "oracle": lambda r=run: assess_oracle(
+                r, scenario=scenario, margins=setup.margins, config=setup.sequential
+            ),
+        }
+        if cached is not None:
+            points, values = cached
+            runners["kayenta"] = lambda r=run, p=points: assess_kayenta(
+                r, points=p, margins=setup.margins, confidence=setup.kayenta_confidence
+            )
+            runners["threshold"] = lambda r=run, v=values: assess_threshold(
+                r, values=v, margins=setup.margins, looseness=setup.threshold_looseness
+            )
+        for judge in judges:
+            outcomes[judge].append(runners[judge]())
+    return outcomes
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    return float(np.quantile(values, q)) if values else None
+
+
+def compute_summary(
+    outcomes: Sequence[Outcome], *, scenario: Scenario, judge: str, seed: int, margins: Margins
+) -> dict[str, Any]:
+    """The JSON summary of one judge on one scenario."""
+    n = len(outcomes)
+    counts = {
+        "rollback": sum(o.decision is Decision.ROLLBACK for o in outcomes),
+        "promote": sum(o.decision is Decision.PROMOTE for o in outcomes),
+    }
+    counts["inconclusive"] = n - counts["rollback"] - counts["promote"]
+    decided = [o.time_s for o in outcomes if o.decision in (Decision.ROLLBACK, Decision.PROMOTE)]
+    blast = [o.blast_radius for o in outcomes if o.decision is Decision.ROLLBACK]
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "judge": judge,
+        "truth": scenario.assess_truth(margins).value,
+        "replicates": n,
+        "seed": seed,
+    }
+    for name, count in counts.items():
+        summary[f"{name}_rate"] = count / n if n else math.nan
+        summary[f"{name}_rate_ci"] = list(compute_clopper_pearson(count, n))
+    summary["median_decision_s"] = _quantile(decided, 0.5)
+    summary["p90_decision_s"] = _quantile(decided, 0.9)
+    summary["median_blast_radius_requests"] = _quantile(blast, 0.5)
+    return summary

@@ -1,0 +1,226 @@
+"""The judges as the benchmark runs them on one simulated replicate (common random numbers).
+
+Builds the standard simulated rollout (latency body and tail, errors, accuracy, anomalies)
+for each judge from the scenario margins, and runs sequential, Kayenta-style,
+Flagger-style and oracle judges on the same ``SimRun``. Baseline judges read cached points
+so the calibration can re-score them cheaply. Neighbours: ``simulator``, ``oracle``,
+``sequential``, ``kayenta``, ``flagger``; ``benchmark`` aggregates the outcomes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import ndtr
+
+from mlrollout.analysis.buckets import compute_tail_thresholds
+from mlrollout.analysis.config import MetricSpec, SequentialConfig
+from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdRange
+from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
+from mlrollout.analysis.kinds import Decision, MetricKind
+from mlrollout.analysis.observations import Histogram
+from mlrollout.analysis.oracle import decide_oracle
+from mlrollout.analysis.points import compute_histogram_quantile, compute_points
+from mlrollout.analysis.scenarios import Margins, Scenario
+from mlrollout.analysis.sequential import SequentialJudge
+from mlrollout.analysis.simulator import SimRun, SimSettings
+
+__all__ = [
+    "JUDGES",
+    "Outcome",
+    "assess_kayenta",
+    "assess_oracle",
+    "assess_sequential",
+    "assess_threshold",
+    "compute_baseline_points",
+    "compute_standard_specs",
+]
+
+JUDGES = ("sequential", "kayenta", "threshold", "oracle")
+_KINDS = {
+    "latency-body": MetricKind.LATENCY_BODY,
+    "latency-tail": MetricKind.LATENCY_TAIL,
+    "errors": MetricKind.ERRORS,
+    "accuracy": MetricKind.ACCURACY,
+    "anomalies": MetricKind.ANOMALIES,
+}
+_CHECK_WINDOWS = 4  # Flagger-style checks every minute
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One judge on one replicate: decision, when, and canary requests served until then."""
+
+    decision: Decision
+    time_s: float
+    blast_radius: float
+
+
+def _outcome(run: SimRun, decision: Decision, window: int | None) -> Outcome:
+    last = run.settings.windows - 1 if window is None else window
+    served = float(run.requests["canary"][: last + 1].sum())
+    return Outcome(decision, (last + 1) * run.settings.scrape_s, served)
+
+
+def compute_standard_specs(settings: SimSettings, margins: Margins) -> list[MetricSpec]:
+    """The simulated rollout's metrics; promotion is gated on latency body and errors.
+
+    Pre-rollout data give the tail thresholds and the latency variance prior. Critical α is
+    split 0.4 body / 0.2 tail / 0.3 errors / 0.1 anomalies: a burst of anomalies produces
+    huge e-values, so that metric needs only a small slice.
+    """
+    pre_rollout = _expected_histogram(settings)
+    cv2 = math.exp(settings.sigma**2) - 1
+    return [
+        MetricSpec(
+            "latency-body",
+            MetricKind.LATENCY_BODY,
+            margin=margins.latency,
+            alpha_weight=0.4,
+            prior_var=cv2,
+        ),
+        MetricSpec(
+            "latency-tail",
+            MetricKind.LATENCY_TAIL,
+            margin=margins.latency,
+            gated=False,
+            tail_thresholds=compute_tail_thresholds(pre_rollout, quantile=0.99),
+            window_cap=1000.0,
+            alpha_weight=0.2,
+        ),
+        MetricSpec(
+            "errors", MetricKind.ERRORS, margin=margins.errors, window_cap=1000.0, alpha_weight=0.3
+        ),
+        MetricSpec(
+            "accuracy",
+            MetricKind.ACCURACY,
+            margin=margins.accuracy_points,
+            baseline_accuracy=1 - settings.miss_rate,
+            critical=False,
+            gated=False,
+            window_cap=1000.0,
+        ),
+        MetricSpec(
+            "anomalies",
+            MetricKind.ANOMALIES,
+            margin=margins.anomalies,
+            gated=False,
+            burst_prior=True,
+            alpha_weight=0.1,
+        ),
+    ]
+
+
+def _expected_histogram(s: SimSettings) -> Histogram:
+    """Pre-rollout baseline data: the expected histogram of a long quiet period."""
+    z = (np.log(np.asarray(s.bounds)) - math.log(s.median_s)) / s.sigma
+    total = 1e6
+    return Histogram(s.bounds, tuple(float(v) for v in ndtr(z) * total), 0.0, total)
+
+
+def assess_sequential(run: SimRun, *, specs: list[MetricSpec], config: SequentialConfig) -> Outcome:
+    """Feed the sequential judge scrape by scrape until it decides."""
+    judge = SequentialJudge(specs, config)
+    s = run.settings
+    for t in range(s.windows):
+        look = judge.observe(run.windows_at(t), elapsed_s=(t + 1) * s.scrape_s, detail=False)
+        if look.final:
+            return _outcome(run, look.decision, t)
+    return _outcome(run, Decision.PAUSE, None)
+
+
+def assess_oracle(
+    run: SimRun, *, scenario: Scenario, margins: Margins, config: SequentialConfig
+) -> Outcome:
+    """Wald's SPRT on the scenario's primary metric."""
+    result = decide_oracle(run, scenario, margins=margins, alpha=config.alpha, beta=config.beta)
+    return _outcome(run, result.decision, result.window)
+
+
+def compute_baseline_points(run: SimRun) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Kayenta points (T, metrics, 2) and Flagger check values (checks, 3) of one replicate."""
+    s = run.settings
+    points = np.empty((s.windows, len(_KINDS), 2))
+    for t in range(s.windows):
+        windows = run.windows_at(t)
+        for i, (name, kind) in enumerate(_KINDS.items()):
+            points[t, i] = compute_points(windows[name], kind)
+    checks = s.windows // _CHECK_WINDOWS
+    values = np.empty((checks, 3))
+    for c in range(checks):
+        span = slice(c * _CHECK_WINDOWS, (c + 1) * _CHECK_WINDOWS)
+        counts = run.buckets["canary"][span].sum(axis=0)
+        n = float(run.requests["canary"][span].sum())
+        hist = Histogram(s.bounds, tuple(counts.tolist()), 0.0, n)
+        values[c, 0] = compute_histogram_quantile(hist, 0.99)
+        values[c, 1] = run.errors["canary"][span].sum() / n if n > 0 else math.nan
+        values[c, 2] = run.anomalies["canary"][span].sum()
+    return points, values
+
+
+def standard_kayenta(margins: Margins, confidence: float = 0.98) -> KayentaJudge:
+    """Kayenta canary config: latency and errors groups, quality group, 3 × 20 minutes."""
+    metrics = [
+        KayentaMetric(
+            "latency-body",
+            MetricKind.LATENCY_BODY,
+            group="latency",
+            allowed_increase=1 + margins.latency,
+        ),
+        KayentaMetric(
+            "latency-tail",
+            MetricKind.LATENCY_TAIL,
+            group="latency",
+            allowed_increase=1 + margins.latency,
+        ),
+        KayentaMetric(
+            "errors", MetricKind.ERRORS, group="errors", allowed_increase=1 + margins.errors
+        ),
+        KayentaMetric("accuracy", MetricKind.ACCURACY, group="quality"),
+        KayentaMetric("anomalies", MetricKind.ANOMALIES, group="quality", critical=True),
+    ]
+    weights = {"latency": 40.0, "errors": 40.0, "quality": 20.0}
+    return KayentaJudge(metrics, KayentaConfig(confidence=confidence, group_weights=weights))
+
+
+def assess_kayenta(
+    run: SimRun, *, points: NDArray[np.float64], margins: Margins, confidence: float = 0.98
+) -> Outcome:
+    """Replay cached points through a Kayenta-style judge."""
+    judge = standard_kayenta(margins, confidence)
+    names = list(_KINDS)
+    for t in range(points.shape[0]):
+        row = {
+            name: (float(points[t, i, 0]), float(points[t, i, 1])) for i, name in enumerate(names)
+        }
+        look = judge.observe_points(row, elapsed_s=(t + 1) * run.settings.scrape_s)
+        if look.final:
+            return _outcome(run, look.decision, t)
+    return _outcome(run, Decision.PAUSE, None)
+
+
+def assess_threshold(
+    run: SimRun, *, values: NDArray[np.float64], margins: Margins, looseness: float = 1.5
+) -> Outcome:
+    """Replay per-minute checks through a Flagger-style judge with absolute limits.
+
+    Limits are the baseline's nominal value × (1 + margin) × ``looseness``: p99 latency,
+    error rate, and at most ``looseness`` anomalies per minute.
+    """
+    s = run.settings
+    p99 = s.median_s * math.exp(2.3263 * s.sigma)
+    ranges = [
+        ThresholdRange("p99", maximum=p99 * (1 + margins.latency) * looseness),
+        ThresholdRange("error-rate", maximum=s.error_rate * (1 + margins.errors) * looseness),
+        ThresholdRange("anomalies", maximum=looseness),
+    ]
+    judge = FlaggerJudge(ranges, FlaggerConfig(max_duration_s=s.duration_s))
+    for c in range(values.shape[0]):
+        row = {"p99": values[c, 0], "error-rate": values[c, 1], "anomalies": values[c, 2]}
+        look = judge.observe(row, elapsed_s=(c + 1) * _CHECK_WINDOWS * s.scrape_s)
+        if look.final:
+            return _outcome(run, look.decision, (c + 1) * _CHECK_WINDOWS - 1)
+    return _outcome(run, Decision.PAUSE, None)

@@ -1,0 +1,144 @@
+"""Frozen configuration of the analysis layer: one ``MetricSpec`` per metric, one judge config.
+
+Neighbours: the spec layer (pydantic, outside this package) maps a ModelRollout's analysis
+section onto these; ``evidence`` and the judges read them. Margins follow the metric kind:
+relative for errors / latency-* / anomalies / gpu-health (0.05 = 5% worse tolerated),
+accuracy points for accuracy (0.5 = half a point), a min/max range for threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mlrollout.analysis.kinds import InconclusivePolicy, MetricKind
+from mlrollout.errors import SpecError
+
+__all__ = [
+    "MetricSpec",
+    "SequentialConfig",
+    "compute_alpha_budgets",
+    "compute_reference_ratios",
+]
+
+_RELATIVE = {
+    MetricKind.ERRORS,
+    MetricKind.LATENCY_TAIL,
+    MetricKind.LATENCY_BODY,
+    MetricKind.ANOMALIES,
+    MetricKind.GPU_HEALTH,
+}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One analysed metric: its kind, margins, role in the decision and kind-specific inputs.
+
+    ``critical`` metrics each get their own slice of α, in proportion to ``alpha_weight``
+    (weighted Bonferroni, fixed before the rollout); the others are combined by ``weight``.
+    ``gated`` metrics must show they are within the margin before promotion.
+    ``tail_thresholds`` are baseline bucket bounds near the baseline tail quantile, picked
+    from pre-rollout data (see ``buckets.compute_tail_thresholds``).
+    """
+
+    name: str
+    kind: MetricKind
+    margin: float = 0.05
+    promote_margin: float | None = None
+    critical: bool = True
+    weight: float = 1.0
+    alpha_weight: float = 1.0
+    gated: bool = True
+    baseline_accuracy: float | None = None
+    tail_thresholds: tuple[float, ...] = ()
+    threshold_min: float | None = None
+    threshold_max: float | None = None
+    failure_limit: int = 1
+    window_cap: float | None = None
+    burst_prior: bool = False
+    prior_var: float = 0.5
+
+    def __post_init__(self) -> None:
+        path = f"analysis.metrics.{self.name}"
+        if self.margin < 0 or (self.promote_margin is not None and self.promote_margin < 0):
+            raise SpecError("margin must be non-negative", path=path)
+        if self.weight <= 0 or self.alpha_weight <= 0 or self.failure_limit < 1:
+            raise SpecError(
+                "weight and alphaWeight must be positive and failureLimit at least 1", path=path
+            )
+        if self.kind is MetricKind.ACCURACY and not (
+            self.baseline_accuracy is not None and 0.0 < self.baseline_accuracy < 1.0
+        ):
+            raise SpecError("accuracy needs baselineAccuracy in (0, 1)", path=path)
+        if self.kind is MetricKind.LATENCY_TAIL and not self.tail_thresholds:
+            raise SpecError("latency-tail needs at least one tail threshold", path=path)
+        if self.kind is MetricKind.THRESHOLD and (
+            self.threshold_min is None and self.threshold_max is None
+        ):
+            raise SpecError("threshold needs min or max", path=path)
+
+
+def compute_reference_ratios(spec: MetricSpec) -> tuple[float, float]:
+    """(κ0 for rollback, κ1 for promotion) as event-rate ratios for the spec's margins.
+
+    Relative kinds: 1 + margin. Accuracy: misclassification-rate ratio
+    (1 − a_b + d/100) / (1 − a_b) for a margin of d points. Threshold: not a ratio (1, 1).
+    """
+    promote = spec.margin if spec.promote_margin is None else spec.promote_margin
+    if spec.kind in _RELATIVE:
+        return 1.0 + spec.margin, 1.0 + promote
+    if spec.kind is MetricKind.ACCURACY:
+        assert spec.baseline_accuracy is not None  # checked in __post_init__
+        miss = 1.0 - spec.baseline_accuracy
+        return (miss + spec.margin / 100.0) / miss, (miss + promote / 100.0) / miss
+    return 1.0, 1.0
+
+
+@dataclass(frozen=True)
+class SequentialConfig:
+    """Budgets and timing of the sequential judge (STATISTICS.md §4).
+
+    α bounds false rollback, β false promotion. ``critical_alpha_share`` splits α between
+    critical metrics (Bonferroni) and the weighted group when both exist. ``error_limit``
+    consecutive errored windows of a metric make it an Error verdict and end the analysis
+    per ``on_error`` (never a promotion).
+    """
+
+    alpha: float = 0.01
+    beta: float = 0.05
+    critical_alpha_share: float = 0.5
+    min_soak_s: float = 0.0
+    max_duration_s: float = 1800.0
+    on_inconclusive: InconclusivePolicy = InconclusivePolicy.PAUSE
+    error_limit: int = 4
+    on_error: InconclusivePolicy = InconclusivePolicy.ROLLBACK
+
+    def __post_init__(self) -> None:
+        for name, value in (("alpha", self.alpha), ("beta", self.beta)):
+            if not 0.0 < value < 0.5:
+                raise SpecError(f"{name} must be in (0, 0.5)", path=f"analysis.{name}")
+        if not 0.0 < self.critical_alpha_share < 1.0:
+            raise SpecError("criticalAlphaShare must be in (0, 1)", path="analysis")
+        if not (math.isfinite(self.max_duration_s) and self.max_duration_s > 0):
+            raise SpecError("maxDuration must be positive", path="analysis.maxDuration")
+        if self.on_error is InconclusivePolicy.PROMOTE:
+            raise SpecError("onError cannot be promote", path="analysis.onError")
+
+
+def compute_alpha_budgets(
+    specs: Sequence[MetricSpec], config: SequentialConfig
+) -> tuple[dict[str, float], float]:
+    """(α_k per critical metric, α_n of the weighted group); Σ α_k + α_n = α.
+
+    α_c = α · ``critical_alpha_share`` when both kinds of metric exist (all of α otherwise),
+    split over critical metrics by ``alpha_weight``.
+    """
+    critical = [s for s in specs if s.critical]
+    others = len(specs) - len(critical)
+    if not critical:
+        return {}, config.alpha
+    alpha_c = config.alpha * config.critical_alpha_share if others else config.alpha
+    total = sum(s.alpha_weight for s in critical)
+    budgets = {s.name: alpha_c * s.alpha_weight / total for s in critical}
+    return budgets, config.alpha - alpha_c if others else 0.0

@@ -1,0 +1,250 @@
+"""The sequential judge (STATISTICS.md §4): anytime-valid rollback / promote / continue.
+
+Rollback at the first look where a critical metric's rollback e-value reaches 1/α_k
+(Σ α_k = α_c) or the weighted average of the non-critical ones reaches 1/α_n; promote when
+every gated metric's promote e-value has reached 1/β (intersection–union) and the soak is
+met; at maxDuration apply ``onInconclusive``. Errored and empty windows are recorded, never
+counted as health. Neighbours: per-kind ``evidence``; the controller feeds windows scrape by
+scrape and persists ``to_dict()`` to resume after a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlrollout.analysis.config import MetricSpec, SequentialConfig, compute_alpha_budgets
+from mlrollout.analysis.evidence import EvidenceSummary, MetricEvidence, build_evidence
+from mlrollout.analysis.kinds import Decision, InconclusivePolicy, Verdict
+from mlrollout.analysis.observations import Window, WindowStatus
+from mlrollout.analysis.verdicts import Look, MetricVerdict
+from mlrollout.errors import SpecError
+
+__all__ = ["SequentialJudge"]
+
+_POLICY_DECISION = {
+    InconclusivePolicy.PAUSE: Decision.PAUSE,
+    InconclusivePolicy.ROLLBACK: Decision.ROLLBACK,
+    InconclusivePolicy.PROMOTE: Decision.PROMOTE,
+}
+
+
+@dataclass
+class _Track:
+    spec: MetricSpec
+    evidence: MetricEvidence
+    windows: int = 0
+    errored: int = 0
+    empty: int = 0
+    error_streak: int = 0
+    promote_reached: bool = False
+    last_error: str | None = None
+    summary: EvidenceSummary | None = field(default=None, repr=False)
+
+
+def _fmt(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:.3g}"
+
+
+class SequentialJudge:
+    """Incremental judge over a fixed set of metrics; one ``observe`` call per look."""
+
+    def __init__(self, specs: Sequence[MetricSpec], config: SequentialConfig) -> None:
+        names = [s.name for s in specs]
+        if not specs or len(set(names)) != len(names):
+            raise SpecError("metric names must be unique and non-empty", path="analysis")
+        self.config = config
+        self.alpha_critical, self.alpha_group = compute_alpha_budgets(specs, config)
+        self.tracks = {s.name: _Track(spec=s, evidence=build_evidence(s)) for s in specs}
+        self.elapsed_s = 0.0
+        self.outcome: Look | None = None
+
+    def observe(
+        self, windows: Mapping[str, Window], *, elapsed_s: float, detail: bool = True
+    ) -> Look:
+        """Fold in one window per metric (missing = empty) and decide at ``elapsed_s``.
+
+        With ``detail=False`` non-final looks skip the confidence sequences (simulation);
+        a final look always carries them.
+        """
+        if self.outcome is not None:
+            return self.outcome
+        unknown = set(windows) - set(self.tracks)
+        if unknown:
+            raise SpecError(f"windows for unknown metrics: {sorted(unknown)}", path="analysis")
+        self.elapsed_s = elapsed_s
+        for name, track in self.tracks.items():
+            self._fold(track, windows.get(name) or Window.empty(0.0))
+        look = self._decide(detail=detail)
+        if look.final and not detail:
+            look = self._decide(detail=True)
+        if look.final:
+            self.outcome = look
+        return look
+
+    def _fold(self, track: _Track, window: Window) -> None:
+        if window.status is WindowStatus.ERRORED:
+            track.errored += 1
+            track.error_streak += 1
+            track.last_error = window.error
+            return
+        track.error_streak = 0
+        if window.usable and track.evidence.update(window):
+            track.windows += 1
+        else:
+            track.empty += 1
+
+    def _summaries(self, detail: bool) -> None:
+        for track in self.tracks.values():
+            track.summary = track.evidence.summarise(self.config.alpha, detail=detail)
+            if track.summary.log_e_promote >= math.log(1.0 / self.config.beta):
+                track.promote_reached = True
+
+    def _group_log_e(self) -> float:
+        group = [t for t in self.tracks.values() if not t.spec.critical]
+        if not group:
+            return -math.inf
+        total = sum(t.spec.weight for t in group)
+        mixed = sum(
+            t.spec.weight / total * math.exp(min(t.summary.log_e_rollback, 700.0))
+            for t in group
+            if t.summary is not None
+        )
+        return math.log(mixed) if mixed > 0 else -math.inf
+
+    def _decide(self, *, detail: bool) -> Look:
+        self._summaries(detail)
+        group_failed = self.alpha_group > 0 and self._group_log_e() >= math.log(
+            1.0 / self.alpha_group
+        )
+        classes = {n: self._classify(t, group_failed) for n, t in self.tracks.items()}
+        decision, reason, relabel = self._choose(classes)
+        if decision is Decision.CONTINUE and not detail:
+            return self._look(decision, reason, ())
+        records = []
+        for name, (verdict, why, rollback_at) in classes.items():
+            if verdict is Verdict.RUNNING and relabel is not None:
+                verdict, why = relabel
+            records.append(
+                self._verdict_record(
+                    self.tracks[name], verdict=verdict, why=why, rollback_at=rollback_at
+                )
+            )
+        return self._look(decision, reason, tuple(records))
+
+    def _choose(
+        self, classes: Mapping[str, tuple[Verdict, str, float]]
+    ) -> tuple[Decision, str, tuple[Verdict, str] | None]:
+        """Decision, reason and the verdict that still-running metrics end with."""
+        cfg = self.config
+        failed = [n for n, c in classes.items() if c[0] is Verdict.FAILED]
+        if failed:
+            return Decision.ROLLBACK, f"regression shown on {', '.join(failed)}", None
+        broken = [n for n, c in classes.items() if c[0] is Verdict.ERROR]
+        if broken:
+            return _POLICY_DECISION[cfg.on_error], f"provider errors on {', '.join(broken)}", None
+        gated = [t for t in self.tracks.values() if t.spec.gated]
+        if gated and all(t.promote_reached for t in gated) and self.elapsed_s >= cfg.min_soak_s:
+            done = (Verdict.SUCCESSFUL, "no regression shown (not gated)")
+            return Decision.PROMOTE, "every gated metric is within its margin", done
+        if self.elapsed_s >= cfg.max_duration_s:
+            reason = f"maxDuration reached; onInconclusive={cfg.on_inconclusive}"
+            ended = (Verdict.INCONCLUSIVE, "undecided at maxDuration")
+            return _POLICY_DECISION[cfg.on_inconclusive], reason, ended
+        return Decision.CONTINUE, "collecting evidence", None
+
+    def _look(self, decision: Decision, reason: str, metrics: tuple[MetricVerdict, ...]) -> Look:
+        return Look(decision=decision, reason=reason, elapsed_s=self.elapsed_s, metrics=metrics)
+
+    def _classify(self, track: _Track, group_failed: bool) -> tuple[Verdict, str, float]:
+        spec, summary = track.spec, track.summary
+        assert summary is not None
+        alpha_k = self.alpha_critical[spec.name] if spec.critical else self.alpha_group
+        rollback_at = 1.0 / alpha_k
+        verdict = Verdict.RUNNING
+        if summary.forced is Verdict.FAILED:
+            verdict, why = Verdict.FAILED, "threshold check failed"
+        elif spec.critical and summary.log_e_rollback >= math.log(rollback_at):
+            verdict, why = Verdict.FAILED, "regression beyond the margin shown"
+        elif not spec.critical and group_failed and summary.log_e_rollback > 0:
+            verdict, why = Verdict.FAILED, "weighted group shows a regression"
+        elif track.error_streak >= self.config.error_limit:
+            verdict, why = Verdict.ERROR, f"{track.error_streak} errored windows in a row"
+        elif track.promote_reached and spec.gated:
+            verdict, why = Verdict.SUCCESSFUL, "within the margin"
+        else:
+            why = "not enough evidence yet" if track.windows else "no data yet"
+        return verdict, why, rollback_at
+
+    def _verdict_record(
+        self, track: _Track, *, verdict: Verdict, why: str, rollback_at: float
+    ) -> MetricVerdict:
+        summary = track.summary
+        assert summary is not None
+        e_rb = math.exp(min(summary.log_e_rollback, 700.0))
+        e_pr = math.exp(min(summary.log_e_promote, 700.0))
+        interval = f"[{_fmt(summary.lower)}, {_fmt(summary.upper)}]"
+        estimate = "n/a" if summary.estimate is None else _fmt(summary.estimate)
+        reason = (
+            f"{track.spec.name}: {why}; {summary.unit} {estimate} "
+            f"({1 - self.config.alpha:.0%} CS {interval}); rollback e-value {_fmt(e_rb)} "
+            f"(needs {_fmt(rollback_at)}), promote e-value {_fmt(e_pr)} "
+            f"(needs {_fmt(1 / self.config.beta)})"
+        )
+        if track.errored or track.empty:
+            reason += f"; {track.errored} errored and {track.empty} empty windows"
+        return MetricVerdict(
+            name=track.spec.name,
+            kind=track.spec.kind.value,
+            verdict=verdict,
+            reason=reason,
+            estimate=summary.estimate,
+            lower=summary.lower,
+            upper=summary.upper,
+            unit=summary.unit,
+            e_rollback=e_rb,
+            e_promote=e_pr,
+            rollback_at=rollback_at,
+            promote_at=1.0 / self.config.beta,
+            events=summary.events,
+            windows=track.windows,
+            errored_windows=track.errored,
+            empty_windows=track.empty,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able state: evidence, counters and the terminal look if any."""
+        return {
+            "elapsed_s": self.elapsed_s,
+            "outcome": None if self.outcome is None else self.outcome.to_dict(),
+            "metrics": {
+                name: {
+                    "evidence": t.evidence.to_dict(),
+                    "windows": t.windows,
+                    "errored": t.errored,
+                    "empty": t.empty,
+                    "error_streak": t.error_streak,
+                    "promote_reached": t.promote_reached,
+                }
+                for name, t in self.tracks.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(
+        cls, specs: Sequence[MetricSpec], config: SequentialConfig, state: Mapping[str, Any]
+    ) -> SequentialJudge:
+        """Rebuild a judge from ``to_dict`` output with the same specs and config."""
+        judge = cls(specs, config)
+        judge.elapsed_s = float(state["elapsed_s"])
+        for name, saved in state["metrics"].items():
+            track = judge.tracks[name]
+            track.evidence.load(saved["evidence"])
+            track.windows, track.errored = int(saved["windows"]), int(saved["errored"])
+            track.empty, track.error_streak = int(saved["empty"]), int(saved["error_streak"])
+            track.promote_reached = bool(saved["promote_reached"])
+        if state.get("outcome") is not None:
+            judge.outcome = judge._decide(detail=True)
+        return judge

@@ -1,0 +1,216 @@
+"""``mlrollout plan ROLLOUT.yaml --rps R``: how long each analysis should take, before rolling out.
+
+Part of the ``cli`` layer over ``analysis.planning``. For every analysis step it states, per
+metric, the expected time to detect a regression (twice the margin) and to show the canary is
+within its margin at that step's canary weight, and warns when that exceeds ``maxDuration``,
+when the histogram buckets cannot resolve the latency margin, or when there are too few
+canary pods.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mlrollout.analysis import TrafficProfile, compute_plan
+from mlrollout.cli.lint import template_files
+from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.controller.analyst import bind_metrics, compute_judge_config, compute_judged_metric
+from mlrollout.errors import SpecError
+from mlrollout.spec import ModelRollout, load_paths, load_rollout
+from mlrollout.spec.strategy import RouterKind
+from mlrollout.spec.template import MetricKind
+from mlrollout.traffic.replica_math import compute_replica_plan
+
+__all__ = ["DEFAULT_BUCKETS", "register"]
+
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+"""prometheus-client's default histogram buckets: too coarse for a 5% latency margin."""
+
+
+def _analysis_steps(rollout: ModelRollout) -> list[tuple[int, float]]:
+    """(step index, canary weight in force) of every analysis."""
+    canary = rollout.spec.strategy.canary
+    if canary is None:
+        blue_green = rollout.spec.strategy.blue_green
+        assert blue_green is not None
+        steps = [(0, 100.0)] if blue_green.pre_promotion_analysis else []
+        return steps + ([(1, 100.0)] if blue_green.post_promotion_analysis else [])
+    weight, out = 0.0, []
+    for index, step in enumerate(canary.steps):
+        if step.set_weight is not None:
+            weight = step.set_weight
+        elif step.analyze is not None:
+            out.append((index, weight))
+    return out
+
+
+def _canary_pods(rollout: ModelRollout, weight: float, replicas: int) -> int:
+    canary = rollout.spec.strategy.canary
+    if canary is None or canary.traffic.router is not RouterKind.REPLICAS:
+        return replicas
+    if weight <= 0:
+        return 0
+    plan = compute_replica_plan(
+        target_bp=round(weight * 100), replicas=replicas, mode=canary.capacity
+    )
+    return plan.canary
+
+
+def _fmt(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-"
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def compute_rollout_plan(
+    rollout: ModelRollout,
+    templates: dict[str, Any],
+    *,
+    rps: float,
+    replicas: int,
+    error_rate: float,
+    labelled: float,
+    bounds: tuple[float, ...],
+) -> list[dict[str, Any]]:
+    """The plan of every analysis step as plain data."""
+    policy = rollout.spec.analysis
+    if policy is None:
+        raise SpecError("the rollout has no analysis to plan", path="spec.analysis")
+    bound = bind_metrics(rollout, templates)
+    steps = []
+    for index, weight in _analysis_steps(rollout):
+        if weight <= 0:
+            raise SpecError(
+                f"step {index} analyses at 0% canary traffic: nothing to compare",
+                path=f"spec.strategy.canary.steps[{index}]",
+            )
+        profile = TrafficProfile(
+            rps=rps,
+            canary_weight=min(weight, 99.0) / 100,
+            error_rate=error_rate,
+            labelled=labelled,
+            canary_pods=_canary_pods(rollout, weight, replicas),
+            bounds=bounds,
+        )
+        specs = [
+            compute_judged_metric(
+                b,
+                baseline_accuracy=1 - profile.miss_rate
+                if b.metric.kind is MetricKind.ACCURACY
+                else None,
+                tail_thresholds=bounds[-3:] if b.metric.kind is MetricKind.LATENCY_TAIL else (),
+            )
+            for b in bound
+        ]
+        config = compute_judge_config(
+            policy, offset_s=0.0, min_s=0.0, max_s=policy.max_duration.total_seconds()
+        )
+        plan = compute_plan(specs, config, profile)
+        steps.append(
+            {
+                "step": index,
+                "canaryWeight": weight,
+                "canaryPods": profile.canary_pods,
+                "metrics": [
+                    {
+                        "name": m.name,
+                        "kind": m.kind,
+                        "rollbackSeconds": _finite(m.rollback_s),
+                        "promoteSeconds": _finite(m.promote_s),
+                    }
+                    for m in plan.metrics
+                ],
+                "warnings": list(plan.warnings),
+            }
+        )
+    return steps
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``plan``."""
+
+    @app.command("plan")
+    def plan(
+        file: Path = typer.Argument(..., help="A ModelRollout YAML file."),
+        rps: float = typer.Option(
+            ..., "--rps", min=0.001, help="Requests per second the Service takes."
+        ),
+        replicas: int = typer.Option(
+            4, "--replicas", min=1, help="Pods of the stable environment."
+        ),
+        error_rate: float = typer.Option(
+            0.01, "--error-rate", min=0.0, max=1.0, help="Baseline error rate."
+        ),
+        labelled: float = typer.Option(
+            0.1, "--labelled", min=0.0, max=1.0, help="Share of requests that get a label."
+        ),
+        buckets: str | None = typer.Option(
+            None,
+            "--buckets",
+            help="Latency histogram bucket bounds in seconds, "
+            "comma-separated (default: prometheus-client's).",
+        ),
+        templates: list[Path] = typer.Option(
+            None, "--templates", "-t", help="AnalysisTemplate directory (default ./analyses)."
+        ),
+        output: OutputFormat = typer.Option(
+            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
+        ),
+    ) -> None:
+        """Expected time to decision per metric and step, with warnings."""
+        dirs = (
+            list(templates)
+            if templates
+            else ([Path("analyses")] if Path("analyses").is_dir() else [])
+        )
+        library = load_paths(template_files(dirs)).templates
+        rollout = load_rollout(file, templates=library)
+        bounds = _bounds(buckets)
+        steps = compute_rollout_plan(
+            rollout,
+            dict(library),
+            rps=rps,
+            replicas=replicas,
+            error_rate=error_rate,
+            labelled=labelled,
+            bounds=bounds,
+        )
+        if output is OutputFormat.JSON:
+            print_json({"rollout": rollout.name, "rps": rps, "steps": steps})
+            return
+        for step in steps:
+            typer.echo(
+                f"step {step['step']} at {step['canaryWeight']:g}% "
+                f"({step['canaryPods']} canary pods):"
+            )
+            for m in step["metrics"]:
+                rollback = _fmt(m["rollbackSeconds"] or math.inf)
+                promote = _fmt(m["promoteSeconds"] or math.inf)
+                typer.echo(
+                    f"  {m['name']:<36} regression shown in ~{rollback:<9} "
+                    f"within margin shown in ~{promote}"
+                )
+            for warning in step["warnings"]:
+                typer.echo(f"  warning: {warning}")
+
+
+def _bounds(text: str | None) -> tuple[float, ...]:
+    if text is None:
+        return DEFAULT_BUCKETS
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise SpecError(
+            f"expected comma-separated seconds, got {text!r}", path="--buckets"
+        ) from None
+    if len(values) < 3 or list(values) != sorted(set(values)) or values[0] <= 0:
+        raise SpecError("expected at least 3 increasing positive bounds", path="--buckets")
+    return values

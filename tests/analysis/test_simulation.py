@@ -1,0 +1,223 @@
+"""Simulator, oracle, benchmark summaries and the simulate CLI (small replicate counts)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from mlrollout.analysis.benchmark import (
+    BenchmarkSetup,
+    compute_clopper_pearson,
+    compute_summary,
+    run_replicates,
+)
+from mlrollout.analysis.comparison import Outcome
+from mlrollout.analysis.kinds import Decision
+from mlrollout.analysis.oracle import decide_oracle
+from mlrollout.analysis.scenarios import SCENARIOS, Margins, Truth, decide_scenario
+from mlrollout.analysis.simulator import SimSettings, simulate_run
+from mlrollout.analysis.suite import render_markdown
+from mlrollout.cli.simulate import register
+from mlrollout.errors import SpecError
+
+SHORT = replace(SimSettings(), duration_s=600.0)
+
+
+def test_simulation_is_deterministic_and_routes_at_the_weight() -> None:
+    a = simulate_run(np.random.default_rng(5), SCENARIOS["aa"], SHORT)
+    b = simulate_run(np.random.default_rng(5), SCENARIOS["aa"], SHORT)
+    assert np.array_equal(a.buckets["canary"], b.buckets["canary"])
+    share = a.requests["canary"].sum() / (a.requests["canary"] + a.requests["baseline"]).sum()
+    assert share == pytest.approx(0.05, abs=0.01)
+    assert np.all(np.diff(a.buckets["baseline"], axis=1) >= 0)  # cumulative buckets
+    assert np.all(a.buckets["baseline"][:, -1] <= a.requests["baseline"])
+
+
+def test_latency_scenario_raises_canary_mean_latency() -> None:
+    run = simulate_run(np.random.default_rng(1), SCENARIOS["latency-20pct"], SHORT)
+    ratio = (run.sums["canary"].sum() / run.requests["canary"].sum()) / (
+        run.sums["baseline"].sum() / run.requests["baseline"].sum()
+    )
+    assert ratio == pytest.approx(1.2, abs=0.06)
+
+
+@pytest.mark.parametrize(
+    ("name", "truth"),
+    [
+        ("aa", Truth.GOOD),
+        ("latency-5pct", Truth.BOUNDARY),
+        ("latency-tail", Truth.BAD),
+        ("within-margin", Truth.GOOD),
+        ("errors-x1.5", Truth.BAD),
+        ("anomaly-burst", Truth.BAD),
+    ],
+)
+def test_scenario_truth(name: str, truth: Truth) -> None:
+    assert SCENARIOS[name].assess_truth(Margins()) is truth
+
+
+def test_unknown_scenario_names_the_allowed_values() -> None:
+    with pytest.raises(SpecError, match="allowed: aa, latency-5pct"):
+        decide_scenario("nope")
+
+
+def test_oracle_rolls_back_a_clear_regression() -> None:
+    run = simulate_run(np.random.default_rng(2), SCENARIOS["latency-20pct"], SHORT)
+    result = decide_oracle(
+        run, SCENARIOS["latency-20pct"], margins=Margins(), alpha=0.01, beta=0.05
+    )
+    assert result.decision is Decision.ROLLBACK
+
+
+def test_clopper_pearson_bounds() -> None:
+    low, high = compute_clopper_pearson(0, 2000)
+    assert low == 0.0
+    assert high == pytest.approx(0.001843, abs=1e-5)
+    low, high = compute_clopper_pearson(5, 10)
+    assert low == pytest.approx(0.187, abs=1e-3)
+    assert high == pytest.approx(0.813, abs=1e-3)
+
+
+def test_summary_fields_and_rates() -> None:
+    outcomes = [
+        Outcome(Decision.ROLLBACK, 60.0, 100.0),
+        Outcome(Decision.PROMOTE, 120.0, 0.0),
+        Outcome(Decision.PAUSE, 600.0, 0.0),
+        Outcome(Decision.ROLLBACK, 90.0, 150.0),
+    ]
+    summary = compute_summary(
+        outcomes, scenario=SCENARIOS["aa"], judge="sequential", seed=3, margins=Margins()
+    )
+    assert summary["rollback_rate"] == 0.5
+    assert summary["inconclusive_rate"] == 0.25
+    assert summary["median_decision_s"] == 90.0
+    assert summary["median_blast_radius_requests"] == 125.0
+    assert len(summary["promote_rate_ci"]) == 2
+
+
+def test_judges_share_replicates() -> None:
+    setup = BenchmarkSetup(settings=SHORT)
+    judges = ["sequential", "kayenta", "threshold", "oracle"]
+    first = run_replicates(
+        SCENARIOS["latency-20pct"], judges, setup=setup, seed=1, replicates=range(2)
+    )
+    again = run_replicates(
+        SCENARIOS["latency-20pct"], ["sequential"], setup=setup, seed=1, replicates=range(2)
+    )
+    assert first["sequential"] == again["sequential"]
+    assert all(o.decision is Decision.ROLLBACK for o in first["sequential"])
+
+
+def test_markdown_table_has_a_row_per_result() -> None:
+    row = compute_summary(
+        [Outcome(Decision.ROLLBACK, 60.0, 10.0)],
+        scenario=SCENARIOS["aa"],
+        judge="oracle",
+        seed=0,
+        margins=Margins(),
+    )
+    row.update(ratio_to_oracle=1.0, ratio_to_kayenta=None)
+    suite = {
+        "replicates": 1,
+        "seed": 0,
+        "results": [row],
+        "calibration": {"kayenta_confidence": 0.99, "threshold_looseness": 2.0},
+    }
+    table = render_markdown(suite)
+    assert "| aa | good | oracle | 1.000 |" in table
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root() -> None:
+        """Test root."""
+
+    return app
+
+
+def test_cli_lists_scenarios() -> None:
+    result = CliRunner().invoke(_app(), ["simulate", "--list", "--output", "json"])
+    assert result.exit_code == 0
+    names = set(json.loads(result.output)["scenarios"])
+    assert {"aa", "latency-10pct", "errors-x2", "anomaly-burst", "delayed-onset"} <= names
+
+
+def test_cli_runs_a_small_benchmark_as_json() -> None:
+    args = [
+        "simulate",
+        "--scenario",
+        "latency-20pct",
+        "--judge",
+        "oracle",
+        "--replicates",
+        "3",
+        "--seed",
+        "4",
+        "--duration",
+        "10m",
+        "--output",
+        "json",
+    ]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["scenario"] == "latency-20pct"
+    assert summary["replicates"] == 3
+    for key in (
+        "rollback_rate_ci",
+        "promote_rate_ci",
+        "inconclusive_rate_ci",
+        "p90_decision_s",
+        "median_blast_radius_requests",
+    ):
+        assert key in summary
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "nope"], "--scenario: unknown scenario 'nope'"),
+        (["--judge", "magic"], "--judge: unknown value 'magic'; allowed: sequential"),
+        (["--canary-weight", "150"], "--canary-weight"),
+        (["--duration", "soon"], "--duration"),
+        (["--suite", "huge"], "--suite: unknown value 'huge'; allowed: standard"),
+    ],
+    ids=["scenario", "judge", "weight", "duration", "suite"],
+)
+def test_cli_bad_input_is_a_spec_error(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(_app(), ["simulate", "--replicates", "1", *args])
+    assert isinstance(result.exception, SpecError)
+    assert message in str(result.exception)
+
+
+def test_calibration_finds_the_loosest_knob_with_aa_rollback_at_most_alpha() -> None:
+    from mlrollout.analysis.suite import compute_calibration
+
+    def fake_collect(scenario, judges, setup, replicates):  # type: ignore[no-untyped-def]
+        # A/A rollback falls as the knob loosens: 1% at confidence 99.9%, looseness 3.
+        knob = {
+            "kayenta": -np.log10(1 - setup.kayenta_confidence),
+            "threshold": setup.threshold_looseness,
+        }
+        out = {}
+        for judge in judges:
+            rate = 0.01 * 10 ** (3.0 - knob[judge])
+            rollbacks = round(min(rate, 1.0) * replicates)
+            out[judge] = [Outcome(Decision.ROLLBACK, 60.0, 1.0)] * rollbacks + [
+                Outcome(Decision.PROMOTE, 60.0, 0.0)
+            ] * (replicates - rollbacks)
+        return out
+
+    tuned = compute_calibration(fake_collect, BenchmarkSetup(), replicates=1000, steps=12)
+    assert -np.log10(1 - tuned.kayenta_confidence) == pytest.approx(
+        3.0, abs=0.03
+    )  # counts are rounded
+    assert tuned.threshold_looseness == pytest.approx(3.0, abs=0.03)  # counts are rounded

@@ -1,0 +1,90 @@
+"""``mlrollout plan``: expected time to decision per metric and step, and its warnings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlrollout.cli.app import main
+
+ROOT = Path(__file__).resolve().parents[2]
+GEOMETRIC = ",".join(f"{0.005 * 1.02**i:.6f}" for i in range(0, 400, 1))
+
+
+BIG = ("--rps", "5000", "--replicas", "100", "--buckets", GEOMETRIC)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    code = info.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def _plan(capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, object]:
+    code, out, _ = run(
+        [
+            "plan",
+            str(ROOT / "examples" / "canary.yaml"),
+            "-t",
+            str(ROOT / "analyses"),
+            "-o",
+            "json",
+            *extra,
+        ],
+        capsys,
+    )
+    assert code == 0
+    document: dict[str, object] = json.loads(out)
+    return document
+
+
+def test_every_analysis_step_is_planned_at_its_weight(capsys: pytest.CaptureFixture[str]) -> None:
+    document = _plan(capsys, "--rps", "50")
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    assert [(s["step"], s["canaryWeight"]) for s in steps] == [(1, 5), (3, 25), (5, 50)]
+    first = {m["name"]: m for m in steps[0]["metrics"]}
+    last = {m["name"]: m for m in steps[-1]["metrics"]}
+    body = "latency/latency-body"
+    assert last[body]["rollbackSeconds"] < first[body]["rollbackSeconds"]
+    assert first["security-anomalies/server-anomalies"]["promoteSeconds"] is None
+
+
+def test_warnings_name_buckets_pods_and_max_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    warnings = " ".join(
+        w
+        for s in _plan(capsys, "--rps", "50")["steps"]  # type: ignore[union-attr]
+        for w in s["warnings"]
+    )
+    assert "buckets near" in warnings
+    assert "canary pod(s)" in warnings
+    assert "beyond maxDuration" in warnings
+    fine = " ".join(
+        w
+        for s in _plan(capsys, *BIG)["steps"]  # type: ignore[union-attr]
+        for w in s["warnings"]
+    )
+    assert "buckets near" not in fine
+    assert "canary pod(s)" not in fine
+
+
+def test_bad_buckets_are_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        [
+            "plan",
+            str(ROOT / "examples" / "canary.yaml"),
+            "-t",
+            str(ROOT / "analyses"),
+            "--rps",
+            "50",
+            "--buckets",
+            "1,x",
+        ],
+        capsys,
+    )
+    assert code == 2
+    assert "--buckets" in err
