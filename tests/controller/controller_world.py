@@ -15,6 +15,7 @@ from typing import Any
 
 from mlrollout.controller import AnalysisLook, EnvState, Observation, VerificationOutcome, decide
 from mlrollout.controller.actions import Action, Deploy, ScaleEnv, Shift
+from mlrollout.controller.confirmations import compute_due
 from mlrollout.controller.decision import Decision
 from mlrollout.spec import ModelRollout, RolloutStatus, load_object
 from mlrollout.spec.status import EnvName, Intent, Phase, TrafficSplit
@@ -71,6 +72,8 @@ class World:
     decisions: list[Decision] = field(default_factory=list)
     looks: dict[int, int] = field(default_factory=dict)
     pending_ready: dict[str, int] = field(default_factory=dict)
+    refuse: set[str] = field(default_factory=set)  # webhook types that do not confirm
+    asked: list[str] = field(default_factory=list)
 
     @property
     def rollout(self) -> ModelRollout:
@@ -109,6 +112,10 @@ class World:
         raw = dict(self.raw, status=status)
         rollout = load_object(raw, source="world")
         assert isinstance(rollout, ModelRollout)
+        confirmations = {}
+        for kind in compute_due(rollout, self.status):
+            self.asked.append(kind.value)
+            confirmations[kind.value] = (kind.value not in self.refuse, "HTTP 403: frozen")
         return Observation(
             rollout=rollout,
             generation=self.generation,
@@ -118,6 +125,7 @@ class World:
             verification=verification,
             analysis=analysis,
             intents=dict(self.intents),
+            confirmations=confirmations,
         )
 
     def _analysing(self, step: int) -> bool:

@@ -157,3 +157,57 @@ def test_audit_line_is_one_sorted_json_object() -> None:
         "reason": "step 2",
         "details": {"weight": 25},
     }
+
+
+def _stored_with_hooks(hooks: list[dict[str, object]]) -> object:
+    from controller_world import rollout_from
+    from loop_fakes import MemoryState
+
+    raw = rollout_from("canary.yaml")
+    raw["spec"]["webhooks"] = hooks
+    return MemoryState(raw).read()
+
+
+@respx.mock
+def test_confirmer_asks_each_type_and_reports_refusals() -> None:
+    from mlrollout.controller.webhooks import WebhookConfirmer
+
+    respx.post("https://gate.example.com/a").mock(return_value=httpx.Response(200))
+    respx.post("https://gate.example.com/b").mock(return_value=httpx.Response(409, text="no"))
+    stored = _stored_with_hooks(
+        [
+            {"type": "confirm-promotion", "url": "https://gate.example.com/a"},
+            {"type": "confirm-traffic-increase", "url": "https://gate.example.com/b"},
+        ]
+    )
+    answers = WebhookConfirmer(sleep=lambda s: None).confirm(
+        stored, [WebhookType.CONFIRM_PROMOTION, WebhookType.CONFIRM_TRAFFIC_INCREASE]
+    )
+    assert answers["confirm-promotion"] == (True, "confirmed")
+    ok, message = answers["confirm-traffic-increase"]
+    assert not ok
+    assert "HTTP 409: no" in message
+
+
+@respx.mock
+def test_informational_webhooks_follow_the_phase() -> None:
+    from mlrollout.controller.webhooks import send_informational
+
+    event = respx.post("https://hooks.example.com/event").mock(return_value=httpx.Response(200))
+    post = respx.post("https://hooks.example.com/post").mock(return_value=httpx.Response(500))
+    back = respx.post("https://hooks.example.com/back").mock(return_value=httpx.Response(200))
+    stored = _stored_with_hooks(
+        [
+            {"type": "event", "url": "https://hooks.example.com/event"},
+            {"type": "post-rollout", "url": "https://hooks.example.com/post", "retries": 0},
+            {"type": "rollback", "url": "https://hooks.example.com/back"},
+        ]
+    )
+    failures = send_informational(stored, phase="Succeeded", reason="done")
+    assert (event.call_count, post.call_count, back.call_count) == (1, 1, 0)
+    assert failures == [
+        "post-rollout https://hooks.example.com/post: webhook "
+        "https://hooks.example.com/post: HTTP 500"
+    ]
+    send_informational(stored, phase="RolledBack", reason="latency")
+    assert back.call_count == 1

@@ -13,7 +13,6 @@ from mlrollout.spec.status import EnvName, Phase, TrafficSplit
 
 __all__ = [
     "Action",
-    "CallWebhook",
     "Deploy",
     "Emit",
     "Notify",
@@ -65,14 +64,6 @@ class SetPreview:
 
 
 @dataclass(frozen=True)
-class CallWebhook:
-    """Call the webhooks of ``type`` (non-gating ones: the outcome does not change the plan)."""
-
-    type: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class Notify:
     """Tell notification channels about a phase change."""
 
@@ -89,4 +80,4 @@ class Emit:
     message: str
 
 
-Action = Verify | Deploy | ScaleEnv | Shift | SetPreview | CallWebhook | Notify | Emit
+Action = Verify | Deploy | ScaleEnv | Shift | SetPreview | Notify | Emit

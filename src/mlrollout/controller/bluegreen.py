@@ -17,9 +17,11 @@ from mlrollout.controller.common import (
     decide_deploying,
     decide_rolling_back,
     decide_verifying,
+    hold,
     reached,
     start_rollback,
 )
+from mlrollout.controller.confirmations import awaiting
 from mlrollout.controller.decision import (
     Decision,
     announce,
@@ -31,6 +33,7 @@ from mlrollout.controller.decision import (
 )
 from mlrollout.controller.observation import Observation
 from mlrollout.spec import RolloutStatus
+from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import Intent, Phase, RollbackCause, ScaleDown
 from mlrollout.spec.strategy import BlueGreenStrategy
 
@@ -114,6 +117,9 @@ def _preview(obs: Observation, status: RolloutStatus) -> Decision:
             requeue_after=started + delay - obs.now,
             reason=f"auto-promotion after {delay}",
         )
+    waiting = awaiting(obs, WebhookType.CONFIRM_PROMOTION)
+    if waiting is not None:
+        return hold(status, waiting)
     return _begin_switch(obs, status, reason="preview passed; switching traffic")
 
 

@@ -16,9 +16,11 @@ from mlrollout.controller.common import (
     decide_deploying,
     decide_rolling_back,
     decide_verifying,
+    hold,
     reached,
     start_rollback,
 )
+from mlrollout.controller.confirmations import awaiting
 from mlrollout.controller.decision import (
     Decision,
     announce,
@@ -30,6 +32,7 @@ from mlrollout.controller.decision import (
 )
 from mlrollout.controller.observation import Observation
 from mlrollout.spec import RolloutStatus
+from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import Intent, Phase, RollbackCause, ScaleDown
 from mlrollout.spec.strategy import CanaryStrategy, Step
 
@@ -71,6 +74,9 @@ def _progressing(obs: Observation, status: RolloutStatus) -> Decision:
     steps = _strategy(obs).steps
     index = status.current_step or 0
     if index >= len(steps):
+        waiting = awaiting(obs, WebhookType.CONFIRM_PROMOTION)
+        if waiting is not None:
+            return hold(status, waiting)
         return _begin_promotion(obs, status, reason="all steps passed")
     if Intent.PROMOTE in obs.intents:
         return _advance(obs, status, reason=f"step {index} skipped by `mlrollout promote`")
@@ -107,6 +113,9 @@ def _set_weight(obs: Observation, status: RolloutStatus, weight: float) -> Decis
     target = split_to(status.active_env, weight)
     if reached(obs, target):
         return _advance(obs, status, reason=f"{weight:g}% of traffic on {status.candidate_env}")
+    waiting = awaiting(obs, WebhookType.CONFIRM_TRAFFIC_INCREASE)
+    if waiting is not None:
+        return hold(status, waiting)
     shifting = status.model_copy(
         update={
             "traffic": status.traffic.model_copy(update={"target": target}),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from mlrollout.controller.actions import Action, Deploy, ScaleEnv, Shift, Verify
+from mlrollout.controller.confirmations import awaiting
 from mlrollout.controller.decision import (
     Decision,
     announce,
@@ -21,6 +22,7 @@ from mlrollout.controller.decision import (
 )
 from mlrollout.controller.observation import Observation
 from mlrollout.spec import RolloutStatus
+from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import (
     EnvName,
     Phase,
@@ -41,6 +43,7 @@ __all__ = [
     "decide_deploying",
     "decide_rolling_back",
     "decide_verifying",
+    "hold",
     "reached",
     "release_of",
     "same_split",
@@ -62,6 +65,7 @@ IN_FLIGHT = frozenset(
     }
 )
 QUICK = timedelta(seconds=1)
+HOLD = timedelta(seconds=10)
 ROLLBACK_POLL = timedelta(milliseconds=200)
 _FINAL_PHASE = {
     RollbackCause.ANALYSIS: Phase.ROLLED_BACK,
@@ -244,6 +248,9 @@ def candidate_ready(obs: Observation, status: RolloutStatus) -> bool:
 def decide_deploying(obs: Observation, status: RolloutStatus, *, first_step: Phase) -> Decision:
     """Wait for the candidate to be ready, within the progress deadline."""
     if candidate_ready(obs, status):
+        waiting = awaiting(obs, WebhookType.CONFIRM_ROLLOUT, WebhookType.PRE_ROLLOUT)
+        if waiting is not None:
+            return _hold_or_fail(obs, status, waiting)
         reason = f"{status.candidate_env} is ready"
         moved = enter(
             status,
@@ -272,6 +279,27 @@ def decide_deploying(obs: Observation, status: RolloutStatus, *, first_step: Pha
         requeue_after=QUICK * 2,
         reason=f"waiting for {status.candidate_env} to be ready",
     )
+
+
+def hold(status: RolloutStatus, reason: str) -> Decision:
+    """Stay in the phase, saying why, and look again soon."""
+    return Decision(
+        status=status.model_copy(update={"message": reason}), requeue_after=HOLD, reason=reason
+    )
+
+
+def _hold_or_fail(obs: Observation, status: RolloutStatus, reason: str) -> Decision:
+    """Hold for a confirmation until the progress deadline; then give the release up."""
+    started = parse_stamp(status.phase_started_at) or obs.now
+    deadline = obs.rollout.spec.progress_deadline
+    if obs.now - started > deadline:
+        return start_rollback(
+            obs,
+            status,
+            cause=RollbackCause.DEADLINE,
+            reason=f"{reason} within the progress deadline ({deadline})",
+        )
+    return hold(status, reason)
 
 
 def start_rollback(

@@ -19,7 +19,6 @@ from datetime import datetime
 
 from mlrollout.controller.actions import (
     Action,
-    CallWebhook,
     Deploy,
     Emit,
     Notify,
@@ -88,7 +87,6 @@ class Edge:
     crash: Callable[[str], None] = lambda point: None
     emit: Callable[[StoredRollout, Emit], None] = lambda stored, event: None
     notify: Callable[[StoredRollout, Notify], None] = lambda stored, note: None
-    call_webhook: Callable[[StoredRollout, CallWebhook], None] = lambda stored, hook: None
     log: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
 
 
@@ -133,8 +131,6 @@ def _apply(
         edge.emit(stored, action)
     elif isinstance(action, Notify):
         edge.notify(stored, action)
-    elif isinstance(action, CallWebhook):
-        edge.call_webhook(stored, action)
     else:
         assert isinstance(action, Verify)  # verification happens while observing
     return stored, status

@@ -19,6 +19,7 @@ from mlrollout.controller.loop import Reconciler
 from mlrollout.controller.notify import send_notifications
 from mlrollout.controller.observation import EnvState
 from mlrollout.controller.ports import Analyst
+from mlrollout.controller.webhooks import WebhookConfirmer, send_informational
 from mlrollout.kube import EventRecorder, KubeClient, RolloutStore, StoredRollout
 from mlrollout.kube.environments import (
     MODEL_SHA_ANNOTATION,
@@ -139,6 +140,7 @@ def _notify(stored: StoredRollout, note: Notify) -> None:
         reason=note.reason,
         image=rollout.spec.release.image,
     )
+    failures += send_informational(stored, phase=note.phase.value, reason=note.reason)
     for failure in failures:
         log.warning("notification failed: %s", failure)
 
@@ -170,6 +172,7 @@ def build_reconciler(
         state=state, environments=KubeEnvironments(client, rollout), router=router, **options
     )
     return Reconciler(
+        confirmer=WebhookConfirmer(),
         edge=edge,
         verifier=KubeReleaseVerifier(client),
         clock=clock or SystemClock(),

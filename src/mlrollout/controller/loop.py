@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mlrollout.clock import Clock
+from mlrollout.controller.confirmations import compute_due
 from mlrollout.controller.decide import decide
 from mlrollout.controller.decision import Decision, stamp
 from mlrollout.controller.effects import Edge, apply_decision
 from mlrollout.controller.observation import Observation, VerificationOutcome
-from mlrollout.controller.ports import Analyst, Verifier
+from mlrollout.controller.ports import Analyst, Confirmer, Verifier
 from mlrollout.errors import ConflictError, DeadlineError, KubeError, RouterError
 from mlrollout.kube.rollouts import StoredRollout, pending_intents
 from mlrollout.spec.status import Phase, set_condition
@@ -39,6 +40,7 @@ class Reconciler:
     verifier: Verifier
     clock: Clock
     analyst: Analyst | None = None
+    confirmer: Confirmer | None = None
     _verified: dict[str, VerificationOutcome] = field(default_factory=dict)
 
     def observe(self, stored: StoredRollout) -> Observation:
@@ -55,6 +57,8 @@ class Reconciler:
         look = None
         if self.analyst is not None and status.phase is Phase.PROGRESSING:
             look = self.analyst.look(stored, now_s=self.clock.monotonic())
+        due = compute_due(stored.rollout, status)
+        confirmations = self.confirmer.confirm(stored, due) if due and self.confirmer else {}
         return Observation(
             rollout=stored.rollout,
             generation=stored.generation,
@@ -64,6 +68,7 @@ class Reconciler:
             verification=verification,
             analysis=look,
             intents=pending_intents(stored),
+            confirmations=confirmations,
         )
 
     def _verify(self, stored: StoredRollout) -> VerificationOutcome:

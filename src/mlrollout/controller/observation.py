@@ -71,6 +71,7 @@ class Observation:
     verification: VerificationOutcome | None = None
     analysis: AnalysisLook | None = None
     intents: dict[Intent, str] = field(default_factory=dict)
+    confirmations: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
     @property
     def status(self) -> RolloutStatus:

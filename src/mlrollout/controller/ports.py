@@ -6,15 +6,17 @@ fakes and every platform plugs in the same way. ``TrafficRouter`` is the traffic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from mlrollout.controller.actions import Deploy
 from mlrollout.controller.observation import AnalysisLook, EnvState, VerificationOutcome
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec import RolloutStatus
+from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import EnvName
 
-__all__ = ["Analyst", "Environments", "RolloutState", "Verifier"]
+__all__ = ["Analyst", "Confirmer", "Environments", "RolloutState", "Verifier"]
 
 
 class RolloutState(Protocol):
@@ -55,6 +57,16 @@ class Verifier(Protocol):
     def verify(self, stored: StoredRollout) -> VerificationOutcome:
         """Run every gate for the release in ``stored.status.release``; a refusal is an
         outcome, never an exception."""
+        ...
+
+
+class Confirmer(Protocol):
+    """Gating webhooks: asks each configured webhook of the given types."""
+
+    def confirm(
+        self, stored: StoredRollout, types: Sequence[WebhookType]
+    ) -> dict[str, tuple[bool, str]]:
+        """Per type: whether every webhook of it answered 2xx, and what they said."""
         ...
 
 

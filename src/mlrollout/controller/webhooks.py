@@ -2,8 +2,10 @@
 
 Part of the ``controller`` layer's effects, on httpx with a tenacity retry policy. TLS
 verification is on unless a webhook sets ``insecureSkipTlsVerify``. A gating webhook that
-cannot be reached counts as a refusal ("not confirmed"), never as a confirmation. The
-``rollback`` type is polled during analysis: a 2xx answer asks for a rollback.
+cannot be reached counts as a refusal ("not confirmed"), never as a confirmation. Gating:
+confirm-rollout and pre-rollout before any traffic, confirm-traffic-increase before each
+weight increase, confirm-promotion before promotion. Informational: event on every phase
+change, post-rollout on success, rollback when a release goes back.
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ import httpx
 import tenacity
 
 from mlrollout.errors import WebhookError, WebhookUnavailableError
+from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec.policy import Webhook, WebhookType
 
-__all__ = ["GATING", "WebhookOutcome", "WebhookPayload", "send_webhooks"]
+__all__ = [
+    "GATING",
+    "WebhookConfirmer",
+    "WebhookOutcome",
+    "WebhookPayload",
+    "send_informational",
+    "send_webhooks",
+]
 
 GATING = frozenset(
     {
@@ -124,3 +134,57 @@ def send_webhooks(
         with factory(not hook.insecure_skip_tls_verify) as client:
             outcomes.append(send_webhook(hook, payload, client=client, sleep=sleep))
     return outcomes
+
+
+def _payload(stored: StoredRollout, reason: str) -> WebhookPayload:
+    rollout, status = stored.rollout, stored.status
+    return WebhookPayload(
+        name=rollout.name,
+        namespace=rollout.namespace,
+        phase=status.phase.value,
+        image=rollout.spec.release.image,
+        model_sha256=rollout.spec.release.model.sha256,
+        reason=reason,
+        step=status.current_step,
+    )
+
+
+class WebhookConfirmer:
+    """The ``Confirmer`` port over ``send_webhooks``."""
+
+    def __init__(self, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.sleep = sleep
+
+    def confirm(
+        self, stored: StoredRollout, types: Sequence[WebhookType]
+    ) -> dict[str, tuple[bool, str]]:
+        """Ask every webhook of each type; a type is confirmed when all answered 2xx."""
+        out = {}
+        for kind in types:
+            outcomes = send_webhooks(
+                stored.rollout.spec.webhooks,
+                kind,
+                _payload(stored, f"confirm {kind.value}"),
+                sleep=self.sleep,
+            )
+            failed = [o for o in outcomes if not o.ok]
+            message = "; ".join(f"{o.url}: {o.message}" for o in failed) or "confirmed"
+            out[kind.value] = (not failed, message)
+        return out
+
+
+def send_informational(stored: StoredRollout, *, phase: str, reason: str) -> list[str]:
+    """The ``event`` webhooks on every phase change, ``post-rollout`` on success and
+    ``rollback`` when a release goes back; failures are returned for logging."""
+    kinds = [WebhookType.EVENT]
+    if phase == "Succeeded":
+        kinds.append(WebhookType.POST_ROLLOUT)
+    if phase in ("RolledBack", "Aborted", "Failed"):
+        kinds.append(WebhookType.ROLLBACK)
+    payload = _payload(stored, reason)
+    failures = []
+    for kind in kinds:
+        for outcome in send_webhooks(stored.rollout.spec.webhooks, kind, payload):
+            if not outcome.ok:
+                failures.append(f"{kind.value} {outcome.url}: {outcome.message}")
+    return failures

@@ -1,0 +1,65 @@
+"""Gating webhooks: which confirmations a rollout needs now, and whether it has them.
+
+Part of the ``controller`` layer; pure. ``compute_due`` names the confirmations the next
+move needs (before any traffic: confirm-rollout and pre-rollout; before a weight increase:
+confirm-traffic-increase; before promotion: confirm-promotion), only for webhook types the
+rollout configures. The loop calls those webhooks and puts their answers in the observation;
+``awaiting`` tells ``decide`` to hold until every one answered 2xx. A webhook that cannot be
+reached is not a confirmation.
+"""
+
+from __future__ import annotations
+
+from mlrollout.controller.observation import Observation
+from mlrollout.spec import ModelRollout, RolloutStatus
+from mlrollout.spec.policy import WebhookType
+from mlrollout.spec.status import Phase
+
+__all__ = ["awaiting", "compute_due"]
+
+
+def _configured(rollout: ModelRollout) -> set[WebhookType]:
+    return {hook.type for hook in rollout.spec.webhooks}
+
+
+def compute_due(rollout: ModelRollout, status: RolloutStatus) -> tuple[WebhookType, ...]:
+    """The gating webhook types the rollout's next move needs answered."""
+    configured = _configured(rollout)
+    if not configured:
+        return ()
+    due: tuple[WebhookType, ...] = ()
+    if status.phase is Phase.DEPLOYING:
+        due = (WebhookType.CONFIRM_ROLLOUT, WebhookType.PRE_ROLLOUT)
+    elif status.phase is Phase.PROGRESSING:
+        due = _progressing(rollout, status)
+    return tuple(t for t in due if t in configured)
+
+
+def _progressing(rollout: ModelRollout, status: RolloutStatus) -> tuple[WebhookType, ...]:
+    step = status.current_step or 0
+    canary = rollout.spec.strategy.canary
+    if canary is None:
+        return (WebhookType.CONFIRM_PROMOTION,) if step == 0 else ()
+    if step >= len(canary.steps):
+        return (WebhookType.CONFIRM_PROMOTION,)
+    weight = canary.steps[step].set_weight
+    applied = status.traffic.applied
+    current = applied.canary_weight if applied is not None else 0.0
+    if weight is not None and weight > current:
+        return (WebhookType.CONFIRM_TRAFFIC_INCREASE,)
+    return ()
+
+
+def awaiting(obs: Observation, *types: WebhookType) -> str | None:
+    """Why the move must wait (a webhook not asked yet, refused or unreachable), or None."""
+    configured = _configured(obs.rollout)
+    for kind in types:
+        if kind not in configured:
+            continue
+        answer = obs.confirmations.get(kind.value)
+        if answer is None:
+            return f"waiting for the {kind.value} webhook"
+        ok, message = answer
+        if not ok:
+            return f"{kind.value} webhook did not confirm: {message}"
+    return None
