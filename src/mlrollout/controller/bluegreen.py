@@ -11,30 +11,30 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from mlrollout.controller.actions import SetPreview, Shift
+from mlrollout.controller.actions import SetPreview
 from mlrollout.controller.common import (
     QUICK,
+    begin_promotion,
     decide_deploying,
     decide_rolling_back,
     decide_verifying,
     hold,
-    reached,
+    moving_to_candidate,
     start_rollback,
+    succeed,
 )
 from mlrollout.controller.confirmations import awaiting
 from mlrollout.controller.decision import (
     Decision,
     announce,
     enter,
-    other_env,
     parse_stamp,
-    split_to,
     stamp,
 )
 from mlrollout.controller.observation import Observation
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
-from mlrollout.spec.status import Intent, Phase, RollbackCause, ScaleDown
+from mlrollout.spec.status import Intent, Phase, RollbackCause
 from mlrollout.spec.strategy import BlueGreenStrategy
 
 __all__ = ["decide_blue_green"]
@@ -147,29 +147,13 @@ def _interval(obs: Observation) -> timedelta:
 
 
 def _begin_switch(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
-    assert status.active_env is not None
-    target = split_to(status.active_env, 100)
-    switching = enter(
-        status,
-        Phase.PROMOTING,
-        now=obs.now,
-        action="switch",
-        reason=reason,
-        traffic=status.traffic.model_copy(update={"target": target}),
-    )
-    return Decision(status=switching, actions=(Shift(target),), requeue_after=QUICK, reason=reason)
+    return begin_promotion(obs, status, reason=reason, action="switch")
 
 
 def _switching(obs: Observation, status: RolloutStatus) -> Decision:
-    assert status.active_env is not None
-    target = split_to(status.active_env, 100)
-    if not reached(obs, target):
-        return Decision(
-            status=status,
-            actions=(Shift(target),),
-            requeue_after=QUICK,
-            reason=f"switching traffic to {status.candidate_env}",
-        )
+    moving = moving_to_candidate(obs, status)
+    if moving is not None:
+        return moving
     if _strategy(obs).post_promotion_analysis is None:
         return _succeed(obs, status, reason=f"switched to {status.candidate_env}")
     reason = f"switched to {status.candidate_env}; post-promotion analysis running"
@@ -217,23 +201,4 @@ def _paused(obs: Observation, status: RolloutStatus) -> Decision:
 
 
 def _succeed(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
-    assert status.active_env is not None
-    assert status.candidate_env is not None
-    old, new = status.active_env, status.candidate_env
-    delay = _strategy(obs).scale_down_delay
-    normal = split_to(new, 0)
-    text = f"{reason}; {old} stays warm for {delay}"
-    done = enter(
-        status,
-        Phase.SUCCEEDED,
-        now=obs.now,
-        action="promoted",
-        reason=text,
-        active_env=new,
-        candidate_env=other_env(new),
-        traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
-        scale_down=ScaleDown(env=old, at=stamp(obs.now + delay)),
-    )
-    return Decision(
-        status=done, actions=announce(Phase.SUCCEEDED, text), requeue_after=delay, reason=text
-    )
+    return succeed(obs, status, reason=reason, keep_warm=_strategy(obs).scale_down_delay)

@@ -12,20 +12,22 @@ from datetime import timedelta
 from mlrollout.controller.actions import Shift
 from mlrollout.controller.common import (
     QUICK,
+    begin_promotion,
     candidate_ready,
     decide_deploying,
     decide_rolling_back,
     decide_verifying,
     hold,
+    moving_to_candidate,
     reached,
     start_rollback,
+    succeed,
 )
 from mlrollout.controller.confirmations import awaiting
 from mlrollout.controller.decision import (
     Decision,
     announce,
     enter,
-    other_env,
     parse_stamp,
     split_to,
     stamp,
@@ -33,7 +35,7 @@ from mlrollout.controller.decision import (
 from mlrollout.controller.observation import Observation
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
-from mlrollout.spec.status import Intent, Phase, RollbackCause, ScaleDown
+from mlrollout.spec.status import Intent, Phase, RollbackCause
 from mlrollout.spec.strategy import CanaryStrategy, Step
 
 __all__ = ["decide_canary"]
@@ -200,49 +202,16 @@ def _advance(obs: Observation, status: RolloutStatus, *, reason: str) -> Decisio
 
 
 def _begin_promotion(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
-    assert status.active_env is not None
-    target = split_to(status.active_env, 100)
-    promoting = enter(
-        status,
-        Phase.PROMOTING,
-        now=obs.now,
-        action="promote",
-        reason=reason,
-        traffic=status.traffic.model_copy(update={"target": target}),
-    )
-    return Decision(status=promoting, actions=(Shift(target),), requeue_after=QUICK, reason=reason)
+    return begin_promotion(obs, status, reason=reason, action="promote")
 
 
 def _promoting(obs: Observation, status: RolloutStatus) -> Decision:
-    assert status.active_env is not None
-    assert status.candidate_env is not None
-    target = split_to(status.active_env, 100)
-    if not reached(obs, target):
-        return Decision(
-            status=status,
-            actions=(Shift(target),),
-            requeue_after=QUICK,
-            reason="moving all traffic to the candidate",
-        )
-    old, new = status.active_env, status.candidate_env
-    reason = (
-        f"promoted: {new} serves all traffic; {old} scales down after {CANARY_SCALE_DOWN_DELAY}"
-    )
-    normal = split_to(new, 0)
-    done = enter(
+    moving = moving_to_candidate(obs, status)
+    if moving is not None:
+        return moving
+    return succeed(
+        obs,
         status,
-        Phase.SUCCEEDED,
-        now=obs.now,
-        action="promoted",
-        reason=reason,
-        active_env=new,
-        candidate_env=other_env(new),
-        traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
-        scale_down=ScaleDown(env=old, at=stamp(obs.now + CANARY_SCALE_DOWN_DELAY)),
-    )
-    return Decision(
-        status=done,
-        actions=announce(Phase.SUCCEEDED, reason),
-        requeue_after=CANARY_SCALE_DOWN_DELAY,
-        reason=reason,
+        reason=f"promoted: {status.candidate_env} serves all traffic",
+        keep_warm=CANARY_SCALE_DOWN_DELAY,
     )

@@ -27,6 +27,7 @@ from mlrollout.spec.status import (
     EnvName,
     Phase,
     RollbackCause,
+    ScaleDown,
     StatusRelease,
     TrafficSplit,
     VerificationStatus,
@@ -39,16 +40,19 @@ __all__ = [
     "TERMINAL",
     "acknowledge",
     "active_env",
+    "begin_promotion",
     "candidate_ready",
     "decide_deploying",
     "decide_rolling_back",
     "decide_verifying",
     "hold",
+    "moving_to_candidate",
     "reached",
     "release_of",
     "same_split",
     "start",
     "start_rollback",
+    "succeed",
 ]
 
 TERMINAL = frozenset(
@@ -350,3 +354,59 @@ def decide_rolling_back(obs: Observation, status: RolloutStatus) -> Decision:
     done = enter(status, phase, now=obs.now, action="rolled-back", reason=reason)
     actions = (ScaleEnv(candidate, 0), *announce(phase, reason, warning=True))
     return Decision(status=done, actions=actions, reason=reason)
+
+
+def begin_promotion(
+    obs: Observation, status: RolloutStatus, *, reason: str, action: str
+) -> Decision:
+    """Enter Promoting: all traffic to the candidate (persisted as the target first)."""
+    assert status.active_env is not None
+    target = split_to(status.active_env, 100)
+    promoting = enter(
+        status,
+        Phase.PROMOTING,
+        now=obs.now,
+        action=action,
+        reason=reason,
+        traffic=status.traffic.model_copy(update={"target": target}),
+    )
+    return Decision(status=promoting, actions=(Shift(target),), requeue_after=QUICK, reason=reason)
+
+
+def moving_to_candidate(obs: Observation, status: RolloutStatus) -> Decision | None:
+    """Keep shifting everything to the candidate; None once it serves all traffic."""
+    assert status.active_env is not None
+    target = split_to(status.active_env, 100)
+    if reached(obs, target):
+        return None
+    return Decision(
+        status=status,
+        actions=(Shift(target),),
+        requeue_after=QUICK,
+        reason=f"moving all traffic to {status.candidate_env}",
+    )
+
+
+def succeed(
+    obs: Observation, status: RolloutStatus, *, reason: str, keep_warm: timedelta
+) -> Decision:
+    """The candidate is the live environment now; the old one stays warm for a while."""
+    assert status.active_env is not None
+    assert status.candidate_env is not None
+    old, new = status.active_env, status.candidate_env
+    normal = split_to(new, 0)
+    text = f"{reason}; {old} stays warm for {keep_warm}"
+    done = enter(
+        status,
+        Phase.SUCCEEDED,
+        now=obs.now,
+        action="promoted",
+        reason=text,
+        active_env=new,
+        candidate_env=other_env(new),
+        traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
+        scale_down=ScaleDown(env=old, at=stamp(obs.now + keep_warm)),
+    )
+    return Decision(
+        status=done, actions=announce(Phase.SUCCEEDED, text), requeue_after=keep_warm, reason=text
+    )
