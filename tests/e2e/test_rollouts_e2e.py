@@ -9,8 +9,10 @@ with all traffic on stable within a second of the decision (measured on the writ
 from __future__ import annotations
 
 import copy
+import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from mlrollout.spec import AnalysisTemplate
 from mlrollout.spec.status import Phase
 from mlrollout.spec.yamlfile import parse_yaml_documents
 from support.cluster import SignedRegistry, build_cluster, create_rollout
-from support.prometheus import PrometheusServer, start_prometheus
+from support.prometheus import PROMETHEUS, PrometheusServer, start_prometheus
 
 from .dataplane import DataPlane
 
@@ -108,7 +110,13 @@ def bed(
         green.stop()
 
 
-def _run(kube: KubeClient, bed: dict[str, Any]) -> Any:
+def _run(
+    kube: KubeClient,
+    bed: dict[str, Any],
+    *,
+    error_limit: int = 4,
+    on_pass: Callable[[Any, Any], None] = lambda stored, decision: None,
+) -> Any:
     plane: DataPlane = bed["plane"]
     plane.wait_for(lambda s: s.weights.get("blue", 0) == 100, timeout_s=10)
     time.sleep(8)  # pre-rollout history for the baseline's accuracy
@@ -121,6 +129,7 @@ def _run(kube: KubeClient, bed: dict[str, Any]) -> Any:
         "templates": [{"name": n} for n in _templates()],
         "interval": "5s",
         "onInconclusive": "pause",
+        "consecutiveErrorLimit": error_limit,
     }
     kube.replace(MODELROLLOUTS, raw)
     clock = SystemClock()
@@ -135,6 +144,7 @@ def _run(kube: KubeClient, bed: dict[str, Any]) -> Any:
     return drive(
         reconciler,
         timeout=timedelta(minutes=4),
+        on_pass=on_pass,
         until=lambda s: (
             s.status.phase in {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.PAUSED, Phase.REFUSED}
         ),
@@ -181,3 +191,50 @@ def test_a_regression_is_rolled_back_within_a_second(
     plane: DataPlane = bed["plane"]
     plane.wait_for(lambda s: s.weights.get("blue", 0) == 100, since=decided.time, timeout_s=5)
     assert_valid_history(kube_server)
+
+
+def _restart(server: PrometheusServer) -> None:
+    """Start Prometheus again on the same port, config and data directory."""
+    directory = server.data_dir.parent
+    port = server.url.rsplit(":", 1)[1]
+    with server.log.open("ab") as sink:
+        server.process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={directory / 'prometheus.yml'}",
+                f"--storage.tsdb.path={server.data_dir}",
+                "--storage.tsdb.retention.time=3650d",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.mark.parametrize("bed", [BASE], indirect=True, ids=["outage-20s"])
+def test_a_prometheus_outage_shorter_than_the_error_limit_is_held_through(
+    kube: KubeClient, kube_server: KubeApiServer, bed: dict[str, Any]
+) -> None:
+    prometheus: PrometheusServer = bed["prometheus"]
+    started: list[float] = []
+
+    def outage(stored: Any, decision: Any) -> None:
+        look = (stored.status.analysis or {}).get("look") or {}
+        if started or stored.status.phase is not Phase.PROGRESSING or not look.get("metrics"):
+            return  # begin once the judge is collecting evidence
+        started.append(time.monotonic())
+        prometheus.stop()
+        threading.Timer(20.0, _restart, args=(prometheus,)).start()
+
+    final = _run(kube, bed, error_limit=12, on_pass=outage)
+    assert started, "the outage never began"
+    assert final.status.phase is Phase.SUCCEEDED, final.status.message
+    metrics = final.status.analysis["look"]["metrics"]
+    assert any(m["errored_windows"] > 0 for m in metrics), metrics
+    green = [
+        r.object["spec"]["replicas"]
+        for r in kube_server.history.records(kind="Deployment", actor="client")
+        if r.name == "fraud-scorer-green"
+    ]
+    serving = next(i for i, replicas in enumerate(green) if replicas > 0)
+    assert 0 not in green[serving:]  # the canary was never pulled during the outage
