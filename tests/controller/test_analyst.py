@@ -187,3 +187,24 @@ def test_an_outage_past_the_error_limit_rolls_back_never_promotes() -> None:
     [metric] = look.record["look"]["metrics"]
     assert metric["verdict"] == "Error"
     assert "connection refused" in look.reason or "errored" in metric["reason"]
+
+
+class SilentProvider(CountingProvider):
+    """A provider that is down for good."""
+
+    def fetch_windows(
+        self, request: MetricRequest, *, boundaries: Sequence[datetime]
+    ) -> list[Window]:
+        raise ProviderUnavailableError("prometheus: connection refused")
+
+
+def test_no_baseline_data_pauses_at_max_duration_and_never_promotes() -> None:
+    state = _rollout()
+    raw = state.raw
+    raw["spec"]["analysis"]["templates"] = [{"name": "accuracy"}]
+    raw["spec"]["strategy"]["canary"]["steps"][1] = {"analyze": {"maxDuration": "5m"}}
+    clock = FakeClock()
+    analyst = MetricsAnalyst(SilentProvider(1.0), TEMPLATES, now=clock.now)
+    look = _run(analyst, state, clock, 1, clock.now())
+    assert look.decision == "pause"
+    assert "no baseline data within maxDuration" in look.reason

@@ -153,7 +153,7 @@ class MetricsAnalyst:
             record = _enter_step(record, step, step_started)
         specs = self._specs(bound, stored, record)
         if specs is None:
-            return AnalysisLook("continue", "waiting for pre-rollout baseline data", step, record)
+            return _without_baseline(policy, limits[1], self.now() - step_started, step, record)
         config = compute_judge_config(
             policy,
             offset_s=float(record["offset_s"]),
@@ -267,6 +267,19 @@ class MetricsAnalyst:
             return None
         quantile = bound.metric.quantile or 0.99
         return {"tail_thresholds": list(compute_tail_thresholds(measurement, quantile=quantile))}
+
+
+def _without_baseline(
+    policy: AnalysisPolicy, limit: timedelta, elapsed: timedelta, step: int, record: dict[str, Any]
+) -> AnalysisLook:
+    """No baseline measurement yet: wait, but never past maxDuration, and never promote."""
+    reason = "waiting for pre-rollout baseline data (accuracy labels or latency buckets)"
+    if elapsed < limit:
+        return AnalysisLook("continue", reason, step, record)
+    decision = "rollback" if policy.on_inconclusive.value == "rollback" else "pause"
+    return AnalysisLook(
+        decision, f"no baseline data within maxDuration {limit}: {reason}", step, record
+    )
 
 
 def _step_limits(rollout: ModelRollout, step: int) -> tuple[timedelta, timedelta] | None:
