@@ -143,3 +143,61 @@ def test_work_queue_keeps_one_pass_per_key_and_the_earliest_due_time() -> None:
     assert queue.get(timeout=0) is None
     queue.done(("ns", "a"))
     assert queue.get(timeout=0) == ("ns", "a")
+
+
+def test_promote_follows_a_running_controller(
+    kube: KubeClient,
+    kube_server: KubeApiServer,
+    registry: SignedRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    import yaml
+
+    from kubeapi import write_kubeconfig
+    from mlrollout.cli.app import main
+    from support.cluster import rollout_from
+
+    build_cluster(kube)
+    manager = _manager(kube, "in-cluster", registry)
+    thread = threading.Thread(target=manager.run)
+    thread.start()
+    try:
+        _wait(lambda: manager.leading)
+        raw = rollout_from("canary.yaml")
+        raw["metadata"]["namespace"] = "default"
+        for key in ("webhooks", "notifications", "metrics"):
+            raw["spec"].pop(key)
+        raw["spec"]["release"]["image"] = registry.image
+        raw["spec"]["gates"] = {"signature": {"publicKeys": [{"secret": "cosign-pub"}]}}
+        raw["spec"]["strategy"]["canary"]["steps"] = [{"setWeight": 25}, {"analyze": {}}]
+        path = tmp_path / "rollout.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        monkeypatch.setenv(
+            "KUBECONFIG", str(write_kubeconfig(kube_server.url, tmp_path / "kubeconfig"))
+        )
+        with pytest.raises(SystemExit) as info:
+            main(
+                [
+                    "promote",
+                    str(path),
+                    "-o",
+                    "json",
+                    "--timeout",
+                    "2m",
+                    "-t",
+                    str(Path(__file__).resolve().parents[2] / "analyses"),
+                ]
+            )
+        document = json.loads(capsys.readouterr().out)
+        assert info.value.code == 0
+        assert document["drivenBy"] == "the in-cluster controller"
+        assert document["status"]["phase"] == "Succeeded"
+        holder = kube.get(LEASES, "mlrollout-controller", "default")["spec"]["holderIdentity"]
+        assert holder == "in-cluster"
+    finally:
+        manager.stop()
+        thread.join(timeout=10)
