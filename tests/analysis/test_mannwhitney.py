@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -83,7 +84,10 @@ def test_rejects_empty_samples() -> None:
 
 
 @pytest.mark.r
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R (r-base-core) is not installed")
+@pytest.mark.skipif(
+    shutil.which("Rscript") is None and not os.environ.get("CI"),
+    reason="R (r-base-core) is not installed (under CI this test runs and fails instead)",
+)
 def test_matches_r_live() -> None:
     rng = np.random.default_rng(11)
     x, y = np.round(rng.gamma(2.0, 1.0, 25), 2), np.round(rng.gamma(2.0, 1.2, 31), 2)
