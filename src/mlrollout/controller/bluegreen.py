@@ -20,13 +20,14 @@ from mlrollout.controller.common import (
     decide_verifying,
     hold,
     moving_to_candidate,
+    pause,
+    resume,
     start_rollback,
     succeed,
 )
 from mlrollout.controller.confirmations import awaiting
 from mlrollout.controller.decision import (
     Decision,
-    announce,
     enter,
     parse_stamp,
     stamp,
@@ -78,8 +79,7 @@ def _progressing(obs: Observation, status: RolloutStatus) -> Decision:
     step = status.current_step or PREVIEW
     if Intent.PAUSE in obs.intents:
         reason = "paused by the user"
-        paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
-        return Decision(status=paused, actions=announce(Phase.PAUSED, reason), reason=reason)
+        return pause(obs, status, reason)
     if step == PREVIEW:
         return _preview(obs, status)
     return _post_promotion(obs, status)
@@ -104,10 +104,8 @@ def _preview(obs: Observation, status: RolloutStatus) -> Decision:
             )
     if not strategy.auto_promotion_enabled:
         reason = "preview ready; waiting for `mlrollout promote`"
-        paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
-        return Decision(
-            status=paused, actions=(*preview, *announce(Phase.PAUSED, reason)), reason=reason
-        )
+        paused = pause(obs, status, reason)
+        return replace(paused, actions=(*preview, *paused.actions))
     delay = strategy.auto_promotion_delay or timedelta(0)
     started = parse_stamp(status.step_started_at) or obs.now
     if obs.now < started + delay:
@@ -135,10 +133,7 @@ def _judged(obs: Observation, status: RolloutStatus, step: int) -> Decision | No
         return None
     if look.decision == "rollback":
         return start_rollback(obs, status, cause=RollbackCause.ANALYSIS, reason=look.reason)
-    paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=look.reason)
-    return Decision(
-        status=paused, actions=announce(Phase.PAUSED, look.reason, warning=True), reason=look.reason
-    )
+    return pause(obs, status, look.reason, warning=True)
 
 
 def _interval(obs: Observation) -> timedelta:
@@ -187,16 +182,7 @@ def _paused(obs: Observation, status: RolloutStatus) -> Decision:
             return _begin_switch(obs, status, reason="promoted by the user")
         return _succeed(obs, status, reason="promoted by the user")
     if Intent.RESUME in obs.intents:
-        reason = "resumed by the user"
-        resumed = enter(
-            status,
-            Phase.PROGRESSING,
-            now=obs.now,
-            action="resume",
-            reason=reason,
-            step_started_at=stamp(obs.now),
-        )
-        return Decision(status=resumed, requeue_after=QUICK, reason=reason)
+        return resume(obs, status)
     return Decision(status=status, reason=status.message)
 
 

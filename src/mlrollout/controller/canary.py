@@ -19,14 +19,15 @@ from mlrollout.controller.common import (
     decide_verifying,
     hold,
     moving_to_candidate,
+    pause,
     reached,
+    resume,
     start_rollback,
     succeed,
 )
 from mlrollout.controller.confirmations import awaiting
 from mlrollout.controller.decision import (
     Decision,
-    announce,
     enter,
     parse_stamp,
     split_to,
@@ -71,8 +72,7 @@ def _progressing(obs: Observation, status: RolloutStatus) -> Decision:
         return _begin_promotion(obs, status, reason="full promotion requested")
     if Intent.PAUSE in obs.intents:
         reason = "paused by the user"
-        paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
-        return Decision(status=paused, actions=announce(Phase.PAUSED, reason), reason=reason)
+        return pause(obs, status, reason)
     steps = _strategy(obs).steps
     index = status.current_step or 0
     if index >= len(steps):
@@ -144,10 +144,7 @@ def _analyze(obs: Observation, status: RolloutStatus, index: int) -> Decision:
         return start_rollback(obs, status, cause=RollbackCause.ANALYSIS, reason=look.reason)
     if look.decision == "promote":
         return _advance(obs, status, reason=look.reason)
-    paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=look.reason)
-    return Decision(
-        status=paused, actions=announce(Phase.PAUSED, look.reason, warning=True), reason=look.reason
-    )
+    return pause(obs, status, look.reason, warning=True)
 
 
 def _pause_step(obs: Observation, status: RolloutStatus, step: Step) -> Decision:
@@ -155,8 +152,7 @@ def _pause_step(obs: Observation, status: RolloutStatus, step: Step) -> Decision
     duration = step.pause.duration
     if duration is None:
         reason = f"paused at step {status.current_step} until `mlrollout promote`"
-        paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
-        return Decision(status=paused, actions=announce(Phase.PAUSED, reason), reason=reason)
+        return pause(obs, status, reason)
     started = parse_stamp(status.step_started_at) or obs.now
     remaining = started + duration - obs.now
     if remaining <= timedelta(0):
@@ -174,16 +170,7 @@ def _paused(obs: Observation, status: RolloutStatus) -> Decision:
     if Intent.PROMOTE in obs.intents:
         return _advance(obs, status, reason="promoted by the user")
     if Intent.RESUME in obs.intents:
-        reason = "resumed by the user"
-        resumed = enter(
-            status,
-            Phase.PROGRESSING,
-            now=obs.now,
-            action="resume",
-            reason=reason,
-            step_started_at=stamp(obs.now),
-        )
-        return Decision(status=resumed, requeue_after=QUICK, reason=reason)
+        return resume(obs, status)
     return Decision(status=status, reason=status.message)
 
 

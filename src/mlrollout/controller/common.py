@@ -47,8 +47,10 @@ __all__ = [
     "decide_verifying",
     "hold",
     "moving_to_candidate",
+    "pause",
     "reached",
     "release_of",
+    "resume",
     "same_split",
     "start",
     "start_rollback",
@@ -410,3 +412,27 @@ def succeed(
     return Decision(
         status=done, actions=announce(Phase.SUCCEEDED, text), requeue_after=keep_warm, reason=text
     )
+
+
+def pause(
+    obs: Observation, status: RolloutStatus, reason: str, *, warning: bool = False
+) -> Decision:
+    """Enter Paused (the weight holds) until the user resumes or promotes."""
+    paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
+    return Decision(
+        status=paused, actions=announce(Phase.PAUSED, reason, warning=warning), reason=reason
+    )
+
+
+def resume(obs: Observation, status: RolloutStatus) -> Decision:
+    """Back to Progressing at the same step; its clock restarts."""
+    reason = "resumed by the user"
+    resumed = enter(
+        status,
+        Phase.PROGRESSING,
+        now=obs.now,
+        action="resume",
+        reason=reason,
+        step_started_at=stamp(obs.now),
+    )
+    return Decision(status=resumed, requeue_after=QUICK, reason=reason)
