@@ -238,6 +238,8 @@ def test_wait_ready_gives_up_at_the_deadline(
     envs: GpuEnvironments, kube_server: KubeApiServer
 ) -> None:
     kube_server.deployments.set_never_ready(NS, "m-green")
+    restart = {"spec": {"template": {"metadata": {"annotations": {"restart": "1"}}}}}
+    envs.client.patch(DEPLOYMENTS, "m-green", NS, restart)  # no pod became Ready before
     clock = StepClock()
     with pytest.raises(DeadlineError, match=r"green \(m-green\) not ready after 5.0s: timed out"):
         envs.wait_ready(
@@ -265,6 +267,9 @@ def test_scale_down_refuses_the_only_healthy_environment(
     clock = StepClock()
     envs.wait_ready("blue", clock=clock, deadline=timedelta(seconds=30))
     kube_server.deployments.set_never_ready(NS, "m-green")
+    # Replace green's pods so none of them became Ready before the switch above.
+    restart = {"spec": {"template": {"metadata": {"annotations": {"restart": "1"}}}}}
+    envs.client.patch(DEPLOYMENTS, "m-green", NS, restart)
     envs.wait_ready("blue", clock=clock, deadline=timedelta(seconds=30))
     with pytest.raises(DeadlineError):
         envs.wait_ready("green", clock=clock, deadline=timedelta(seconds=1))
