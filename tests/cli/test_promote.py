@@ -85,9 +85,9 @@ def test_promote_a_file_to_success_with_json(
 def test_a_refused_release_exits_4(
     cluster: KubeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    green = cluster.get(DEPLOYMENTS, "fraud-scorer-green", "default")
-    green["spec"]["template"]["spec"]["hostNetwork"] = True
-    cluster.replace(DEPLOYMENTS, green)
+    # A patch, not a read-modify-replace: the built-in controller writes status meanwhile.
+    host_network = {"spec": {"template": {"spec": {"hostNetwork": True}}}}
+    cluster.patch(DEPLOYMENTS, "fraud-scorer-green", "default", host_network)
     code, out, _ = run(["promote", str(_file(tmp_path)), "--timeout", "1m"], capsys)
     assert code == 4
     assert "Refused" in out

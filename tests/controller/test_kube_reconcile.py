@@ -13,7 +13,7 @@ from kubeapi import KubeApiServer, assert_valid_history
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
-from mlrollout.kube import KubeClient
+from mlrollout.kube import KubeClient, PatchType
 from mlrollout.kube.environments import assess_readiness
 from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS, PODS
 from mlrollout.spec.status import Phase
@@ -117,9 +117,18 @@ def test_refused_release_changes_nothing_in_the_cluster(
     # free: 2 nodes x 1 GPU cannot hold the 4 surge pods of the candidate.
     build_cluster(kube, gpus_per_node=1 if defect == "gpu-shortage" else 4)
     if defect == "privileged":
-        green = kube.get(DEPLOYMENTS, "fraud-scorer-green", "default")
-        green["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
-        kube.replace(DEPLOYMENTS, green)
+        privileged = {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [{"name": "model", "securityContext": {"privileged": True}}]
+                    }
+                }
+            }
+        }
+        kube.patch(
+            DEPLOYMENTS, "fraud-scorer-green", "default", privileged, patch_type=PatchType.STRATEGIC
+        )
     raw = create_rollout(kube, registry.image)
     if defect == "gpu-shortage":
         raw["spec"]["strategy"]["canary"]["capacity"] = "surge"
