@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from tests.analysis.conftest import BOUNDS, count_window, histogram, latency_window
 
 from mlrollout.analysis.config import MetricSpec, compute_reference_ratios
 from mlrollout.analysis.evidence import (
@@ -20,6 +19,8 @@ from mlrollout.analysis.evidence import (
 from mlrollout.analysis.kinds import MetricKind, Verdict
 from mlrollout.analysis.observations import EventCounts, ScalarValue, Window
 from mlrollout.errors import SpecError
+
+from .builders import BOUNDS, count_window, histogram, latency_window
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from tests.analysis.conftest import histogram
 
 from mlrollout.analysis.buckets import assess_bucket_resolution, compute_tail_thresholds
 from mlrollout.analysis.config import MetricSpec, SequentialConfig
@@ -18,6 +17,8 @@ from mlrollout.analysis.planning import TrafficProfile, compute_plan
 from mlrollout.analysis.points import compute_histogram_quantile
 from mlrollout.analysis.simulator import compute_geometric_bounds
 from mlrollout.errors import SpecError
+
+from .builders import histogram
 
 CLASSIC = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from tests.analysis.conftest import count_window, latency_window
 
 from mlrollout.analysis.config import MetricSpec, SequentialConfig
 from mlrollout.analysis.kinds import Decision, InconclusivePolicy, MetricKind, Verdict
 from mlrollout.analysis.observations import ScalarValue, Window
 from mlrollout.analysis.sequential import SequentialJudge
 from mlrollout.errors import SpecError
+
+from .builders import count_window, latency_window
 
 ERRORS = MetricSpec("errors", MetricKind.ERRORS, margin=0.2)
 BODY = MetricSpec("latency", MetricKind.LATENCY_BODY, margin=0.05)

@@ -1,4 +1,4 @@
-"""Shared builders for analysis tests: windows of counts and histograms."""
+"""Shared builders for the analysis tests: windows of counts and histograms."""
 
 from __future__ import annotations
 
