@@ -19,6 +19,7 @@ from mlrollout.controller.common import (
     decide_verifying,
     hold,
     moving_to_candidate,
+    past_deadline,
     pause,
     reached,
     resume,
@@ -93,9 +94,8 @@ def _progressing(obs: Observation, status: RolloutStatus) -> Decision:
 
 
 def _candidate_lost(obs: Observation, status: RolloutStatus) -> Decision:
-    started = parse_stamp(status.step_started_at) or obs.now
     deadline = obs.rollout.spec.progress_deadline
-    if obs.now - started > deadline:
+    if past_deadline(obs, status.step_started_at):
         return start_rollback(
             obs,
             status,

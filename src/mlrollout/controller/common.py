@@ -47,6 +47,7 @@ __all__ = [
     "decide_verifying",
     "hold",
     "moving_to_candidate",
+    "past_deadline",
     "pause",
     "reached",
     "release_of",
@@ -270,9 +271,8 @@ def decide_deploying(obs: Observation, status: RolloutStatus, *, first_step: Pha
         return Decision(
             status=moved, actions=announce(first_step, reason), requeue_after=QUICK, reason=reason
         )
-    started = parse_stamp(status.phase_started_at) or obs.now
     deadline = obs.rollout.spec.progress_deadline
-    if obs.now - started > deadline:
+    if past_deadline(obs, status.phase_started_at):
         return start_rollback(
             obs,
             status,
@@ -294,11 +294,16 @@ def hold(status: RolloutStatus, reason: str) -> Decision:
     )
 
 
+def past_deadline(obs: Observation, since: str | None) -> bool:
+    """Whether the progress deadline has passed since the stored time ``since``."""
+    started = parse_stamp(since) or obs.now
+    return obs.now - started > obs.rollout.spec.progress_deadline
+
+
 def _hold_or_fail(obs: Observation, status: RolloutStatus, reason: str) -> Decision:
     """Hold for a confirmation until the progress deadline; then give the release up."""
-    started = parse_stamp(status.phase_started_at) or obs.now
     deadline = obs.rollout.spec.progress_deadline
-    if obs.now - started > deadline:
+    if past_deadline(obs, status.phase_started_at):
         return start_rollback(
             obs,
             status,
