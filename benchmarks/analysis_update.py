@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mlrollout.analysis.config import MetricSpec
+from mlrollout.analysis.config import JudgedMetric
 from mlrollout.analysis.evidence import build_evidence
 from mlrollout.analysis.kinds import MetricKind
 from mlrollout.analysis.observations import EventCounts, Histogram, Window
@@ -42,13 +42,16 @@ def main() -> None:
     latency = Window(15.0, _histogram(rng, 37, bounds), _histogram(rng, 713, bounds), 0.05)
     counts = Window(15.0, EventCounts(1, 37), EventCounts(7, 713), 0.05)
     specs = {
-        "errors": (MetricSpec("e", MetricKind.ERRORS, margin=0.2), counts),
-        "latency-body": (MetricSpec("b", MetricKind.LATENCY_BODY), latency),
+        "errors": (JudgedMetric("e", MetricKind.ERRORS, margin=0.2), counts),
+        "latency-body": (JudgedMetric("b", MetricKind.LATENCY_BODY), latency),
         "latency-tail": (
-            MetricSpec("t", MetricKind.LATENCY_TAIL, tail_thresholds=bounds[30:35:2]),
+            JudgedMetric("t", MetricKind.LATENCY_TAIL, tail_thresholds=bounds[30:35:2]),
             latency,
         ),
-        "anomalies": (MetricSpec("a", MetricKind.ANOMALIES, margin=0.0, burst_prior=True), counts),
+        "anomalies": (
+            JudgedMetric("a", MetricKind.ANOMALIES, margin=0.0, burst_prior=True),
+            counts,
+        ),
     }
     results = {}
     for name, (spec, window) in specs.items():

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from mlrollout.analysis.config import MetricSpec, compute_reference_ratios
+from mlrollout.analysis.config import JudgedMetric, compute_reference_ratios
 from mlrollout.analysis.evidence import (
     BodyEvidence,
     CountEvidence,
@@ -26,14 +26,17 @@ from .builders import BOUNDS, count_window, histogram, latency_window
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        (MetricSpec("e", MetricKind.ERRORS, margin=0.2), (1.2, 1.2)),
-        (MetricSpec("l", MetricKind.LATENCY_BODY, margin=0.05, promote_margin=0.02), (1.05, 1.02)),
-        (MetricSpec("a", MetricKind.ACCURACY, margin=0.5, baseline_accuracy=0.9), (1.05, 1.05)),
-        (MetricSpec("x", MetricKind.ANOMALIES, margin=0.0), (1.0, 1.0)),
+        (JudgedMetric("e", MetricKind.ERRORS, margin=0.2), (1.2, 1.2)),
+        (
+            JudgedMetric("l", MetricKind.LATENCY_BODY, margin=0.05, promote_margin=0.02),
+            (1.05, 1.02),
+        ),
+        (JudgedMetric("a", MetricKind.ACCURACY, margin=0.5, baseline_accuracy=0.9), (1.05, 1.05)),
+        (JudgedMetric("x", MetricKind.ANOMALIES, margin=0.0), (1.0, 1.0)),
     ],
     ids=["errors", "latency-promote-margin", "accuracy-points", "anomalies"],
 )
-def test_margins_become_reference_ratios(spec: MetricSpec, expected: tuple[float, float]) -> None:
+def test_margins_become_reference_ratios(spec: JudgedMetric, expected: tuple[float, float]) -> None:
     assert compute_reference_ratios(spec) == pytest.approx(expected)
 
 
@@ -50,20 +53,20 @@ def test_margins_become_reference_ratios(spec: MetricSpec, expected: tuple[float
 )
 def test_bad_specs_are_spec_errors(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(SpecError, match=message):
-        MetricSpec("m", **kwargs)  # type: ignore[arg-type]
+        JudgedMetric("m", **kwargs)  # type: ignore[arg-type]
 
 
 def test_build_evidence_picks_the_kind() -> None:
-    tail = MetricSpec("t", MetricKind.LATENCY_TAIL, tail_thresholds=(0.1,))
+    tail = JudgedMetric("t", MetricKind.LATENCY_TAIL, tail_thresholds=(0.1,))
     assert isinstance(build_evidence(tail), TailEvidence)
-    assert isinstance(build_evidence(MetricSpec("b", MetricKind.LATENCY_BODY)), BodyEvidence)
-    assert isinstance(build_evidence(MetricSpec("g", MetricKind.GPU_HEALTH)), CountEvidence)
-    threshold = MetricSpec("s", MetricKind.THRESHOLD, threshold_min=1.0)
+    assert isinstance(build_evidence(JudgedMetric("b", MetricKind.LATENCY_BODY)), BodyEvidence)
+    assert isinstance(build_evidence(JudgedMetric("g", MetricKind.GPU_HEALTH)), CountEvidence)
+    threshold = JudgedMetric("s", MetricKind.THRESHOLD, threshold_min=1.0)
     assert isinstance(build_evidence(threshold), ThresholdEvidence)
 
 
 def test_counts_use_realised_exposure_share() -> None:
-    evidence = CountEvidence(MetricSpec("e", MetricKind.ERRORS))
+    evidence = CountEvidence(JudgedMetric("e", MetricKind.ERRORS))
     # Canary got 10% of requests although the router said 5%: ρ follows the requests.
     window = Window(15.0, EventCounts(10, 100), EventCounts(90, 900), canary_weight=0.05)
     for _ in range(20):
@@ -74,7 +77,7 @@ def test_counts_use_realised_exposure_share() -> None:
 
 
 def test_anomalies_count_distinct_sources() -> None:
-    spec = MetricSpec("x", MetricKind.ANOMALIES, margin=0.0, burst_prior=True)
+    spec = JudgedMetric("x", MetricKind.ANOMALIES, margin=0.0, burst_prior=True)
     noisy, distinct = CountEvidence(spec), CountEvidence(spec)
     burst = Window(15.0, EventCounts(40, 50, sources=1), EventCounts(0, 950, sources=0), 0.05)
     noisy.update(Window(15.0, EventCounts(40, 50), EventCounts(0, 950), 0.05))
@@ -83,7 +86,7 @@ def test_anomalies_count_distinct_sources() -> None:
 
 
 def test_burst_prior_trips_on_three_canary_anomalies() -> None:
-    spec = MetricSpec("x", MetricKind.ANOMALIES, margin=0.0, burst_prior=True)
+    spec = JudgedMetric("x", MetricKind.ANOMALIES, margin=0.0, burst_prior=True)
     evidence = CountEvidence(spec)
     for _ in range(3):
         evidence.update(count_window(1, 0))
@@ -91,7 +94,7 @@ def test_burst_prior_trips_on_three_canary_anomalies() -> None:
 
 
 def test_tail_rounds_canary_threshold_up_for_rollback_and_down_for_promotion() -> None:
-    spec = MetricSpec("t", MetricKind.LATENCY_TAIL, margin=0.07, tail_thresholds=(0.1,))
+    spec = JudgedMetric("t", MetricKind.LATENCY_TAIL, margin=0.07, tail_thresholds=(0.1,))
     evidence = TailEvidence(spec)
     rng = np.random.default_rng(0)
     evidence.update(latency_window(rng, scale=1.0))
@@ -99,7 +102,7 @@ def test_tail_rounds_canary_threshold_up_for_rollback_and_down_for_promotion() -
 
 
 def test_tail_detects_a_tail_regression() -> None:
-    spec = MetricSpec("t", MetricKind.LATENCY_TAIL, margin=0.05, tail_thresholds=(0.1, 0.105))
+    spec = JudgedMetric("t", MetricKind.LATENCY_TAIL, margin=0.05, tail_thresholds=(0.1, 0.105))
     evidence = TailEvidence(spec)
     rng = np.random.default_rng(2)
     for _ in range(60):
@@ -108,17 +111,17 @@ def test_tail_detects_a_tail_regression() -> None:
 
 
 def test_body_reads_sum_and_count_and_round_trips() -> None:
-    evidence = BodyEvidence(MetricSpec("b", MetricKind.LATENCY_BODY))
+    evidence = BodyEvidence(JudgedMetric("b", MetricKind.LATENCY_BODY))
     rng = np.random.default_rng(4)
     for _ in range(5):
         evidence.update(latency_window(rng, scale=1.0))
-    copy = BodyEvidence(MetricSpec("b", MetricKind.LATENCY_BODY))
+    copy = BodyEvidence(JudgedMetric("b", MetricKind.LATENCY_BODY))
     copy.load(json.loads(json.dumps(evidence.to_dict())))
     assert copy.summarise(0.01) == evidence.summarise(0.01)
 
 
 def test_threshold_counts_nan_as_failed() -> None:
-    spec = MetricSpec("s", MetricKind.THRESHOLD, threshold_max=1.0, failure_limit=2)
+    spec = JudgedMetric("s", MetricKind.THRESHOLD, threshold_max=1.0, failure_limit=2)
     evidence = ThresholdEvidence(spec)
     evidence.update(Window(15.0, canary=ScalarValue(0.5)))
     assert evidence.summarise(0.01).forced is Verdict.SUCCESSFUL

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdRange
+from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.analysis.kayenta import Classification, KayentaConfig, KayentaJudge, KayentaMetric
 from mlrollout.analysis.kinds import Decision, MetricKind
 from mlrollout.errors import SpecError
@@ -80,14 +80,14 @@ def test_bad_kayenta_metric_is_spec_error() -> None:
 
 
 def test_flagger_counts_failed_checks_and_nodata() -> None:
-    judge = FlaggerJudge([ThresholdRange("p99", maximum=0.5)], FlaggerConfig(failure_limit=2))
+    judge = FlaggerJudge([ThresholdCheck("p99", maximum=0.5)], FlaggerConfig(failure_limit=2))
     assert judge.observe({"p99": 0.4}, elapsed_s=60).decision is Decision.CONTINUE
     assert judge.observe({"p99": math.nan}, elapsed_s=120).decision is Decision.CONTINUE
     assert judge.observe({"p99": 0.9}, elapsed_s=180).decision is Decision.ROLLBACK
 
 
 def test_flagger_promotes_after_iterations() -> None:
-    judge = FlaggerJudge([ThresholdRange("rate", minimum=0.99)], FlaggerConfig(iterations=3))
+    judge = FlaggerJudge([ThresholdCheck("rate", minimum=0.99)], FlaggerConfig(iterations=3))
     looks = [judge.observe({"rate": 0.995}, elapsed_s=60.0 * i) for i in range(1, 4)]
     assert [look.decision for look in looks] == [
         Decision.CONTINUE,

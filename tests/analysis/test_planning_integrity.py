@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mlrollout.analysis.buckets import assess_bucket_resolution, compute_tail_thresholds
-from mlrollout.analysis.config import MetricSpec, SequentialConfig
+from mlrollout.analysis.config import JudgedMetric, SequentialConfig
 from mlrollout.analysis.integrity import SampleRatioCheck, compute_pod_margin_floor
 from mlrollout.analysis.kinds import MetricKind
 from mlrollout.analysis.observations import compute_counter_increase
@@ -75,8 +75,8 @@ def test_pod_margin_floor() -> None:
 
 def test_plan_times_and_warnings() -> None:
     specs = [
-        MetricSpec("latency", MetricKind.LATENCY_BODY, margin=0.05),
-        MetricSpec("errors", MetricKind.ERRORS, margin=0.2),
+        JudgedMetric("latency", MetricKind.LATENCY_BODY, margin=0.05),
+        JudgedMetric("errors", MetricKind.ERRORS, margin=0.2),
     ]
     config = SequentialConfig(max_duration_s=1800)
     fast = compute_plan(specs, config, TrafficProfile(rps=500, canary_weight=0.2))

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mlrollout.analysis.config import MetricSpec, SequentialConfig
+from mlrollout.analysis.config import JudgedMetric, SequentialConfig
 from mlrollout.analysis.kinds import Decision, InconclusivePolicy, MetricKind, Verdict
 from mlrollout.analysis.observations import ScalarValue, Window
 from mlrollout.analysis.sequential import SequentialJudge
@@ -16,8 +16,8 @@ from mlrollout.errors import SpecError
 
 from .builders import count_window, latency_window
 
-ERRORS = MetricSpec("errors", MetricKind.ERRORS, margin=0.2)
-BODY = MetricSpec("latency", MetricKind.LATENCY_BODY, margin=0.05)
+ERRORS = JudgedMetric("errors", MetricKind.ERRORS, margin=0.2)
+BODY = JudgedMetric("latency", MetricKind.LATENCY_BODY, margin=0.05)
 
 
 def _feed(judge: SequentialJudge, make: object, looks: int) -> list[object]:
@@ -94,7 +94,7 @@ def test_errored_windows_end_in_error_verdict_and_rollback() -> None:
 
 
 def test_threshold_failure_rolls_back_outside_the_budget() -> None:
-    spec = MetricSpec("slo", MetricKind.THRESHOLD, threshold_max=0.5, failure_limit=2)
+    spec = JudgedMetric("slo", MetricKind.THRESHOLD, threshold_max=0.5, failure_limit=2)
     judge = SequentialJudge([spec], SequentialConfig())
     looks = _feed(
         judge,
@@ -117,7 +117,7 @@ def test_alpha_is_split_between_critical_metrics_and_group() -> None:
     specs = [
         ERRORS,
         BODY,
-        MetricSpec("acc", MetricKind.ACCURACY, baseline_accuracy=0.9, critical=False),
+        JudgedMetric("acc", MetricKind.ACCURACY, baseline_accuracy=0.9, critical=False),
     ]
     judge = SequentialJudge(specs, SequentialConfig(alpha=0.01, critical_alpha_share=0.5))
     assert judge.alpha_critical == pytest.approx({"errors": 0.0025, "latency": 0.0025})

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mlrollout.controller import AnalysisLook, EnvState, Observation, VerificationOutcome, decide
-from mlrollout.controller.actions import Action, Deploy, ScaleEnv, Shift
-from mlrollout.controller.confirmations import compute_due
-from mlrollout.controller.decision import Decision
+from mlrollout.core import AnalysisLook, EnvState, Observation, VerificationOutcome, decide
+from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift
+from mlrollout.core.confirmations import compute_due
+from mlrollout.core.decision import Decision
 from mlrollout.spec import ModelRollout, RolloutStatus, load_object
 from mlrollout.spec.status import EnvName, Intent, Phase, TrafficSplit
 from mlrollout.spec.yamlfile import parse_yaml_documents

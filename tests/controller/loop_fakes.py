@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlrollout.controller import AnalysisLook, EnvState, VerificationOutcome
-from mlrollout.controller.actions import Deploy
+from mlrollout.core import AnalysisLook, EnvState, VerificationOutcome
+from mlrollout.core.actions import Deploy
 from mlrollout.errors import ConflictError
 from mlrollout.kube.rollouts import StoredRollout, parse_stored
 from mlrollout.spec import RolloutStatus

@@ -15,7 +15,7 @@ from loop_fakes import FakeClock, MemoryState
 
 from mlrollout.analysis.observations import EventCounts, Window
 from mlrollout.controller.analyst import MetricsAnalyst, bind_metrics
-from mlrollout.controller.decision import stamp
+from mlrollout.core.decision import stamp
 from mlrollout.errors import ProviderUnavailableError
 from mlrollout.metrics.provider import MetricRequest
 from mlrollout.spec import RolloutStatus, load_paths

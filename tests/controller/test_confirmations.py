@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from controller_world import World, rollout_from
 
-from mlrollout.controller.actions import Shift
+from mlrollout.core.actions import Shift
 from mlrollout.spec.status import Phase
 
 HOOKS = [

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from controller_world import World, rollout_from
 
-from mlrollout.controller.actions import ScaleEnv, SetPreview, Shift
-from mlrollout.controller.decision import parse_stamp
+from mlrollout.core.actions import ScaleEnv, SetPreview, Shift
+from mlrollout.core.decision import parse_stamp
 from mlrollout.spec.status import Intent, Phase
 
 

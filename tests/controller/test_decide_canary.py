@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from controller_world import NEW, World, rollout_from
 
-from mlrollout.controller.actions import Deploy, ScaleEnv, SetPreview, Shift, Verify
+from mlrollout.core.actions import Deploy, ScaleEnv, SetPreview, Shift, Verify
 from mlrollout.spec.status import Intent, Phase
 
 STEPS = [

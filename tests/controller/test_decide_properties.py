@@ -12,7 +12,7 @@ from controller_world import World, rollout_from
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlrollout.controller.actions import Deploy, Shift
+from mlrollout.core.actions import Deploy, Shift
 from mlrollout.spec.status import Intent, Phase
 
 DECISIONS = st.sampled_from(["continue", "continue", "promote", "rollback", "pause"])

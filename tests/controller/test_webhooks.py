@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import respx
 
-from mlrollout.controller.notify import audit_line, send_notifications
-from mlrollout.controller.webhooks import WebhookPayload, send_webhooks
+from mlrollout.hooks.notify import audit_line, send_notifications
+from mlrollout.hooks.webhooks import WebhookPayload, send_webhooks
 from mlrollout.spec.policy import Notification, Webhook, WebhookType
 
 PAYLOAD = WebhookPayload(
@@ -170,7 +170,7 @@ def _stored_with_hooks(hooks: list[dict[str, object]]) -> object:
 
 @respx.mock
 def test_confirmer_asks_each_type_and_reports_refusals() -> None:
-    from mlrollout.controller.webhooks import WebhookConfirmer
+    from mlrollout.hooks.webhooks import WebhookConfirmer
 
     respx.post("https://gate.example.com/a").mock(return_value=httpx.Response(200))
     respx.post("https://gate.example.com/b").mock(return_value=httpx.Response(409, text="no"))
@@ -191,7 +191,7 @@ def test_confirmer_asks_each_type_and_reports_refusals() -> None:
 
 @respx.mock
 def test_informational_webhooks_follow_the_phase() -> None:
-    from mlrollout.controller.webhooks import send_informational
+    from mlrollout.hooks.webhooks import send_informational
 
     event = respx.post("https://hooks.example.com/event").mock(return_value=httpx.Response(200))
     post = respx.post("https://hooks.example.com/post").mock(return_value=httpx.Response(500))

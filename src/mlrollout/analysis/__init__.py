@@ -12,8 +12,8 @@ judges (``sequential`` by default, ``kayenta``, ``flagger``) → ``verdicts``. A
 from __future__ import annotations
 
 from mlrollout.analysis.buckets import assess_bucket_resolution, compute_tail_thresholds
-from mlrollout.analysis.config import MetricSpec, SequentialConfig, compute_reference_ratios
-from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdRange
+from mlrollout.analysis.config import JudgedMetric, SequentialConfig, compute_reference_ratios
+from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.analysis.integrity import SampleRatioCheck, compute_pod_margin_floor
 from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
 from mlrollout.analysis.kinds import Decision, InconclusivePolicy, MetricKind, Verdict
@@ -37,6 +37,7 @@ __all__ = [
     "FlaggerJudge",
     "Histogram",
     "InconclusivePolicy",
+    "JudgedMetric",
     "KayentaConfig",
     "KayentaJudge",
     "KayentaMetric",
@@ -44,14 +45,13 @@ __all__ = [
     "MannWhitneyResult",
     "MetricKind",
     "MetricPlan",
-    "MetricSpec",
     "MetricVerdict",
     "Plan",
     "SampleRatioCheck",
     "ScalarValue",
     "SequentialConfig",
     "SequentialJudge",
-    "ThresholdRange",
+    "ThresholdCheck",
     "TrafficProfile",
     "Verdict",
     "Window",

@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 from scipy.special import ndtr
 
 from mlrollout.analysis.buckets import compute_tail_thresholds
-from mlrollout.analysis.config import MetricSpec, SequentialConfig
-from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdRange
+from mlrollout.analysis.config import JudgedMetric, SequentialConfig
+from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
 from mlrollout.analysis.kinds import Decision, MetricKind
 from mlrollout.analysis.observations import Histogram
@@ -65,7 +65,7 @@ def _outcome(run: SimRun, decision: Decision, window: int | None) -> Outcome:
     return Outcome(decision, (last + 1) * run.settings.scrape_s, served)
 
 
-def compute_standard_specs(settings: SimSettings, margins: Margins) -> list[MetricSpec]:
+def compute_standard_specs(settings: SimSettings, margins: Margins) -> list[JudgedMetric]:
     """The simulated rollout's metrics; promotion is gated on latency body and errors.
 
     Pre-rollout data give the tail thresholds and the latency variance prior. Critical α is
@@ -75,14 +75,14 @@ def compute_standard_specs(settings: SimSettings, margins: Margins) -> list[Metr
     pre_rollout = _expected_histogram(settings)
     cv2 = math.exp(settings.sigma**2) - 1
     return [
-        MetricSpec(
+        JudgedMetric(
             "latency-body",
             MetricKind.LATENCY_BODY,
             margin=margins.latency,
             alpha_weight=0.4,
             prior_var=cv2,
         ),
-        MetricSpec(
+        JudgedMetric(
             "latency-tail",
             MetricKind.LATENCY_TAIL,
             margin=margins.latency,
@@ -91,10 +91,10 @@ def compute_standard_specs(settings: SimSettings, margins: Margins) -> list[Metr
             window_cap=1000.0,
             alpha_weight=0.2,
         ),
-        MetricSpec(
+        JudgedMetric(
             "errors", MetricKind.ERRORS, margin=margins.errors, window_cap=1000.0, alpha_weight=0.3
         ),
-        MetricSpec(
+        JudgedMetric(
             "accuracy",
             MetricKind.ACCURACY,
             margin=margins.accuracy_points,
@@ -103,7 +103,7 @@ def compute_standard_specs(settings: SimSettings, margins: Margins) -> list[Metr
             gated=False,
             window_cap=1000.0,
         ),
-        MetricSpec(
+        JudgedMetric(
             "anomalies",
             MetricKind.ANOMALIES,
             margin=margins.anomalies,
@@ -121,7 +121,9 @@ def _expected_histogram(s: SimSettings) -> Histogram:
     return Histogram(s.bounds, tuple(float(v) for v in ndtr(z) * total), 0.0, total)
 
 
-def assess_sequential(run: SimRun, *, specs: list[MetricSpec], config: SequentialConfig) -> Outcome:
+def assess_sequential(
+    run: SimRun, *, specs: list[JudgedMetric], config: SequentialConfig
+) -> Outcome:
     """Feed the sequential judge scrape by scrape until it decides."""
     judge = SequentialJudge(specs, config)
     s = run.settings
@@ -213,9 +215,9 @@ def assess_threshold(
     s = run.settings
     p99 = s.median_s * math.exp(2.3263 * s.sigma)
     ranges = [
-        ThresholdRange("p99", maximum=p99 * (1 + margins.latency) * looseness),
-        ThresholdRange("error-rate", maximum=s.error_rate * (1 + margins.errors) * looseness),
-        ThresholdRange("anomalies", maximum=looseness),
+        ThresholdCheck("p99", maximum=p99 * (1 + margins.latency) * looseness),
+        ThresholdCheck("error-rate", maximum=s.error_rate * (1 + margins.errors) * looseness),
+        ThresholdCheck("anomalies", maximum=looseness),
     ]
     judge = FlaggerJudge(ranges, FlaggerConfig(max_duration_s=s.duration_s))
     for c in range(values.shape[0]):

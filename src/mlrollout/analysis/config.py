@@ -1,4 +1,4 @@
-"""Frozen configuration of the analysis layer: one ``MetricSpec`` per metric, one judge config.
+"""Frozen configuration of the analysis layer: one ``JudgedMetric`` per metric, one judge config.
 
 Neighbours: the spec layer (pydantic, outside this package) maps a ModelRollout's analysis
 section onto these; ``evidence`` and the judges read them. Margins follow the metric kind:
@@ -16,7 +16,7 @@ from mlrollout.analysis.kinds import InconclusivePolicy, MetricKind
 from mlrollout.errors import SpecError
 
 __all__ = [
-    "MetricSpec",
+    "JudgedMetric",
     "SequentialConfig",
     "compute_alpha_budgets",
     "compute_reference_ratios",
@@ -32,7 +32,7 @@ _RELATIVE = {
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class JudgedMetric:
     """One analysed metric: its kind, margins, role in the decision and kind-specific inputs.
 
     ``critical`` metrics each get their own slice of α, in proportion to ``alpha_weight``
@@ -79,7 +79,7 @@ class MetricSpec:
             raise SpecError("threshold needs min or max", path=path)
 
 
-def compute_reference_ratios(spec: MetricSpec) -> tuple[float, float]:
+def compute_reference_ratios(spec: JudgedMetric) -> tuple[float, float]:
     """(κ0 for rollback, κ1 for promotion) as event-rate ratios for the spec's margins.
 
     Relative kinds: 1 + margin. Accuracy: misclassification-rate ratio
@@ -127,7 +127,7 @@ class SequentialConfig:
 
 
 def compute_alpha_budgets(
-    specs: Sequence[MetricSpec], config: SequentialConfig
+    specs: Sequence[JudgedMetric], config: SequentialConfig
 ) -> tuple[dict[str, float], float]:
     """(α_k per critical metric, α_n of the weighted group); Σ α_k + α_n = α.
 

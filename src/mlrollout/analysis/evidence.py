@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlrollout.analysis.config import MetricSpec, compute_reference_ratios
+from mlrollout.analysis.config import JudgedMetric, compute_reference_ratios
 from mlrollout.analysis.confseq import KappaConfidenceSequence
 from mlrollout.analysis.eprocess import WhichArmEProcess, default_grid
 from mlrollout.analysis.gaussian import LogRatioEProcess
@@ -83,7 +83,7 @@ def _share(canary: float, baseline: float, *, fallback: float | None) -> float |
 class CountEvidence:
     """Errors, accuracy, anomalies and GPU health: the which-arm test on event counts."""
 
-    def __init__(self, spec: MetricSpec) -> None:
+    def __init__(self, spec: JudgedMetric) -> None:
         kappa0, kappa1 = compute_reference_ratios(spec)
         grid = default_grid(burst=spec.burst_prior)
         self.rollback = WhichArmEProcess(
@@ -154,7 +154,7 @@ class TailEvidence:
     (both conservative); the e-values of the thresholds are averaged.
     """
 
-    def __init__(self, spec: MetricSpec) -> None:
+    def __init__(self, spec: JudgedMetric) -> None:
         self.spec = spec
         self.factor_rollback, self.factor_promote = compute_reference_ratios(spec)
         count = len(spec.tail_thresholds)
@@ -237,7 +237,7 @@ class TailEvidence:
 class BodyEvidence:
     """Latency body: per-window log ratio of mean latencies (``_sum/_count``), windows as units."""
 
-    def __init__(self, spec: MetricSpec) -> None:
+    def __init__(self, spec: JudgedMetric) -> None:
         kappa0, kappa1 = compute_reference_ratios(spec)
         self.mu_rollback, self.mu_promote = math.log(kappa0), math.log(kappa1)
         self.process = LogRatioEProcess(prior_var=spec.prior_var)
@@ -286,7 +286,7 @@ class BodyEvidence:
 class ThresholdEvidence:
     """Flagger-style SLO check on the canary's value: deterministic, outside the α budget."""
 
-    def __init__(self, spec: MetricSpec) -> None:
+    def __init__(self, spec: JudgedMetric) -> None:
         self.spec = spec
         self.passed = 0
         self.failed = 0
@@ -333,7 +333,7 @@ class ThresholdEvidence:
         self.last = state["last"]
 
 
-def build_evidence(spec: MetricSpec) -> MetricEvidence:
+def build_evidence(spec: JudgedMetric) -> MetricEvidence:
     """The evidence object for a spec's kind."""
     if spec.kind is MetricKind.LATENCY_TAIL:
         return TailEvidence(spec)

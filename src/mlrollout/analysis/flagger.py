@@ -18,11 +18,11 @@ from mlrollout.analysis.kinds import Decision, Verdict
 from mlrollout.analysis.verdicts import Look, MetricVerdict
 from mlrollout.errors import SpecError
 
-__all__ = ["FlaggerConfig", "FlaggerJudge", "ThresholdRange"]
+__all__ = ["FlaggerConfig", "FlaggerJudge", "ThresholdCheck"]
 
 
 @dataclass(frozen=True)
-class ThresholdRange:
+class ThresholdCheck:
     """The accepted range of one metric's per-interval value."""
 
     name: str
@@ -54,7 +54,7 @@ class FlaggerConfig:
 class FlaggerJudge:
     """Counts failed and passed checks; one ``observe`` per check interval."""
 
-    def __init__(self, ranges: Sequence[ThresholdRange], config: FlaggerConfig) -> None:
+    def __init__(self, ranges: Sequence[ThresholdCheck], config: FlaggerConfig) -> None:
         if not ranges:
             raise SpecError("the threshold judge needs at least one metric", path="analysis")
         self.ranges = list(ranges)

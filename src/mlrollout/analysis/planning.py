@@ -18,7 +18,7 @@ from scipy.stats import norm
 
 from mlrollout.analysis.buckets import assess_bucket_resolution
 from mlrollout.analysis.config import (
-    MetricSpec,
+    JudgedMetric,
     SequentialConfig,
     compute_alpha_budgets,
     compute_reference_ratios,
@@ -80,7 +80,7 @@ def _which_arm_drift(*, event_rate: float, w: float, kappa_true: float, kappa_re
     return events * _bernoulli_kl(compute_theta(kappa_true, w), compute_theta(kappa_ref, w))
 
 
-def _count_rate(spec: MetricSpec, p: TrafficProfile) -> float:
+def _count_rate(spec: JudgedMetric, p: TrafficProfile) -> float:
     if spec.kind is MetricKind.ERRORS:
         return p.rps * p.error_rate
     if spec.kind is MetricKind.ACCURACY:
@@ -94,7 +94,7 @@ def _regressed(kappa0: float) -> float:
     return max(1 + 2 * (kappa0 - 1), 2.0) if kappa0 <= 1 else 1 + 2 * (kappa0 - 1)
 
 
-def _drifts(spec: MetricSpec, p: TrafficProfile) -> tuple[float, float]:
+def _drifts(spec: JudgedMetric, p: TrafficProfile) -> tuple[float, float]:
     """(rollback drift, promote drift) per second."""
     kappa0, kappa1 = compute_reference_ratios(spec)
     w = p.canary_weight
@@ -127,7 +127,7 @@ def _seconds(threshold: float, drift: float) -> float:
 
 
 def _plan_metric(
-    spec: MetricSpec, p: TrafficProfile, *, alpha_k: float, config: SequentialConfig
+    spec: JudgedMetric, p: TrafficProfile, *, alpha_k: float, config: SequentialConfig
 ) -> MetricPlan:
     warnings: list[str] = []
     if spec.kind is MetricKind.THRESHOLD:
@@ -156,7 +156,7 @@ def _plan_metric(
 
 
 def compute_plan(
-    specs: Sequence[MetricSpec], config: SequentialConfig, profile: TrafficProfile
+    specs: Sequence[JudgedMetric], config: SequentialConfig, profile: TrafficProfile
 ) -> Plan:
     """Expected times and warnings for a rollout's metrics at ``profile``'s traffic."""
     budgets, alpha_n = compute_alpha_budgets(specs, config)

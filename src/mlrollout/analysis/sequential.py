@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlrollout.analysis.config import MetricSpec, SequentialConfig, compute_alpha_budgets
+from mlrollout.analysis.config import JudgedMetric, SequentialConfig, compute_alpha_budgets
 from mlrollout.analysis.evidence import EvidenceSummary, MetricEvidence, build_evidence
 from mlrollout.analysis.kinds import Decision, InconclusivePolicy, Verdict
 from mlrollout.analysis.observations import Window, WindowStatus
@@ -33,7 +33,7 @@ _POLICY_DECISION = {
 
 @dataclass
 class _Track:
-    spec: MetricSpec
+    spec: JudgedMetric
     evidence: MetricEvidence
     windows: int = 0
     errored: int = 0
@@ -51,7 +51,7 @@ def _fmt(value: float) -> str:
 class SequentialJudge:
     """Incremental judge over a fixed set of metrics; one ``observe`` call per look."""
 
-    def __init__(self, specs: Sequence[MetricSpec], config: SequentialConfig) -> None:
+    def __init__(self, specs: Sequence[JudgedMetric], config: SequentialConfig) -> None:
         names = [s.name for s in specs]
         if not specs or len(set(names)) != len(names):
             raise SpecError("metric names must be unique and non-empty", path="analysis")
@@ -234,7 +234,7 @@ class SequentialJudge:
 
     @classmethod
     def from_dict(
-        cls, specs: Sequence[MetricSpec], config: SequentialConfig, state: Mapping[str, Any]
+        cls, specs: Sequence[JudgedMetric], config: SequentialConfig, state: Mapping[str, Any]
     ) -> SequentialJudge:
         """Rebuild a judge from ``to_dict`` output with the same specs and config."""
         judge = cls(specs, config)

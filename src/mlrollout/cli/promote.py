@@ -24,7 +24,6 @@ from mlrollout.cli.output import OutputFormat, print_json
 from mlrollout.cli.status import status_document
 from mlrollout.clock import SystemClock
 from mlrollout.controller.analyst import MetricsAnalyst
-from mlrollout.controller.decision import Decision
 from mlrollout.controller.driver import (
     CONTROLLER_LEASE,
     DriveOutcome,
@@ -35,6 +34,7 @@ from mlrollout.controller.driver import (
     identity,
 )
 from mlrollout.controller.kubernetes import build_reconciler
+from mlrollout.core.decision import Decision
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.kube import (
     Intent,

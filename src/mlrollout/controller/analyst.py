@@ -2,7 +2,7 @@
 
 Part of the ``controller`` layer, between the ``metrics`` providers (numbers) and the
 ``analysis`` judges (statistics). It maps spec metrics onto the analysis layer's
-``MetricSpec`` (margins, criticality, the baseline accuracy and tail thresholds measured on
+``JudgedMetric`` (margins, criticality, the baseline accuracy and tail thresholds measured on
 pre-rollout data), fetches every elapsed window of both variants on shared boundaries, feeds
 the judge and keeps its state in ``status.analysis`` so a restarted controller resumes the
 same evidence. Evidence is carried across the steps of one build and never across builds.
@@ -18,16 +18,16 @@ from typing import Any
 from mlrollout.analysis import (
     Histogram,
     InconclusivePolicy,
+    JudgedMetric,
     Look,
     MetricKind,
     SequentialConfig,
     SequentialJudge,
     compute_tail_thresholds,
 )
-from mlrollout.analysis import MetricSpec as JudgedMetric
 from mlrollout.analysis.observations import EventCounts
-from mlrollout.controller.decision import parse_stamp, stamp
-from mlrollout.controller.observation import AnalysisLook
+from mlrollout.core.decision import parse_stamp, stamp
+from mlrollout.core.observation import AnalysisLook
 from mlrollout.errors import SpecError
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.metrics.provider import MetricProvider, MetricRequest, VariantScope, record_windows

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlrollout.clock import Clock
-from mlrollout.controller.decision import Decision
 from mlrollout.controller.loop import SETTLED, Reconciler, drive
+from mlrollout.core.decision import Decision
 from mlrollout.errors import DeadlineError, KubeError, NotFoundError
 from mlrollout.kube import KubeClient, LeaseLock, RolloutStore, StoredRollout
 from mlrollout.kube.kinds import LEASES, MODELROLLOUTS

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mlrollout.controller.actions import (
+from mlrollout.controller.ports import Environments, RolloutState
+from mlrollout.core.actions import (
     Action,
     Deploy,
     Emit,
@@ -27,10 +28,9 @@ from mlrollout.controller.actions import (
     Shift,
     Verify,
 )
-from mlrollout.controller.decision import Decision
-from mlrollout.controller.notify import audit_line
-from mlrollout.controller.ports import Environments, RolloutState
+from mlrollout.core.decision import Decision
 from mlrollout.errors import SpecError
+from mlrollout.hooks.notify import audit_line
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec import RolloutStatus
 from mlrollout.traffic.port import TrafficRouter

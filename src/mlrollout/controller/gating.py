@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlrollout.controller.observation import VerificationOutcome
+from mlrollout.core.observation import VerificationOutcome
 from mlrollout.errors import GateError, KubeError, NotFoundError, SpecError
 from mlrollout.gates import (
     AttestationPolicy,

@@ -12,14 +12,14 @@ import os
 from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
-from mlrollout.controller.actions import Deploy, Emit, Notify
 from mlrollout.controller.effects import Edge, crash_from_environment
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.loop import Reconciler
-from mlrollout.controller.notify import send_notifications
-from mlrollout.controller.observation import EnvState
 from mlrollout.controller.ports import Analyst
-from mlrollout.controller.webhooks import WebhookConfirmer, send_informational
+from mlrollout.core.actions import Deploy, Emit, Notify
+from mlrollout.core.observation import EnvState
+from mlrollout.hooks.notify import send_notifications
+from mlrollout.hooks.webhooks import WebhookConfirmer, send_informational
 from mlrollout.kube import EventRecorder, KubeClient, RolloutStore, StoredRollout
 from mlrollout.kube.environments import (
     MODEL_SHA_ANNOTATION,

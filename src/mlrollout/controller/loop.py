@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mlrollout.clock import Clock
-from mlrollout.controller.confirmations import compute_due
-from mlrollout.controller.decide import decide
-from mlrollout.controller.decision import Decision, stamp
 from mlrollout.controller.effects import Edge, apply_decision
-from mlrollout.controller.observation import Observation, VerificationOutcome
 from mlrollout.controller.ports import Analyst, Confirmer, Verifier
+from mlrollout.core.confirmations import compute_due
+from mlrollout.core.decide import decide
+from mlrollout.core.decision import Decision, stamp
+from mlrollout.core.observation import Observation, VerificationOutcome
 from mlrollout.errors import ConflictError, DeadlineError, KubeError, RouterError
 from mlrollout.kube.rollouts import StoredRollout, pending_intents
 from mlrollout.spec.status import Phase, set_condition

@@ -27,7 +27,7 @@ from mlrollout.analysis import (
     MetricKind,
     SequentialConfig,
     SequentialJudge,
-    ThresholdRange,
+    ThresholdCheck,
     compute_tail_thresholds,
 )
 from mlrollout.analysis.observations import EventCounts, ScalarValue, Window
@@ -113,7 +113,7 @@ def _judge(
         return KayentaJudge(kayenta, KayentaConfig(interval_s=duration_s, intervals=1))
     if job.judge == "threshold":
         ranges = [
-            ThresholdRange(m.key, m.metric.range.min, m.metric.range.max)
+            ThresholdCheck(m.key, m.metric.range.min, m.metric.range.max)
             for m in job.metrics
             if m.metric.range is not None
         ]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from mlrollout.controller.actions import Deploy
-from mlrollout.controller.observation import AnalysisLook, EnvState, VerificationOutcome
+from mlrollout.core.actions import Deploy
+from mlrollout.core.observation import AnalysisLook, EnvState, VerificationOutcome
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from mlrollout.model.analysis import InconclusivePolicy
 from mlrollout.spec.base import DnsLabel, DnsSubdomain, Duration, HttpUrl, LabelMap, SpecModel
 
 __all__ = [
@@ -22,7 +23,6 @@ __all__ = [
     "MetricsConfig",
     "Notification",
     "OnErrorLimit",
-    "OnInconclusive",
     "PrometheusConfig",
     "PublicKeyRef",
     "SecretKeyRef",
@@ -39,14 +39,6 @@ class Judge(StrEnum):
     SEQUENTIAL = "sequential"
     KAYENTA = "kayenta"
     THRESHOLD = "threshold"
-
-
-class OnInconclusive(StrEnum):
-    """What happens at ``maxDuration`` without a decision."""
-
-    PAUSE = "pause"
-    ROLLBACK = "rollback"
-    PROMOTE = "promote"
 
 
 class OnErrorLimit(StrEnum):
@@ -94,7 +86,7 @@ class AnalysisPolicy(SpecModel):
     judge: Judge = Judge.SEQUENTIAL
     alpha: Annotated[float, Field(gt=0.0, le=0.2)] = 0.01
     beta: Annotated[float, Field(gt=0.0, le=0.5)] = 0.05
-    on_inconclusive: OnInconclusive = OnInconclusive.PAUSE
+    on_inconclusive: InconclusivePolicy = InconclusivePolicy.PAUSE
     max_duration: Duration = timedelta(hours=1)
     min_duration: Duration = timedelta(0)
     interval: Duration = timedelta(seconds=30)

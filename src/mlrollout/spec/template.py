@@ -8,11 +8,11 @@ is tolerated; the ``analysis`` layer decides which statistical test a kind gets,
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from mlrollout.model.analysis import MetricKind
 from mlrollout.spec.base import HttpUrl, LabelMap, SpecModel
 from mlrollout.spec.meta import ObjectMeta
 
@@ -33,18 +33,6 @@ __all__ = [
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 PLACEHOLDERS = ("selector", "window", "namespace", "service", "variant")
 """Built-in placeholders; user arguments are written ``{{args.NAME}}``."""
-
-
-class MetricKind(StrEnum):
-    """Which statistical test a metric gets (STATISTICS.md §3)."""
-
-    ERRORS = "errors"
-    ACCURACY = "accuracy"
-    LATENCY_TAIL = "latency-tail"
-    LATENCY_BODY = "latency-body"
-    ANOMALIES = "anomalies"
-    GPU_HEALTH = "gpu-health"
-    THRESHOLD = "threshold"
 
 
 REQUIRED_QUERIES: dict[MetricKind, tuple[frozenset[str], frozenset[str]]] = {

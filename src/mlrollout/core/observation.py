@@ -1,6 +1,6 @@
 """What ``decide()`` sees: one frozen snapshot of a rollout and the world around it.
 
-Part of the ``controller`` layer. ``observe`` (at the edge) builds it from the cluster, the
+Part of the pure ``core``. ``observe`` (at the edge) builds it from the cluster, the
 router, the gates and the judge; ``decide`` reads nothing else — not even the clock (``now``
 is here).
 """

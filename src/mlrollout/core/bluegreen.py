@@ -1,6 +1,6 @@
 """``decide`` for the blue-green strategy: preview, pre-promotion analysis, switch, post-analysis.
 
-Part of the ``controller`` layer; pure. Step 0 is the preview (candidate behind the preview
+Part of the pure ``core``. Step 0 is the preview (candidate behind the preview
 Service, optional pre-promotion analysis); step 1 is the post-promotion analysis after the
 switch. Until the rollout succeeds the old environment stays ``active_env``, so a rollback
 at any point is one switch back to it.
@@ -11,8 +11,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from mlrollout.controller.actions import SetPreview
-from mlrollout.controller.common import (
+from mlrollout.core.actions import SetPreview
+from mlrollout.core.confirmations import awaiting
+from mlrollout.core.decision import (
+    Decision,
+    enter,
+    parse_stamp,
+    stamp,
+)
+from mlrollout.core.observation import Observation
+from mlrollout.core.phases import (
     QUICK,
     begin_promotion,
     decide_deploying,
@@ -25,14 +33,6 @@ from mlrollout.controller.common import (
     start_rollback,
     succeed,
 )
-from mlrollout.controller.confirmations import awaiting
-from mlrollout.controller.decision import (
-    Decision,
-    enter,
-    parse_stamp,
-    stamp,
-)
-from mlrollout.controller.observation import Observation
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import Intent, Phase, RollbackCause

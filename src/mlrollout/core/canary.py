@@ -1,6 +1,6 @@
 """``decide`` for the canary strategy: steps of setWeight / analyze / pause, then promote.
 
-Part of the ``controller`` layer; pure. One flat chain of early returns per phase. Evidence
+Part of the pure ``core``. One flat chain of early returns per phase. Evidence
 is carried across the steps of one build (the loop keeps one judge per release); a failed
 verdict rolls back at once; a promote verdict advances to the next step.
 """
@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mlrollout.controller.actions import Shift
-from mlrollout.controller.common import (
+from mlrollout.core.actions import Shift
+from mlrollout.core.confirmations import awaiting
+from mlrollout.core.decision import (
+    Decision,
+    enter,
+    parse_stamp,
+    split_to,
+    stamp,
+)
+from mlrollout.core.observation import Observation
+from mlrollout.core.phases import (
     QUICK,
     begin_promotion,
     candidate_ready,
@@ -26,15 +35,6 @@ from mlrollout.controller.common import (
     start_rollback,
     succeed,
 )
-from mlrollout.controller.confirmations import awaiting
-from mlrollout.controller.decision import (
-    Decision,
-    enter,
-    parse_stamp,
-    split_to,
-    stamp,
-)
-from mlrollout.controller.observation import Observation
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import Intent, Phase, RollbackCause

@@ -1,6 +1,6 @@
 """Webhooks: gating calls (the rollout waits for a 2xx) and informational ones.
 
-Part of the ``controller`` layer's effects, on httpx with a tenacity retry policy. TLS
+Part of ``hooks``, on httpx with a tenacity retry policy. TLS
 verification is on unless a webhook sets ``insecureSkipTlsVerify``. A gating webhook that
 cannot be reached counts as a refusal ("not confirmed"), never as a confirmation. Gating:
 confirm-rollout and pre-rollout before any traffic, confirm-traffic-increase before each

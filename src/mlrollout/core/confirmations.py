@@ -1,6 +1,6 @@
 """Gating webhooks: which confirmations a rollout needs now, and whether it has them.
 
-Part of the ``controller`` layer; pure. ``compute_due`` names the confirmations the next
+Part of the pure ``core``. ``compute_due`` names the confirmations the next
 move needs (before any traffic: confirm-rollout and pre-rollout; before a weight increase:
 confirm-traffic-increase; before promotion: confirm-promotion), only for webhook types the
 rollout configures. The loop calls those webhooks and puts their answers in the observation;
@@ -10,7 +10,7 @@ reached is not a confirmation.
 
 from __future__ import annotations
 
-from mlrollout.controller.observation import Observation
+from mlrollout.core.observation import Observation
 from mlrollout.spec import ModelRollout, RolloutStatus
 from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import Phase

@@ -1,6 +1,6 @@
 """Transitions shared by every strategy: start, verify, deploy, roll back, intents.
 
-Part of the ``controller`` layer; pure. Each function takes the observation (and the status
+Part of the pure ``core``. Each function takes the observation (and the status
 being built) and returns a ``Decision``; the strategy modules call them from their flat
 chains of early returns.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mlrollout.controller.actions import Action, Deploy, ScaleEnv, Shift, Verify
-from mlrollout.controller.confirmations import awaiting
-from mlrollout.controller.decision import (
+from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift, Verify
+from mlrollout.core.confirmations import awaiting
+from mlrollout.core.decision import (
     Decision,
     announce,
     enter,
@@ -20,7 +20,7 @@ from mlrollout.controller.decision import (
     split_to,
     stamp,
 )
-from mlrollout.controller.observation import Observation
+from mlrollout.core.observation import Observation
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import (

@@ -1,6 +1,6 @@
 """Notifications (Slack-compatible incoming webhooks) and the structured audit log.
 
-Part of the ``controller`` layer's effects. Notifications are best effort: a failure is
+Part of ``hooks``. Notifications are best effort: a failure is
 logged, never allowed to hold a rollback. Every action the controller takes is also written
 as one JSON line (what, why, which rollout, which generation) to the audit log.
 """

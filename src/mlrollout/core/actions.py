@@ -1,6 +1,6 @@
 """What ``decide()`` asks the edge to do. Each action is applied idempotently by ``effects``.
 
-Part of the ``controller`` layer: plain frozen values, no behaviour. Applying the same action
+Part of the pure ``core``: plain frozen values, no behaviour. Applying the same action
 twice has the same result as once, so a pass interrupted anywhere can simply be repeated.
 """
 

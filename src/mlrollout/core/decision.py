@@ -1,6 +1,6 @@
 """A decision: the new status, the actions that realise it, when to look again, and why.
 
-Part of the ``controller`` layer. ``Transition`` helpers build a new status from the old one
+Part of the pure ``core``. ``Transition`` helpers build a new status from the old one
 (pydantic ``model_copy``) so every phase function reads as a short chain of early returns.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlrollout.controller.actions import Action, Emit, Notify
+from mlrollout.core.actions import Action, Emit, Notify
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.status import EnvName, HistoryEntry, Phase, TrafficSplit
 

@@ -1,6 +1,6 @@
 """``decide(observation) -> Decision``: the pure heart of the controller.
 
-Part of the ``controller`` layer. No I/O, no clock (``now`` is in the observation), no
+Part of the pure ``core``. No I/O, no clock (``now`` is in the observation), no
 logging. The prelude handles what every strategy shares — a changed spec mid-rollout, a new
 release, abort, settling after a terminal phase — then the strategy's phase machine runs.
 """
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mlrollout.controller.actions import ScaleEnv, Shift
-from mlrollout.controller.bluegreen import decide_blue_green
-from mlrollout.controller.canary import decide_canary
-from mlrollout.controller.common import (
+from mlrollout.core.actions import ScaleEnv, Shift
+from mlrollout.core.bluegreen import decide_blue_green
+from mlrollout.core.canary import decide_canary
+from mlrollout.core.decision import Decision, enter, other_env, parse_stamp, split_to
+from mlrollout.core.observation import Observation
+from mlrollout.core.phases import (
     IN_FLIGHT,
     TERMINAL,
     acknowledge,
@@ -20,8 +22,6 @@ from mlrollout.controller.common import (
     start,
     start_rollback,
 )
-from mlrollout.controller.decision import Decision, enter, other_env, parse_stamp, split_to
-from mlrollout.controller.observation import Observation
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.status import Intent, Phase, RollbackCause
 

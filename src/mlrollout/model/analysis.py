@@ -1,0 +1,56 @@
+"""The vocabulary of analysis shared by every layer: metric kinds, verdicts, decisions.
+
+Bottom layer, beside ``digest`` and ``duration``. The spec validates these spellings, the
+analysis layer computes with them, the controller and reports carry them: one enum per
+concept, never a string compared in two places.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["Decision", "InconclusivePolicy", "MetricKind", "Verdict"]
+
+
+class MetricKind(StrEnum):
+    """Which statistical test applies to a metric (docs/statistics.md)."""
+
+    ERRORS = "errors"
+    ACCURACY = "accuracy"
+    LATENCY_TAIL = "latency-tail"
+    LATENCY_BODY = "latency-body"
+    ANOMALIES = "anomalies"
+    GPU_HEALTH = "gpu-health"
+    THRESHOLD = "threshold"
+
+    @property
+    def tripwire(self) -> bool:
+        """Anomalies and GPU faults can roll a release back but need not prove anything."""
+        return self in (MetricKind.ANOMALIES, MetricKind.GPU_HEALTH)
+
+
+class Verdict(StrEnum):
+    """Per-metric phase at one look (Argo Rollouts' analysis phases)."""
+
+    RUNNING = "Running"
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+
+
+class Decision(StrEnum):
+    """Overall outcome of one look; ``pause`` only at maxDuration under the pause policy."""
+
+    ROLLBACK = "rollback"
+    PROMOTE = "promote"
+    CONTINUE = "continue"
+    PAUSE = "pause"
+
+
+class InconclusivePolicy(StrEnum):
+    """What to do when maxDuration passes without a decision (``onInconclusive``)."""
+
+    PAUSE = "pause"
+    ROLLBACK = "rollback"
+    PROMOTE = "promote"
