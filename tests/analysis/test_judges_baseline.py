@@ -9,7 +9,7 @@ import pytest
 
 from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.analysis.kayenta import Classification, KayentaConfig, KayentaJudge, KayentaMetric
-from mlrollout.analysis.kinds import Decision, MetricKind
+from mlrollout.analysis.kinds import AnalysisDecision, MetricKind
 from mlrollout.errors import SpecError
 
 LAT = KayentaMetric("lat", MetricKind.LATENCY_BODY, group="latency", allowed_increase=1.05)
@@ -70,8 +70,8 @@ def test_decides_at_interval_ends_only() -> None:
         base = float(rng.lognormal(0, 0.1))
         look = judge.observe_points({"lat": (2 * base, base)}, elapsed_s=15.0 * (t + 1))
         decisions.append(look.decision)
-    assert decisions[:3] == [Decision.CONTINUE] * 3
-    assert decisions[3] is Decision.ROLLBACK  # High at the first interval end: score 0
+    assert decisions[:3] == [AnalysisDecision.CONTINUE] * 3
+    assert decisions[3] is AnalysisDecision.ROLLBACK  # High at the first interval end: score 0
 
 
 def test_bad_kayenta_metric_is_spec_error() -> None:
@@ -81,16 +81,18 @@ def test_bad_kayenta_metric_is_spec_error() -> None:
 
 def test_flagger_counts_failed_checks_and_nodata() -> None:
     judge = FlaggerJudge([ThresholdCheck("p99", maximum=0.5)], FlaggerConfig(failure_limit=2))
-    assert judge.observe({"p99": 0.4}, elapsed_s=60).decision is Decision.CONTINUE
-    assert judge.observe({"p99": math.nan}, elapsed_s=120).decision is Decision.CONTINUE
-    assert judge.observe({"p99": 0.9}, elapsed_s=180).decision is Decision.ROLLBACK
+    assert judge.observe_values({"p99": 0.4}, elapsed_s=60).decision is AnalysisDecision.CONTINUE
+    assert (
+        judge.observe_values({"p99": math.nan}, elapsed_s=120).decision is AnalysisDecision.CONTINUE
+    )
+    assert judge.observe_values({"p99": 0.9}, elapsed_s=180).decision is AnalysisDecision.ROLLBACK
 
 
 def test_flagger_promotes_after_iterations() -> None:
     judge = FlaggerJudge([ThresholdCheck("rate", minimum=0.99)], FlaggerConfig(iterations=3))
-    looks = [judge.observe({"rate": 0.995}, elapsed_s=60.0 * i) for i in range(1, 4)]
+    looks = [judge.observe_values({"rate": 0.995}, elapsed_s=60.0 * i) for i in range(1, 4)]
     assert [look.decision for look in looks] == [
-        Decision.CONTINUE,
-        Decision.CONTINUE,
-        Decision.PROMOTE,
+        AnalysisDecision.CONTINUE,
+        AnalysisDecision.CONTINUE,
+        AnalysisDecision.PROMOTE,
     ]

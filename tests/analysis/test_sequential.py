@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mlrollout.analysis.config import JudgedMetric, SequentialConfig
-from mlrollout.analysis.kinds import Decision, InconclusivePolicy, MetricKind, Verdict
+from mlrollout.analysis.kinds import AnalysisDecision, InconclusivePolicy, MetricKind, Verdict
 from mlrollout.analysis.observations import ScalarValue, Window
 from mlrollout.analysis.sequential import SequentialJudge
 from mlrollout.errors import SpecError
@@ -34,7 +34,7 @@ def test_clear_error_regression_rolls_back_with_reason_and_interval() -> None:
     judge = SequentialJudge([ERRORS], SequentialConfig())
     looks = _feed(judge, lambda t: {"errors": count_window(5, 10)}, 100)
     final = looks[-1]
-    assert final.decision is Decision.ROLLBACK
+    assert final.decision is AnalysisDecision.ROLLBACK
     verdict = final.metrics[0]
     assert verdict.verdict is Verdict.FAILED
     assert verdict.e_rollback >= 100
@@ -47,7 +47,7 @@ def test_latency_body_improvement_promotes() -> None:
     rng = np.random.default_rng(0)
     judge = SequentialJudge([BODY], SequentialConfig())
     final = _feed(judge, lambda t: {"latency": latency_window(rng, scale=0.85)}, 200)[-1]
-    assert final.decision is Decision.PROMOTE
+    assert final.decision is AnalysisDecision.PROMOTE
     assert final.metrics[0].estimate is not None
     assert final.metrics[0].estimate < 1.0
     assert final.metrics[0].e_promote >= 20
@@ -57,14 +57,14 @@ def test_latency_body_regression_rolls_back() -> None:
     rng = np.random.default_rng(1)
     judge = SequentialJudge([BODY], SequentialConfig())
     final = _feed(judge, lambda t: {"latency": latency_window(rng, scale=1.3)}, 200)[-1]
-    assert final.decision is Decision.ROLLBACK
+    assert final.decision is AnalysisDecision.ROLLBACK
 
 
 def test_empty_windows_never_promote_and_pause_at_max_duration() -> None:
     judge = SequentialJudge([ERRORS], SequentialConfig(max_duration_s=150))
     looks = _feed(judge, lambda t: {"errors": Window.empty(15.0)}, 20)
-    assert [look.decision for look in looks[:-1]] == [Decision.CONTINUE] * 9
-    assert looks[-1].decision is Decision.PAUSE
+    assert [look.decision for look in looks[:-1]] == [AnalysisDecision.CONTINUE] * 9
+    assert looks[-1].decision is AnalysisDecision.PAUSE
     assert looks[-1].metrics[0].verdict is Verdict.INCONCLUSIVE
     assert looks[-1].metrics[0].empty_windows == 10
 
@@ -72,13 +72,13 @@ def test_empty_windows_never_promote_and_pause_at_max_duration() -> None:
 @pytest.mark.parametrize(
     ("policy", "decision"),
     [
-        (InconclusivePolicy.ROLLBACK, Decision.ROLLBACK),
-        (InconclusivePolicy.PROMOTE, Decision.PROMOTE),
+        (InconclusivePolicy.ROLLBACK, AnalysisDecision.ROLLBACK),
+        (InconclusivePolicy.PROMOTE, AnalysisDecision.PROMOTE),
     ],
     ids=["rollback", "promote"],
 )
 def test_inconclusive_policy_applies_at_max_duration(
-    policy: InconclusivePolicy, decision: Decision
+    policy: InconclusivePolicy, decision: AnalysisDecision
 ) -> None:
     judge = SequentialJudge([ERRORS], SequentialConfig(max_duration_s=30, on_inconclusive=policy))
     looks = _feed(judge, lambda t: {"errors": count_window(0, 1)}, 5)
@@ -89,7 +89,7 @@ def test_errored_windows_end_in_error_verdict_and_rollback() -> None:
     judge = SequentialJudge([ERRORS], SequentialConfig(error_limit=3))
     looks = _feed(judge, lambda t: {"errors": Window.errored(15.0, "HTTP 503")}, 10)
     assert len(looks) == 3
-    assert looks[-1].decision is Decision.ROLLBACK
+    assert looks[-1].decision is AnalysisDecision.ROLLBACK
     assert looks[-1].metrics[0].verdict is Verdict.ERROR
 
 
@@ -102,14 +102,14 @@ def test_threshold_failure_rolls_back_outside_the_budget() -> None:
         5,
     )
     assert len(looks) == 2
-    assert looks[-1].decision is Decision.ROLLBACK
+    assert looks[-1].decision is AnalysisDecision.ROLLBACK
 
 
 def test_min_soak_holds_promotion_back() -> None:
     rng = np.random.default_rng(0)
     judge = SequentialJudge([BODY], SequentialConfig(min_soak_s=600))
     looks = _feed(judge, lambda t: {"latency": latency_window(rng, scale=0.85)}, 200)
-    assert looks[-1].decision is Decision.PROMOTE
+    assert looks[-1].decision is AnalysisDecision.PROMOTE
     assert looks[-1].elapsed_s == 600
 
 

@@ -17,7 +17,7 @@ from mlrollout.analysis.benchmark import (
     run_replicates,
 )
 from mlrollout.analysis.comparison import Outcome
-from mlrollout.analysis.kinds import Decision
+from mlrollout.analysis.kinds import AnalysisDecision
 from mlrollout.analysis.oracle import decide_oracle
 from mlrollout.analysis.scenarios import SCENARIOS, Margins, Truth, decide_scenario
 from mlrollout.analysis.simulator import SimSettings, simulate_run
@@ -71,7 +71,7 @@ def test_oracle_rolls_back_a_clear_regression() -> None:
     result = decide_oracle(
         run, SCENARIOS["latency-20pct"], margins=Margins(), alpha=0.01, beta=0.05
     )
-    assert result.decision is Decision.ROLLBACK
+    assert result.decision is AnalysisDecision.ROLLBACK
 
 
 def test_clopper_pearson_bounds() -> None:
@@ -85,10 +85,10 @@ def test_clopper_pearson_bounds() -> None:
 
 def test_summary_fields_and_rates() -> None:
     outcomes = [
-        Outcome(Decision.ROLLBACK, 60.0, 100.0),
-        Outcome(Decision.PROMOTE, 120.0, 0.0),
-        Outcome(Decision.PAUSE, 600.0, 0.0),
-        Outcome(Decision.ROLLBACK, 90.0, 150.0),
+        Outcome(AnalysisDecision.ROLLBACK, 60.0, 100.0),
+        Outcome(AnalysisDecision.PROMOTE, 120.0, 0.0),
+        Outcome(AnalysisDecision.PAUSE, 600.0, 0.0),
+        Outcome(AnalysisDecision.ROLLBACK, 90.0, 150.0),
     ]
     summary = compute_summary(
         outcomes, scenario=SCENARIOS["aa"], judge="sequential", seed=3, margins=Margins()
@@ -110,12 +110,12 @@ def test_judges_share_replicates() -> None:
         SCENARIOS["latency-20pct"], ["sequential"], setup=setup, seed=1, replicates=range(2)
     )
     assert first["sequential"] == again["sequential"]
-    assert all(o.decision is Decision.ROLLBACK for o in first["sequential"])
+    assert all(o.decision is AnalysisDecision.ROLLBACK for o in first["sequential"])
 
 
 def test_markdown_table_has_a_row_per_result() -> None:
     row = compute_summary(
-        [Outcome(Decision.ROLLBACK, 60.0, 10.0)],
+        [Outcome(AnalysisDecision.ROLLBACK, 60.0, 10.0)],
         scenario=SCENARIOS["aa"],
         judge="oracle",
         seed=0,
@@ -211,8 +211,8 @@ def test_calibration_finds_the_loosest_knob_with_aa_rollback_at_most_alpha() -> 
         for judge in judges:
             rate = 0.01 * 10 ** (3.0 - knob[judge])
             rollbacks = round(min(rate, 1.0) * replicates)
-            out[judge] = [Outcome(Decision.ROLLBACK, 60.0, 1.0)] * rollbacks + [
-                Outcome(Decision.PROMOTE, 60.0, 0.0)
+            out[judge] = [Outcome(AnalysisDecision.ROLLBACK, 60.0, 1.0)] * rollbacks + [
+                Outcome(AnalysisDecision.PROMOTE, 60.0, 0.0)
             ] * (replicates - rollbacks)
         return out
 

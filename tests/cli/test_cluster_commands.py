@@ -54,15 +54,26 @@ STATUS = {
     "verification": {"verified": True, "image": "x"},
     "message": "analysis running",
     "analysis": {
-        "metrics": [
-            {
-                "name": "latency-p99",
-                "verdict": "Running",
-                "lower": 0.97,
-                "upper": 1.08,
-                "reason": "no decision yet",
-            }
-        ]
+        "build": "1/registry.example.com/ml/fraud-scorer@sha256:" + "a" * 64 + "/" + "b" * 64,
+        "startedAt": "2026-11-26T12:00:00Z",
+        "step": 1,
+        "stepStartedAt": "2026-11-26T12:00:00Z",
+        "fetchedUntil": "2026-11-26T12:01:00Z",
+        "look": {
+            "decision": "continue",
+            "reason": "collecting evidence",
+            "elapsedSeconds": 60.0,
+            "metrics": [
+                {
+                    "name": "latency/latency-p99",
+                    "kind": "latency-tail",
+                    "verdict": "Running",
+                    "lower": 0.97,
+                    "upper": 1.08,
+                    "reason": "no decision yet",
+                }
+            ],
+        },
     },
     "history": [
         {

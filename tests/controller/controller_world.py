@@ -17,6 +17,7 @@ from mlrollout.core import AnalysisLook, EnvState, Observation, VerificationOutc
 from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift
 from mlrollout.core.confirmations import compute_due
 from mlrollout.core.decision import Decision
+from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec import ModelRollout, RolloutStatus, load_object
 from mlrollout.spec.status import EnvName, Intent, Phase, TrafficSplit
 from mlrollout.spec.yamlfile import parse_yaml_documents
@@ -96,7 +97,8 @@ class World:
         if self.status.phase is Phase.PROGRESSING and self._analysing(step):
             n = self.looks.get(step, 0) + 1
             self.looks[step] = n
-            analysis = AnalysisLook(decision=self.judge(step, n), reason=f"look {n}", step=step)
+            decision = AnalysisDecision(self.judge(step, n))
+            analysis = AnalysisLook(decision=decision, reason=f"look {n}", step=step)
         envs = {
             name: EnvState(
                 name=name,

@@ -12,6 +12,7 @@ from mlrollout.core import AnalysisLook, EnvState, VerificationOutcome
 from mlrollout.core.actions import Deploy
 from mlrollout.errors import ConflictError
 from mlrollout.kube.rollouts import StoredRollout, parse_stored
+from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.status import EnvName, Phase
 from mlrollout.traffic.fake import FakeRouter
@@ -150,10 +151,9 @@ class ScriptedAnalyst:
         n = self.looks.get(step, 0) + 1
         self.looks[step] = n
         return AnalysisLook(
-            decision=self.script(step, n),
+            decision=AnalysisDecision(self.script(step, n)),
             reason=f"look {n} at step {step}",
             step=step,
-            record={"looks": n},
         )
 
 

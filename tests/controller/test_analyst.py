@@ -3,61 +3,35 @@ persisted in the status and carried across steps of one build only."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
-from datetime import datetime
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
+import pytest
 from controller_world import rollout_from
 from loop_fakes import FakeClock, MemoryState
+from metric_fakes import (
+    TEMPLATES,
+    CountingProvider,
+    FlakyProvider,
+    ScalarProvider,
+    SilentProvider,
+    threshold_templates,
+)
 
-from mlrollout.analysis.observations import EventCounts, Window
-from mlrollout.controller.analyst import MetricsAnalyst, bind_metrics
+from mlrollout.binding import bind_metrics
+from mlrollout.controller.analyst import MetricsAnalyst
 from mlrollout.core.decision import stamp
-from mlrollout.errors import ProviderUnavailableError
-from mlrollout.metrics.provider import MetricRequest
-from mlrollout.spec import RolloutStatus, load_paths
+from mlrollout.core.observation import Observation
+from mlrollout.core.phases import current_look
+from mlrollout.errors import SpecError
+from mlrollout.model.analysis import AnalysisDecision, Verdict
+from mlrollout.spec import RolloutStatus
+from mlrollout.spec.analysis import AnalysisRecord
 from mlrollout.spec.status import Phase, StatusRelease, TrafficSplit
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = load_paths(sorted((ROOT / "analyses").glob("*.yaml"))).templates
-
-
-class CountingProvider:
-    """Error counts per window: baseline 1% errors, canary ``1% x ratio``, 50 req/s."""
-
-    def __init__(self, ratio: float, *, seed: int = 7) -> None:
-        self.ratio = ratio
-        self.rng = np.random.default_rng(seed)
-        self.requests: list[tuple[str, int]] = []
-
-    def fetch_windows(
-        self, request: MetricRequest, *, boundaries: Sequence[datetime]
-    ) -> list[Window]:
-        self.requests.append((request.metric.name, len(boundaries) - 1))
-        weight = request.canary_weight or 0.05
-        out = []
-        for start, end in itertools.pairwise(boundaries):
-            seconds = (end - start).total_seconds()
-            n_canary = self.rng.poisson(50 * seconds * weight)
-            n_base = self.rng.poisson(50 * seconds * (1 - weight))
-            canary = EventCounts(
-                float(self.rng.binomial(n_canary, 0.01 * self.ratio)), float(n_canary)
-            )
-            base = EventCounts(float(self.rng.binomial(n_base, 0.01)), float(n_base))
-            out.append(
-                Window(duration_s=seconds, canary=canary, baseline=base, canary_weight=weight)
-            )
-        return out
-
-    def close(self) -> None:
-        pass
 
 
 def _stored(
-    state: MemoryState, *, step: int, started: datetime, analysis: dict[str, Any] | None = None
+    state: MemoryState, *, step: int, started: datetime, analysis: AnalysisRecord | None = None
 ) -> Any:
     status = RolloutStatus(
         phase=Phase.PROGRESSING,
@@ -93,7 +67,7 @@ def _run(
     clock: FakeClock,
     step: int,
     started: datetime,
-    analysis: dict[str, Any] | None = None,
+    analysis: AnalysisRecord | None = None,
 ) -> Any:
     stored = _stored(state, step=step, started=started, analysis=analysis)
     look = None
@@ -104,7 +78,7 @@ def _run(
         stored = state.write_status(
             stored, stored.status.model_copy(update={"analysis": look.record})
         )
-        if look.decision != "continue":
+        if look.decision is not AnalysisDecision.CONTINUE or look.baseline_overdue:
             break
     return look
 
@@ -119,9 +93,9 @@ def test_a_doubled_error_rate_rolls_back() -> None:
     state, clock = _rollout(), FakeClock()
     analyst = MetricsAnalyst(CountingProvider(ratio=2.0), TEMPLATES, now=clock.now)
     look = _run(analyst, state, clock, 1, clock.now())
-    assert look.decision == "rollback"
-    verdicts = {m["name"]: m["verdict"] for m in look.record["look"]["metrics"]}
-    assert verdicts == {"errors/error-rate": "Failed"}
+    assert look.decision is AnalysisDecision.ROLLBACK
+    verdicts = {m.name: m.verdict for m in look.record.look.metrics}
+    assert verdicts == {"errors/error-rate": Verdict.FAILED}
 
 
 def test_an_equal_error_rate_promotes_and_evidence_carries_to_the_next_step() -> None:
@@ -129,12 +103,12 @@ def test_an_equal_error_rate_promotes_and_evidence_carries_to_the_next_step() ->
     provider = CountingProvider(ratio=1.0)
     analyst = MetricsAnalyst(provider, TEMPLATES, now=clock.now)
     look = _run(analyst, state, clock, 1, clock.now())
-    assert look.decision == "promote"
+    assert look.decision is AnalysisDecision.PROMOTE
     windows_first = sum(n for _, n in provider.requests)
     carried = look.record
     second = _run(analyst, state, clock, 3, clock.now(), analysis=carried)
-    assert second.decision == "promote"
-    assert second.record["offset_s"] > 0
+    assert second.decision is AnalysisDecision.PROMOTE
+    assert second.record.offset_seconds > 0
     windows_second = sum(n for _, n in provider.requests) - windows_first
     assert windows_second < windows_first  # earlier evidence counts at the next step
 
@@ -143,68 +117,122 @@ def test_a_new_build_starts_from_no_evidence() -> None:
     state, clock = _rollout(), FakeClock()
     analyst = MetricsAnalyst(CountingProvider(ratio=1.0), TEMPLATES, now=clock.now)
     look = _run(analyst, state, clock, 1, clock.now())
-    record = dict(look.record, build="1/other@sha256:" + "c" * 64 + "/" + "d" * 64)
+    record = look.record.model_copy(update={"build": "1/other@sha256:" + "c" * 64 + "/" + "d" * 64})
     fresh = analyst.look(
         _stored(state, step=1, started=clock.now(), analysis=record), now_s=clock.t
     )
     assert fresh is not None
-    assert fresh.record["build"] != record["build"]
-    assert fresh.record["offset_s"] == 0.0
-    assert fresh.decision == "continue"
-
-
-class FlakyProvider(CountingProvider):
-    """Answers like ``CountingProvider`` except while ``down`` says the backend is out."""
-
-    def __init__(self, ratio: float, down: range) -> None:
-        super().__init__(ratio)
-        self.down = down
-        self.calls = 0
-
-    def fetch_windows(
-        self, request: MetricRequest, *, boundaries: Sequence[datetime]
-    ) -> list[Window]:
-        self.calls += 1
-        if self.calls in self.down:
-            raise ProviderUnavailableError("prometheus: connection refused")
-        return super().fetch_windows(request, boundaries=boundaries)
+    assert fresh.record.build != record.build
+    assert fresh.record.offset_seconds == 0.0
+    assert fresh.decision is AnalysisDecision.CONTINUE
 
 
 def test_an_outage_shorter_than_the_error_limit_is_held_through() -> None:
     state, clock = _rollout(), FakeClock()
     analyst = MetricsAnalyst(FlakyProvider(1.0, down=range(2, 4)), TEMPLATES, now=clock.now)
     look = _run(analyst, state, clock, 1, clock.now())
-    assert look.decision == "promote"
-    metrics = look.record["look"]["metrics"]
-    assert metrics[0]["errored_windows"] == 2
+    assert look.decision is AnalysisDecision.PROMOTE
+    assert look.record.look.metrics[0].errored_windows == 2
 
 
 def test_an_outage_past_the_error_limit_rolls_back_never_promotes() -> None:
     state, clock = _rollout(), FakeClock()
     analyst = MetricsAnalyst(FlakyProvider(1.0, down=range(2, 1000)), TEMPLATES, now=clock.now)
     look = _run(analyst, state, clock, 1, clock.now())
-    assert look.decision == "rollback"
-    [metric] = look.record["look"]["metrics"]
-    assert metric["verdict"] == "Error"
-    assert "connection refused" in look.reason or "errored" in metric["reason"]
+    assert look.decision is AnalysisDecision.ROLLBACK
+    [metric] = look.record.look.metrics
+    assert metric.verdict is Verdict.ERROR
+    assert "connection refused" in look.reason or "errored" in metric.reason
 
 
-class SilentProvider(CountingProvider):
-    """A provider that is down for good."""
-
-    def fetch_windows(
-        self, request: MetricRequest, *, boundaries: Sequence[datetime]
-    ) -> list[Window]:
-        raise ProviderUnavailableError("prometheus: connection refused")
-
-
-def test_no_baseline_data_pauses_at_max_duration_and_never_promotes() -> None:
+def test_no_baseline_data_is_overdue_at_max_duration_and_decide_never_promotes() -> None:
     state = _rollout()
     raw = state.raw
     raw["spec"]["analysis"]["templates"] = [{"name": "accuracy"}]
     raw["spec"]["strategy"]["canary"]["steps"][1] = {"analyze": {"maxDuration": "5m"}}
     clock = FakeClock()
     analyst = MetricsAnalyst(SilentProvider(1.0), TEMPLATES, now=clock.now)
-    look = _run(analyst, state, clock, 1, clock.now())
-    assert look.decision == "pause"
+    started = clock.now()
+    look = _run(analyst, state, clock, 1, started)
+    assert look.baseline_overdue
+    assert look.record.waiting_for_baseline
+    assert clock.now() - started >= timedelta(minutes=5)
     assert "no baseline data within maxDuration" in look.reason
+    stored = state.read()
+    for policy, expected in (
+        ("pause", AnalysisDecision.PAUSE),
+        ("rollback", AnalysisDecision.ROLLBACK),
+    ):
+        raw["spec"]["analysis"]["onInconclusive"] = policy
+        obs = Observation(
+            rollout=state.read().rollout,
+            generation=stored.generation,
+            now=clock.now(),
+            envs={},
+            traffic=None,
+            analysis=look,
+        )
+        resolved = current_look(obs, 1)
+        assert resolved is not None
+        assert resolved.decision is expected
+
+
+def _with_judge(judge: dict[str, Any]) -> MemoryState:
+    state = _rollout()
+    state.raw["spec"]["analysis"].update(judge)
+    return state
+
+
+@pytest.mark.parametrize(
+    ("ratio", "expected"),
+    [(3.0, AnalysisDecision.ROLLBACK), (1.0, AnalysisDecision.PROMOTE)],
+    ids=["regression-rolls-back", "equal-promotes"],
+)
+def test_the_kayenta_judge_decides_at_its_interval_ends(
+    ratio: float, expected: AnalysisDecision
+) -> None:
+    state = _with_judge({"judge": "kayenta", "kayenta": {"interval": "10m", "intervals": 2}})
+    clock = FakeClock()
+    analyst = MetricsAnalyst(CountingProvider(ratio=ratio, seed=3), TEMPLATES, now=clock.now)
+    started = clock.now()
+    look = _run(analyst, state, clock, 1, started)
+    assert look.decision is expected
+    assert look.record.judge.value == "kayenta"
+    assert "interval 2/2" in look.reason or expected is AnalysisDecision.ROLLBACK
+    # The schedule is the judge's: nothing is decided before the first interval ends.
+    assert clock.now() - started >= timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    ("provider", "expected", "checks"),
+    [
+        (ScalarProvider(good=0.5, bad_after=2), AnalysisDecision.ROLLBACK, 4),
+        (ScalarProvider(good=0.5), AnalysisDecision.PROMOTE, 5),
+    ],
+    ids=["over-the-range-rolls-back", "within-the-range-promotes"],
+)
+def test_the_threshold_judge_counts_checks_at_its_own_interval(
+    provider: ScalarProvider, expected: AnalysisDecision, checks: int
+) -> None:
+    state = _with_judge(
+        {
+            "templates": [{"name": "gpu-health"}],
+            "judge": "threshold",
+            "threshold": {"interval": "1m", "failureLimit": 2, "checks": 5},
+        }
+    )
+    clock = FakeClock()
+    analyst = MetricsAnalyst(provider, threshold_templates(), now=clock.now)
+    look = _run(analyst, state, clock, 1, clock.now())
+    assert look.decision is expected
+    assert provider.windows == checks  # one check per 1m window, not per 30s interval
+
+
+def test_a_judge_that_cannot_judge_a_metric_is_refused_naming_the_field() -> None:
+    state = _with_judge({"judge": "threshold"})  # the errors template has no threshold metric
+    clock = FakeClock()
+    analyst = MetricsAnalyst(CountingProvider(ratio=1.0), TEMPLATES, now=clock.now)
+    with pytest.raises(SpecError) as caught:
+        analyst.look(_stored(state, step=1, started=clock.now()), now_s=clock.t)
+    assert caught.value.path == "spec.analysis.judge"
+    assert "errors/error-rate is 'errors'" in str(caught.value)

@@ -219,8 +219,9 @@ def test_a_prometheus_outage_shorter_than_the_error_limit_is_held_through(
     started: list[float] = []
 
     def outage(stored: Any, decision: Any) -> None:
-        look = (stored.status.analysis or {}).get("look") or {}
-        if started or stored.status.phase is not Phase.PROGRESSING or not look.get("metrics"):
+        analysis = stored.status.analysis
+        collecting = analysis is not None and analysis.look is not None and analysis.look.metrics
+        if started or stored.status.phase is not Phase.PROGRESSING or not collecting:
             return  # begin once the judge is collecting evidence
         started.append(time.monotonic())
         prometheus.stop()
@@ -229,8 +230,10 @@ def test_a_prometheus_outage_shorter_than_the_error_limit_is_held_through(
     final = _run(kube, bed, error_limit=12, on_pass=outage)
     assert started, "the outage never began"
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
-    metrics = final.status.analysis["look"]["metrics"]
-    assert any(m["errored_windows"] > 0 for m in metrics), metrics
+    assert final.status.analysis is not None
+    assert final.status.analysis.look is not None
+    metrics = final.status.analysis.look.metrics
+    assert any(m.errored_windows > 0 for m in metrics), metrics
     green = [
         r.object["spec"]["replicas"]
         for r in kube_server.history.records(kind="Deployment", actor="client")

@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 import kubernetes_validate.utils as kv_utils
 from packaging.version import Version
+from pydantic import ValidationError
 from referencing import Registry, Resource
+
+from mlrollout.spec.analysis import AnalysisRecord
 
 from .crdschema import validate_against
 from .history import WriteRecord
@@ -76,11 +79,24 @@ def assess_record(
     if record.kind == "ModelRollout":
         if crd_validator is not None:
             problems += validate_against(crd_validator, record.object)
+        problems += _assess_analysis(record.object)
     elif record.kind == "HTTPRoute":
         problems += validate_against(_HTTPROUTE, record.object)
     else:
         problems += _assess_builtin(record.object, kubernetes_version)
     return problems
+
+
+def _assess_analysis(obj: dict[str, Any]) -> list[str]:
+    """``status.analysis`` must be a whole ``AnalysisRecord`` (the CRD schema is looser)."""
+    analysis = (obj.get("status") or {}).get("analysis")
+    if analysis is None:
+        return []
+    try:
+        AnalysisRecord.model_validate(analysis)
+    except ValidationError as exc:
+        return [f"status.analysis: not an AnalysisRecord: {exc.errors()[0]['msg']}"]
+    return []
 
 
 def _describe(index: int, record: WriteRecord) -> str:

@@ -16,7 +16,7 @@ from mlrollout.analysis.config import JudgedMetric, SequentialConfig, compute_re
 from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.analysis.integrity import SampleRatioCheck, compute_pod_margin_floor
 from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
-from mlrollout.analysis.kinds import Decision, InconclusivePolicy, MetricKind, Verdict
+from mlrollout.analysis.kinds import AnalysisDecision, InconclusivePolicy, MetricKind, Verdict
 from mlrollout.analysis.mannwhitney import MannWhitneyResult, compute_mann_whitney
 from mlrollout.analysis.observations import (
     EventCounts,
@@ -31,7 +31,7 @@ from mlrollout.analysis.sequential import SequentialJudge
 from mlrollout.analysis.verdicts import Look, MetricVerdict
 
 __all__ = [
-    "Decision",
+    "AnalysisDecision",
     "EventCounts",
     "FlaggerConfig",
     "FlaggerJudge",

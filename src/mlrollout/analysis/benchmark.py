@@ -28,7 +28,7 @@ from mlrollout.analysis.comparison import (
     compute_standard_specs,
 )
 from mlrollout.analysis.config import SequentialConfig
-from mlrollout.analysis.kinds import Decision
+from mlrollout.analysis.kinds import AnalysisDecision
 from mlrollout.analysis.scenarios import Margins, Scenario
 from mlrollout.analysis.simulator import SimSettings, simulate_run
 
@@ -123,12 +123,16 @@ def compute_summary(
     """The JSON summary of one judge on one scenario."""
     n = len(outcomes)
     counts = {
-        "rollback": sum(o.decision is Decision.ROLLBACK for o in outcomes),
-        "promote": sum(o.decision is Decision.PROMOTE for o in outcomes),
+        "rollback": sum(o.decision is AnalysisDecision.ROLLBACK for o in outcomes),
+        "promote": sum(o.decision is AnalysisDecision.PROMOTE for o in outcomes),
     }
     counts["inconclusive"] = n - counts["rollback"] - counts["promote"]
-    decided = [o.time_s for o in outcomes if o.decision in (Decision.ROLLBACK, Decision.PROMOTE)]
-    blast = [o.blast_radius for o in outcomes if o.decision is Decision.ROLLBACK]
+    decided = [
+        o.time_s
+        for o in outcomes
+        if o.decision in (AnalysisDecision.ROLLBACK, AnalysisDecision.PROMOTE)
+    ]
+    blast = [o.blast_radius for o in outcomes if o.decision is AnalysisDecision.ROLLBACK]
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "judge": judge,

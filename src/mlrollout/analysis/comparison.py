@@ -20,7 +20,7 @@ from mlrollout.analysis.buckets import compute_tail_thresholds
 from mlrollout.analysis.config import JudgedMetric, SequentialConfig
 from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
-from mlrollout.analysis.kinds import Decision, MetricKind
+from mlrollout.analysis.kinds import AnalysisDecision, MetricKind
 from mlrollout.analysis.observations import Histogram
 from mlrollout.analysis.oracle import decide_oracle
 from mlrollout.analysis.points import compute_histogram_quantile, compute_points
@@ -54,12 +54,12 @@ _CHECK_WINDOWS = 4  # Flagger-style checks every minute
 class Outcome:
     """One judge on one replicate: decision, when, and canary requests served until then."""
 
-    decision: Decision
+    decision: AnalysisDecision
     time_s: float
     blast_radius: float
 
 
-def _outcome(run: SimRun, decision: Decision, window: int | None) -> Outcome:
+def _outcome(run: SimRun, decision: AnalysisDecision, window: int | None) -> Outcome:
     last = run.settings.windows - 1 if window is None else window
     served = float(run.requests["canary"][: last + 1].sum())
     return Outcome(decision, (last + 1) * run.settings.scrape_s, served)
@@ -131,7 +131,7 @@ def assess_sequential(
         look = judge.observe(run.windows_at(t), elapsed_s=(t + 1) * s.scrape_s, detail=False)
         if look.final:
             return _outcome(run, look.decision, t)
-    return _outcome(run, Decision.PAUSE, None)
+    return _outcome(run, AnalysisDecision.PAUSE, None)
 
 
 def assess_oracle(
@@ -201,7 +201,7 @@ def assess_kayenta(
         look = judge.observe_points(row, elapsed_s=(t + 1) * run.settings.scrape_s)
         if look.final:
             return _outcome(run, look.decision, t)
-    return _outcome(run, Decision.PAUSE, None)
+    return _outcome(run, AnalysisDecision.PAUSE, None)
 
 
 def assess_threshold(
@@ -222,7 +222,7 @@ def assess_threshold(
     judge = FlaggerJudge(ranges, FlaggerConfig(max_duration_s=s.duration_s))
     for c in range(values.shape[0]):
         row = {"p99": values[c, 0], "error-rate": values[c, 1], "anomalies": values[c, 2]}
-        look = judge.observe(row, elapsed_s=(c + 1) * _CHECK_WINDOWS * s.scrape_s)
+        look = judge.observe_values(row, elapsed_s=(c + 1) * _CHECK_WINDOWS * s.scrape_s)
         if look.final:
             return _outcome(run, look.decision, (c + 1) * _CHECK_WINDOWS - 1)
-    return _outcome(run, Decision.PAUSE, None)
+    return _outcome(run, AnalysisDecision.PAUSE, None)

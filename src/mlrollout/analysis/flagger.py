@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlrollout.analysis.kinds import Decision, Verdict
+from mlrollout.analysis.kinds import AnalysisDecision, Verdict
+from mlrollout.analysis.observations import ScalarValue, Window, WindowStatus
 from mlrollout.analysis.verdicts import Look, MetricVerdict
 from mlrollout.errors import SpecError
 
@@ -63,7 +64,17 @@ class FlaggerJudge:
         self.passed = 0
         self.outcome: Look | None = None
 
-    def observe(self, values: Mapping[str, float], *, elapsed_s: float) -> Look:
+    def observe(self, windows: Mapping[str, Window], *, elapsed_s: float) -> Look:
+        """Evaluate one check on the canary's value in each metric's window."""
+        values = {}
+        for check in self.ranges:
+            window = windows.get(check.name)
+            ok = window is not None and window.status is WindowStatus.OK
+            canary = window.canary if window is not None and ok else None
+            values[check.name] = canary.value if isinstance(canary, ScalarValue) else math.nan
+        return self.observe_values(values, elapsed_s=elapsed_s)
+
+    def observe_values(self, values: Mapping[str, float], *, elapsed_s: float) -> Look:
         """Evaluate one check: ``values`` maps metric name to the canary's value (NaN = none)."""
         if self.outcome is not None:
             return self.outcome
@@ -88,21 +99,25 @@ class FlaggerJudge:
             self.outcome = look
         return look
 
-    def _decide(self, elapsed_s: float) -> Decision:
+    def _decide(self, elapsed_s: float) -> AnalysisDecision:
         cfg = self.config
         if self.failed >= cfg.failure_limit:
-            return Decision.ROLLBACK
+            return AnalysisDecision.ROLLBACK
         if self.passed >= cfg.iterations:
-            return Decision.PROMOTE
+            return AnalysisDecision.PROMOTE
         if elapsed_s >= cfg.max_duration_s:
-            return Decision.PAUSE
-        return Decision.CONTINUE
+            return AnalysisDecision.PAUSE
+        return AnalysisDecision.CONTINUE
 
     def _reason(self) -> str:
         return (
             f"{self.failed} failed checks (limit {self.config.failure_limit}), "
             f"{self.passed} passed (promote at {self.config.iterations})"
         )
+
+    def reopen(self) -> None:
+        """Forget a final look, so the next step decides afresh on the evidence carried."""
+        self.outcome = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able state."""

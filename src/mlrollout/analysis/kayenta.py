@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrollout.analysis.kinds import Decision, MetricKind, Verdict
+from mlrollout.analysis.kinds import AnalysisDecision, MetricKind, Verdict
 from mlrollout.analysis.mannwhitney import compute_mann_whitney
 from mlrollout.analysis.observations import Window
 from mlrollout.analysis.points import compute_points
@@ -150,7 +150,7 @@ class KayentaJudge:
             self.points[metric.name]["canary"].append(canary)
             self.points[metric.name]["baseline"].append(baseline)
         if elapsed_s + 1e-9 < (self.intervals_done + 1) * self.config.interval_s:
-            return Look(Decision.CONTINUE, "waiting for the interval end", elapsed_s)
+            return Look(AnalysisDecision.CONTINUE, "waiting for the interval end", elapsed_s)
         self.intervals_done += 1
         look = self._score(elapsed_s)
         if look.final:
@@ -163,11 +163,11 @@ class KayentaJudge:
         cfg = self.config
         last = self.intervals_done >= cfg.intervals
         if score < cfg.marginal_score or (last and score < cfg.pass_score):
-            decision = Decision.ROLLBACK
+            decision = AnalysisDecision.ROLLBACK
         elif last:
-            decision = Decision.PROMOTE
+            decision = AnalysisDecision.PROMOTE
         else:
-            decision = Decision.CONTINUE
+            decision = AnalysisDecision.CONTINUE
         verdicts = tuple(
             MetricVerdict(
                 name=n,
@@ -179,6 +179,10 @@ class KayentaJudge:
         )
         reason = f"interval {self.intervals_done}/{cfg.intervals}: score {score:.1f}"
         return Look(decision, reason, elapsed_s, verdicts)
+
+    def reopen(self) -> None:
+        """Forget a final look, so the next step decides afresh on the evidence carried."""
+        self.outcome = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able state (points may be NaN: stored as None)."""

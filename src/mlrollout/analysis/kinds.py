@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from mlrollout.model.analysis import Decision, InconclusivePolicy, MetricKind, Verdict
+from mlrollout.model.analysis import AnalysisDecision, InconclusivePolicy, MetricKind, Verdict
 
-__all__ = ["Decision", "Direction", "InconclusivePolicy", "MetricKind", "Verdict"]
+__all__ = ["AnalysisDecision", "Direction", "InconclusivePolicy", "MetricKind", "Verdict"]
 
 
 class Direction(StrEnum):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from mlrollout.analysis.kinds import Decision
+from mlrollout.analysis.kinds import AnalysisDecision
 from mlrollout.analysis.scenarios import Margins, Scenario, Truth
 from mlrollout.analysis.simulator import SimRun
 
@@ -25,9 +25,9 @@ __all__ = ["OracleOutcome", "decide_oracle"]
 
 @dataclass(frozen=True)
 class OracleOutcome:
-    """Decision and the window index (0-based) at which it was reached (None: never)."""
+    """AnalysisDecision and the window index (0-based) at which it was reached (None: never)."""
 
-    decision: Decision
+    decision: AnalysisDecision
     window: int | None
 
 
@@ -88,7 +88,7 @@ def decide_oracle(
     """Run Wald's SPRT (bounds log((1−β)/α) and log(β/(1−α))) on the primary metric."""
     truth = scenario.assess_truth(margins)
     if truth is Truth.BOUNDARY:
-        return OracleOutcome(Decision.PAUSE, None)
+        return OracleOutcome(AnalysisDecision.PAUSE, None)
     bad = truth is Truth.BAD
     # The SPRT accepts "truth" at the upper bound; its error there is α if the truth is bad
     # (a false rollback would be accepting it wrongly) and β if the truth is good.
@@ -97,10 +97,12 @@ def decide_oracle(
     path = np.cumsum(_llr(run, scenario=scenario, margins=margins))
     hits = np.flatnonzero((path >= upper) | (path <= lower))
     if hits.size == 0:
-        return OracleOutcome(Decision.PAUSE, None)
+        return OracleOutcome(AnalysisDecision.PAUSE, None)
     first = int(hits[0])
     right = path[first] >= upper
     good_call, bad_call = (
-        (Decision.ROLLBACK, Decision.PROMOTE) if bad else (Decision.PROMOTE, Decision.ROLLBACK)
+        (AnalysisDecision.ROLLBACK, AnalysisDecision.PROMOTE)
+        if bad
+        else (AnalysisDecision.PROMOTE, AnalysisDecision.ROLLBACK)
     )
     return OracleOutcome(good_call if right else bad_call, first)

@@ -17,7 +17,7 @@ from typing import Any
 
 from mlrollout.analysis.config import JudgedMetric, SequentialConfig, compute_alpha_budgets
 from mlrollout.analysis.evidence import EvidenceSummary, MetricEvidence, build_evidence
-from mlrollout.analysis.kinds import Decision, InconclusivePolicy, Verdict
+from mlrollout.analysis.kinds import AnalysisDecision, InconclusivePolicy, Verdict
 from mlrollout.analysis.observations import Window, WindowStatus
 from mlrollout.analysis.verdicts import Look, MetricVerdict
 from mlrollout.errors import SpecError
@@ -25,9 +25,9 @@ from mlrollout.errors import SpecError
 __all__ = ["SequentialJudge"]
 
 _POLICY_DECISION = {
-    InconclusivePolicy.PAUSE: Decision.PAUSE,
-    InconclusivePolicy.ROLLBACK: Decision.ROLLBACK,
-    InconclusivePolicy.PROMOTE: Decision.PROMOTE,
+    InconclusivePolicy.PAUSE: AnalysisDecision.PAUSE,
+    InconclusivePolicy.ROLLBACK: AnalysisDecision.ROLLBACK,
+    InconclusivePolicy.PROMOTE: AnalysisDecision.PROMOTE,
 }
 
 
@@ -121,7 +121,7 @@ class SequentialJudge:
         )
         classes = {n: self._classify(t, group_failed) for n, t in self.tracks.items()}
         decision, reason, relabel = self._choose(classes)
-        if decision is Decision.CONTINUE and not detail:
+        if decision is AnalysisDecision.CONTINUE and not detail:
             return self._look(decision, reason, ())
         records = []
         for name, (verdict, why, rollback_at) in classes.items():
@@ -136,26 +136,28 @@ class SequentialJudge:
 
     def _choose(
         self, classes: Mapping[str, tuple[Verdict, str, float]]
-    ) -> tuple[Decision, str, tuple[Verdict, str] | None]:
-        """Decision, reason and the verdict that still-running metrics end with."""
+    ) -> tuple[AnalysisDecision, str, tuple[Verdict, str] | None]:
+        """AnalysisDecision, reason and the verdict that still-running metrics end with."""
         cfg = self.config
         failed = [n for n, c in classes.items() if c[0] is Verdict.FAILED]
         if failed:
-            return Decision.ROLLBACK, f"regression shown on {', '.join(failed)}", None
+            return AnalysisDecision.ROLLBACK, f"regression shown on {', '.join(failed)}", None
         broken = [n for n, c in classes.items() if c[0] is Verdict.ERROR]
         if broken:
             return _POLICY_DECISION[cfg.on_error], f"provider errors on {', '.join(broken)}", None
         gated = [t for t in self.tracks.values() if t.spec.gated]
         if gated and all(t.promote_reached for t in gated) and self.elapsed_s >= cfg.min_soak_s:
             done = (Verdict.SUCCESSFUL, "no regression shown (not gated)")
-            return Decision.PROMOTE, "every gated metric is within its margin", done
+            return AnalysisDecision.PROMOTE, "every gated metric is within its margin", done
         if self.elapsed_s >= cfg.max_duration_s:
             reason = f"maxDuration reached; onInconclusive={cfg.on_inconclusive}"
             ended = (Verdict.INCONCLUSIVE, "undecided at maxDuration")
             return _POLICY_DECISION[cfg.on_inconclusive], reason, ended
-        return Decision.CONTINUE, "collecting evidence", None
+        return AnalysisDecision.CONTINUE, "collecting evidence", None
 
-    def _look(self, decision: Decision, reason: str, metrics: tuple[MetricVerdict, ...]) -> Look:
+    def _look(
+        self, decision: AnalysisDecision, reason: str, metrics: tuple[MetricVerdict, ...]
+    ) -> Look:
         return Look(decision=decision, reason=reason, elapsed_s=self.elapsed_s, metrics=metrics)
 
     def _classify(self, track: _Track, group_failed: bool) -> tuple[Verdict, str, float]:
@@ -214,6 +216,10 @@ class SequentialJudge:
             empty_windows=track.empty,
         )
 
+    def reopen(self) -> None:
+        """Forget a final look, so the next step decides afresh on the evidence carried."""
+        self.outcome = None
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able state: evidence, counters and the terminal look if any."""
         return {
@@ -238,13 +244,17 @@ class SequentialJudge:
     ) -> SequentialJudge:
         """Rebuild a judge from ``to_dict`` output with the same specs and config."""
         judge = cls(specs, config)
-        judge.elapsed_s = float(state["elapsed_s"])
+        judge.load(state)
+        return judge
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        """Restore state written by :meth:`to_dict` (same specs and config)."""
+        self.elapsed_s = float(state["elapsed_s"])
         for name, saved in state["metrics"].items():
-            track = judge.tracks[name]
+            track = self.tracks[name]
             track.evidence.load(saved["evidence"])
             track.windows, track.errored = int(saved["windows"]), int(saved["errored"])
             track.empty, track.error_streak = int(saved["empty"]), int(saved["error_streak"])
             track.promote_reached = bool(saved["promote_reached"])
         if state.get("outcome") is not None:
-            judge.outcome = judge._decide(detail=True)
-        return judge
+            self.outcome = self._decide(detail=True)

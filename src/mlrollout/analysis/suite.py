@@ -15,7 +15,7 @@ from typing import Any
 
 from mlrollout.analysis.benchmark import BenchmarkSetup, compute_summary
 from mlrollout.analysis.comparison import JUDGES, Outcome
-from mlrollout.analysis.kinds import Decision
+from mlrollout.analysis.kinds import AnalysisDecision
 from mlrollout.analysis.scenarios import SCENARIOS, Scenario
 
 __all__ = ["Collect", "compute_calibration", "compute_suite", "render_markdown"]
@@ -25,7 +25,7 @@ Collect = Callable[[Scenario, Sequence[str], BenchmarkSetup, int], dict[str, lis
 
 def _aa_rollback(collect: Collect, judge: str, setup: BenchmarkSetup, replicates: int) -> float:
     outcomes = collect(SCENARIOS["aa"], [judge], setup, replicates)[judge]
-    return sum(o.decision is Decision.ROLLBACK for o in outcomes) / len(outcomes)
+    return sum(o.decision is AnalysisDecision.ROLLBACK for o in outcomes) / len(outcomes)
 
 
 def _bisect(

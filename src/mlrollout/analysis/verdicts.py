@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlrollout.analysis.kinds import Decision, Verdict
+from mlrollout.analysis.kinds import AnalysisDecision, Verdict
 
 __all__ = ["Look", "MetricVerdict"]
 
@@ -67,7 +67,7 @@ class MetricVerdict:
 class Look:
     """The outcome of one look: decision, reason and every metric's verdict."""
 
-    decision: Decision
+    decision: AnalysisDecision
     reason: str
     elapsed_s: float
     metrics: tuple[MetricVerdict, ...] = field(default_factory=tuple)
@@ -75,7 +75,7 @@ class Look:
     @property
     def final(self) -> bool:
         """True when the analysis has ended (anything but continue)."""
-        return self.decision is not Decision.CONTINUE
+        return self.decision is not AnalysisDecision.CONTINUE
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""

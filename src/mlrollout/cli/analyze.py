@@ -8,26 +8,35 @@ minutes?" without a rollout. Exit 0 pass, 1 fail (a regression shown, naming the
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 
+from mlrollout.binding import bind_arguments, check_judge
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import print_json
-from mlrollout.controller.analyst import BoundMetric
 from mlrollout.controller.oneshot import OneShot, run_one_shot
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.metrics import PrometheusProvider, VariantScope
 from mlrollout.model import parse_duration
 from mlrollout.spec import AnalysisTemplate, load_file, load_paths
+from mlrollout.spec.policy import (
+    AnalysisPolicy,
+    JudgeKind,
+    KayentaSettings,
+    TemplateRef,
+    ThresholdSettings,
+)
 
 __all__ = ["parse_selector", "register"]
 
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 EXIT = {"promote": ExitCode.OK, "rollback": ExitCode.ROLLED_BACK}
 WORD = {"promote": "pass", "rollback": "fail"}
+_FLAGS = {"alpha": "--alpha", "beta": "--beta", "interval": "--interval", "maxDuration": "--since"}
 
 
 def parse_selector(text: str, *, option: str) -> dict[str, str]:
@@ -64,20 +73,38 @@ def _templates(names: list[str], dirs: list[Path]) -> list[AnalysisTemplate]:
     return chosen
 
 
-def _bind(templates: list[AnalysisTemplate], args: dict[str, str]) -> list[BoundMetric]:
-    bound = []
-    for template in templates:
-        values = {a.name: a.value for a in template.spec.args if a.value is not None}
-        values.update(
-            {k: v for k, v in args.items() if any(a.name == k for a in template.spec.args)}
+def _policy(
+    templates: list[AnalysisTemplate],
+    *,
+    judge: str,
+    alpha: float,
+    beta: float,
+    window: timedelta,
+    period: timedelta,
+) -> AnalysisPolicy:
+    """The analysis policy of a one-shot run, refused before anything is fetched."""
+    try:
+        kind = JudgeKind(judge)
+    except ValueError:
+        known = ", ".join(k.value for k in JudgeKind)
+        raise SpecError(f"must be one of {known}, got {judge!r}", path="--judge") from None
+    checks = max(1, min(int(period / window), 1000))
+    try:
+        return AnalysisPolicy(
+            templates=[TemplateRef(name=t.name) for t in templates],
+            judge=kind,
+            alpha=alpha,
+            beta=beta,
+            interval=window,
+            max_duration=period,
+            kayenta=KayentaSettings(interval=period, intervals=1),
+            threshold=ThresholdSettings(interval=window, checks=checks),
         )
-        missing = [a.name for a in template.spec.args if a.name not in values]
-        if missing:
-            raise SpecError(
-                f"template {template.name!r} needs --arg {missing[0]}=VALUE", path="--arg"
-            )
-        bound += [BoundMetric(template.name, m, values) for m in template.spec.metrics]
-    return bound
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "interval"
+        flag = _FLAGS.get(field, "--template")
+        raise SpecError(error["msg"].removeprefix("Value error, "), path=flag) from None
 
 
 def _document(look: Any, job: OneShot, outcome: str) -> dict[str, Any]:
@@ -90,7 +117,7 @@ def _document(look: Any, job: OneShot, outcome: str) -> dict[str, Any]:
         "canary": dict(job.canary.labels),
         "start": job.start.isoformat(),
         "end": job.end.isoformat(),
-        "judge": job.judge,
+        "judge": job.policy.judge.value,
         "metrics": data.get("metrics", []),
     }
 
@@ -169,10 +196,6 @@ def register(app: typer.Typer) -> None:
         """Compare two live variants over a past window: exit 0 pass, 1 fail, 3 inconclusive."""
         if output not in ("text", "json", "md"):
             raise SpecError(f"must be text, json or md, got {output!r}", path="--output")
-        if judge not in ("sequential", "kayenta", "threshold"):
-            raise SpecError(
-                f"must be sequential, kayenta or threshold, got {judge!r}", path="--judge"
-            )
         if not prometheus:
             raise SpecError(
                 "no Prometheus: pass --prometheus URL or set MLROLLOUT_PROMETHEUS_URL",
@@ -189,17 +212,19 @@ def register(app: typer.Typer) -> None:
             else ([Path("analyses")] if Path("analyses").is_dir() else [])
         )
         args = parse_selector(",".join(arg), option="--arg") if arg else {}
+        chosen = _templates(template, dirs)
+        metrics = bind_arguments(chosen, args)
+        period, window = parse_duration(since), parse_duration(interval)
+        policy = _policy(chosen, judge=judge, alpha=alpha, beta=beta, window=window, period=period)
+        check_judge(policy, metrics, path="--judge")
         end = datetime.now(UTC)
         job = OneShot(
-            metrics=_bind(_templates(template, dirs), args),
+            metrics=metrics,
             baseline=VariantScope("baseline", parse_selector(baseline, option="--baseline")),
             canary=VariantScope("canary", parse_selector(canary, option="--canary")),
-            start=end - parse_duration(since),
+            start=end - period,
             end=end,
-            interval=parse_duration(interval),
-            judge=judge,
-            alpha=alpha,
-            beta=beta,
+            policy=policy,
             namespace=namespace,
             service=service,
         )

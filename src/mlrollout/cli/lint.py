@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from mlrollout.binding import check_rollout
 from mlrollout.cli.output import OutputFormat, print_json
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.spec import AnalysisTemplate, LoadResult, ModelRollout, check_references, load_paths
@@ -40,6 +41,16 @@ def lint_paths(paths: list[Path], template_dirs: list[Path]) -> tuple[LoadResult
     library = load_paths(extra)
     templates = {**library.templates, **result.templates}
     references = check_references(result.rollouts, templates)
+    failed = {(e.source, e.document) for e in references}
+    for doc in result.rollouts:
+        if (doc.source, doc.index) in failed or not isinstance(doc.resource, ModelRollout):
+            continue
+        try:
+            check_rollout(doc.resource, templates)
+        except SpecError as exc:
+            references.append(
+                SpecError(exc.reason, source=doc.source, document=doc.index, path=exc.path)
+            )
     return result, references
 
 

@@ -16,13 +16,13 @@ from typing import Any
 import typer
 
 from mlrollout.analysis import TrafficProfile, compute_plan
+from mlrollout.binding import bind_metrics, compute_judged_metric, compute_sequential_config
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OutputFormat, print_json
-from mlrollout.controller.analyst import bind_metrics, compute_judge_config, compute_judged_metric
 from mlrollout.errors import SpecError
+from mlrollout.model.analysis import MetricKind
 from mlrollout.spec import ModelRollout, load_paths, load_rollout
 from mlrollout.spec.strategy import RouterKind
-from mlrollout.spec.template import MetricKind
 from mlrollout.traffic.replica_math import compute_replica_plan
 
 __all__ = ["DEFAULT_BUCKETS", "register"]
@@ -106,7 +106,7 @@ def compute_rollout_plan(
             )
             for b in bound
         ]
-        config = compute_judge_config(
+        config = compute_sequential_config(
             policy, offset_s=0.0, min_s=0.0, max_s=policy.max_duration.total_seconds()
         )
         plan = compute_plan(specs, config, profile)

@@ -134,7 +134,7 @@ class Progress:
                 "traffic": stored.status.traffic.model_dump(
                     mode="json", by_alias=True, exclude_none=True
                 ),
-                "analysis": (stored.status.analysis or {}).get("look"),
+                "analysis": _look_json(stored),
             }
             with self.report.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record, default=str, sort_keys=True) + "\n")
@@ -325,3 +325,10 @@ def _finish(
             f" — {status.message}"
         )
     raise typer.Exit(code)
+
+
+def _look_json(stored: StoredRollout) -> dict[str, Any] | None:
+    analysis = stored.status.analysis
+    if analysis is None or analysis.look is None:
+        return None
+    return analysis.look.model_dump(mode="json", by_alias=True)

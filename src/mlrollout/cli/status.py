@@ -55,19 +55,13 @@ def _steps(stored: StoredRollout) -> str:
 
 
 def _metric_lines(status: RolloutStatus) -> list[str]:
-    record = status.analysis or {}
-    metrics = record.get("metrics") or record.get("look", {}).get("metrics") or []
+    look = status.analysis.look if status.analysis is not None else None
     lines = []
-    for metric in metrics:
-        if not isinstance(metric, dict):
-            continue
+    for metric in look.metrics if look is not None else []:
         interval = ""
-        if metric.get("lower") is not None and metric.get("upper") is not None:
-            interval = f" [{metric['lower']:.3g}, {metric['upper']:.3g}]"
-        lines.append(
-            f"  {metric.get('name', '?'):<22} {metric.get('verdict', '?'):<12}"
-            f"{interval}  {metric.get('reason', '')}"
-        )
+        if metric.lower is not None and metric.upper is not None:
+            interval = f" [{metric.lower:.3g}, {metric.upper:.3g}]"
+        lines.append(f"  {metric.name:<22} {metric.verdict.value:<12}{interval}  {metric.reason}")
     return lines
 
 

@@ -67,16 +67,16 @@ class Telemetry:
                 counts[phase] = counts.get(phase, 0) + 1
         for phase, count in counts.items():
             self.rollouts.labels(phase=phase).set(count)
-        look = (stored.status.analysis or {}).get("look") or {}
-        for metric in look.get("metrics") or []:
-            for direction in ("rollback", "promote"):
-                value = metric.get(f"e_{direction}")
-                if isinstance(value, int | float):
+        analysis = stored.status.analysis
+        look = analysis.look if analysis is not None else None
+        for metric in look.metrics if look is not None else []:
+            for direction, value in (
+                ("rollback", metric.e_rollback),
+                ("promote", metric.e_promote),
+            ):
+                if value is not None:
                     self.evalue.labels(
-                        namespace=key[0],
-                        rollout=key[1],
-                        metric=str(metric.get("name")),
-                        direction=direction,
+                        namespace=key[0], rollout=key[1], metric=metric.name, direction=direction
                     ).set(value)
 
     def forget(self, namespace: str, name: str) -> None:

@@ -23,6 +23,7 @@ from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
     QUICK,
     begin_promotion,
+    current_look,
     decide_deploying,
     decide_rolling_back,
     decide_verifying,
@@ -33,6 +34,7 @@ from mlrollout.core.phases import (
     start_rollback,
     succeed,
 )
+from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import Intent, Phase, RollbackCause
@@ -122,16 +124,16 @@ def _preview(obs: Observation, status: RolloutStatus) -> Decision:
 
 
 def _analysis_promoted(obs: Observation, step: int) -> bool:
-    look = obs.analysis
-    return look is not None and look.step == step and look.decision == "promote"
+    look = current_look(obs, step)
+    return look is not None and look.decision is AnalysisDecision.PROMOTE
 
 
 def _judged(obs: Observation, status: RolloutStatus, step: int) -> Decision | None:
     """A rollback or pause from the analysis of ``step``; None to go on."""
-    look = obs.analysis
-    if look is None or look.step != step or look.decision in ("continue", "promote"):
+    look = current_look(obs, step)
+    if look is None or look.decision in (AnalysisDecision.CONTINUE, AnalysisDecision.PROMOTE):
         return None
-    if look.decision == "rollback":
+    if look.decision is AnalysisDecision.ROLLBACK:
         return start_rollback(obs, status, cause=RollbackCause.ANALYSIS, reason=look.reason)
     return pause(obs, status, look.reason, warning=True)
 

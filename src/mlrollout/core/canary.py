@@ -23,6 +23,7 @@ from mlrollout.core.phases import (
     QUICK,
     begin_promotion,
     candidate_ready,
+    current_look,
     decide_deploying,
     decide_rolling_back,
     decide_verifying,
@@ -35,6 +36,7 @@ from mlrollout.core.phases import (
     start_rollback,
     succeed,
 )
+from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import Intent, Phase, RollbackCause
@@ -130,19 +132,19 @@ def _set_weight(obs: Observation, status: RolloutStatus, weight: float) -> Decis
 
 
 def _analyze(obs: Observation, status: RolloutStatus, index: int) -> Decision:
-    look = obs.analysis if obs.analysis is not None and obs.analysis.step == index else None
+    look = current_look(obs, index)
     policy = obs.rollout.spec.analysis
     interval = policy.interval if policy is not None else QUICK * 30
-    if look is None or look.decision == "continue":
+    if look is None or look.decision is AnalysisDecision.CONTINUE:
         reason = look.reason if look is not None else "analysis started"
         return Decision(
             status=status.model_copy(update={"message": reason}),
             requeue_after=interval,
             reason=reason,
         )
-    if look.decision == "rollback":
+    if look.decision is AnalysisDecision.ROLLBACK:
         return start_rollback(obs, status, cause=RollbackCause.ANALYSIS, reason=look.reason)
-    if look.decision == "promote":
+    if look.decision is AnalysisDecision.PROMOTE:
         return _advance(obs, status, reason=look.reason)
     return pause(obs, status, look.reason, warning=True)
 

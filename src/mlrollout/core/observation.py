@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec import ModelRollout, RolloutStatus
+from mlrollout.spec.analysis import AnalysisRecord
 from mlrollout.spec.status import EnvName, Intent, TrafficSplit
 
 __all__ = ["AnalysisLook", "EnvState", "Observation", "VerificationOutcome"]
@@ -50,13 +51,17 @@ class VerificationOutcome:
 
 @dataclass(frozen=True)
 class AnalysisLook:
-    """The judge's latest look for the current step (``decision`` is rollback, promote,
-    continue or pause)."""
+    """The judge's latest look at the current step, and the record to persist.
 
-    decision: str
+    ``baseline_overdue`` says the step's maxDuration passed before the stable environment's
+    pre-rollout baseline could be measured: ``decide`` then never promotes.
+    """
+
+    decision: AnalysisDecision
     reason: str
     step: int
-    record: dict[str, Any] = field(default_factory=dict)  # the judge's state and verdicts
+    record: AnalysisRecord | None = None
+    baseline_overdue: bool = False
 
 
 @dataclass(frozen=True)

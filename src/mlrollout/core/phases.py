@@ -7,6 +7,7 @@ chains of early returns.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift, Verify
@@ -20,7 +21,8 @@ from mlrollout.core.decision import (
     split_to,
     stamp,
 )
-from mlrollout.core.observation import Observation
+from mlrollout.core.observation import AnalysisLook, Observation
+from mlrollout.model.analysis import AnalysisDecision, InconclusivePolicy
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import (
@@ -42,6 +44,7 @@ __all__ = [
     "active_env",
     "begin_promotion",
     "candidate_ready",
+    "current_look",
     "decide_deploying",
     "decide_rolling_back",
     "decide_verifying",
@@ -441,3 +444,17 @@ def resume(obs: Observation, status: RolloutStatus) -> Decision:
         step_started_at=stamp(obs.now),
     )
     return Decision(status=resumed, requeue_after=QUICK, reason=reason)
+
+
+def current_look(obs: Observation, step: int) -> AnalysisLook | None:
+    """The judge's look at ``step``, if any; without a baseline past maxDuration, a look
+    that rolls back (``onInconclusive: rollback``) or pauses, and never promotes."""
+    look = obs.analysis
+    if look is None or look.step != step:
+        return None
+    if not look.baseline_overdue:
+        return look
+    policy = obs.rollout.spec.analysis
+    rollback = policy is not None and policy.on_inconclusive is InconclusivePolicy.ROLLBACK
+    decision = AnalysisDecision.ROLLBACK if rollback else AnalysisDecision.PAUSE
+    return replace(look, decision=decision)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Decision", "InconclusivePolicy", "MetricKind", "Verdict"]
+__all__ = ["AnalysisDecision", "InconclusivePolicy", "MetricKind", "Verdict"]
 
 
 class MetricKind(StrEnum):
@@ -39,7 +39,7 @@ class Verdict(StrEnum):
     ERROR = "Error"
 
 
-class Decision(StrEnum):
+class AnalysisDecision(StrEnum):
     """Overall outcome of one look; ``pause`` only at maxDuration under the pause policy."""
 
     ROLLBACK = "rollback"

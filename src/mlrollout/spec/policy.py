@@ -18,7 +18,7 @@ from mlrollout.spec.base import DnsLabel, DnsSubdomain, Duration, HttpUrl, Label
 __all__ = [
     "AnalysisPolicy",
     "Gates",
-    "Judge",
+    "JudgeKind",
     "KayentaSettings",
     "MetricsConfig",
     "Notification",
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-class Judge(StrEnum):
+class JudgeKind(StrEnum):
     """Which judge decides: the anytime-valid default or a compatibility judge."""
 
     SEQUENTIAL = "sequential"
@@ -83,7 +83,7 @@ class AnalysisPolicy(SpecModel):
     """Which templates run, which judge decides, error bounds and time limits."""
 
     templates: list[TemplateRef] = Field(min_length=1, max_length=32)
-    judge: Judge = Judge.SEQUENTIAL
+    judge: JudgeKind = JudgeKind.SEQUENTIAL
     alpha: Annotated[float, Field(gt=0.0, le=0.2)] = 0.01
     beta: Annotated[float, Field(gt=0.0, le=0.5)] = 0.05
     on_inconclusive: InconclusivePolicy = InconclusivePolicy.PAUSE

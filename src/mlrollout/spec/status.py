@@ -2,8 +2,7 @@
 
 Part of the ``spec`` layer, so that the CRD schema and the controller's reads share one
 definition. The controller builds a new status during a pass and writes it once, last,
-with the resourceVersion it read. Analysis evidence is kept as a free-form object owned by
-the ``analysis`` layer.
+with the resourceVersion it read. The analysis is a typed record (``spec.analysis``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from mlrollout.spec.base import FreeForm, SpecModel
+from mlrollout.spec.analysis import AnalysisRecord
+from mlrollout.spec.base import SpecModel
 
 __all__ = [
     "INTENT_PREFIX",
@@ -161,7 +161,7 @@ class RolloutStatus(SpecModel):
     verification: VerificationStatus | None = None
     scale_down: ScaleDown | None = None
     rollback_cause: RollbackCause | None = None
-    analysis: FreeForm | None = None
+    analysis: AnalysisRecord | None = None
     conditions: list[Condition] = Field(default_factory=list, max_length=64)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=256)
     acknowledged_intents: dict[Annotated[str, StringConstraints(max_length=64)], Timestamp] = Field(

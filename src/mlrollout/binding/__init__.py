@@ -1,0 +1,42 @@
+"""Binding: how a rollout's templates and analysis policy become judged metrics and a judge.
+
+Between the ``spec`` (what the user wrote) and the ``analysis`` layer (pure statistics);
+used by every place that judges — the controller's analyst, ``mlrollout analyze``,
+``plan`` and ``simulate`` — so that all of them gate exactly the same metrics the same
+way. ``metrics`` binds template references to metrics with their arguments and maps each
+onto a ``JudgedMetric``; ``judges`` is the registry of judges (sequential, kayenta,
+threshold) with the combinations each supports; ``steps`` fits them to a strategy's steps.
+"""
+
+from __future__ import annotations
+
+from mlrollout.binding.judges import (
+    build_judge,
+    check_judge,
+    compute_sequential_config,
+    compute_window,
+    judge_carries_evidence,
+)
+from mlrollout.binding.metrics import (
+    BoundMetric,
+    bind_arguments,
+    bind_metrics,
+    compute_judged_metric,
+)
+from mlrollout.binding.records import compute_look_record
+from mlrollout.binding.steps import check_rollout, compute_step_limits
+
+__all__ = [
+    "BoundMetric",
+    "bind_arguments",
+    "bind_metrics",
+    "build_judge",
+    "check_judge",
+    "check_rollout",
+    "compute_judged_metric",
+    "compute_look_record",
+    "compute_sequential_config",
+    "compute_step_limits",
+    "compute_window",
+    "judge_carries_evidence",
+]
