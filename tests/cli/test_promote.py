@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -111,3 +116,95 @@ def test_bad_input_exits_2_and_changes_nothing(
     assert code == 2
     assert "--timeout" in err
     assert not kube_server.history.records(kind="ModelRollout")
+
+
+class _QualityService(http.server.BaseHTTPRequestHandler):
+    """A model-evaluation service answering ``{"value": <quality>}`` per variant."""
+
+    quality: ClassVar[dict[str, float]] = {}
+
+    def do_GET(self) -> None:
+        variant = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["variant"][0]
+        body = json.dumps({"value": self.quality.get(variant, 0.0)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def quality_service() -> Iterator[tuple[str, dict[str, float]]]:
+    quality: dict[str, float] = {}
+    handler = type("Handler", (_QualityService,), {"quality": quality})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", quality
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("canary_quality", "code", "phase"),
+    [(0.95, 0, "Succeeded"), (0.5, 1, "RolledBack")],
+    ids=["good-quality-promoted", "poor-quality-rolled-back"],
+)
+def test_a_web_provider_template_drives_promote(
+    cluster: KubeClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    quality_service: tuple[str, dict[str, float]],
+    canary_quality: float,
+    code: int,
+    phase: str,
+) -> None:
+    url, quality = quality_service
+    quality.update({"blue": 0.95, "green": canary_quality})
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "quality.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "mlrollout.io/v1alpha1",
+                "kind": "AnalysisTemplate",
+                "metadata": {"name": "quality-service"},
+                "spec": {
+                    "metrics": [
+                        {
+                            "name": "quality",
+                            "kind": "threshold",
+                            "range": {"min": 0.9},
+                            "provider": {
+                                "web": {
+                                    "url": url + "/quality?variant={{variant}}",
+                                    "fields": {"value": "$.value"},
+                                }
+                            },
+                        }
+                    ]
+                },
+            }
+        )
+    )
+    path = _file(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["spec"]["strategy"]["canary"]["steps"] = [{"setWeight": 50}, {"analyze": {}}]
+    raw["spec"]["analysis"] = {
+        "templates": [{"name": "quality-service"}],
+        "judge": "threshold",
+        "interval": "1s",
+        "threshold": {"interval": "1s", "checks": 3, "failureLimit": 2},
+    }
+    path.write_text(yaml.safe_dump(raw))
+    argv = ["promote", str(path), "-t", str(templates), "-o", "json", "--timeout", "2m"]
+    exit_code, out, _ = run(argv, capsys)
+    document = json.loads(out)
+    assert (exit_code, document["status"]["phase"]) == (code, phase)
+    look = document["status"]["analysis"]["look"]
+    assert look["metrics"][0]["name"] == "quality-service/quality"

@@ -20,7 +20,7 @@ from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import print_json
 from mlrollout.controller.oneshot import OneShot, run_one_shot
 from mlrollout.errors import ExitCode, SpecError
-from mlrollout.metrics import PrometheusProvider, VariantScope
+from mlrollout.metrics import PrometheusProvider, ProviderKind, ProviderSet, VariantScope
 from mlrollout.model import parse_duration
 from mlrollout.spec import AnalysisTemplate, load_file, load_paths
 from mlrollout.spec.policy import (
@@ -228,9 +228,14 @@ def register(app: typer.Typer) -> None:
             namespace=namespace,
             service=service,
         )
-        provider = PrometheusProvider.from_config(
-            None, environ={"MLROLLOUT_PROMETHEUS_URL": prometheus}
+        # A web provider answers only "the last window", never a past period: only
+        # Prometheus can answer analyze.
+        environ = {"MLROLLOUT_PROMETHEUS_URL": prometheus}
+        provider = ProviderSet(
+            {ProviderKind.PROMETHEUS: lambda: PrometheusProvider.from_config(None, environ=environ)}
         )
+        for m in metrics:
+            provider.check(m.template, m.metric, path="--template")
         try:
             look = run_one_shot(provider, job)
         finally:

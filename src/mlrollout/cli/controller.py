@@ -22,7 +22,7 @@ from mlrollout.controller.driver import identity
 from mlrollout.controller.manager import Manager, ManagerSettings
 from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import HealthServer, Telemetry
-from mlrollout.metrics import PrometheusProvider
+from mlrollout.metrics.registry import build_cluster_providers
 from mlrollout.spec import ModelRollout, load_paths
 
 __all__ = ["register"]
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             if rollout.spec.analysis is None:
                 return None
             config = rollout.spec.metrics.prometheus if rollout.spec.metrics else None
-            return MetricsAnalyst(PrometheusProvider.from_config(config), library, now=clock.now)
+            return MetricsAnalyst(build_cluster_providers(config), library, now=clock.now)
 
         options = ClusterOptions(kubeconfig, context, None)
         telemetry = Telemetry()

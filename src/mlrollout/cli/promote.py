@@ -44,7 +44,7 @@ from mlrollout.kube import (
     RolloutStore,
     StoredRollout,
 )
-from mlrollout.metrics import PrometheusProvider
+from mlrollout.metrics.registry import build_cluster_providers
 from mlrollout.model import parse_duration
 from mlrollout.spec import (
     AnalysisTemplate,
@@ -176,10 +176,8 @@ def _run(
         )
     analyst = None
     if rollout.spec.analysis is not None:
-        provider = PrometheusProvider.from_config(
-            rollout.spec.metrics.prometheus if rollout.spec.metrics else None
-        )
-        analyst = MetricsAnalyst(provider, templates, now=clock.now)
+        config = rollout.spec.metrics.prometheus if rollout.spec.metrics else None
+        analyst = MetricsAnalyst(build_cluster_providers(config), templates, now=clock.now)
     reconciler = build_reconciler(
         client, namespace=rollout.namespace, name=rollout.name, analyst=analyst, clock=clock
     )
