@@ -55,7 +55,7 @@ def test_each_request_goes_to_the_provider_its_metric_names() -> None:
     providers.fetch_windows(_request(ACCURACY), boundaries=WINDOW)
     providers.fetch_windows(_request(PROMETHEUS_METRIC), boundaries=WINDOW)
     providers.fetch_windows(_request(ACCURACY), boundaries=WINDOW)
-    assert log == [("web", "accuracy"), ("prometheus", "error-rate"), ("web", "accuracy")]
+    assert log == [("web", "labelled"), ("prometheus", "error-rate"), ("web", "labelled")]
     assert len(built) == 2  # built once, on first use
     providers.close()
     assert all(p.closed for p in built)
