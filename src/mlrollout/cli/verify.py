@@ -1,23 +1,28 @@
-"""``mlrollout verify image|model``: the supply-chain gates for CI and init containers.
+"""``mlrollout verify image|blob|model``: the supply-chain gates for CI and init containers.
 
 Top layer: parses options, calls ``gates.verify.fetch_verification`` (the same function
-the controller's Verifying phase calls) or ``gates.modeldigest``, renders text or JSON.
+the controller's Verifying phase calls), ``gates.bundle.assess_blob`` (Sigstore bundles,
+like ``cosign verify-blob --bundle``) or ``gates.modeldigest``, renders text or JSON.
 Exit codes: 0 verified, 4 refused (``GateError``; with ``--output json`` the JSON result
 is printed and the exit is 4), 2 bad input (``SpecError``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 
 import typer
 
 from mlrollout.errors import ExitCode, GateError, SpecError
+from mlrollout.gates.bundle import assess_blob
 from mlrollout.gates.modeldigest import fetch_model_verification
 from mlrollout.gates.oci import RegistryClient
+from mlrollout.gates.policy import KeylessIdentity, SignaturePolicy, TrustedKey
 from mlrollout.gates.policy_file import load_gate_policy
 from mlrollout.gates.reasons import Reason
 from mlrollout.gates.registry_auth import Credentials
@@ -74,6 +79,43 @@ def image_command(
     _emit(result, output)
 
 
+@verify_app.command("blob")
+def blob_command(
+    artifact: Path = typer.Argument(..., help="The signed file."),
+    bundle: Path = typer.Option(..., "--bundle", help="Its Sigstore bundle (v0.1-v0.3)."),
+    key: Path | None = typer.Option(None, "--key", help="Trusted public key (PEM, P-256)."),
+    identity: str | None = typer.Option(
+        None, "--certificate-identity", help="Keyless: the certificate identity, exactly."
+    ),
+    identity_regexp: str | None = typer.Option(
+        None, "--certificate-identity-regexp", help="Keyless: a regexp the identity matches."
+    ),
+    issuer: str | None = typer.Option(
+        None, "--certificate-oidc-issuer", help="Keyless: the OIDC issuer, exactly."
+    ),
+    trusted_root: Path | None = typer.Option(
+        None, "--trusted-root", help="trusted_root.json (Fulcio, Rekor, CT logs, TSAs)."
+    ),
+    insecure_ignore_tlog: bool = typer.Option(
+        False, "--insecure-ignore-tlog", help="With --key: accept a bundle with no log entry."
+    ),
+    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+) -> None:
+    """Verify a file against its Sigstore bundle (like ``cosign verify-blob --bundle``)."""
+    policy = _blob_policy(
+        key=key,
+        identity=KeylessIdentityOptions(identity, identity_regexp, issuer),
+        trusted_root=_read(trusted_root, "--trusted-root") if trusted_root else None,
+        require_tlog=not insecure_ignore_tlog,
+    )
+    bundle_bytes = _read(bundle, "--bundle")
+    digest = _hash(artifact)
+    result = assess_blob(
+        str(artifact), digest=digest, bundle=bundle_bytes, policy=policy, now=datetime.now(UTC)
+    )
+    _emit(result, output)
+
+
 @verify_app.command("model")
 def model_command(
     path: Path = typer.Argument(..., help="Model file, or directory with a SHA256SUMS file."),
@@ -88,6 +130,60 @@ def model_command(
     if not path.exists() and not path.is_symlink():
         raise SpecError("does not exist", source=str(path))
     _emit(fetch_model_verification(path, expected), output)
+
+
+class KeylessIdentityOptions(NamedTuple):
+    """The keyless flags as given: identity, identity regexp, issuer."""
+
+    identity: str | None
+    regexp: str | None
+    issuer: str | None
+
+
+def _blob_policy(
+    *,
+    key: Path | None,
+    identity: KeylessIdentityOptions,
+    trusted_root: bytes | None,
+    require_tlog: bool,
+) -> SignaturePolicy:
+    keyless = any(v is not None for v in identity)
+    if (key is None) == (not keyless):
+        raise SpecError(
+            "give either --key or --certificate-identity[-regexp] with --certificate-oidc-issuer"
+        )
+    if key is not None:
+        try:
+            trusted = TrustedKey.from_pem(_read(key, "--key"), name=key.name)
+        except ValueError as exc:
+            raise SpecError(f"cannot load public key: {exc}", source=str(key)) from exc
+        return SignaturePolicy(
+            keys=(trusted,), trusted_root=trusted_root, require_tlog=require_tlog
+        )
+    if identity.issuer is None:
+        raise SpecError("keyless verification needs --certificate-oidc-issuer")
+    if trusted_root is None:
+        raise SpecError("keyless verification needs --trusted-root (trusted_root.json)")
+    try:
+        wanted = KeylessIdentity(identity.issuer, identity.identity, identity.regexp)
+    except ValueError as exc:
+        raise SpecError(str(exc), path="--certificate-identity") from exc
+    return SignaturePolicy(keys=(), identities=(wanted,), trusted_root=trusted_root)
+
+
+def _read(path: Path, option: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read {option}: {exc.strerror}", source=str(path)) from exc
+
+
+def _hash(path: Path) -> Sha256:
+    try:
+        with path.open("rb") as handle:
+            return Sha256(hashlib.file_digest(handle, "sha256").hexdigest())
+    except OSError as exc:
+        raise SpecError(f"cannot read the artifact: {exc.strerror}", source=str(path)) from exc
 
 
 def _emit(result: VerificationResult, output: Output) -> None:
