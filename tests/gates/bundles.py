@@ -76,3 +76,54 @@ def dsse_bundle(
         },
     }
     return json.dumps(doc).encode()
+
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_bundle(
+    store: Any,
+    repository: str,
+    subject: tuple[str, int],
+    bundle: bytes,
+    *,
+    tag_schema: bool = False,
+    artifact_type: str = BUNDLE_V03,
+) -> str:
+    """Push ``bundle`` as an OCI 1.1 referrer of ``subject`` (digest, manifest size).
+
+    With ``tag_schema`` the referrers index at tag ``sha256-<hex>`` is updated too, as
+    cosign does on registries without the referrers API. Returns the referrer's digest.
+    """
+    store.put_blob(repository, b"{}")
+    store.put_blob(repository, bundle)
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": EMPTY_TYPE, "size": 2, "digest": _sha(b"{}")},
+        "layers": [{"mediaType": BUNDLE_V03, "size": len(bundle), "digest": _sha(bundle)}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject[0], "size": subject[1]},
+    }
+    manifest = json.dumps(doc).encode()
+    digest = _sha(manifest)
+    store.put_manifest(repository, digest, manifest, OCI_MANIFEST)
+    if tag_schema:
+        tag = subject[0].replace(":", "-")
+        entry = {
+            "mediaType": OCI_MANIFEST,
+            "digest": digest,
+            "size": len(manifest),
+            "artifactType": artifact_type,
+        }
+        existing = store.manifests.get((repository, tag)) if hasattr(store, "manifests") else None
+        entries = json.loads(existing[0])["manifests"] if existing else []
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [*entries, entry]}
+        store.put_manifest(repository, tag, json.dumps(index).encode(), OCI_INDEX)
+    return digest

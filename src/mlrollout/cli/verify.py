@@ -61,9 +61,25 @@ def image_command(
     ),
     username: str | None = typer.Option(None, envvar="MLROLLOUT_REGISTRY_USERNAME"),
     password: str | None = typer.Option(None, envvar="MLROLLOUT_REGISTRY_PASSWORD"),
-    output: Output = typer.Option(Output.text, "--output", help="text or json."),
+    identity: str | None = typer.Option(
+        None, "--certificate-identity", help="Keyless: a trusted certificate identity."
+    ),
+    identity_regexp: str | None = typer.Option(
+        None, "--certificate-identity-regexp", help="Keyless: a regexp the identity matches."
+    ),
+    issuer: str | None = typer.Option(
+        None, "--certificate-oidc-issuer", help="Keyless: the OIDC issuer, exactly."
+    ),
+    trusted_root: Path | None = typer.Option(
+        None, "--trusted-root", help="trusted_root.json for bundles (keyless and log entries)."
+    ),
+    insecure_ignore_tlog: bool = typer.Option(
+        False, "--insecure-ignore-tlog", help="Accept key-signed bundles with no log entry."
+    ),
+    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
 ) -> None:
-    """Verify an image's cosign signature (and attestations the policy requires)."""
+    """Verify an image's cosign signatures -- legacy .sig and Sigstore bundles found as
+    OCI referrers -- and the attestations the policy requires."""
     try:
         image = decide_image_reference(reference)
     except GateError as exc:
@@ -72,7 +88,14 @@ def image_command(
             output,
         )
         return
-    gate_policy = load_gate_policy(policy, key_paths=key)
+    flags = KeylessIdentityOptions(identity, identity_regexp, issuer)
+    gate_policy = load_gate_policy(
+        policy,
+        key_paths=key,
+        identities=_identities(flags),
+        trusted_root=_read(trusted_root, "--trusted-root") if trusted_root else None,
+        require_tlog=False if insecure_ignore_tlog else None,
+    )
     credentials = Credentials(username, password or "") if username else None
     with RegistryClient(image.registry, credentials=credentials, plain_http=plain_http) as client:
         result = fetch_verification(image, gate_policy, client=client, now=datetime.now(UTC))
@@ -160,15 +183,21 @@ def _blob_policy(
         return SignaturePolicy(
             keys=(trusted,), trusted_root=trusted_root, require_tlog=require_tlog
         )
-    if identity.issuer is None:
-        raise SpecError("keyless verification needs --certificate-oidc-issuer")
     if trusted_root is None:
         raise SpecError("keyless verification needs --trusted-root (trusted_root.json)")
+    return SignaturePolicy(keys=(), identities=_identities(identity), trusted_root=trusted_root)
+
+
+def _identities(flags: KeylessIdentityOptions) -> tuple[KeylessIdentity, ...]:
+    """The keyless identity the flags name (none when no keyless flag is given)."""
+    if all(v is None for v in flags):
+        return ()
+    if flags.issuer is None:
+        raise SpecError("keyless verification needs --certificate-oidc-issuer")
     try:
-        wanted = KeylessIdentity(identity.issuer, identity.identity, identity.regexp)
+        return (KeylessIdentity(flags.issuer, flags.identity, flags.regexp),)
     except ValueError as exc:
         raise SpecError(str(exc), path="--certificate-identity") from exc
-    return SignaturePolicy(keys=(), identities=(wanted,), trusted_root=trusted_root)
 
 
 def _read(path: Path, option: str) -> bytes:

@@ -17,6 +17,7 @@ from mlrollout.gates.podsecurity import Finding
 from mlrollout.gates.policy import (
     AttestationPolicy,
     GatePolicy,
+    KeylessIdentity,
     PodSecurityPolicy,
     ProvenancePolicy,
     SignaturePolicy,
@@ -35,6 +36,7 @@ __all__ = [
     "Credentials",
     "Finding",
     "GatePolicy",
+    "KeylessIdentity",
     "PodSecurityPolicy",
     "ProvenancePolicy",
     "Reason",

@@ -50,6 +50,7 @@ class VerifiedBundle:
     """A bundle that verified: who signed, and the statement when it was DSSE/in-toto."""
 
     signer: str
+    signer_ids: frozenset[str]
     statement: Statement | None
 
 
@@ -172,10 +173,12 @@ def decide_bundle(
             now=now,
         )
         signer = ", ".join(k.name for k in keys)
+        ids = frozenset(k.key_id for k in keys)
     else:
         signer = _decide_keyless(message, artifact, policy=policy, trusted_root=trusted_root)
+        ids = frozenset({signer})
     statement = _statement(message, digest) if message.dsse_envelope is not None else None
-    return VerifiedBundle(signer, statement)
+    return VerifiedBundle(signer, ids, statement)
 
 
 def _decide_keyless(
