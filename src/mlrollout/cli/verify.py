@@ -2,7 +2,8 @@
 
 Top layer: parses options, calls ``gates.verify.fetch_verification`` (the same function
 the controller's Verifying phase calls), ``gates.bundle.assess_blob`` (Sigstore bundles,
-like ``cosign verify-blob --bundle``) or ``gates.modeldigest``, renders text or JSON.
+like ``cosign verify-blob --bundle``), ``gates.modeldigest`` or ``gates.modelsig``
+(model-signing signatures), renders text or JSON.
 Exit codes: 0 verified, 4 refused (``GateError``; with ``--output json`` the JSON result
 is printed and the exit is 4), 2 bad input (``SpecError``).
 """
@@ -21,6 +22,7 @@ import typer
 from mlrollout.errors import ExitCode, GateError, SpecError
 from mlrollout.gates.bundle import assess_blob
 from mlrollout.gates.modeldigest import fetch_model_verification
+from mlrollout.gates.modelsig import fetch_model_signature
 from mlrollout.gates.oci import RegistryClient
 from mlrollout.gates.policy import KeylessIdentity, SignaturePolicy, TrustedKey
 from mlrollout.gates.policy_file import load_gate_policy
@@ -142,17 +144,68 @@ def blob_command(
 @verify_app.command("model")
 def model_command(
     path: Path = typer.Argument(..., help="Model file, or directory with a SHA256SUMS file."),
-    sha256: str = typer.Option(..., "--sha256", help="Expected digest (of SHA256SUMS for a dir)."),
-    output: Output = typer.Option(Output.text, "--output", help="text or json."),
+    sha256: str | None = typer.Option(
+        None, "--sha256", help="Expected digest (of SHA256SUMS for a dir)."
+    ),
+    signature: Path | None = typer.Option(
+        None, "--signature", help="OpenSSF model signature (model-signing) of the directory."
+    ),
+    key: Path | None = typer.Option(None, "--key", help="With --signature: trusted public key."),
+    identity: str | None = typer.Option(
+        None, "--certificate-identity", help="With --signature: keyless identity, exactly."
+    ),
+    issuer: str | None = typer.Option(
+        None, "--certificate-oidc-issuer", help="With --signature: the OIDC issuer, exactly."
+    ),
+    trusted_root: Path | None = typer.Option(
+        None, "--trusted-root", help="With keyless --signature: trusted_root.json."
+    ),
+    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
 ) -> None:
-    """Verify a model artifact's SHA-256 (streamed; symlinks and traversal refused)."""
-    try:
-        expected = Sha256.parse(sha256.lower())
-    except ValueError as exc:
-        raise SpecError(str(exc), path="--sha256") from exc
+    """Verify a model: its SHA-256 pin (streamed; symlinks and traversal refused) and/or
+    its model-signing signature (every file re-hashed and compared)."""
+    if sha256 is None and signature is None:
+        raise SpecError("give --sha256, --signature, or both")
     if not path.exists() and not path.is_symlink():
         raise SpecError("does not exist", source=str(path))
-    _emit(fetch_model_verification(path, expected), output)
+    result = VerificationResult(str(path), None, "no check requested")
+    if sha256 is not None:
+        try:
+            expected = Sha256.parse(sha256.lower())
+        except ValueError as exc:
+            raise SpecError(str(exc), path="--sha256") from exc
+        result = fetch_model_verification(path, expected)
+    if signature is not None and result.verified:
+        signed = _model_signature(
+            path, signature, key=key, identity=(identity, issuer), trusted_root=trusted_root
+        )
+        result = signed if sha256 is None else result.combine(signed)
+    _emit(result, output)
+
+
+def _model_signature(
+    path: Path,
+    signature: Path,
+    *,
+    key: Path | None,
+    identity: tuple[str | None, str | None],
+    trusted_root: Path | None,
+) -> VerificationResult:
+    if not signature.is_file():
+        raise SpecError("model signature does not exist", source=str(signature))
+    keyless = identity != (None, None)
+    if (key is None) == (not keyless):
+        raise SpecError("--signature needs --key or --certificate-identity with an issuer")
+    if key is not None:
+        _read(key, "--key")
+        return fetch_model_signature(path, signature, key=key)
+    name, oidc_issuer = identity
+    if name is None or oidc_issuer is None:
+        raise SpecError("keyless model verification needs both identity and issuer flags")
+    if trusted_root is None:
+        raise SpecError("keyless model verification needs --trusted-root (trusted_root.json)")
+    root = _read(trusted_root, "--trusted-root")
+    return fetch_model_signature(path, signature, identity=(name, oidc_issuer), trusted_root=root)
 
 
 class KeylessIdentityOptions(NamedTuple):
