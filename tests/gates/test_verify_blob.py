@@ -230,3 +230,13 @@ def test_conformance_managed_key_needs_the_trusted_root_for_its_log_entry(
 def test_bad_input_exits_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = _run(args, capsys)
     assert code == 2
+
+
+def test_insecure_ignore_tlog_skips_a_log_entry_it_cannot_check(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    case = SUITE / "managed-key-and-trusted-root"
+    args = [str(SUITE / "a.txt"), "--bundle", str(case / "bundle.sigstore.json")]
+    args += ["--key", str(case / "key.pub"), "--insecure-ignore-tlog", "-o", "json"]
+    code, verdict = _run(args, capsys)
+    assert (code, verdict["verified"]) == (0, True)

@@ -93,10 +93,10 @@ def decide_keyed_bundle(
     if not valid:
         raise _refuse(Reason.UNTRUSTED_KEY, "signing key is outside its validity window")
     entries = bundle.verification_material.tlog_entries
-    if not entries:
-        if require_tlog:
-            raise _refuse(Reason.NO_LOG_EVIDENCE, "bundle has no transparency-log entry")
-        return valid
+    if not entries and require_tlog:
+        raise _refuse(Reason.NO_LOG_EVIDENCE, "bundle has no transparency-log entry")
+    if not entries or (trusted_root is None and not require_tlog):
+        return valid  # the log is not required and cannot be checked: ignored, as cosign
     if trusted_root is None:
         raise _refuse(Reason.TRUST_ROOT_INVALID, "a trusted root is needed to verify the log entry")
     for entry in entries:
