@@ -29,7 +29,8 @@ def _b64(data: bytes) -> str:
 
 
 def _material(signer: CosignTestSigner) -> dict[str, Any]:
-    return {"publicKey": {"hint": signer.name}, "tlogEntries": []}
+    # like cosign: no "tlogEntries" key at all when nothing was logged (proto3 JSON)
+    return {"publicKey": {"hint": signer.name}}
 
 
 def message_bundle(signer: CosignTestSigner, artifact: bytes) -> bytes:

@@ -13,6 +13,7 @@ exceptions are mapped here and nowhere else.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,9 +134,23 @@ def _certificate_names(cert: x509.Certificate) -> frozenset[str]:
     return frozenset(names)
 
 
+def _with_proto3_defaults(raw: bytes) -> bytes:
+    """Proto3 JSON omits empty repeated fields (cosign writes no ``tlogEntries`` when it
+    logged nothing); the model requires the key, so an absent one is added as ``[]``."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return raw  # the model reports the JSON error
+    material = doc.get("verificationMaterial") if isinstance(doc, dict) else None
+    if not isinstance(material, dict) or "tlogEntries" in material:
+        return raw
+    material["tlogEntries"] = []
+    return json.dumps(doc).encode()
+
+
 def _parse(raw: bytes) -> BundleMessage:
     try:
-        message = BundleMessage.from_json(raw)
+        message = BundleMessage.from_json(_with_proto3_defaults(raw))
     except (ValueError, ValidationError) as exc:
         lines = str(exc).splitlines()
         detail = "; ".join(line.strip() for line in lines[1:3]) or lines[0]
