@@ -110,6 +110,21 @@ class CosignWorld:
         args = ["verify", "--key", f"{key}.pub", "--insecure-ignore-tlog=true", *INSECURE, ref]
         return self._run(args).returncode
 
+    def sign_blob(self, artifact: Path, *, key: str = "trusted") -> Path:
+        """``cosign sign-blob --bundle`` (a v0.3 bundle, no log); the bundle's path."""
+        bundle = artifact.with_suffix(".sigstore.json")
+        args = ["sign-blob", "--key", f"{key}.key", "--bundle", str(bundle)]
+        done = self._run(
+            [*args, "--tlog-upload=false", "--use-signing-config=false", str(artifact)]
+        )
+        assert done.returncode == 0, done.stderr
+        return bundle
+
+    def verify_blob(self, artifact: Path, bundle: Path, *, key: str = "trusted") -> int:
+        """``cosign verify-blob --bundle``'s exit code."""
+        args = ["verify-blob", "--key", f"{key}.pub", "--bundle", str(bundle)]
+        return self._run([*args, "--insecure-ignore-tlog=true", str(artifact)]).returncode
+
     def verify_attestation(self, ref: str, policy: Path) -> int:
         """``cosign verify-attestation --type slsaprovenance1 --policy``'s exit code."""
         args = ["verify-attestation", "--key", "trusted.pub", "--type", "slsaprovenance1"]

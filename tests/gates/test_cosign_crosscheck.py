@@ -217,3 +217,26 @@ def test_cosign_and_mlrollout_agree(
 def test_the_table_is_large_enough() -> None:
     assert len(ROWS) >= 12
     assert {fmt for _, fmt in ROWS} == {"legacy", "bundle"}
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [("valid", None), ("changed-file", "ARTIFACT_MISMATCH"), ("wrong-key", "UNTRUSTED_KEY")],
+    ids=["valid", "changed-file", "wrong-key"],
+)
+def test_verify_blob_agrees_with_cosign_verify_blob(
+    world: CosignWorld, case: str, reason: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    artifact = world.directory / f"model-{case}.bin"
+    artifact.write_bytes(b"weights " * 1000)
+    bundle = world.sign_blob(artifact)
+    if case == "changed-file":
+        artifact.write_bytes(b"weights " * 999 + b"weighTs ")
+    key = "stranger" if case == "wrong-key" else "trusted"
+    cosign_code = world.verify_blob(artifact, bundle, key=key)
+    args = ["verify", "blob", str(artifact), "--bundle", str(bundle), "--key", str(world.key(key))]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--insecure-ignore-tlog", "-o", "json"])
+    verdict = json.loads(capsys.readouterr().out)
+    assert (exited.value.code, verdict["reason"]) == ((0, None) if reason is None else (4, reason))
+    assert (cosign_code == 0) == (reason is None)
