@@ -59,6 +59,7 @@ class CosignWorld:
     cosign: str
     host: str
     directory: Path
+    repo: str = REPO
 
     def __post_init__(self) -> None:
         for name in ("trusted", "stranger"):
@@ -83,8 +84,9 @@ class CosignWorld:
         """The public key file of ``name``."""
         return self.directory / f"{name}.pub"
 
-    def image(self, content: bytes, *, tag: str | None = None, repo: str = REPO) -> str:
+    def image(self, content: bytes, *, tag: str | None = None, repo: str | None = None) -> str:
         """Push a one-layer image (and ``tag``) to ``repo``; its pinned reference."""
+        repo = repo or self.repo
         with RegistryPusher(f"http://{self.host}") as pusher:
             digest = push_image(pusher, repo, content)
             if tag is not None:
@@ -146,29 +148,31 @@ class CosignWorld:
         src, dst = self._digest(source), self._digest(target)
         suffix = ".sig" if fmt == "legacy" else ""
         accept = OCI_MANIFEST if fmt == "legacy" else OCI_INDEX
-        data = self._get(f"/v2/{REPO}/manifests/{src.replace(':', '-')}{suffix}", accept)
+        data = self._get(f"/v2/{self.repo}/manifests/{src.replace(':', '-')}{suffix}", accept)
         with RegistryPusher(f"http://{self.host}") as pusher:
-            pusher.put_manifest(REPO, f"{dst.replace(':', '-')}{suffix}", data, accept)
+            pusher.put_manifest(self.repo, f"{dst.replace(':', '-')}{suffix}", data, accept)
 
     def alter_signed_payload(self, ref: str, fmt: str) -> None:
         """Change one byte of what was signed, keep the signature (a forgery)."""
         digest = self._digest(ref)
         if fmt == "legacy":
             tag = f"{digest.replace(':', '-')}.sig"
-            manifest = json.loads(self._get(f"/v2/{REPO}/manifests/{tag}", OCI_MANIFEST))
+            manifest = json.loads(self._get(f"/v2/{self.repo}/manifests/{tag}", OCI_MANIFEST))
             layer = manifest["layers"][0]
-            blob = self._get(f"/v2/{REPO}/blobs/{layer['digest']}", "*/*")
+            blob = self._get(f"/v2/{self.repo}/blobs/{layer['digest']}", "*/*")
             forged = blob.replace(b'"optional":null', b'"optional":{"x":"y"}')
             assert forged != blob
             layer.update(digest=sha(forged), size=len(forged))
             self._push(forged, manifest, tag, OCI_MANIFEST)
             return
         tag = digest.replace(":", "-")
-        index = json.loads(self._get(f"/v2/{REPO}/manifests/{tag}", OCI_INDEX))
+        index = json.loads(self._get(f"/v2/{self.repo}/manifests/{tag}", OCI_INDEX))
         entry = index["manifests"][0]
-        manifest = json.loads(self._get(f"/v2/{REPO}/manifests/{entry['digest']}", OCI_MANIFEST))
+        manifest = json.loads(
+            self._get(f"/v2/{self.repo}/manifests/{entry['digest']}", OCI_MANIFEST)
+        )
         layer = manifest["layers"][0]
-        bundle = json.loads(self._get(f"/v2/{REPO}/blobs/{layer['digest']}", "*/*"))
+        bundle = json.loads(self._get(f"/v2/{self.repo}/blobs/{layer['digest']}", "*/*"))
         envelope = bundle["dsseEnvelope"]
         statement = json.loads(base64.b64decode(envelope["payload"]))
         statement["predicate"] = {"forged": True}
@@ -179,9 +183,9 @@ class CosignWorld:
         self._push(forged, manifest, sha(raw), OCI_MANIFEST)
         entry.update(digest=sha(raw), size=len(raw))
         with RegistryPusher(f"http://{self.host}") as pusher:
-            pusher.put_manifest(REPO, tag, json.dumps(index).encode(), OCI_INDEX)
+            pusher.put_manifest(self.repo, tag, json.dumps(index).encode(), OCI_INDEX)
 
     def _push(self, blob: bytes, manifest: dict[str, object], ref: str, media_type: str) -> None:
         with RegistryPusher(f"http://{self.host}") as pusher:
-            pusher.put_blob(REPO, blob)
-            pusher.put_manifest(REPO, ref, json.dumps(manifest).encode(), media_type)
+            pusher.put_blob(self.repo, blob)
+            pusher.put_manifest(self.repo, ref, json.dumps(manifest).encode(), media_type)

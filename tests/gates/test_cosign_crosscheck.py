@@ -21,6 +21,7 @@ from mlrollout.cli.app import main
 
 from .cosign_cli import CosignWorld, cosign_binary
 from .real_registry import start_registry
+from .referrers_proxy import ReferrersProxy
 
 pytestmark = [pytest.mark.registry, pytest.mark.cosign]
 
@@ -199,6 +200,48 @@ def _mlrollout(
 def test_cosign_and_mlrollout_agree(
     world: CosignWorld, name: str, fmt: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    _check(world, name, fmt, capsys)
+
+
+# Through a registry with the referrers API, cosign writes no sha256-<hex> tag: the
+# bundles are found by GET /v2/<name>/referrers/<digest> alone.
+API_CASES = [
+    "valid",
+    "wrong-key",
+    "unsigned",
+    "tag-only-reference",
+    "missing-referrer",
+    "provenance-allowed-builder",
+    "provenance-wrong-builder",
+    "provenance-missing",
+    "attestation-only-as-signature",
+]
+
+
+@pytest.fixture(scope="module")
+def api_world(world: CosignWorld) -> Iterator[tuple[CosignWorld, ReferrersProxy]]:
+    proxy = ReferrersProxy(world.host)
+    with proxy.serve() as host:
+        api = CosignWorld(world.cosign, host, world.directory, repo="ml/api")
+        yield api, proxy
+        api.http.close()
+
+
+@pytest.mark.parametrize("name", API_CASES)
+def test_cosign_and_mlrollout_agree_over_the_referrers_api(
+    api_world: tuple[CosignWorld, ReferrersProxy],
+    name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    world, proxy = api_world
+    calls = proxy.api_calls
+    _check(world, name, "bundle", capsys)
+    assert proxy.api_calls > calls
+    tags = world.http.get("/v2/ml/api/tags/list").json().get("tags") or []
+    assert not [t for t in tags if t.startswith("sha256-")], "cosign fell back to tags"
+
+
+def _check(world: CosignWorld, name: str, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
     build, _, reason = CASES[name]
     case = build(world, fmt, f"{name} {fmt}")
     if case.attestation:
