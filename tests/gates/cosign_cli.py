@@ -94,9 +94,13 @@ class CosignWorld:
                 pusher.put_manifest(repo, tag, manifest_for([layer]), OCI_MANIFEST)
         return f"{self.host}/{repo}@{digest}"
 
-    def sign(self, ref: str, fmt: str, *, key: str = "trusted") -> None:
-        """``cosign sign --key`` in format ``fmt`` (legacy or bundle)."""
-        done = self._run(["sign", "--key", f"{key}.key", *FORMAT_FLAGS[fmt], *INSECURE, ref])
+    def sign(
+        self, ref: str, fmt: str, *, key: str = "trusted", annotations: dict[str, str] | None = None
+    ) -> None:
+        """``cosign sign --key [-a k=v]`` in format ``fmt`` (legacy or bundle)."""
+        extra = [arg for k, v in (annotations or {}).items() for arg in ("-a", f"{k}={v}")]
+        args = ["sign", "--key", f"{key}.key", *extra, *FORMAT_FLAGS[fmt], *INSECURE, ref]
+        done = self._run(args)
         assert done.returncode == 0, done.stderr
 
     def attest(self, ref: str, fmt: str, predicate: dict[str, object]) -> None:
@@ -107,10 +111,13 @@ class CosignWorld:
         done = self._run([*args, "--predicate", str(path), *FORMAT_FLAGS[fmt], *INSECURE, ref])
         assert done.returncode == 0, done.stderr
 
-    def verify(self, ref: str, *, key: str = "trusted") -> int:
-        """``cosign verify``'s exit code."""
-        args = ["verify", "--key", f"{key}.pub", "--insecure-ignore-tlog=true", *INSECURE, ref]
-        return self._run(args).returncode
+    def verify(
+        self, ref: str, *, key: str = "trusted", annotations: dict[str, str] | None = None
+    ) -> int:
+        """``cosign verify [-a k=v]``'s exit code."""
+        extra = [arg for k, v in (annotations or {}).items() for arg in ("-a", f"{k}={v}")]
+        args = ["verify", "--key", f"{key}.pub", *extra, "--insecure-ignore-tlog=true"]
+        return self._run([*args, *INSECURE, ref]).returncode
 
     def sign_blob(self, artifact: Path, *, key: str = "trusted") -> Path:
         """``cosign sign-blob --bundle`` (a v0.3 bundle, no log); the bundle's path."""

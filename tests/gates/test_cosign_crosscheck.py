@@ -26,6 +26,7 @@ from .referrers_proxy import ReferrersProxy
 pytestmark = [pytest.mark.registry, pytest.mark.cosign]
 
 BUILDER = "https://github.com/actions/runner"
+PINNED_MODEL = {"model_sha256": "ab" * 32}
 
 
 def _provenance(builder: str) -> dict[str, object]:
@@ -58,6 +59,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CosignWorld]:
             "    sourceRepositories: ['https://github.com/acme/fraud']\n"
             "    sourceRefs: ['refs/heads/main']\n"
         )
+        (directory / "annotations.yaml").write_text(
+            "signature:\n  keys: [{path: trusted.pub}]\n  requireTransparencyLog: false\n"
+            f"  requiredAnnotations: {json.dumps(PINNED_MODEL)}\n"
+        )
         world = CosignWorld(binary, host, directory)
         yield world
         world.http.close()
@@ -70,6 +75,7 @@ class Case:
     ref: str
     key: str = "trusted"
     attestation: bool = False
+    annotations: bool = False
 
 
 Build = Callable[[CosignWorld, str, str], Case]
@@ -138,6 +144,15 @@ def _provenance_case(builder: str | None) -> Build:
     return build
 
 
+def _annotated(signed: dict[str, str]) -> Build:
+    def build(w: CosignWorld, fmt: str, seed: str) -> Case:
+        ref = w.image(seed.encode())
+        w.sign(ref, fmt, annotations=signed)
+        return Case(ref, annotations=True)
+
+    return build
+
+
 def _attestation_only(w: CosignWorld, fmt: str, seed: str) -> Case:
     ref = w.image(seed.encode())
     w.attest(ref, fmt, _provenance(BUILDER))
@@ -162,6 +177,12 @@ CASES: dict[str, tuple[Build, tuple[str, ...], str | None]] = {
     ),
     "provenance-missing": (_provenance_case(None), ("legacy", "bundle"), "ATTESTATION_MISSING"),
     "attestation-only-as-signature": (_attestation_only, ("legacy", "bundle"), "UNSIGNED"),
+    "required-annotation-signed": (_annotated(PINNED_MODEL), ("legacy", "bundle"), None),
+    "required-annotation-differs": (
+        _annotated({"model_sha256": "cd" * 32}),
+        ("legacy", "bundle"),
+        "POLICY_ANNOTATION",
+    ),
 }
 # Where the verdicts differ on purpose: mlrollout refuses what cosign accepts.
 DIVERGENT = {
@@ -186,6 +207,8 @@ def _mlrollout(
     args = ["verify", "image", case.ref, "-o", "json"]
     if case.attestation:
         args += ["--policy", str(world.directory / "policy.yaml")]
+    elif case.annotations:
+        args += ["--policy", str(world.directory / "annotations.yaml")]
     else:
         args += ["--key", str(world.key(case.key)), "--insecure-ignore-tlog"]
     with pytest.raises(SystemExit) as exited:
@@ -247,7 +270,8 @@ def _check(world: CosignWorld, name: str, fmt: str, capsys: pytest.CaptureFixtur
     if case.attestation:
         cosign_code = world.verify_attestation(case.ref, world.directory / "builder.cue")
     else:
-        cosign_code = world.verify(case.ref, key=case.key)
+        wanted = PINNED_MODEL if case.annotations else None
+        cosign_code = world.verify(case.ref, key=case.key, annotations=wanted)
     code, got = _mlrollout(world, case, capsys)
     expected = REASON_BY_FORMAT.get((name, fmt), reason)
     assert (code, got) == ((0, None) if expected is None else (4, expected))

@@ -106,7 +106,7 @@ def test_message_signature_bundle_over_the_manifest_digest_verifies() -> None:
         ("wrong-key", Reason.UNTRUSTED_KEY),
         ("replayed-from-other-image", Reason.SUBJECT_MISMATCH),
         ("log-required", Reason.NO_LOG_EVIDENCE),
-        ("annotations-required", Reason.POLICY_ANNOTATION),
+        ("annotation-missing", Reason.POLICY_ANNOTATION),
         ("corrupt-blob", Reason.BLOB_DIGEST_MISMATCH),
     ],
     ids=lambda v: str(v),
@@ -124,7 +124,7 @@ def test_bad_bundles_are_refused(case: str, reason: Reason) -> None:
         _sign(registry, image, size)
     if case == "log-required":
         policy = GatePolicy(signature=replace(KEYS, require_tlog=True))
-    if case == "annotations-required":
+    if case == "annotation-missing":
         policy = GatePolicy(signature=replace(KEYS, required_annotations={"model": "x"}))
     if case == "corrupt-blob":
         for digest, blob in list(registry.blobs.items()):
@@ -245,3 +245,21 @@ def test_statement_hash_binding() -> None:
     digest = hashlib.sha256(b"x").hexdigest()
     doc = json.loads(statement(digest, COSIGN_SIGN_PREDICATE, None))
     assert doc["subject"][0]["digest"]["sha256"] == digest
+
+
+@pytest.mark.parametrize(
+    ("signed", "reason"),
+    [({"model_sha256": "ab" * 32}, None), ({"model_sha256": "cd" * 32}, Reason.POLICY_ANNOTATION)],
+    ids=["annotation-matches", "annotation-differs"],
+)
+def test_required_annotations_are_read_from_the_signed_subject(
+    signed: dict[str, str], reason: Reason | None
+) -> None:
+    registry = FakeRegistry()
+    image, size = _image(registry)
+    doc = json.loads(statement(image.digest.hex, COSIGN_SIGN_PREDICATE, {}))
+    doc["subject"][0]["annotations"] = signed
+    bundle = dsse_bundle(SIGNER, json.dumps(doc).encode())
+    push_bundle(registry, "ml/fraud", (str(image.digest), size), bundle)
+    policy = GatePolicy(signature=replace(KEYS, required_annotations={"model_sha256": "ab" * 32}))
+    assert _verify(registry, image, policy)[0] is reason

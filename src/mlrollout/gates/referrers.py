@@ -68,11 +68,26 @@ def _assess_one(
         raise GateError(Reason.BLOB_DIGEST_MISMATCH.value, problem)
     verified = decide_bundle(layer.blob, digest=image.digest, policy=policy, now=now)
     if _is_signature(verified) and policy.required_annotations:
-        raise GateError(
-            Reason.POLICY_ANNOTATION.value,
-            "required annotations are only checked on legacy .sig signatures",
-        )
+        _check_annotations(verified, image=image, policy=policy)
     return verified
+
+
+def _check_annotations(
+    verified: VerifiedBundle, *, image: ImageRef, policy: SignaturePolicy
+) -> None:
+    """cosign v3 signs ``-a`` values as annotations of the statement's subject."""
+    if verified.statement is None:
+        raise GateError(
+            Reason.POLICY_ANNOTATION.value, "a message-signature bundle carries no annotations"
+        )
+    signed = verified.statement.annotations_of(image.digest)
+    for name, value in policy.required_annotations.items():
+        if signed.get(name) != value:
+            got = signed.get(name, "<absent>")
+            raise GateError(
+                Reason.POLICY_ANNOTATION.value,
+                f"annotation {name!r} must be {value!r}, got {got!r}",
+            )
 
 
 def assess_bundles(
