@@ -263,3 +263,23 @@ def test_required_annotations_are_read_from_the_signed_subject(
     push_bundle(registry, "ml/fraud", (str(image.digest), size), bundle)
     policy = GatePolicy(signature=replace(KEYS, required_annotations={"model_sha256": "ab" * 32}))
     assert _verify(registry, image, policy)[0] is reason
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (400, None),
+        (405, None),
+        (500, Reason.REGISTRY_UNAVAILABLE),
+        (403, Reason.REGISTRY_UNAVAILABLE),
+    ],
+    ids=["400-falls-back", "405-falls-back", "500-fails-closed", "403-fails-closed"],
+)
+def test_a_registry_refusing_the_referrers_endpoint(status: int, reason: Reason | None) -> None:
+    registry = FakeRegistry()
+    image, size = _image(registry)
+    _sign(registry, image, size, tag_schema=True)
+    registry.faults.append(
+        lambda r: httpx.Response(status) if "/referrers/" in r.url.path else None
+    )
+    assert _verify(registry, image)[0] is reason

@@ -187,12 +187,7 @@ class RegistryClient:
             pages += 1
             if pages > self._limits.max_referrers:
                 raise GateError(Reason.TOO_MANY_REFERRERS.value, f"{url}: too many pages")
-            got = self._get(
-                url,
-                scope=_pull(repository),
-                accept=REFERRERS_ACCEPT,
-                limit=self._limits.max_manifest_bytes,
-            )
+            got = self._get_referrers_page(url, repository, first=first)
             if got is None:
                 return self._fetch_referrers_tag(repository, digest) if first else tuple(found)
             first = False
@@ -200,6 +195,25 @@ class RegistryClient:
             self._check_referrer_count(len(found), digest)
             url = _next_page(got[0])
         return tuple(found)
+
+    def _get_referrers_page(
+        self, url: str, repository: str, *, first: bool
+    ) -> tuple[httpx.Response, bytes] | None:
+        """One page; on the first, a 4xx other than auth means "no referrers API" like 404
+        (registries answer 400 or 405 for an unknown endpoint); 5xx stays a failure."""
+        try:
+            return self._get(
+                url,
+                scope=_pull(repository),
+                accept=REFERRERS_ACCEPT,
+                limit=self._limits.max_manifest_bytes,
+            )
+        except RegistryUnavailableError:
+            raise
+        except RegistryError as exc:
+            if first and _unsupported_endpoint(exc):
+                return None
+            raise
 
     def _fetch_referrers_tag(self, repository: str, digest: Sha256) -> tuple[Descriptor, ...]:
         index = self.fetch_manifest(repository, f"sha256-{digest.hex}")
@@ -306,6 +320,10 @@ class RegistryClient:
         response, body = self._exchange(url, "application/json", basic, limit, False)
         _raise_for_status(response)
         return _parse_token(body, url)
+
+
+def _unsupported_endpoint(exc: RegistryError) -> bool:
+    return any(f"HTTP {code}" in str(exc) for code in (400, 405, 406))
 
 
 def _next_page(response: httpx.Response) -> str | None:
