@@ -1,6 +1,7 @@
 """Test support: a registry-shaped HTTP endpoint for httpx.MockTransport.
 
-Serves ``/v2/``, manifests by tag or digest and blobs, with anonymous, Basic or Bearer
+Serves ``/v2/``, manifests by tag or digest, blobs and the OCI 1.1 referrers API (off with
+``referrers_api=False``, answering 404 like a registry without it), with anonymous, Basic or Bearer
 auth (token endpoint at ``https://auth.test/token``), blob redirects to another host, and
 fault injection (status codes, wrong manifest bytes, exceptions). Records every request.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +20,9 @@ import httpx
 from .publish import sha
 
 TOKEN_URL = "https://auth.test/token"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 CDN_HOST = "cdn.test"
-_PATH = re.compile(r"/v2/(?P<repo>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)")
+_PATH = re.compile(r"/v2/(?P<repo>.+)/(?P<kind>manifests|blobs|referrers)/(?P<ref>[^/]+)")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class FakeRegistry:
     password: str = "s3cret"
     token_lifetime: int = 300
     redirect_blobs: bool = False
+    referrers_api: bool = True
     manifests: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     faults: list[Callable[[httpx.Request], httpx.Response | None]] = field(default_factory=list)
@@ -71,6 +75,8 @@ class FakeRegistry:
         if not match:
             return httpx.Response(404)
         repo, kind, ref = match["repo"], match["kind"], match["ref"]
+        if kind == "referrers":
+            return self._referrers(repo, ref)
         if kind == "manifests":
             found = self.manifests.get((repo, ref))
             if found is None:
@@ -81,6 +87,24 @@ class FakeRegistry:
         if self.redirect_blobs:
             return httpx.Response(307, headers={"location": f"https://{CDN_HOST}/b?d={ref}"})
         return httpx.Response(200, content=self.blobs[ref])
+
+    def _referrers(self, repo: str, digest: str) -> httpx.Response:
+        """OCI 1.1 ``GET /v2/<name>/referrers/<digest>``, or 404 without the API."""
+        if not self.referrers_api:
+            return httpx.Response(404, json={"errors": [{"code": "NOT_FOUND"}]})
+        entries = []
+        for (stored_repo, ref), (data, media_type) in sorted(self.manifests.items()):
+            if stored_repo != repo or ref != sha(data):
+                continue
+            doc = json.loads(data)
+            if doc.get("subject", {}).get("digest") != digest:
+                continue
+            kind = doc.get("artifactType") or doc.get("config", {}).get("mediaType")
+            entries.append(
+                {"mediaType": media_type, "digest": ref, "size": len(data), "artifactType": kind}
+            )
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+        return httpx.Response(200, json=index, headers={"content-type": OCI_INDEX})
 
     def _authorized(self, request: httpx.Request) -> bool:
         header = request.headers.get("authorization", "")

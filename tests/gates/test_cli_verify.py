@@ -15,6 +15,7 @@ from mlrollout.errors import GateError, SpecError
 from mlrollout.gates import oci
 from mlrollout.model import ImageRef
 
+from .bundles import COSIGN_SIGN_PREDICATE, dsse_bundle, push_bundle, statement
 from .fake_registry import FakeRegistry
 from .publish import push_image, push_signature
 from .signer import CosignTestSigner
@@ -170,3 +171,31 @@ def test_verify_model_file() -> None:
     )
     assert result.exit_code == 4
     assert json.loads(result.output)["reason"] == "MODEL_DIGEST_MISMATCH"
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [([], "NO_LOG_EVIDENCE"), (["--insecure-ignore-tlog"], None)],
+    ids=["log-required", "insecure-ignore-tlog"],
+)
+def test_v3_bundle_signature_through_the_cli(
+    registry: FakeRegistry, tmp_path: Path, extra: list[str], reason: str | None
+) -> None:
+    digest = push_image(registry, "ml/fraud", b"x")
+    size = len(registry.manifests[("ml/fraud", str(digest))][0])
+    payload = statement(digest.hex, COSIGN_SIGN_PREDICATE, None)
+    push_bundle(registry, "ml/fraud", (str(digest), size), dsse_bundle(SIGNER, payload))
+    ref = f"{HOST}/ml/fraud@{digest}"
+    args = ["verify", "image", ref, "--key", str(_key_file(tmp_path)), "-o", "json", *extra]
+    result = RUNNER.invoke(_app(), args)
+    assert result.exit_code == (0 if reason is None else 4), result.output
+    assert json.loads(result.output)["reason"] == reason
+
+
+def test_keyless_flags_need_an_issuer_and_a_trusted_root(tmp_path: Path) -> None:
+    ref = f"{HOST}/ml/fraud@sha256:" + "a" * 64
+    no_issuer = ["verify", "image", ref, "--certificate-identity", "x"]
+    no_root = [*no_issuer, "--certificate-oidc-issuer", "https://issuer.test"]
+    for args in (no_issuer, no_root):
+        result = RUNNER.invoke(_app(), args)
+        assert isinstance(result.exception, SpecError), result.output

@@ -50,7 +50,7 @@ def test_two_signatures_by_one_key_count_once() -> None:
         now=NOW,
     )
     assert [c.passed for c in result.checks] == [True, True]
-    assert result.message == "signed by 1 trusted key(s)"
+    assert result.message == "signed by 1 trusted signer(s)"
 
 
 def test_unknown_key_signature_is_untrusted() -> None:

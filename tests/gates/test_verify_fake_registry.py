@@ -107,8 +107,8 @@ def test_missing_image() -> None:
     assert _verify(FakeRegistry(), image) is Reason.IMAGE_NOT_FOUND
 
 
-def test_new_bundle_format_is_named() -> None:
-    registry = FakeRegistry()
+def test_a_tag_schema_referrer_that_is_missing_is_not_a_signature() -> None:
+    registry = FakeRegistry(referrers_api=False)
     digest = push_image(registry, "ml/fraud", b"x")
     index = (
         b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":'
@@ -119,7 +119,7 @@ def test_new_bundle_format_is_named() -> None:
     registry.put_manifest(
         "ml/fraud", f"sha256-{digest.hex}", index, "application/vnd.oci.image.index.v1+json"
     )
-    assert _verify(registry, ImageRef(f"{HOST}/ml/fraud", digest)) is Reason.NEW_BUNDLE_FORMAT_FOUND
+    assert _verify(registry, ImageRef(f"{HOST}/ml/fraud", digest)) is Reason.UNSIGNED
 
 
 def test_signature_of_image_a_copied_to_image_b() -> None:

@@ -1,23 +1,30 @@
-"""``mlrollout verify image|model``: the supply-chain gates for CI and init containers.
+"""``mlrollout verify image|blob|model``: the supply-chain gates for CI and init containers.
 
 Top layer: parses options, calls ``gates.verify.fetch_verification`` (the same function
-the controller's Verifying phase calls) or ``gates.modeldigest``, renders text or JSON.
+the controller's Verifying phase calls), ``gates.bundle.assess_blob`` (Sigstore bundles,
+like ``cosign verify-blob --bundle``), ``gates.modeldigest`` or ``gates.modelsig``
+(model-signing signatures), renders text or JSON.
 Exit codes: 0 verified, 4 refused (``GateError``; with ``--output json`` the JSON result
 is printed and the exit is 4), 2 bad input (``SpecError``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 
 import typer
 
 from mlrollout.errors import ExitCode, GateError, SpecError
+from mlrollout.gates.bundle import assess_blob
 from mlrollout.gates.modeldigest import fetch_model_verification
+from mlrollout.gates.modelsig import fetch_model_signature
 from mlrollout.gates.oci import RegistryClient
+from mlrollout.gates.policy import KeylessIdentity, SignaturePolicy, TrustedKey
 from mlrollout.gates.policy_file import load_gate_policy
 from mlrollout.gates.reasons import Reason
 from mlrollout.gates.registry_auth import Credentials
@@ -56,9 +63,25 @@ def image_command(
     ),
     username: str | None = typer.Option(None, envvar="MLROLLOUT_REGISTRY_USERNAME"),
     password: str | None = typer.Option(None, envvar="MLROLLOUT_REGISTRY_PASSWORD"),
-    output: Output = typer.Option(Output.text, "--output", help="text or json."),
+    identity: str | None = typer.Option(
+        None, "--certificate-identity", help="Keyless: a trusted certificate identity."
+    ),
+    identity_regexp: str | None = typer.Option(
+        None, "--certificate-identity-regexp", help="Keyless: a regexp the identity matches."
+    ),
+    issuer: str | None = typer.Option(
+        None, "--certificate-oidc-issuer", help="Keyless: the OIDC issuer, exactly."
+    ),
+    trusted_root: Path | None = typer.Option(
+        None, "--trusted-root", help="trusted_root.json for bundles (keyless and log entries)."
+    ),
+    insecure_ignore_tlog: bool = typer.Option(
+        False, "--insecure-ignore-tlog", help="Accept key-signed bundles with no log entry."
+    ),
+    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
 ) -> None:
-    """Verify an image's cosign signature (and attestations the policy requires)."""
+    """Verify an image's cosign signatures -- legacy .sig and Sigstore bundles found as
+    OCI referrers -- and the attestations the policy requires."""
     try:
         image = decide_image_reference(reference)
     except GateError as exc:
@@ -67,27 +90,182 @@ def image_command(
             output,
         )
         return
-    gate_policy = load_gate_policy(policy, key_paths=key)
+    flags = KeylessIdentityOptions(identity, identity_regexp, issuer)
+    gate_policy = load_gate_policy(
+        policy,
+        key_paths=key,
+        identities=_identities(flags),
+        trusted_root=_read(trusted_root, "--trusted-root") if trusted_root else None,
+        require_tlog=False if insecure_ignore_tlog else None,
+    )
     credentials = Credentials(username, password or "") if username else None
     with RegistryClient(image.registry, credentials=credentials, plain_http=plain_http) as client:
         result = fetch_verification(image, gate_policy, client=client, now=datetime.now(UTC))
     _emit(result, output)
 
 
+@verify_app.command("blob")
+def blob_command(
+    artifact: Path = typer.Argument(..., help="The signed file."),
+    bundle: Path = typer.Option(..., "--bundle", help="Its Sigstore bundle (v0.1-v0.3)."),
+    key: Path | None = typer.Option(None, "--key", help="Trusted public key (PEM, P-256)."),
+    identity: str | None = typer.Option(
+        None, "--certificate-identity", help="Keyless: the certificate identity, exactly."
+    ),
+    identity_regexp: str | None = typer.Option(
+        None, "--certificate-identity-regexp", help="Keyless: a regexp the identity matches."
+    ),
+    issuer: str | None = typer.Option(
+        None, "--certificate-oidc-issuer", help="Keyless: the OIDC issuer, exactly."
+    ),
+    trusted_root: Path | None = typer.Option(
+        None, "--trusted-root", help="trusted_root.json (Fulcio, Rekor, CT logs, TSAs)."
+    ),
+    insecure_ignore_tlog: bool = typer.Option(
+        False, "--insecure-ignore-tlog", help="With --key: accept a bundle with no log entry."
+    ),
+    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+) -> None:
+    """Verify a file against its Sigstore bundle (like ``cosign verify-blob --bundle``)."""
+    policy = _blob_policy(
+        key=key,
+        identity=KeylessIdentityOptions(identity, identity_regexp, issuer),
+        trusted_root=_read(trusted_root, "--trusted-root") if trusted_root else None,
+        require_tlog=not insecure_ignore_tlog,
+    )
+    bundle_bytes = _read(bundle, "--bundle")
+    digest = _hash(artifact)
+    result = assess_blob(
+        str(artifact), digest=digest, bundle=bundle_bytes, policy=policy, now=datetime.now(UTC)
+    )
+    _emit(result, output)
+
+
 @verify_app.command("model")
 def model_command(
     path: Path = typer.Argument(..., help="Model file, or directory with a SHA256SUMS file."),
-    sha256: str = typer.Option(..., "--sha256", help="Expected digest (of SHA256SUMS for a dir)."),
-    output: Output = typer.Option(Output.text, "--output", help="text or json."),
+    sha256: str | None = typer.Option(
+        None, "--sha256", help="Expected digest (of SHA256SUMS for a dir)."
+    ),
+    signature: Path | None = typer.Option(
+        None, "--signature", help="OpenSSF model signature (model-signing) of the directory."
+    ),
+    key: Path | None = typer.Option(None, "--key", help="With --signature: trusted public key."),
+    identity: str | None = typer.Option(
+        None, "--certificate-identity", help="With --signature: keyless identity, exactly."
+    ),
+    issuer: str | None = typer.Option(
+        None, "--certificate-oidc-issuer", help="With --signature: the OIDC issuer, exactly."
+    ),
+    trusted_root: Path | None = typer.Option(
+        None, "--trusted-root", help="With keyless --signature: trusted_root.json."
+    ),
+    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
 ) -> None:
-    """Verify a model artifact's SHA-256 (streamed; symlinks and traversal refused)."""
-    try:
-        expected = Sha256.parse(sha256.lower())
-    except ValueError as exc:
-        raise SpecError(str(exc), path="--sha256") from exc
+    """Verify a model: its SHA-256 pin (streamed; symlinks and traversal refused) and/or
+    its model-signing signature (every file re-hashed and compared)."""
+    if sha256 is None and signature is None:
+        raise SpecError("give --sha256, --signature, or both")
     if not path.exists() and not path.is_symlink():
         raise SpecError("does not exist", source=str(path))
-    _emit(fetch_model_verification(path, expected), output)
+    result = VerificationResult(str(path), None, "no check requested")
+    if sha256 is not None:
+        try:
+            expected = Sha256.parse(sha256.lower())
+        except ValueError as exc:
+            raise SpecError(str(exc), path="--sha256") from exc
+        result = fetch_model_verification(path, expected)
+    if signature is not None and result.verified:
+        signed = _model_signature(
+            path, signature, key=key, identity=(identity, issuer), trusted_root=trusted_root
+        )
+        result = signed if sha256 is None else result.combine(signed)
+    _emit(result, output)
+
+
+def _model_signature(
+    path: Path,
+    signature: Path,
+    *,
+    key: Path | None,
+    identity: tuple[str | None, str | None],
+    trusted_root: Path | None,
+) -> VerificationResult:
+    if not signature.is_file():
+        raise SpecError("model signature does not exist", source=str(signature))
+    keyless = identity != (None, None)
+    if (key is None) == (not keyless):
+        raise SpecError("--signature needs --key or --certificate-identity with an issuer")
+    if key is not None:
+        _read(key, "--key")
+        return fetch_model_signature(path, signature, key=key)
+    name, oidc_issuer = identity
+    if name is None or oidc_issuer is None:
+        raise SpecError("keyless model verification needs both identity and issuer flags")
+    if trusted_root is None:
+        raise SpecError("keyless model verification needs --trusted-root (trusted_root.json)")
+    root = _read(trusted_root, "--trusted-root")
+    return fetch_model_signature(path, signature, identity=(name, oidc_issuer), trusted_root=root)
+
+
+class KeylessIdentityOptions(NamedTuple):
+    """The keyless flags as given: identity, identity regexp, issuer."""
+
+    identity: str | None
+    regexp: str | None
+    issuer: str | None
+
+
+def _blob_policy(
+    *,
+    key: Path | None,
+    identity: KeylessIdentityOptions,
+    trusted_root: bytes | None,
+    require_tlog: bool,
+) -> SignaturePolicy:
+    keyless = any(v is not None for v in identity)
+    if (key is None) == (not keyless):
+        raise SpecError(
+            "give either --key or --certificate-identity[-regexp] with --certificate-oidc-issuer"
+        )
+    if key is not None:
+        try:
+            trusted = TrustedKey.from_pem(_read(key, "--key"), name=key.name)
+        except ValueError as exc:
+            raise SpecError(f"cannot load public key: {exc}", source=str(key)) from exc
+        return SignaturePolicy(
+            keys=(trusted,), trusted_root=trusted_root, require_tlog=require_tlog
+        )
+    if trusted_root is None:
+        raise SpecError("keyless verification needs --trusted-root (trusted_root.json)")
+    return SignaturePolicy(keys=(), identities=_identities(identity), trusted_root=trusted_root)
+
+
+def _identities(flags: KeylessIdentityOptions) -> tuple[KeylessIdentity, ...]:
+    """The keyless identity the flags name (none when no keyless flag is given)."""
+    if all(v is None for v in flags):
+        return ()
+    if flags.issuer is None:
+        raise SpecError("keyless verification needs --certificate-oidc-issuer")
+    try:
+        return (KeylessIdentity(flags.issuer, flags.identity, flags.regexp),)
+    except ValueError as exc:
+        raise SpecError(str(exc), path="--certificate-identity") from exc
+
+
+def _read(path: Path, option: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read {option}: {exc.strerror}", source=str(path)) from exc
+
+
+def _hash(path: Path) -> Sha256:
+    try:
+        with path.open("rb") as handle:
+            return Sha256(hashlib.file_digest(handle, "sha256").hexdigest())
+    except OSError as exc:
+        raise SpecError(f"cannot read the artifact: {exc.strerror}", source=str(path)) from exc
 
 
 def _emit(result: VerificationResult, output: Output) -> None:

@@ -20,6 +20,7 @@ from mlrollout.errors import GateError, KubeError, NotFoundError, SpecError
 from mlrollout.gates import (
     AttestationPolicy,
     GatePolicy,
+    KeylessIdentity,
     PodSecurityPolicy,
     ProvenancePolicy,
     RegistryClient,
@@ -37,7 +38,7 @@ from mlrollout.kube.kinds import NETWORKPOLICIES
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.metrics.settings import DEFAULT_SECRETS_DIR, ENV_SECRETS_DIR
 from mlrollout.spec import ModelRollout
-from mlrollout.spec.policy import Gates, PublicKeyRef
+from mlrollout.spec.policy import Gates, PublicKeyRef, SignatureGate, TrustedRootRef
 from mlrollout.spec.strategy import RouterKind
 from mlrollout.traffic.factory import build_environments
 from mlrollout.traffic.replica_math import compute_pods_to_place, compute_replica_plan
@@ -47,6 +48,7 @@ __all__ = [
     "compute_candidate_pods",
     "compute_gate_policy",
     "load_trusted_key",
+    "load_trusted_root",
 ]
 
 
@@ -78,6 +80,39 @@ def load_trusted_key(ref: PublicKeyRef, index: int) -> TrustedKey:
         raise SpecError(str(exc), path=f"spec.gates.signature.publicKeys[{index}]") from None
 
 
+def load_trusted_root(ref: TrustedRootRef) -> bytes:
+    """The bytes of ``trusted_root.json`` from a mounted secret or a file."""
+    if ref.secret is not None:
+        path = Path(os.environ.get(ENV_SECRETS_DIR, DEFAULT_SECRETS_DIR)) / ref.secret / ref.key
+    else:
+        assert ref.file is not None
+        path = Path(ref.file)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SpecError(
+            f"cannot read trusted root: {exc.strerror}",
+            source=str(path),
+            path="spec.gates.signature.trustedRoot",
+        ) from None
+
+
+def _signature_policy(gate: SignatureGate) -> SignaturePolicy:
+    identities = tuple(
+        KeylessIdentity(issuer=k.issuer, identity=k.identity, identity_regexp=k.identity_regexp)
+        for k in gate.keyless
+    )
+    return SignaturePolicy(
+        keys=tuple(load_trusted_key(k, i) for i, k in enumerate(gate.public_keys)),
+        threshold=gate.threshold,
+        identity_mirrors=dict(gate.identity_mirrors),
+        required_annotations=dict(gate.annotations),
+        identities=identities,
+        trusted_root=load_trusted_root(gate.trusted_root) if gate.trusted_root else None,
+        require_tlog=gate.require_transparency_log,
+    )
+
+
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
@@ -86,12 +121,7 @@ def compute_gate_policy(gates: Gates) -> GatePolicy | None:
     """The gates layer's policy for ``spec.gates``; None when no signature gate is set."""
     if gates.signature is None:
         return None
-    signature = SignaturePolicy(
-        keys=tuple(load_trusted_key(k, i) for i, k in enumerate(gates.signature.public_keys)),
-        threshold=gates.signature.threshold,
-        identity_mirrors=dict(gates.signature.identity_mirrors),
-        required_annotations=dict(gates.signature.annotations),
-    )
+    signature = _signature_policy(gates.signature)
     provenance = None
     if gates.provenance is not None:
         provenance = ProvenancePolicy(

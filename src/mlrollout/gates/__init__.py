@@ -1,9 +1,12 @@
 """Supply-chain and preflight gates: nothing starts or moves traffic until these pass.
 
 Layer: below ``cli`` and ``controller``; uses ``model`` and ``errors`` and talks to OCI
-registries over httpx. Modules: ``oci`` (distribution client), ``cosign`` and
-``simplesigning`` (signatures), ``dsse``/``intoto``/``attestations`` (provenance, SBOM,
-scans), ``podsecurity``, ``modeldigest``, ``verify`` (the entry point the controller calls).
+registries over httpx. Modules: ``oci`` (distribution client, OCI 1.1 referrers),
+``cosign`` and ``simplesigning`` (legacy signatures), ``bundle``, ``keyed_bundle``,
+``sigstore_verifier`` and ``referrers`` (Sigstore bundles, cosign v3, keyless),
+``dsse``/``intoto``/``attestations`` (provenance, SBOM, scans), ``podsecurity``,
+``modeldigest`` and ``modelsig`` (model pins and signatures), ``verify`` (the entry point
+the controller calls).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from mlrollout.gates.podsecurity import Finding
 from mlrollout.gates.policy import (
     AttestationPolicy,
     GatePolicy,
+    KeylessIdentity,
     PodSecurityPolicy,
     ProvenancePolicy,
     SignaturePolicy,
@@ -35,6 +39,7 @@ __all__ = [
     "Credentials",
     "Finding",
     "GatePolicy",
+    "KeylessIdentity",
     "PodSecurityPolicy",
     "ProvenancePolicy",
     "Reason",

@@ -65,11 +65,21 @@ def assess_attestation_layer(
 
 
 def assess_attestations(
-    *, image: ImageRef, layers: Sequence[BlobLayer], policy: GatePolicy, now: datetime
+    *,
+    image: ImageRef,
+    layers: Sequence[BlobLayer],
+    policy: GatePolicy,
+    now: datetime,
+    bundled: Sequence[tuple[Check, Statement | None]] = (),
 ) -> VerificationResult:
-    """Verified when every required attestation exists, verifies and satisfies its policy."""
-    checks: list[Check] = []
-    statements: list[Statement] = []
+    """Verified when every required attestation exists, verifies and satisfies its policy.
+
+    ``layers`` are legacy ``.att`` DSSE layers, verified here; ``bundled`` are the checks
+    and verified statements of Sigstore-bundle attestations (``referrers``). Both face the
+    same predicate judges: a new storage format never skips a predicate check.
+    """
+    checks: list[Check] = [c for c, _ in bundled]
+    statements: list[Statement] = [s for _, s in bundled if s is not None]
     for index, layer in enumerate(layers):
         check, statement = assess_attestation_layer(
             layer, index=index, image=image, policy=policy, now=now

@@ -43,6 +43,17 @@ _RANK = {
     Reason.MANIFEST_DIGEST_MISMATCH: 4,
     Reason.IDENTITY_MISMATCH: 5,
     Reason.POLICY_ANNOTATION: 6,
+    Reason.BUNDLE_INVALID: 1,
+    Reason.ARTIFACT_MISMATCH: 4,
+    Reason.SUBJECT_MISMATCH: 4,
+    Reason.ATTESTATION_INVALID: 1,
+    Reason.TRUST_ROOT_INVALID: 2,
+    Reason.CERT_CHAIN_INVALID: 3,
+    Reason.TLOG_INVALID: 3,
+    Reason.TIMESTAMP_INVALID: 3,
+    Reason.NO_LOG_EVIDENCE: 4,
+    Reason.CERT_ISSUER_MISMATCH: 5,
+    Reason.CERT_IDENTITY_MISMATCH: 5,
 }
 
 
@@ -144,11 +155,20 @@ def assess_signature_layer(
 
 
 def assess_signatures(
-    *, image: ImageRef, layers: Sequence[BlobLayer], policy: SignaturePolicy, now: datetime
+    *,
+    image: ImageRef,
+    layers: Sequence[BlobLayer],
+    policy: SignaturePolicy,
+    now: datetime,
+    bundled: tuple[Sequence[Check], frozenset[str]] = ((), frozenset()),
 ) -> VerificationResult:
-    """Verified when at least ``policy.threshold`` distinct trusted keys signed validly."""
-    checks: list[Check] = []
-    signers: set[str] = set()
+    """Verified when at least ``policy.threshold`` distinct trusted signers signed validly.
+
+    ``layers`` are legacy ``.sig`` layers, judged here; ``bundled`` holds the checks and
+    signer ids (key ids or keyless identities) of Sigstore-bundle signatures (``referrers``).
+    """
+    checks: list[Check] = list(bundled[0])
+    signers: set[str] = set(bundled[1])
     for index, layer in enumerate(layers):
         check, keys = assess_signature_layer(
             layer, index=index, image=image, policy=policy, now=now
@@ -162,12 +182,12 @@ def _decide_outcome(
     image: str, checks: tuple[Check, ...], *, signers: int, policy: SignaturePolicy
 ) -> VerificationResult:
     if signers >= policy.threshold:
-        return VerificationResult(image, None, f"signed by {signers} trusted key(s)", checks)
+        return VerificationResult(image, None, f"signed by {signers} trusted signer(s)", checks)
     if signers:
         return VerificationResult.refused(
             image,
             Reason.UNTRUSTED_KEY,
-            f"signed by {signers} distinct trusted key(s), policy requires {policy.threshold}",
+            f"signed by {signers} distinct trusted signer(s), policy requires {policy.threshold}",
             checks,
         )
     failures = [c for c in checks if c.reason in _RANK]

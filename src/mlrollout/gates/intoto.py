@@ -1,13 +1,16 @@
 """in-toto Statements (v1 and v0.1): strict parsing and the subject-digest rule.
 
-Used by ``attestations`` on payloads ``dsse`` verified. ``predicateType`` is taken from the
-verified statement only (never from a layer annotation: CVE-2022-35929).
+Used by ``attestations`` on payloads ``dsse`` verified, and by ``bundle`` on DSSE bundle
+payloads (a subject's ``annotations`` carry cosign v3's ``sign -a`` values).
+``predicateType`` is taken from the verified statement only (never from a layer
+annotation: CVE-2022-35929).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from mlrollout.gates.strictjson import expect_keys, expect_object, expect_string, load_strict_json
@@ -29,10 +32,17 @@ class Statement:
     predicate_type: str
     subject_sha256: frozenset[str]
     predicate: Mapping[str, Any]
+    subject_annotations: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def decide_about(self, digest: Sha256) -> bool:
         """True when one subject's sha256 is ``digest``."""
         return digest.hex in self.subject_sha256
+
+    def annotations_of(self, digest: Sha256) -> Mapping[str, str]:
+        """The string annotations of the subject with ``digest`` (cosign v3's ``-a``)."""
+        return self.subject_annotations.get(digest.hex, MappingProxyType({}))
 
 
 def parse_statement(body: bytes) -> Statement:
@@ -50,11 +60,22 @@ def parse_statement(body: bytes) -> Statement:
     subjects = doc["subject"]
     if not isinstance(subjects, list) or not subjects:
         raise ValueError("subject must be a non-empty list")
+    digests = [_subject_sha256(s, i) for i, s in enumerate(subjects)]
     return Statement(
         predicate_type=expect_string(doc["predicateType"], "predicateType"),
-        subject_sha256=frozenset(_subject_sha256(s, i) for i, s in enumerate(subjects)),
+        subject_sha256=frozenset(digests),
         predicate=expect_object(doc.get("predicate", {}), "predicate"),
+        subject_annotations=MappingProxyType(
+            {d: _string_annotations(s) for d, s in zip(digests, subjects, strict=True)}
+        ),
     )
+
+
+def _string_annotations(subject: Mapping[str, Any]) -> Mapping[str, str]:
+    found = subject.get("annotations")
+    if not isinstance(found, dict):
+        return MappingProxyType({})
+    return MappingProxyType({k: v for k, v in found.items() if isinstance(v, str)})
 
 
 def _subject_sha256(value: Any, index: int) -> str:

@@ -20,7 +20,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from mlrollout.errors import GateError, RegistryError, RegistryUnavailableError
-from mlrollout.gates.manifest import MANIFEST_ACCEPT, Manifest, parse_manifest
+from mlrollout.gates.manifest import MANIFEST_ACCEPT, Descriptor, Manifest, parse_manifest
 from mlrollout.gates.reasons import Reason
 from mlrollout.gates.registry_auth import (
     Credentials,
@@ -30,9 +30,16 @@ from mlrollout.gates.registry_auth import (
 )
 from mlrollout.model import Sha256
 
-__all__ = ["Limits", "RegistryClient", "compute_base_url", "decide_loopback"]
+__all__ = [
+    "REFERRERS_ACCEPT",
+    "Limits",
+    "RegistryClient",
+    "compute_base_url",
+    "decide_loopback",
+]
 
 _ERROR_BODY_BYTES = 64 * 1024
+REFERRERS_ACCEPT = "application/vnd.oci.image.index.v1+json"
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class Limits:
     max_blob_bytes: int = 16 * 1024 * 1024
     max_token_bytes: int = 64 * 1024
     max_redirects: int = 5
+    max_referrers: int = 64
+    max_layers: int = 32
 
 
 def decide_loopback(host: str) -> bool:
@@ -119,6 +128,11 @@ class RegistryClient:
         """Release pooled connections."""
         self._http.close()
 
+    @property
+    def limits(self) -> Limits:
+        """The caps this client enforces (callers apply ``max_layers`` to what they fetch)."""
+        return self._limits
+
     def fetch_ping(self) -> None:
         """``GET /v2/`` (authenticating if challenged); raise if the API is not there."""
         self._get(f"{self.base_url}/v2/", scope="", accept=None, limit=_ERROR_BODY_BYTES)
@@ -157,6 +171,75 @@ class RegistryClient:
         if got is None:
             raise RegistryError(f"blob {digest} is missing from {repository}")
         return got[1]
+
+    def fetch_referrers(self, repository: str, digest: Sha256) -> tuple[Descriptor, ...]:
+        """The manifests that refer to ``digest`` (OCI 1.1), at most ``max_referrers``.
+
+        Uses ``GET /v2/<name>/referrers/<digest>`` (following ``Link: rel="next"`` pages);
+        when the registry has no referrers API (404) the referrers tag schema: the index
+        at tag ``sha256-<hex>``. No referrers is an empty tuple.
+        """
+        url: str | None = f"{self.base_url}/v2/{repository}/referrers/{digest}"
+        found: list[Descriptor] = []
+        first = True
+        pages = 0
+        while url is not None:
+            pages += 1
+            if pages > self._limits.max_referrers:
+                raise GateError(Reason.TOO_MANY_REFERRERS.value, f"{url}: too many pages")
+            got = self._get_referrers_page(url, repository, first=first)
+            if got is None:
+                return self._fetch_referrers_tag(repository, digest) if first else tuple(found)
+            first = False
+            found += self._parse_referrers(got[1], url, got[0].headers.get("content-type"))
+            self._check_referrer_count(len(found), digest)
+            url = _next_page(got[0])
+        return tuple(found)
+
+    def _get_referrers_page(
+        self, url: str, repository: str, *, first: bool
+    ) -> tuple[httpx.Response, bytes] | None:
+        """One page; on the first, a 4xx other than auth means "no referrers API" like 404
+        (registries answer 400 or 405 for an unknown endpoint); 5xx stays a failure."""
+        try:
+            return self._get(
+                url,
+                scope=_pull(repository),
+                accept=REFERRERS_ACCEPT,
+                limit=self._limits.max_manifest_bytes,
+            )
+        except RegistryUnavailableError:
+            raise
+        except RegistryError as exc:
+            if first and _unsupported_endpoint(exc):
+                return None
+            raise
+
+    def _fetch_referrers_tag(self, repository: str, digest: Sha256) -> tuple[Descriptor, ...]:
+        index = self.fetch_manifest(repository, f"sha256-{digest.hex}")
+        if index is None or not index.is_index:
+            return ()
+        self._check_referrer_count(len(index.descriptors), digest)
+        return index.descriptors
+
+    def _parse_referrers(
+        self, body: bytes, url: str, content_type: str | None
+    ) -> tuple[Descriptor, ...]:
+        digest = Sha256(hashlib.sha256(body).hexdigest())
+        try:
+            index = parse_manifest(body, digest=digest, content_type=content_type)
+        except ValueError as exc:
+            raise GateError(Reason.MANIFEST_UNSUPPORTED.value, f"{url}: {exc}") from exc
+        if not index.is_index:
+            raise GateError(Reason.MANIFEST_UNSUPPORTED.value, f"{url} is not an image index")
+        return index.descriptors
+
+    def _check_referrer_count(self, count: int, digest: Sha256) -> None:
+        if count > self._limits.max_referrers:
+            raise GateError(
+                Reason.TOO_MANY_REFERRERS.value,
+                f"{digest} has more than {self._limits.max_referrers} referrers",
+            )
 
     def _get(
         self, url: str, *, scope: str, accept: str | None, limit: int, truncate: bool = False
@@ -237,6 +320,19 @@ class RegistryClient:
         response, body = self._exchange(url, "application/json", basic, limit, False)
         _raise_for_status(response)
         return _parse_token(body, url)
+
+
+def _unsupported_endpoint(exc: RegistryError) -> bool:
+    return any(f"HTTP {code}" in str(exc) for code in (400, 405, 406))
+
+
+def _next_page(response: httpx.Response) -> str | None:
+    """The ``Link: <url>; rel="next"`` target, on the same origin only."""
+    link = response.links.get("next")
+    if not link or "url" not in link:
+        return None
+    target = response.request.url.join(link["url"])
+    return str(target) if _same_origin(target, response.request.url) else None
 
 
 def _pull(repository: str) -> str:

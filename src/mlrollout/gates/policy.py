@@ -7,6 +7,7 @@ spec. Read by ``cosign`` (signatures), ``attestations`` (provenance, SBOM, scans
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ __all__ = [
     "VULN_PREDICATE_TYPE",
     "AttestationPolicy",
     "GatePolicy",
+    "KeylessIdentity",
     "PodSecurityPolicy",
     "ProvenancePolicy",
     "SignaturePolicy",
@@ -78,27 +80,77 @@ class TrustedKey:
 
 
 @dataclass(frozen=True)
+class KeylessIdentity:
+    """A Fulcio certificate identity trusted for keyless signatures.
+
+    The certificate's subject alternative name must equal ``identity`` or, when
+    ``identity_regexp`` is set, match it in full (anchored at both ends); its OIDC issuer
+    extension must equal ``issuer`` exactly.
+    """
+
+    issuer: str
+    identity: str | None = None
+    identity_regexp: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.identity is None) == (self.identity_regexp is None):
+            raise ValueError("set exactly one of identity and identity_regexp")
+        if not self.issuer:
+            raise ValueError("issuer must not be empty")
+        if self.identity_regexp is not None:
+            try:
+                re.compile(self.identity_regexp)
+            except re.error as exc:
+                raise ValueError(f"identity_regexp is not a regular expression: {exc}") from exc
+
+    def decide_identity(self, names: frozenset[str]) -> bool:
+        """True when one of the certificate's ``names`` is this identity."""
+        if self.identity is not None:
+            return self.identity in names
+        assert self.identity_regexp is not None
+        pattern = re.compile(self.identity_regexp)
+        return any(pattern.fullmatch(name) for name in names)
+
+    def describe(self) -> str:
+        """``identity`` or ``~regexp``, then ``@ issuer``: for messages."""
+        name = self.identity if self.identity is not None else f"~{self.identity_regexp}"
+        return f"{name} @ {self.issuer}"
+
+
+@dataclass(frozen=True)
 class SignaturePolicy:
-    """Cosign key-based signature rules.
+    """Cosign signature rules: trusted keys and/or keyless identities.
 
     ``identity_mirrors`` maps a repository the image is pulled from to the repository the
     signer named (``mirror.local/fraud`` → ``registry.example.com/fraud``).
     ``required_annotations`` must appear with exactly these values in the payload's
     ``optional`` object (e.g. ``model_sha256``). ``threshold`` counts distinct keys.
+
+    Sigstore bundles (cosign v3) are also accepted: key-signed ones against ``keys``,
+    keyless ones against ``identities``, their certificate chain, log entries and signed
+    timestamps against ``trusted_root`` (the operator's ``trusted_root.json`` bytes).
+    ``require_tlog`` makes a key-signed bundle without a verified transparency-log entry
+    a refusal (like cosign without ``--insecure-ignore-tlog``); keyless bundles always
+    need log or timestamp evidence.
     """
 
     keys: tuple[TrustedKey, ...]
     threshold: int = 1
     identity_mirrors: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     required_annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    identities: tuple[KeylessIdentity, ...] = ()
+    trusted_root: bytes | None = None
+    require_tlog: bool = True
 
     def __post_init__(self) -> None:
-        if not self.keys:
-            raise ValueError("a signature policy needs at least one trusted key")
-        distinct = {k.key_id for k in self.keys}
+        if not self.keys and not self.identities:
+            raise ValueError("a signature policy needs a trusted key or a keyless identity")
+        if self.identities and self.trusted_root is None:
+            raise ValueError("keyless identities need a trusted root (trusted_root.json)")
+        distinct = {k.key_id for k in self.keys} | {i.describe() for i in self.identities}
         if not 1 <= self.threshold <= len(distinct):
             raise ValueError(
-                f"threshold must be between 1 and {len(distinct)} distinct keys, "
+                f"threshold must be between 1 and {len(distinct)} distinct signers, "
                 f"got {self.threshold}"
             )
 

@@ -19,6 +19,7 @@ from mlrollout.errors import SpecError
 from mlrollout.gates.policy import (
     AttestationPolicy,
     GatePolicy,
+    KeylessIdentity,
     ProvenancePolicy,
     SignaturePolicy,
     TrustedKey,
@@ -39,8 +40,17 @@ class _Key(_Model):
     not_after: datetime | None = Field(None, alias="notAfter")
 
 
+class _Keyless(_Model):
+    issuer: str = Field(min_length=1)
+    identity: str | None = None
+    identity_regexp: str | None = Field(None, alias="identityRegexp")
+
+
 class _Signature(_Model):
     keys: list[_Key] = []
+    keyless: list[_Keyless] = []
+    trusted_root: str | None = Field(None, alias="trustedRoot")
+    require_transparency_log: bool = Field(True, alias="requireTransparencyLog")
     threshold: int = Field(1, ge=1)
     identity_mirrors: dict[str, str] = Field({}, alias="identityMirrors")
     required_annotations: dict[str, str] = Field({}, alias="requiredAnnotations")
@@ -99,24 +109,65 @@ def _read(policy_path: Path) -> _PolicyFile:
         raise SpecError(first["msg"], source=str(policy_path), path=where) from exc
 
 
-def load_gate_policy(policy_path: Path | None, *, key_paths: list[Path]) -> GatePolicy:
-    """Build the policy from an optional file plus ``--key`` files; ``SpecError`` if invalid."""
+def load_gate_policy(
+    policy_path: Path | None,
+    *,
+    key_paths: list[Path],
+    identities: tuple[KeylessIdentity, ...] = (),
+    trusted_root: bytes | None = None,
+    require_tlog: bool | None = None,
+) -> GatePolicy:
+    """Build the policy from an optional file plus command-line keys, identities and root.
+
+    Command-line values add to the file's (``trusted_root`` and ``require_tlog`` replace
+    it); ``SpecError`` names the file and field of anything invalid.
+    """
     spec = _read(policy_path) if policy_path else _PolicyFile()
     base = policy_path.parent if policy_path else Path.cwd()
     keys = [_load_key(p, name=p.name) for p in key_paths]
     keys += [_load_key(base / k.path, name=k.name or k.path, entry=k) for k in spec.signature.keys]
-    if not keys:
-        raise SpecError("at least one trusted key is needed (--key or signature.keys)")
+    wanted = identities + _identities(spec.signature, source=policy_path)
+    root = trusted_root
+    if root is None and spec.signature.trusted_root is not None:
+        root = _read_root(base / spec.signature.trusted_root)
+    if not keys and not wanted:
+        raise SpecError(
+            "at least one trusted key or keyless identity is needed "
+            "(--key, --certificate-identity, signature.keys or signature.keyless)"
+        )
     try:
         signature = SignaturePolicy(
             keys=tuple(keys),
             threshold=spec.signature.threshold,
             identity_mirrors=dict(spec.signature.identity_mirrors),
             required_annotations=dict(spec.signature.required_annotations),
+            identities=wanted,
+            trusted_root=root,
+            require_tlog=spec.signature.require_transparency_log
+            if require_tlog is None
+            else require_tlog,
         )
     except ValueError as exc:
         raise SpecError(str(exc), source=str(policy_path), path="signature") from exc
     return GatePolicy(signature=signature, attestations=_attestations(spec.attestations))
+
+
+def _identities(spec: _Signature, *, source: Path | None) -> tuple[KeylessIdentity, ...]:
+    out = []
+    for index, entry in enumerate(spec.keyless):
+        try:
+            out.append(KeylessIdentity(entry.issuer, entry.identity, entry.identity_regexp))
+        except ValueError as exc:
+            where = f"signature.keyless.{index}"
+            raise SpecError(str(exc), source=str(source), path=where) from exc
+    return tuple(out)
+
+
+def _read_root(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read trusted root: {exc.strerror}", source=str(path)) from exc
 
 
 def _attestations(spec: _Attestations) -> AttestationPolicy:

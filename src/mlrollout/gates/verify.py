@@ -1,9 +1,10 @@
 """The library entry point: fetch an image's signatures (and attestations) and judge them.
 
 Called by ``cli/verify.py`` and by the controller's Verifying phase. Fetches through
-``oci.RegistryClient`` and hands the bytes to the pure checks in ``cosign`` and
-``attestations``. Fails closed: any registry failure is a refusal (``REGISTRY_UNAVAILABLE``),
-never a pass; a missing legacy signature next to a Sigstore bundle says so.
+``oci.RegistryClient`` -- the legacy ``sha256-<hex>.sig``/``.att`` tags and the Sigstore
+bundles (cosign v3) found as OCI referrers -- and hands the bytes to the pure checks in
+``cosign``, ``referrers`` and ``attestations``. Fails closed: any registry failure is a
+refusal (``REGISTRY_UNAVAILABLE``), never a pass.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from mlrollout.gates.manifest import Descriptor, Manifest
 from mlrollout.gates.oci import RegistryClient
 from mlrollout.gates.policy import GatePolicy
 from mlrollout.gates.reasons import Reason
+from mlrollout.gates.referrers import (
+    BUNDLE_MEDIA_PREFIX,
+    BundleAssessment,
+    assess_bundles,
+    decide_bundle_referrer,
+)
 from mlrollout.gates.result import VerificationResult, describe_refusal
 from mlrollout.model import ImageRef
 
-__all__ = ["BUNDLE_MEDIA_PREFIX", "decide_image_reference", "fetch_verification"]
-
-BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle"
+__all__ = ["decide_image_reference", "fetch_bundle_layers", "fetch_verification"]
 
 
 def decide_image_reference(text: str) -> ImageRef:
@@ -43,9 +48,18 @@ def fetch_verification(
 ) -> VerificationResult:
     """Verify ``image`` against ``policy``: signatures first, then required attestations."""
     try:
-        result = _fetch_signatures(image, policy, client=client, now=now)
+        if client.fetch_manifest(image.path, str(image.digest)) is None:
+            raise GateError(Reason.IMAGE_NOT_FOUND.value, f"{image} is not in the registry")
+        bundles = assess_bundles(
+            image=image,
+            layers=fetch_bundle_layers(image, client=client),
+            policy=policy.signature,
+            now=now,
+        )
+        result = _fetch_signatures(image, policy, bundles, client=client, now=now)
         if result.verified and policy.attestations.required:
-            result = result.combine(_fetch_attestations(image, policy, client=client, now=now))
+            attestations = _fetch_attestations(image, policy, bundles, client=client, now=now)
+            result = result.combine(attestations)
     except GateError as exc:
         return VerificationResult.refused(
             str(image), Reason(exc.reason_code), describe_refusal(exc)
@@ -55,20 +69,69 @@ def fetch_verification(
     return result
 
 
+def fetch_bundle_layers(image: ImageRef, *, client: RegistryClient) -> list[BlobLayer]:
+    """The Sigstore bundle layers of the manifests that refer to ``image`` (capped)."""
+    layers: list[BlobLayer] = []
+    for referrer in client.fetch_referrers(image.path, image.digest):
+        if not decide_bundle_referrer(referrer.artifact_type):
+            continue
+        manifest = client.fetch_manifest(image.path, referrer.digest)
+        if manifest is None or manifest.is_index:
+            continue
+        _check_layer_count(manifest, client)
+        layers += [
+            _fetch_layer(image, d, client=client, wanted=d.media_type)
+            for d in manifest.descriptors
+            if d.media_type.startswith(BUNDLE_MEDIA_PREFIX)
+        ]
+        if len(layers) > client.limits.max_referrers:
+            raise GateError(Reason.TOO_MANY_REFERRERS.value, f"{image} has too many bundles")
+    return layers
+
+
+def _check_layer_count(manifest: Manifest, client: RegistryClient) -> None:
+    if len(manifest.descriptors) > client.limits.max_layers:
+        raise GateError(
+            Reason.TOO_MANY_REFERRERS.value,
+            f"manifest {manifest.digest} has more than {client.limits.max_layers} layers",
+        )
+
+
 def _fetch_signatures(
-    image: ImageRef, policy: GatePolicy, *, client: RegistryClient, now: datetime
+    image: ImageRef,
+    policy: GatePolicy,
+    bundles: BundleAssessment,
+    *,
+    client: RegistryClient,
+    now: datetime,
 ) -> VerificationResult:
-    if client.fetch_manifest(image.path, str(image.digest)) is None:
-        raise GateError(Reason.IMAGE_NOT_FOUND.value, f"{image} is not in the registry")
     signatures = client.fetch_manifest(image.path, f"sha256-{image.digest.hex}.sig")
-    if signatures is None:
-        raise _unsigned(image, client)
-    layers = _fetch_layers(image, signatures, client=client, media_type=SIMPLE_SIGNING_MEDIA_TYPE)
-    return assess_signatures(image=image, layers=layers, policy=policy.signature, now=now)
+    if signatures is None and not bundles.signature_checks:
+        raise GateError(
+            Reason.UNSIGNED.value,
+            f"no signature at sha256-{image.digest.hex}.sig and no Sigstore bundle referrer",
+        )
+    layers = (
+        []
+        if signatures is None
+        else _fetch_layers(image, signatures, client=client, media_type=SIMPLE_SIGNING_MEDIA_TYPE)
+    )
+    return assess_signatures(
+        image=image,
+        layers=layers,
+        policy=policy.signature,
+        now=now,
+        bundled=(bundles.signature_checks, bundles.signers),
+    )
 
 
 def _fetch_attestations(
-    image: ImageRef, policy: GatePolicy, *, client: RegistryClient, now: datetime
+    image: ImageRef,
+    policy: GatePolicy,
+    bundles: BundleAssessment,
+    *,
+    client: RegistryClient,
+    now: datetime,
 ) -> VerificationResult:
     manifest = client.fetch_manifest(image.path, f"sha256-{image.digest.hex}.att")
     layers = (
@@ -76,7 +139,9 @@ def _fetch_attestations(
         if manifest is None
         else _fetch_layers(image, manifest, client=client, media_type=DSSE_MEDIA_TYPE)
     )
-    return assess_attestations(image=image, layers=layers, policy=policy, now=now)
+    return assess_attestations(
+        image=image, layers=layers, policy=policy, now=now, bundled=bundles.attestations
+    )
 
 
 def _fetch_layers(
@@ -84,6 +149,7 @@ def _fetch_layers(
 ) -> list[BlobLayer]:
     if manifest.is_index:
         raise GateError(Reason.MANIFEST_UNSUPPORTED.value, "signature manifest is an index")
+    _check_layer_count(manifest, client)
     return [_fetch_layer(image, d, client=client, wanted=media_type) for d in manifest.descriptors]
 
 
@@ -100,17 +166,3 @@ def _fetch_layer(
         annotations=descriptor.annotations,
         blob=blob,
     )
-
-
-def _unsigned(image: ImageRef, client: RegistryClient) -> GateError:
-    bundle = client.fetch_manifest(image.path, f"sha256-{image.digest.hex}")
-    kinds = [] if bundle is None else [d.artifact_type or d.media_type for d in bundle.descriptors]
-    if bundle is not None and bundle.artifact_type:
-        kinds.append(bundle.artifact_type)
-    if any(k.startswith(BUNDLE_MEDIA_PREFIX) for k in kinds):
-        return GateError(
-            Reason.NEW_BUNDLE_FORMAT_FOUND.value,
-            f"{image} has a Sigstore bundle (cosign v3 format) but no legacy .sig signature; "
-            "sign with --new-bundle-format=false or upgrade the verifier",
-        )
-    return GateError(Reason.UNSIGNED.value, f"no signature at sha256-{image.digest.hex}.sig")

@@ -6,6 +6,7 @@ act on them (``analysis``, ``gates``, ``controller``, ``metrics``) read them as 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -20,6 +21,7 @@ __all__ = [
     "Gates",
     "JudgeKind",
     "KayentaSettings",
+    "KeylessIdentity",
     "MetricsConfig",
     "Notification",
     "OnErrorLimit",
@@ -28,6 +30,7 @@ __all__ = [
     "SecretKeyRef",
     "TemplateRef",
     "ThresholdSettings",
+    "TrustedRootRef",
     "Webhook",
     "WebhookType",
 ]
@@ -138,19 +141,72 @@ class PublicKeyRef(SpecModel):
         return self
 
 
-class SignatureGate(SpecModel):
-    """Cosign signatures: trusted keys, how many must agree, identity and annotations."""
+class KeylessIdentity(SpecModel):
+    """A Fulcio certificate identity trusted for keyless (OIDC) signatures.
 
-    public_keys: list[PublicKeyRef] = Field(min_length=1, max_length=16)
+    Set exactly one of ``identity`` (the certificate's subject alternative name, exactly)
+    and ``identityRegexp`` (a regular expression the whole name must match); ``issuer`` is
+    the OIDC issuer, exactly (as ``cosign verify --certificate-oidc-issuer``).
+    """
+
+    issuer: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    identity: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    identity_regexp: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> KeylessIdentity:
+        if (self.identity is None) == (self.identity_regexp is None):
+            raise ValueError("set exactly one of identity and identityRegexp")
+        if self.identity_regexp is not None:
+            try:
+                re.compile(self.identity_regexp)
+            except re.error as exc:
+                raise ValueError(f"identityRegexp is not a regular expression: {exc}") from None
+        return self
+
+
+class TrustedRootRef(SpecModel):
+    """The Sigstore ``trusted_root.json`` (Fulcio CAs, Rekor and CT log keys, TSAs)."""
+
+    secret: DnsSubdomain | None = None
+    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = (
+        "trusted_root.json"
+    )
+    file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TrustedRootRef:
+        if (self.secret is None) == (self.file is None):
+            raise ValueError("set exactly one of secret and file")
+        return self
+
+
+class SignatureGate(SpecModel):
+    """Cosign signatures: trusted keys and keyless identities, how many must agree.
+
+    Legacy ``.sig`` signatures and Sigstore bundles (cosign v3, found as OCI referrers) are
+    both accepted. Keyless identities need ``trustedRoot``; a key-signed bundle must carry a
+    transparency-log entry verified against it unless ``requireTransparencyLog`` is false.
+    """
+
+    public_keys: list[PublicKeyRef] = Field(default_factory=list, max_length=16)
+    keyless: list[KeylessIdentity] = Field(default_factory=list, max_length=16)
+    trusted_root: TrustedRootRef | None = None
+    require_transparency_log: bool = True
     threshold: Annotated[int, Field(ge=1, le=16)] = 1
     identity_mirrors: LabelMap = Field(default_factory=dict)
     annotations: LabelMap = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _threshold(self) -> SignatureGate:
-        if self.threshold > len(self.public_keys):
+        signers = len(self.public_keys) + len(self.keyless)
+        if not signers:
+            raise ValueError("set at least one of publicKeys and keyless")
+        if self.keyless and self.trusted_root is None:
+            raise ValueError("keyless identities need trustedRoot")
+        if self.threshold > signers:
             raise ValueError(
-                f"threshold {self.threshold} exceeds the {len(self.public_keys)} trusted keys"
+                f"threshold {self.threshold} exceeds the {signers} trusted keys and identities"
             )
         return self
 
