@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlrollout.clock import Clock
-from mlrollout.controller.loop import SETTLED, Reconciler, drive
+from mlrollout.controller.loop import Reconciler, drive
 from mlrollout.core.decision import Decision
 from mlrollout.errors import DeadlineError, KubeError, NotFoundError
 from mlrollout.kube import KubeClient, LeaseLock, RolloutStore, StoredRollout
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 CONTROLLER_LEASE = "mlrollout-controller"
-WAITING = SETTLED | {Phase.PAUSED}
 
 
 def identity(role: str) -> str:
@@ -106,7 +105,7 @@ def drive_with_lease(
 
     try:
         stored = drive(
-            reconciler, timeout=timeout, until=lambda s: s.status.phase in WAITING, on_pass=each
+            reconciler, timeout=timeout, until=lambda s: s.status.phase.settled, on_pass=each
         )
     finally:
         lease.release()
@@ -155,7 +154,7 @@ def follow(
     deadline = clock.monotonic() + timeout.total_seconds()
     stored = store.read(namespace, name)
     on_change(stored)
-    while stored.status.phase not in WAITING:
+    while not stored.status.phase.settled:
         remaining = deadline - clock.monotonic()
         if remaining <= 0:
             raise DeadlineError(f"rollout still {stored.status.phase.value} after {timeout}")
@@ -168,7 +167,7 @@ def follow(
             if obj.get("metadata", {}).get("name") == name:
                 stored = parse_stored(obj)
                 on_change(stored)
-                if stored.status.phase in WAITING:
+                if stored.status.phase.settled:
                     break
         else:
             stored = store.read(namespace, name)

@@ -25,11 +25,10 @@ from mlrollout.kube.environments import (
     MODEL_SHA_ANNOTATION,
     GpuEnvironments,
     assess_readiness,
-    other_env,
 )
 from mlrollout.model import ImageRef, Sha256
 from mlrollout.spec import ModelRollout, RolloutStatus
-from mlrollout.spec.status import EnvName
+from mlrollout.spec.status import EnvName, other_env
 from mlrollout.traffic.factory import build_environments, build_router
 from mlrollout.traffic.selector import ServiceSelectorRouter
 

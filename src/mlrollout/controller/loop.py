@@ -23,11 +23,8 @@ from mlrollout.errors import ConflictError, DeadlineError, KubeError, RouterErro
 from mlrollout.kube.rollouts import StoredRollout, pending_intents
 from mlrollout.spec.status import Phase, set_condition
 
-__all__ = ["SETTLED", "Reconciler", "drive"]
+__all__ = ["Reconciler", "drive"]
 
-SETTLED = frozenset(
-    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.REFUSED}
-)
 MAX_SLEEP = timedelta(seconds=5)
 RETRY = timedelta(seconds=2)
 
@@ -124,7 +121,7 @@ def drive(
     reconciler: Reconciler,
     *,
     timeout: timedelta,
-    until: Callable[[StoredRollout], bool] = lambda s: s.status.phase in SETTLED,
+    until: Callable[[StoredRollout], bool] = lambda s: s.status.phase.terminal,
     on_pass: Callable[[StoredRollout, Decision], None] = lambda s, d: None,
 ) -> StoredRollout:
     """Reconcile until ``until`` holds; ``DeadlineError`` after ``timeout``."""

@@ -16,7 +16,6 @@ from mlrollout.core.decision import (
     Decision,
     announce,
     enter,
-    other_env,
     parse_stamp,
     split_to,
     stamp,
@@ -33,13 +32,12 @@ from mlrollout.spec.status import (
     StatusRelease,
     TrafficSplit,
     VerificationStatus,
+    other_env,
 )
 from mlrollout.spec.strategy import RouterKind
 
 __all__ = [
-    "IN_FLIGHT",
     "QUICK",
-    "TERMINAL",
     "acknowledge",
     "active_env",
     "begin_promotion",
@@ -61,19 +59,6 @@ __all__ = [
     "succeed",
 ]
 
-TERMINAL = frozenset(
-    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.REFUSED}
-)
-IN_FLIGHT = frozenset(
-    {
-        Phase.VERIFYING,
-        Phase.DEPLOYING,
-        Phase.PROGRESSING,
-        Phase.PAUSED,
-        Phase.PROMOTING,
-        Phase.ROLLING_BACK,
-    }
-)
 QUICK = timedelta(seconds=1)
 HOLD = timedelta(seconds=10)
 ROLLBACK_POLL = timedelta(milliseconds=200)

@@ -24,7 +24,7 @@ from mlrollout.errors import ConflictError, DeadlineError, RouterError, SpecErro
 from mlrollout.kube.client import KubeClient, PatchType
 from mlrollout.kube.kinds import DEPLOYMENTS
 from mlrollout.model import ImageRef, Sha256
-from mlrollout.spec.status import EnvName
+from mlrollout.spec.status import EnvName, other_env
 
 __all__ = [
     "GPU_RESOURCE_PREFIX",
@@ -36,7 +36,6 @@ __all__ = [
     "assess_readiness",
     "compute_pod_gpus",
     "compute_released",
-    "other_env",
 ]
 
 MODEL_SHA_ANNOTATION = "mlrollout.io/model-sha256"
@@ -46,11 +45,6 @@ GPU_RESOURCE_PREFIX = "nvidia.com/"
 _CONFLICT_ATTEMPTS = 3
 
 Obj = dict[str, Any]
-
-
-def other_env(env: EnvName) -> EnvName:
-    """The other environment: ``other_env("blue") == "green"``."""
-    return "green" if env == "blue" else "blue"
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,18 @@ __all__ = [
     "TrafficSplit",
     "TrafficStatus",
     "VerificationStatus",
+    "other_env",
     "set_condition",
 ]
 
 EnvName = Literal["blue", "green"]
+
+
+def other_env(env: EnvName) -> EnvName:
+    """The other environment."""
+    return "green" if env == "blue" else "blue"
+
+
 Text = Annotated[str, StringConstraints(max_length=32768)]
 Timestamp = Annotated[str, StringConstraints(max_length=64)]
 
@@ -68,6 +76,31 @@ class Phase(StrEnum):
     ABORTED = "Aborted"
     FAILED = "Failed"
     REFUSED = "Refused"
+
+    @property
+    def terminal(self) -> bool:
+        """The rollout has ended; only a new release, ``retry`` or ``rollback`` moves it."""
+        return self in _TERMINAL
+
+    @property
+    def in_flight(self) -> bool:
+        """A release is being verified, deployed, analysed, promoted or rolled back."""
+        return not self.terminal and self is not Phase.PENDING
+
+    @property
+    def retryable(self) -> bool:
+        """``retry`` starts the same release again from this phase."""
+        return self.terminal and self is not Phase.SUCCEEDED
+
+    @property
+    def settled(self) -> bool:
+        """Nothing moves without a person: ended, or paused for a decision."""
+        return self.terminal or self is Phase.PAUSED
+
+
+_TERMINAL = frozenset(
+    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.REFUSED}
+)
 
 
 class TrafficSplit(SpecModel):
