@@ -25,6 +25,7 @@ from mlrollout.kube.environments import (
     MODEL_SHA_ANNOTATION,
     GpuEnvironments,
     assess_readiness,
+    model_container,
 )
 from mlrollout.model import ImageRef, Sha256
 from mlrollout.spec import ModelRollout, RolloutStatus
@@ -54,14 +55,6 @@ class KubeRolloutState:
         return self.store.write_status(stored, status)
 
 
-def _model_container(deployment: dict[str, Any], name: str | None) -> dict[str, Any]:
-    containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
-    for container in containers:
-        if name is None or container.get("name") == name:
-            return dict(container)
-    return {}
-
-
 class KubeEnvironments:
     """The ``Environments`` port over the two Deployments of a rollout."""
 
@@ -78,7 +71,7 @@ class KubeEnvironments:
             readiness = assess_readiness(deployment)
             template = deployment["spec"]["template"]
             annotations = (template.get("metadata") or {}).get("annotations") or {}
-            container = _model_container(deployment, self.deployments.containers.get(env))
+            container = model_container(deployment, self.deployments.containers.get(env))
             out[env] = EnvState(
                 name=env,
                 image=container.get("image"),

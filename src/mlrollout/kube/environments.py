@@ -36,6 +36,7 @@ __all__ = [
     "assess_readiness",
     "compute_pod_gpus",
     "compute_released",
+    "model_container",
 ]
 
 MODEL_SHA_ANNOTATION = "mlrollout.io/model-sha256"
@@ -148,7 +149,8 @@ def compute_pod_gpus(pod_spec: Mapping[str, Any]) -> dict[str, int]:
     return totals
 
 
-def _model_container(deployment: Mapping[str, Any], container: str | None) -> Obj:
+def model_container(deployment: Mapping[str, Any], container: str | None) -> Obj:
+    """The model's container in ``deployment``: the one named, or the only one."""
     name = deployment["metadata"]["name"]
     containers = deployment["spec"]["template"]["spec"].get("containers") or []
     if container is not None:
@@ -181,7 +183,7 @@ def compute_released(
     template = result["spec"]["template"]
     annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
     annotations[MODEL_SHA_ANNOTATION] = model_sha256.hex
-    chosen = _model_container(result, container)
+    chosen = model_container(result, container)
     ours = {MODEL_SHA_ENV: model_sha256.hex, MODEL_URI_ENV: model_uri}
     kept = [e for e in chosen.get("env") or [] if e.get("name") not in ours]
     chosen["image"] = str(image)
