@@ -23,6 +23,7 @@ from mlrollout.controller.manager import Manager, ManagerSettings
 from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import HealthServer, Telemetry
 from mlrollout.metrics import PrometheusProvider
+from mlrollout.redaction import install_log_redaction
 from mlrollout.spec import ModelRollout, load_paths
 
 __all__ = ["register"]
@@ -64,6 +65,7 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
+        install_log_redaction()
         library = load_paths(template_files(list(templates or []))).templates
         clock = SystemClock()
 
@@ -89,7 +91,7 @@ def register(app: typer.Typer) -> None:
                 clock=clock,
             )
             health = HealthServer(
-                telemetry, host=health_host, port=health_port, ready=lambda: manager.leading
+                telemetry, host=health_host, port=health_port, ready=manager.readiness
             ).start()
 
             def stop(signum: int, frame: FrameType | None) -> None:
