@@ -69,7 +69,11 @@ class Heartbeats:
         """Slots busy for longer than ``stuck_after``: (slot, key, seconds busy)."""
         now, bound = self._monotonic(), self.stuck_after.total_seconds()
         with self._lock:
-            busy = [(n, s.key, now - s.busy_since) for n, s in self._slots.items() if s.busy_since]
+            busy = [
+                (n, s.key, now - s.busy_since)
+                for n, s in self._slots.items()
+                if s.busy_since is not None
+            ]
         return [entry for entry in busy if entry[2] > bound]
 
     def readiness(self) -> Readiness:
