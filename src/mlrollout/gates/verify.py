@@ -79,11 +79,21 @@ def _fetch_attestations(
     return assess_attestations(image=image, layers=layers, policy=policy, now=now)
 
 
+MAX_LAYERS = 32
+"""Signature or attestation layers read from one manifest (each blob is fetched and kept)."""
+
+
 def _fetch_layers(
     image: ImageRef, manifest: Manifest, *, client: RegistryClient, media_type: str
 ) -> list[BlobLayer]:
     if manifest.is_index:
         raise GateError(Reason.MANIFEST_UNSUPPORTED.value, "signature manifest is an index")
+    if len(manifest.descriptors) > MAX_LAYERS:
+        raise GateError(
+            Reason.MANIFEST_UNSUPPORTED.value,
+            f"{len(manifest.descriptors)} signature/attestation layers; at most {MAX_LAYERS} "
+            "are read",
+        )
     return [_fetch_layer(image, d, client=client, wanted=media_type) for d in manifest.descriptors]
 
 

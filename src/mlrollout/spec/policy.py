@@ -6,11 +6,11 @@ act on them (``analysis``, ``gates``, ``controller``, ``metrics``) read them as 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from mlrollout.spec.base import DnsLabel, DnsSubdomain, Duration, HttpUrl, LabelMap, SpecModel
 
@@ -124,6 +124,18 @@ class SecretKeyRef(SpecModel):
     )
 
 
+def _zoned(text: str) -> str:
+    """An RFC 3339 timestamp with a timezone (``Z`` or an offset); naive times are refused,
+    since comparing them with the aware clock is meaningless."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"must be an RFC 3339 timestamp, got {text[:64]!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"must carry a timezone (Z or +hh:mm), got {text[:64]!r}")
+    return text
+
+
 class PublicKeyRef(SpecModel):
     """A trusted cosign public key: from a Secret, a file, or inline PEM."""
 
@@ -133,8 +145,12 @@ class PublicKeyRef(SpecModel):
     )
     file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
     pem: Annotated[str, StringConstraints(max_length=16384)] | None = None
-    not_before: Annotated[str, StringConstraints(max_length=64)] | None = None
-    not_after: Annotated[str, StringConstraints(max_length=64)] | None = None
+    not_before: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zoned)] | None = (
+        None
+    )
+    not_after: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zoned)] | None = (
+        None
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> PublicKeyRef:
