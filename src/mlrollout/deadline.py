@@ -153,6 +153,8 @@ class DeadlineSocket:
 
     def makefile(self, mode: str = "r", buffering: int | None = None, **_: Any) -> Any:
         raw = socket.SocketIO(self, "rb" if "r" in mode else "wb")  # type: ignore[arg-type]
+        # As socket.makefile does: the file keeps the socket open until both are closed.
+        self._sock._io_refs += 1  # type: ignore[attr-defined]
         return raw if buffering == 0 else _buffered(raw, mode)
 
     def __getattr__(self, name: str) -> Any:
