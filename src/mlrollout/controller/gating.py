@@ -105,6 +105,7 @@ def compute_gate_policy(gates: Gates) -> GatePolicy | None:
             max_severity=gates.vulnerabilities.max_severity.upper()
         )
     pod_security = PodSecurityPolicy(
+        level=gates.pod_security,
         max_gpus=gates.max_gpus_per_pod or PodSecurityPolicy().max_gpus,
         require_egress_policy=gates.network_policy != "ignore",
         egress_policy_missing_is_error=gates.network_policy == "require",
