@@ -12,7 +12,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from mlrollout.spec.base import DnsLabel, DnsSubdomain, Duration, HttpUrl, LabelMap, SpecModel
+from mlrollout.spec.base import (
+    CallTimeout,
+    DnsLabel,
+    DnsSubdomain,
+    HttpUrl,
+    LabelMap,
+    SpecModel,
+    StepDuration,
+)
 
 __all__ = [
     "AnalysisPolicy",
@@ -69,7 +77,7 @@ class KayentaSettings(SpecModel):
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.98
     pass_score: Annotated[float, Field(ge=0.0, le=100.0)] = 75.0
     marginal_score: Annotated[float, Field(ge=0.0, le=100.0)] = 50.0
-    interval: Duration = timedelta(minutes=20)
+    interval: StepDuration = timedelta(minutes=20)
     intervals: Annotated[int, Field(ge=1, le=100)] = 3
 
     @model_validator(mode="after")
@@ -82,7 +90,7 @@ class KayentaSettings(SpecModel):
 class ThresholdSettings(SpecModel):
     """Settings of the Flagger-compatible threshold judge."""
 
-    interval: Duration = timedelta(minutes=1)
+    interval: StepDuration = timedelta(minutes=1)
     failure_limit: Annotated[int, Field(ge=1, le=1000)] = 2
     checks: Annotated[int, Field(ge=1, le=1000)] = 10
 
@@ -95,9 +103,9 @@ class AnalysisPolicy(SpecModel):
     alpha: Annotated[float, Field(gt=0.0, le=0.2)] = 0.01
     beta: Annotated[float, Field(gt=0.0, le=0.5)] = 0.05
     on_inconclusive: OnInconclusive = OnInconclusive.PAUSE
-    max_duration: Duration = timedelta(hours=1)
-    min_duration: Duration = timedelta(0)
-    interval: Duration = timedelta(seconds=30)
+    max_duration: StepDuration = timedelta(hours=1)
+    min_duration: StepDuration = timedelta(0)
+    interval: StepDuration = timedelta(seconds=30)
     consecutive_error_limit: Annotated[int, Field(ge=1, le=1000)] = 4
     on_error_limit: OnErrorLimit = OnErrorLimit.ROLLBACK
     kayenta: KayentaSettings = Field(default_factory=KayentaSettings)
@@ -227,7 +235,7 @@ class Webhook(SpecModel):
     name: DnsLabel | None = None
     type: WebhookType
     url: HttpUrl
-    timeout: Duration = timedelta(seconds=10)
+    timeout: CallTimeout = timedelta(seconds=10)
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     headers: LabelMap = Field(default_factory=dict)
     metadata: LabelMap = Field(default_factory=dict)
@@ -249,7 +257,7 @@ class PrometheusConfig(SpecModel):
     """How to reach Prometheus (environment variables may override the address)."""
 
     address: HttpUrl
-    timeout: Duration = timedelta(seconds=10)
+    timeout: CallTimeout = timedelta(seconds=10)
     headers: LabelMap = Field(default_factory=dict)
     bearer_token: SecretKeyRef | None = None
     basic_auth: SecretKeyRef | None = None

@@ -74,12 +74,13 @@ def read_regular_file(path: str | Path, *, limit: int = MAX_BYTES) -> bytes:
         raise SpecError("is a directory, expected a file", source=source) from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror}", source=source) from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
         if stat.S_ISDIR(mode):
             raise SpecError("is a directory, expected a file", source=source)
-        if not stat.S_ISREG(mode):
-            raise SpecError("is not a regular file (a FIFO, socket or device)", source=source)
+        raise SpecError("is not a regular file (a FIFO, socket or device)", source=source)
+    with os.fdopen(fd, "rb") as handle:
         try:
             return handle.read(limit + 1)
         except OSError as exc:
