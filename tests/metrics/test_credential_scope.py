@@ -70,10 +70,10 @@ def test_a_rollout_cannot_name_a_secret_the_controller_did_not_allow(tmp_path: P
             "bearerToken": {"secret": "prom-token", "key": "token"},
         }
     )
-    with pytest.raises(SpecError, match="metrics.prometheus.bearerToken: Secret 'prom-token'"):
+    with pytest.raises(SpecError, match=r"metrics\.prometheus\.bearerToken: Secret 'prom-token'"):
         PrometheusProvider.from_config(config, environ=environ)
     environ["MLROLLOUT_ALLOWED_SECRETS"] = "prom-token"
-    with pytest.raises(SpecError, match="credentials may not be sent to prom.example"):
+    with pytest.raises(SpecError, match=r"credentials may not be sent to prom\.example"):
         PrometheusProvider.from_config(config, environ=environ)
 
 
@@ -110,5 +110,5 @@ def test_allowed_hosts_govern_the_address(allowed: str | None, address: str, ok:
     if ok:
         PrometheusProvider.from_config(config, environ=environ).close()
     else:
-        with pytest.raises(SpecError, match="metrics.prometheus.address"):
+        with pytest.raises(SpecError, match=r"metrics\.prometheus\.address"):
             PrometheusProvider.from_config(config, environ=environ)
