@@ -16,6 +16,7 @@ from mlrollout.cli.output import OutputFormat, print_json
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.spec import AnalysisTemplate, LoadResult, ModelRollout, check_references, load_paths
 from mlrollout.spec.loader import Document
+from mlrollout.spec.policy import OnInconclusive
 
 __all__ = ["lint_paths", "register", "template_files"]
 
@@ -65,8 +66,14 @@ def _warnings(doc: Document) -> list[str]:
         out.append(
             "spec.gates.signature: not set; images are deployed without signature verification"
         )
-    if resource.spec.analysis is None:
+    analysis = resource.spec.analysis
+    if analysis is None:
         out.append("spec.analysis: not set; traffic moves without any analysis")
+    elif analysis.on_inconclusive is OnInconclusive.PROMOTE:
+        out.append(
+            "spec.analysis.onInconclusive: promote releases a candidate the judge could not "
+            "clear at maxDuration (never one without usable data: that pauses)"
+        )
     return out
 
 
