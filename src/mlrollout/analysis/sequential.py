@@ -5,8 +5,8 @@ Rollback at the first look where a critical metric's rollback e-value reaches 1/
 every gated metric's promote e-value has reached 1/β (intersection–union) and the soak is
 met; at maxDuration apply ``onInconclusive`` — but never ``promote`` while a gated metric
 has had no usable window. Errored and empty windows are recorded, never counted as health;
-an empty window does not end a streak of errored ones. Neighbours: per-kind ``evidence``; the controller feeds windows scrape by
-scrape and persists ``to_dict()`` to resume after a crash.
+an empty window does not end a streak of errored ones. Neighbours: per-kind ``evidence``;
+the controller feeds windows scrape by scrape and persists ``to_dict()`` to resume after a crash.
 """
 
 from __future__ import annotations
