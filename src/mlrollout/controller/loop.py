@@ -75,7 +75,7 @@ class Reconciler:
             look = tolerant(
                 lambda: analyst.look(stored, now_s=self.clock.monotonic()), "the analysis"
             )
-        due = compute_due(stored.rollout, status)
+        due = compute_due(stored.rollout, status, intents)
         confirmations: dict[str, tuple[bool, str]] = {}
         if due and self.confirmer is not None:
             confirmer = self.confirmer
