@@ -17,9 +17,22 @@ PAYLOAD = WebhookPayload("r", "ns", "Progressing", "img", "0" * 64, "why", 1)
 
 
 def _hook(**fields: object) -> Webhook:
-    return Webhook.model_validate(
+    # Headers are refused at load too; model_copy skips validation so the send-time check,
+    # the second line of defence, is what is tested here.
+    headers = fields.pop("headers", {})
+    hook = Webhook.model_validate(
         {"type": "confirm-promotion", "url": "https://gate.example/confirm", **fields}
     )
+    return hook.model_copy(update={"headers": headers})
+
+
+def test_headers_that_are_not_printable_ascii_are_refused_at_load() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="must be printable ASCII"):
+        Webhook.model_validate(
+            {"type": "event", "url": "https://x.example/", "headers": {"X": "a\r\nB: c"}}
+        )
 
 
 def _send(hook: Webhook) -> tuple[bool, str]:

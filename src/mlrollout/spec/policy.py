@@ -229,6 +229,14 @@ class WebhookType(StrEnum):
     EVENT = "event"
 
 
+def _assess_headers(headers: dict[str, str]) -> None:
+    """HTTP header names and values must be printable ASCII (no line breaks: no injection)."""
+    for name, value in headers.items():
+        for text in (name, value):
+            if not all(" " <= ch <= "~" or ch == "\t" for ch in text):
+                raise ValueError(f"headers: {name[:40]!r} must be printable ASCII")
+
+
 class Webhook(SpecModel):
     """An HTTP hook; gating types must answer 2xx for the rollout to go on."""
 
@@ -240,6 +248,11 @@ class Webhook(SpecModel):
     headers: LabelMap = Field(default_factory=dict)
     metadata: LabelMap = Field(default_factory=dict)
     insecure_skip_tls_verify: bool = False
+
+    @model_validator(mode="after")
+    def _sendable_headers(self) -> Webhook:
+        _assess_headers(self.headers)
+        return self
 
 
 class Notification(SpecModel):
@@ -263,6 +276,11 @@ class PrometheusConfig(SpecModel):
     basic_auth: SecretKeyRef | None = None
     ca_file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
     insecure_skip_tls_verify: bool = False
+
+    @model_validator(mode="after")
+    def _sendable_headers(self) -> PrometheusConfig:
+        _assess_headers(self.headers)
+        return self
 
 
 class MetricsConfig(SpecModel):
