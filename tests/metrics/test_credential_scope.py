@@ -112,3 +112,20 @@ def test_allowed_hosts_govern_the_address(allowed: str | None, address: str, ok:
     else:
         with pytest.raises(SpecError, match=r"metrics\.prometheus\.address"):
             PrometheusProvider.from_config(config, environ=environ)
+
+
+def test_the_controller_refuses_key_files_named_by_a_rollout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlrollout.controller.gating import load_trusted_key
+    from mlrollout.spec.policy import PublicKeyRef
+
+    target = tmp_path / "controller-file"
+    target.write_text("not a key")
+    ref = PublicKeyRef.model_validate({"file": str(target)})
+    monkeypatch.setenv("MLROLLOUT_ALLOW_KEY_FILES", "false")
+    with pytest.raises(SpecError, match=r"publicKeys\[0\]\.file: keys from files are not allowed"):
+        load_trusted_key(ref, 0)
+    monkeypatch.setenv("MLROLLOUT_ALLOW_KEY_FILES", "true")
+    with pytest.raises(SpecError, match="PEM|key"):
+        load_trusted_key(ref, 0)

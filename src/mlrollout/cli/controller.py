@@ -8,6 +8,7 @@ provider per rollout, the health endpoint and logging, and exits 1 when the Leas
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -25,6 +26,7 @@ from mlrollout.controller.telemetry import HealthServer, Telemetry
 from mlrollout.metrics import PrometheusProvider
 from mlrollout.redaction import install_log_redaction
 from mlrollout.spec import ModelRollout, load_paths
+from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES
 
 __all__ = ["register"]
 
@@ -66,6 +68,8 @@ def register(app: typer.Typer) -> None:
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
         install_log_redaction()
+        # Controller mode: a rollout may not make the controller read files by path.
+        os.environ.setdefault(ENV_ALLOW_KEY_FILES, "false")
         library = load_paths(template_files(list(templates or []))).templates
         clock = SystemClock()
 

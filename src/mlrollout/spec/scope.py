@@ -19,6 +19,10 @@ the controller (environment of its Pod), never by a rollout:
     Host patterns a rollout's Prometheus address, webhooks and notifications may name at
     all (a ``SpecError`` naming the field otherwise). Unset: any host except link-local
     addresses (cloud metadata endpoints).
+``MLROLLOUT_ALLOW_KEY_FILES``
+    Whether ``publicKeys[].file`` may name a path on this machine. ``mlrollout controller``
+    sets it to ``false`` unless configured (a rollout must not make the controller read its
+    files); the CLI, run by the rollout's own author, allows it.
 
 The safe default therefore sends no controller credential to an address a rollout chose.
 """
@@ -36,6 +40,7 @@ from mlrollout.errors import SpecError
 __all__ = [
     "ENV_ALLOWED_HOSTS",
     "ENV_ALLOWED_SECRETS",
+    "ENV_ALLOW_KEY_FILES",
     "ENV_CREDENTIAL_HOSTS",
     "CredentialScope",
     "split_host",
@@ -44,6 +49,7 @@ __all__ = [
 ENV_ALLOWED_SECRETS = "MLROLLOUT_ALLOWED_SECRETS"
 ENV_CREDENTIAL_HOSTS = "MLROLLOUT_CREDENTIAL_HOSTS"
 ENV_ALLOWED_HOSTS = "MLROLLOUT_ALLOWED_HOSTS"
+ENV_ALLOW_KEY_FILES = "MLROLLOUT_ALLOW_KEY_FILES"
 _PROMETHEUS_URL = "MLROLLOUT_PROMETHEUS_URL"
 
 
@@ -89,6 +95,7 @@ class CredentialScope:
     any_secret: bool = False
     credential_hosts: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] | None = None
+    allow_key_files: bool = True
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> CredentialScope:
@@ -105,6 +112,8 @@ class CredentialScope:
             any_secret="*" in secrets,
             credential_hosts=tuple(hosts),
             allowed_hosts=allowed or None,
+            allow_key_files=env.get(ENV_ALLOW_KEY_FILES, "true").strip().lower()
+            not in ("0", "false", "no"),
         )
 
     def assess_credential_secret(self, secret: str, *, field: str) -> None:
