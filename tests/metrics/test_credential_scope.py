@@ -127,5 +127,5 @@ def test_the_controller_refuses_key_files_named_by_a_rollout(
     with pytest.raises(SpecError, match=r"publicKeys\[0\]\.file: keys from files are not allowed"):
         load_trusted_key(ref, 0)
     monkeypatch.setenv("MLROLLOUT_ALLOW_KEY_FILES", "true")
-    with pytest.raises(SpecError, match="PEM|key"):
+    with pytest.raises(SpecError, match=r"PEM|key"):
         load_trusted_key(ref, 0)
