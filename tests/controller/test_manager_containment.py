@@ -88,7 +88,9 @@ def _app(kube: KubeClient, app: str) -> None:
     kube.create(SERVICES, service, "default")
 
 
-def _rollout(kube: KubeClient, app: str, image: str, **gates: Any) -> None:
+def _rollout(
+    kube: KubeClient, app: str, image: str, *, error_limit: int = 1000, **gates: Any
+) -> None:
     raw = rollout_from("canary.yaml")
     raw["metadata"] = {"name": app, "namespace": "default"}
     spec = raw["spec"]
@@ -103,6 +105,7 @@ def _rollout(kube: KubeClient, app: str, image: str, **gates: Any) -> None:
     key: dict[str, Any] = {"secret": "cosign-pub", **gates}
     spec["gates"] = {"signature": {"publicKeys": [key]}}
     spec["strategy"]["canary"]["steps"] = [{"setWeight": 25}, {"analyze": {}}]
+    spec["analysis"]["consecutiveErrorLimit"] = error_limit
     kube.create(MODELROLLOUTS, copy.deepcopy(raw), "default")
 
 
@@ -146,6 +149,7 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
             ProviderUnavailableError(f"GET https://u:{SECRET}@prom.example/api: 503")
         ),
         "stuck": blocking,
+        "fallback": RaisingAnalyst(KeyError("le")),
     }
 
     def reconciler_for(client: KubeClient, key: tuple[str, str], analyst: object) -> Reconciler:
@@ -174,6 +178,8 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
         _app(kube, app)
         if app == "naive-time":
             _rollout(kube, app, registry.image, notBefore="2026-01-01T00:00:00")
+        elif app == "fallback":
+            _rollout(kube, app, registry.image, error_limit=2)
         else:
             _rollout(kube, app, registry.image)
     health = HealthServer(
@@ -186,6 +192,9 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
         assert blocking.entered.wait(60)
         for app in ("healthy-a", "healthy-b"):
             _wait(lambda app=app: _phase(kube, app) == "Succeeded")
+        _wait(lambda: _phase(kube, "fallback") == "RolledBack")
+        message = kube.get(MODELROLLOUTS, "fallback", "default")["status"]["message"]
+        assert "passes failed in a row (analysis.onErrorLimit: rollback)" in message
         expected = {
             "internal": "InternalError",
             "overflow": "InternalError",

@@ -9,9 +9,10 @@ soon as it is lost: Kubernetes is the distributed engine, the Lease the one-acto
 Every pass runs inside the containment boundary (``containment``): whatever it raises
 becomes a ``Reconciled=False`` condition and an Event on that rollout, counted in
 ``mlrollout_reconcile_errors_total{reason}``, and the rollout is retried with backoff while
-the others go on. Workers never die (a worker thread that ends anyway is restarted by the
-renew loop); ``readiness`` fails while one is dead or stuck (``heartbeat``). Every write of a
-pass is fenced by the Lease (``kube.fencing``).
+the others go on; after ``analysis.consecutiveErrorLimit`` failed passes in a row its
+``onErrorLimit`` applies (``fallback``). Workers never die (a worker thread that ends anyway
+is restarted by the renew loop); ``readiness`` fails while one is dead or stuck
+(``heartbeat``). Every write of a pass is fenced by the Lease (``kube.fencing``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from datetime import timedelta
 from mlrollout.clock import Clock, SystemClock
 from mlrollout.controller.containment import Backoff, classify, clear_failure, record_failure
 from mlrollout.controller.driver import CONTROLLER_LEASE
+from mlrollout.controller.fallback import apply_error_fallback
 from mlrollout.controller.heartbeat import Heartbeats, Readiness
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import Reconciler
 from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import Telemetry
 from mlrollout.controller.workqueue import Key, WorkQueue
-from mlrollout.errors import KubeError, LeaseLostError, NotFoundError
+from mlrollout.errors import KubeError, LeaseLostError, NotFoundError, TransientError
 from mlrollout.kube import KubeClient, LeaseLock, LeaseSettings
 from mlrollout.kube.fencing import LeaseFence
 from mlrollout.kube.kinds import MODELROLLOUTS
@@ -250,9 +252,24 @@ class Manager:
             log.error("%s/%s: %s", *key, failure.message, exc_info=exc)
         else:
             log.warning("%s/%s: %s", *key, failure.message)
-        self._reconcilers.pop(key, None)  # rebuild from a fresh read next time
+        cached = self._reconcilers.pop(key, None)  # rebuild from a fresh read next time
         record_failure(self.client, key, failure, now=self.clock.now(), fence=self.fence)
-        return self.backoff.failed(key)
+        wait = self.backoff.failed(key)
+        if cached is not None and not isinstance(exc, TransientError):
+            self._fall_back(key, cached[1], failure.message)
+        return wait
+
+    def _fall_back(self, key: Key, reconciler: Reconciler, cause: str) -> None:
+        """The policy's onErrorLimit once enough passes failed in a row (``fallback``)."""
+        try:
+            done = apply_error_fallback(
+                reconciler, failures=self.backoff.failures(key), cause=cause
+            )
+        except Exception as exc:  # the fallback is best effort; the rollout stays held
+            log.warning("%s/%s: fallback failed: %s", *key, redact(f"{type(exc).__name__}: {exc}"))
+            return
+        if done is not None:
+            log.warning("%s/%s: %s", *key, done.status.message)
 
     def _gone(self, key: Key) -> bool:
         try:
