@@ -101,8 +101,12 @@ class RedactingFilter(logging.Filter):
 
 
 def install_log_redaction(logger: logging.Logger | None = None) -> None:
-    """Add a ``RedactingFilter`` to every handler of ``logger`` (default: the root)."""
+    """Add a ``RedactingFilter`` to every handler of ``logger`` (default: the root, and the
+    last-resort handler Python uses when logging is not configured)."""
     target = logger or logging.getLogger()
-    for handler in target.handlers:
+    handlers = list(target.handlers)
+    if logger is None and logging.lastResort is not None:
+        handlers.append(logging.lastResort)  # what prints warnings when nothing is configured
+    for handler in handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())

@@ -25,7 +25,7 @@ from mlrollout.cli import (
     verify,
 )
 from mlrollout.errors import ExitCode, MlrolloutError
-from mlrollout.redaction import redact
+from mlrollout.redaction import install_log_redaction, redact
 
 __all__ = ["app", "main"]
 
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
 
     Usage errors (unknown option, missing argument) are click's: exit 2 with its message.
     """
+    install_log_redaction()
     try:
         app(args=argv, prog_name="mlrollout")
     except MlrolloutError as exc:
