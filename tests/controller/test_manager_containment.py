@@ -89,7 +89,13 @@ def _app(kube: KubeClient, app: str) -> None:
 
 
 def _rollout(
-    kube: KubeClient, app: str, image: str, *, error_limit: int = 1000, **gates: Any
+    kube: KubeClient,
+    app: str,
+    image: str,
+    *,
+    error_limit: int = 1000,
+    webhooks: list[dict[str, Any]] | None = None,
+    **gates: Any,
 ) -> None:
     raw = rollout_from("canary.yaml")
     raw["metadata"] = {"name": app, "namespace": "default"}
@@ -106,6 +112,8 @@ def _rollout(
     spec["gates"] = {"signature": {"publicKeys": [key]}}
     spec["strategy"]["canary"]["steps"] = [{"setWeight": 25}, {"analyze": {}}]
     spec["analysis"]["consecutiveErrorLimit"] = error_limit
+    if webhooks:
+        spec["webhooks"] = webhooks
     kube.create(MODELROLLOUTS, copy.deepcopy(raw), "default")
 
 
@@ -174,9 +182,12 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
         ),
         reconciler_for=reconciler_for,
     )
-    for app in [*analysts, "naive-time"]:
+    for app in [*analysts, "naive-time", "bad-header"]:
         _app(kube, app)
-        if app == "naive-time":
+        if app == "bad-header":
+            hook = {"type": "event", "url": "https://hooks.example/x", "headers": {"X": "é"}}
+            _rollout(kube, app, registry.image, webhooks=[hook])
+        elif app == "naive-time":
             _rollout(kube, app, registry.image, notBefore="2026-01-01T00:00:00")
         elif app == "fallback":
             _rollout(kube, app, registry.image, error_limit=2)
@@ -200,10 +211,12 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
             "overflow": "InternalError",
             "provider": "ProviderUnavailableError",
             "naive-time": "SpecError",
+            "bad-header": "SpecError",
         }
         for app, reason in expected.items():
             _wait(lambda app=app, reason=reason: _reconciled(kube, app) == ("False", reason))
         assert "must carry a timezone" in _condition(kube, "naive-time")["message"]
+        assert "must be printable ASCII" in _condition(kube, "bad-header")["message"]
         assert "+Inf5" in _condition(kube, "internal")["message"]
         readyz = f"http://127.0.0.1:{health.port}/readyz"
         _wait(lambda: _get(readyz)[0] == 503, timeout=10)
