@@ -115,7 +115,7 @@ class World:
         rollout = load_object(raw, source="world")
         assert isinstance(rollout, ModelRollout)
         confirmations = {}
-        for kind in compute_due(rollout, self.status):
+        for kind in compute_due(rollout, self.status, self.intents):
             self.asked.append(kind.value)
             confirmations[kind.value] = (kind.value not in self.refuse, "HTTP 403: frozen")
         return Observation(

@@ -3,9 +3,10 @@
 Rollback at the first look where a critical metric's rollback e-value reaches 1/α_k
 (Σ α_k = α_c) or the weighted average of the non-critical ones reaches 1/α_n; promote when
 every gated metric's promote e-value has reached 1/β (intersection–union) and the soak is
-met; at maxDuration apply ``onInconclusive``. Errored and empty windows are recorded, never
-counted as health. Neighbours: per-kind ``evidence``; the controller feeds windows scrape by
-scrape and persists ``to_dict()`` to resume after a crash.
+met; at maxDuration apply ``onInconclusive`` — but never ``promote`` while a gated metric
+has had no usable window. Errored and empty windows are recorded, never counted as health;
+an empty window does not end a streak of errored ones. Neighbours: per-kind ``evidence``;
+the controller feeds windows scrape by scrape and persists ``to_dict()`` to resume after a crash.
 """
 
 from __future__ import annotations
@@ -90,9 +91,9 @@ class SequentialJudge:
             track.error_streak += 1
             track.last_error = window.error
             return
-        track.error_streak = 0
         if window.usable and track.evidence.update(window):
             track.windows += 1
+            track.error_streak = 0  # only data ends a streak: empty windows do not
         else:
             track.empty += 1
 
@@ -152,7 +153,13 @@ class SequentialJudge:
         if self.elapsed_s >= cfg.max_duration_s:
             reason = f"maxDuration reached; onInconclusive={cfg.on_inconclusive}"
             ended = (Verdict.INCONCLUSIVE, "undecided at maxDuration")
-            return _POLICY_DECISION[cfg.on_inconclusive], reason, ended
+            decision = _POLICY_DECISION[cfg.on_inconclusive]
+            blind = [t.spec.name for t in gated if t.windows == 0]
+            if decision is AnalysisDecision.PROMOTE and blind:
+                # Fail safe: never promote on no data, whatever onInconclusive says.
+                reason += f", but no usable data on {', '.join(blind)}: pausing instead"
+                return AnalysisDecision.PAUSE, reason, ended
+            return decision, reason, ended
         return AnalysisDecision.CONTINUE, "collecting evidence", None
 
     def _look(

@@ -354,7 +354,14 @@ def decide_rolling_back(obs: Observation, status: RolloutStatus) -> Decision:
 def begin_promotion(
     obs: Observation, status: RolloutStatus, *, reason: str, action: str
 ) -> Decision:
-    """Enter Promoting: all traffic to the candidate (persisted as the target first)."""
+    """Enter Promoting: all traffic to the candidate (persisted as the target first).
+
+    Every promotion path comes here (last step, ``promote --full``, blue-green switch), so
+    a configured confirm-promotion webhook holds each of them until it answers 2xx.
+    """
+    waiting = awaiting(obs, WebhookType.CONFIRM_PROMOTION)
+    if waiting is not None:
+        return hold(status, waiting)
     assert status.active_env is not None
     target = split_to(status.active_env, 100)
     promoting = enter(
