@@ -17,6 +17,7 @@ from mlrollout.core import AnalysisLook, EnvState, Observation, VerificationOutc
 from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift
 from mlrollout.core.confirmations import compute_due
 from mlrollout.core.decision import Decision
+from mlrollout.core.observation import UndoRequest
 from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec import ModelRollout, RolloutStatus, load_object
 from mlrollout.spec.status import EnvName, Intent, Phase, TrafficSplit
@@ -75,6 +76,8 @@ class World:
     pending_ready: dict[str, int] = field(default_factory=dict)
     refuse: set[str] = field(default_factory=set)  # webhook types that do not confirm
     asked: list[str] = field(default_factory=list)
+    undo: UndoRequest | None = None  # what `mlrollout undo` wrote for this generation
+    actor: str | None = "mlrollout-cli-test-1"
 
     @property
     def rollout(self) -> ModelRollout:
@@ -128,6 +131,8 @@ class World:
             analysis=analysis,
             intents=dict(self.intents),
             confirmations=confirmations,
+            undo=self.undo,
+            actor=self.actor,
         )
 
     def _analysing(self, step: int) -> bool:

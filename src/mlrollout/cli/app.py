@@ -14,6 +14,7 @@ from mlrollout import __version__
 from mlrollout.cli import (
     analyze,
     controller,
+    history,
     intents,
     lint,
     manifests,
@@ -57,6 +58,7 @@ for _module in (
     promote,
     status,
     intents,
+    history,
     analyze,
     plan,
     simulate,

@@ -15,6 +15,7 @@ from datetime import timedelta
 from mlrollout.clock import Clock
 from mlrollout.controller.effects import Edge, apply_decision
 from mlrollout.controller.ports import Analyst, Confirmer, Verifier
+from mlrollout.controller.undo import parse_undo
 from mlrollout.core.confirmations import compute_due
 from mlrollout.core.decide import decide
 from mlrollout.core.decision import Decision, stamp
@@ -41,6 +42,7 @@ class Reconciler:
     clock: Clock
     analyst: Analyst | None = None
     confirmer: Confirmer | None = None
+    identity: str | None = None  # who drives: the controller Lease holder's identity
     _verified: dict[str, VerificationOutcome] = field(default_factory=dict)
 
     def observe(self, stored: StoredRollout) -> Observation:
@@ -69,6 +71,8 @@ class Reconciler:
             analysis=look,
             intents=pending_intents(stored),
             confirmations=confirmations,
+            undo=parse_undo(stored),
+            actor=self.identity,
         )
 
     def _verify(self, stored: StoredRollout) -> VerificationOutcome:
