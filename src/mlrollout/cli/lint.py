@@ -78,6 +78,13 @@ def _warnings(doc: Document) -> list[str]:
         )
     if resource.spec.analysis is None:
         out.append("spec.analysis: not set; traffic moves without any analysis")
+    else:
+        out += [
+            f"spec.analysis.templates[{i}]: {ref.name} is dryRun; its metrics are measured "
+            "and reported but never decide"
+            for i, ref in enumerate(resource.spec.analysis.templates)
+            if ref.dry_run
+        ]
     return out
 
 
