@@ -10,6 +10,7 @@ import pytest
 from mlrollout.analysis.config import JudgedMetric, SequentialConfig, compute_alpha_budgets
 from mlrollout.analysis.kinds import AnalysisDecision, MetricKind, Verdict
 from mlrollout.analysis.observations import Window
+from mlrollout.analysis.planning import TrafficProfile, compute_plan
 from mlrollout.analysis.sequential import SequentialJudge
 
 from .builders import count_window, latency_window
@@ -97,3 +98,24 @@ def test_a_dry_run_metric_takes_no_alpha_from_the_deciding_ones(
     assert compute_alpha_budgets([*specs, noncritical_trial], config) == compute_alpha_budgets(
         specs, config
     )
+
+
+@pytest.mark.parametrize(
+    "deciding",
+    [
+        pytest.param([ERRORS], id="critical"),
+        pytest.param([replace(ERRORS, critical=False)], id="group"),
+    ],
+)
+def test_plan_times_deciding_metrics_as_without_the_dry_run_one(
+    deciding: list[JudgedMetric],
+) -> None:
+    profile = TrafficProfile(rps=200, canary_weight=0.1)
+    config = SequentialConfig()
+    alone = compute_plan(deciding, config, profile).metrics
+    with_trial = compute_plan([*deciding, TRIAL], config, profile).metrics
+    assert with_trial[:-1] == alone
+    trial = with_trial[-1]
+    # On its own at α, as if it were the only critical metric.
+    [solo] = compute_plan([replace(TRIAL, dry_run=False)], config, profile).metrics
+    assert trial.rollback_s == solo.rollback_s
