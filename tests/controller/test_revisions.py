@@ -9,6 +9,7 @@ import pytest
 from controller_world import World, rollout_from
 
 from mlrollout.core.observation import UndoRequest
+from mlrollout.core.revisions import MESSAGE_LIMIT, record_revision
 from mlrollout.errors import SpecError
 from mlrollout.spec import load_object
 from mlrollout.spec.status import Phase
@@ -161,3 +162,15 @@ def test_revision_history_limit_out_of_range_is_a_spec_error(limit: int) -> None
     raw["spec"]["revisionHistoryLimit"] = limit
     with pytest.raises(SpecError, match="revisionHistoryLimit"):
         load_object(raw, source="rollout.yaml")
+
+
+def test_a_revision_keeps_the_gate_message_short() -> None:
+    w = world()
+    release(w, 1)
+    entering = next(d for d in w.decisions if d.status.phase is Phase.SUCCEEDED)
+    verification = entering.status.verification
+    assert verification is not None
+    long = verification.model_copy(update={"message": "x" * 5000})
+    status = entering.status.model_copy(update={"verification": long, "revisions": []})
+    revisions = record_revision(w.observe(), status)
+    assert revisions[-1].verification.message == "x" * MESSAGE_LIMIT

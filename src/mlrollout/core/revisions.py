@@ -14,7 +14,9 @@ from mlrollout.core.observation import Observation
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.status import Revision, StatusRelease, VerificationStatus
 
-__all__ = ["record_revision", "skipping_analysis"]
+__all__ = ["MESSAGE_LIMIT", "record_revision", "skipping_analysis"]
+
+MESSAGE_LIMIT = 512
 
 
 def skipping_analysis(obs: Observation) -> bool:
@@ -35,7 +37,7 @@ def record_revision(obs: Observation, status: RolloutStatus) -> list[Revision]:
         model_uri=release.model_uri,
         model_sha256=release.model_sha256,
         generation=obs.generation,
-        verification=status.verification or _unverified(release),
+        verification=_kept(status.verification) or _unverified(release),
         driven_by=obs.actor,
         undo_of=obs.undo.revision if obs.undo is not None else None,
         skipped_analysis=skipping_analysis(obs),
@@ -44,6 +46,13 @@ def record_revision(obs: Observation, status: RolloutStatus) -> list[Revision]:
     )
     limit = obs.rollout.spec.revision_history_limit
     return [*revisions, revision][-limit:]
+
+
+def _kept(verification: VerificationStatus | None) -> VerificationStatus | None:
+    """The gates' verdict, its message cut short: the status must stay small."""
+    if verification is None or verification.message is None:
+        return verification
+    return verification.model_copy(update={"message": verification.message[:MESSAGE_LIMIT]})
 
 
 def _unverified(release: StatusRelease) -> VerificationStatus:
