@@ -104,8 +104,9 @@ def test_history_lists_revisions_as_text_json_and_yaml(
     code, out, _ = run(["history", "fraud-scorer", "-n", "default", "-o", "yaml"], capsys)
     assert yaml.safe_load(out) == document
     code, out, _ = run(["history", "fraud-scorer", "-n", "default"], capsys)
-    rows = [line.split()[0] for line in out.splitlines()[1:]]
+    rows = [line.split()[0] for line in out.splitlines()[1:-1]]
     assert rows == ["1", "2*"]
+    assert out.splitlines()[-1] == "default/fraud-scorer: Succeeded; * marks the spec's release"
 
 
 def test_undo_drives_the_previous_revision_to_success(

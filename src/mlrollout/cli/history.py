@@ -88,6 +88,7 @@ def render_history(stored: StoredRollout) -> str:
             f"{r.model_sha256[:12]:<14} {_gates(r):<10} {r.generation or '-'!s:<5} "
             f"{r.succeeded_at:<25} {r.driven_by or '-':<36} {_note(r)}"
         )
+    lines.append(f"{where}: {stored.status.phase.value}; * marks the spec's release")
     return "\n".join(lines)
 
 
