@@ -41,6 +41,9 @@ class PerTemplateProvider:
     ) -> list[Window]:
         return self.providers[request.template].fetch_windows(request, boundaries=boundaries)
 
+    def close(self) -> None:
+        """Nothing to release."""
+
 
 def _rollout(templates: list[dict[str, Any]], **analysis: Any) -> dict[str, Any]:
     raw = rollout_from("canary.yaml")

@@ -125,9 +125,8 @@ def test_three_releases_then_undo_to_revision_1_reverifies_and_rereleases_it(
     assert stored.status.revisions[0].driven_by == "mlrollout-cli-test-host-1"
     verified_before = list(releases.verifier.calls)
 
-    undone = write_undo(
-        kube := releases.kube, stored, select_revision(stored, 1), skip_analysis=False
-    )
+    kube = releases.kube
+    undone = write_undo(kube, stored, revision=select_revision(stored, 1), skip_analysis=False)
     final = releases.drive()
 
     assert final.status.phase is Phase.SUCCEEDED
@@ -153,7 +152,7 @@ def test_undo_of_a_release_whose_key_left_trust_is_refused_and_deploys_nothing(
     (tmp_path / "secrets" / "cosign-pub" / "cosign.pub").write_bytes(
         SignedRegistry(tmp_path / "other").signer.public_pem
     )
-    write_undo(releases.kube, stored, select_revision(stored, 1), skip_analysis=True)
+    write_undo(releases.kube, stored, revision=select_revision(stored, 1), skip_analysis=True)
     kube_server.history.clear()
 
     final = releases.drive()

@@ -170,7 +170,7 @@ def register(app: typer.Typer) -> None:
         with options.client() as client:
             current = read_rollout(RolloutStore(client), options.resolved_namespace(), name)
             revision = select_revision(current, to_revision)
-            stored = write_undo(client, current, revision, skip_analysis=skip_analysis)
+            stored = write_undo(client, current, revision=revision, skip_analysis=skip_analysis)
             if output is OutputFormat.TEXT:
                 typer.echo(_undo_line(stored, revision, skip=skip_analysis))
             if not wait:

@@ -83,7 +83,7 @@ def select_revision(stored: StoredRollout, number: int | None) -> Revision:
 
 
 def write_undo(
-    client: KubeClient, stored: StoredRollout, revision: Revision, *, skip_analysis: bool
+    client: KubeClient, stored: StoredRollout, *, revision: Revision, skip_analysis: bool
 ) -> StoredRollout:
     """Replace the spec's release with the revision's, at the version read (409 if stale).
 
