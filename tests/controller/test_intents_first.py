@@ -11,9 +11,9 @@ import pytest
 from controller_world import rollout_from
 from loop_fakes import FakeClock, FakeEnvironments, FakeVerifier, MemoryState, ScriptedAnalyst
 
-from mlrollout.core import AnalysisLook, VerificationOutcome
 from mlrollout.controller.effects import Edge
 from mlrollout.controller.loop import Reconciler, drive
+from mlrollout.core import AnalysisLook, VerificationOutcome
 from mlrollout.errors import LeaseLostError, ProviderUnavailableError, RegistryError
 from mlrollout.kube.fencing import LeaseFence
 from mlrollout.kube.rollouts import StoredRollout

@@ -19,13 +19,13 @@ import pytest
 from loop_fakes import ScriptedAnalyst
 
 from kubeapi import KubeApiServer
-from mlrollout.core import AnalysisLook
 from mlrollout.controller.containment import Backoff
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import Reconciler
 from mlrollout.controller.manager import Manager, ManagerSettings
 from mlrollout.controller.telemetry import HealthServer
+from mlrollout.core import AnalysisLook
 from mlrollout.errors import ProviderUnavailableError
 from mlrollout.kube import KubeClient, LeaseSettings, StoredRollout
 from mlrollout.kube.kinds import DEPLOYMENTS, EVENTS, MODELROLLOUTS, SERVICES

@@ -15,6 +15,7 @@ from mlrollout import __version__
 from mlrollout.cli import (
     analyze,
     controller,
+    history,
     intents,
     lint,
     manifests,
@@ -59,6 +60,7 @@ for _module in (
     promote,
     status,
     intents,
+    history,
     analyze,
     plan,
     simulate,

@@ -80,11 +80,18 @@ def _warnings(doc: Document) -> list[str]:
     analysis = resource.spec.analysis
     if analysis is None:
         out.append("spec.analysis: not set; traffic moves without any analysis")
-    elif analysis.on_inconclusive is InconclusivePolicy.PROMOTE:
-        out.append(
-            "spec.analysis.onInconclusive: promote releases a candidate the judge could not "
-            "clear at maxDuration (never one without usable data: that pauses)"
-        )
+    else:
+        if analysis.on_inconclusive is InconclusivePolicy.PROMOTE:
+            out.append(
+                "spec.analysis.onInconclusive: promote releases a candidate the judge could not "
+                "clear at maxDuration (never one without usable data: that pauses)"
+            )
+        out += [
+            f"spec.analysis.templates[{i}]: {ref.name} is dryRun; its metrics are measured "
+            "and reported but never decide"
+            for i, ref in enumerate(analysis.templates)
+            if ref.dry_run
+        ]
     return out
 
 

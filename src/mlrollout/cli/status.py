@@ -59,7 +59,8 @@ def _metric_lines(status: RolloutStatus) -> list[str]:
         interval = ""
         if metric.lower is not None and metric.upper is not None:
             interval = f" [{metric.lower:.3g}, {metric.upper:.3g}]"
-        lines.append(f"  {metric.name:<22} {metric.verdict.value:<12}{interval}  {metric.reason}")
+        name = f"{metric.name} (dry run)" if metric.dry_run else metric.name
+        lines.append(f"  {name:<22} {metric.verdict.value:<12}{interval}  {metric.reason}")
     return lines
 
 

@@ -145,6 +145,7 @@ def build_reconciler(
     analyst: Analyst | None = None,
     clock: Clock | None = None,
     edge_options: dict[str, Any] | None = None,
+    identity: str | None = None,
 ) -> Reconciler:
     """A reconciler for one rollout on the cluster ``client`` talks to, with Events,
     notifications and (for tests) the crash hook of ``MLROLLOUT_CRASH_AT`` wired in."""
@@ -169,4 +170,5 @@ def build_reconciler(
         verifier=KubeReleaseVerifier(client),
         clock=clock or SystemClock(),
         analyst=analyst,
+        identity=identity,
     )

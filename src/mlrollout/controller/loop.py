@@ -22,6 +22,7 @@ from typing import TypeVar
 from mlrollout.clock import Clock
 from mlrollout.controller.effects import Edge, apply_decision
 from mlrollout.controller.ports import Analyst, Confirmer, Verifier
+from mlrollout.controller.undo import parse_undo
 from mlrollout.core.confirmations import compute_due
 from mlrollout.core.decide import decide
 from mlrollout.core.decision import Decision, stamp
@@ -51,6 +52,7 @@ class Reconciler:
     clock: Clock
     analyst: Analyst | None = None
     confirmer: Confirmer | None = None
+    identity: str | None = None  # who drives: the controller Lease holder's identity
     _verified: dict[str, VerificationOutcome] = field(default_factory=dict)
 
     def observe(self, stored: StoredRollout) -> Observation:
@@ -72,7 +74,9 @@ class Reconciler:
             look = tolerant(
                 lambda: analyst.look(stored, now_s=self.clock.monotonic()), "the analysis"
             )
-        due = compute_due(stored.rollout, status, intents)
+        undo = parse_undo(stored)
+        skip = undo is not None and undo.skip_analysis
+        due = compute_due(stored.rollout, status, intents, skip_analysis=skip)
         confirmations: dict[str, tuple[bool, str]] = {}
         if due and self.confirmer is not None:
             confirmer = self.confirmer
@@ -87,6 +91,8 @@ class Reconciler:
             analysis=look,
             intents=intents,
             confirmations=confirmations,
+            undo=undo,
+            actor=self.identity,
         )
 
     def _verify(self, stored: StoredRollout) -> VerificationOutcome:

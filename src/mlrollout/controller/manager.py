@@ -294,7 +294,12 @@ class Manager:
 
     def _build(self, client: KubeClient, key: Key, analyst: Analyst | None) -> Reconciler:
         return build_reconciler(
-            client, namespace=key[0], name=key[1], analyst=analyst, clock=self.clock
+            client,
+            namespace=key[0],
+            name=key[1],
+            analyst=analyst,
+            clock=self.clock,
+            identity=self.settings.identity,
         )
 
 

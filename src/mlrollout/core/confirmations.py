@@ -25,16 +25,23 @@ def _configured(rollout: ModelRollout) -> set[WebhookType]:
 
 
 def compute_due(
-    rollout: ModelRollout, status: RolloutStatus, intents: Collection[Intent] = ()
+    rollout: ModelRollout,
+    status: RolloutStatus,
+    intents: Collection[Intent] = (),
+    *,
+    skip_analysis: bool = False,
 ) -> tuple[WebhookType, ...]:
     """The gating webhook types the rollout's next move needs answered (a pending
-    ``promote --full``, or a blue-green ``promote``, is a promotion too)."""
+    ``promote --full``, a blue-green ``promote`` or an ``undo --skip-analysis``, which
+    promotes straight from Deploying, is a promotion too)."""
     configured = _configured(rollout)
     if not configured:
         return ()
     due: tuple[WebhookType, ...] = ()
     if status.phase is Phase.DEPLOYING:
         due = (WebhookType.CONFIRM_ROLLOUT, WebhookType.PRE_ROLLOUT)
+        if skip_analysis:
+            due = (*due, WebhookType.CONFIRM_PROMOTION)
     elif status.phase is Phase.PROGRESSING:
         due = _progressing(rollout, status)
     if status.phase in (Phase.PROGRESSING, Phase.PAUSED) and _promotion_asked(rollout, intents):

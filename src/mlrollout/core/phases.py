@@ -21,6 +21,7 @@ from mlrollout.core.decision import (
     stamp,
 )
 from mlrollout.core.observation import AnalysisLook, Observation
+from mlrollout.core.revisions import record_revision, skipping_analysis
 from mlrollout.model.analysis import AnalysisDecision, InconclusivePolicy
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
@@ -181,6 +182,7 @@ def decide_verifying(obs: Observation, status: RolloutStatus) -> Decision:
         verified=outcome.passed,
         reason_code=outcome.reason_code,
         message=outcome.message,
+        checked_at=stamp(obs.now),
     )
     if not outcome.passed:
         reason = f"refused by a gate: {outcome.reason_code}: {outcome.message}"
@@ -246,6 +248,13 @@ def decide_deploying(obs: Observation, status: RolloutStatus, *, first_step: Pha
         waiting = awaiting(obs, WebhookType.CONFIRM_ROLLOUT, WebhookType.PRE_ROLLOUT)
         if waiting is not None:
             return _hold_or_fail(obs, status, waiting)
+        if skipping_analysis(obs):
+            assert obs.undo is not None
+            reason = (
+                f"{status.candidate_env} is ready; undo to revision {obs.undo.revision} "
+                "with --skip-analysis: straight to full weight"
+            )
+            return begin_promotion(obs, status, reason=reason, action="promote")
         reason = f"{status.candidate_env} is ready"
         moved = enter(
             status,
@@ -408,6 +417,7 @@ def succeed(
         candidate_env=other_env(new),
         traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
         scale_down=ScaleDown(env=old, at=stamp(obs.now + keep_warm)),
+        revisions=record_revision(obs, status),
     )
     return Decision(
         status=done, actions=announce(Phase.SUCCEEDED, text), requeue_after=keep_warm, reason=text

@@ -60,10 +60,16 @@ class OnErrorLimit(StrEnum):
 
 
 class TemplateRef(SpecModel):
-    """A reference to an ``AnalysisTemplate`` by name, with argument values."""
+    """A reference to an ``AnalysisTemplate`` by name, with argument values.
+
+    ``dryRun``: the template's metrics are measured, judged and reported (marked ``dryRun``
+    in ``status.analysis``) but never decide — no rollback, no hold on promotion, no share
+    of the α budget of the deciding metrics. Sequential judge only.
+    """
 
     name: DnsSubdomain
     args: LabelMap = Field(default_factory=dict)
+    dry_run: bool = False
 
 
 class KayentaSettings(SpecModel):
@@ -115,6 +121,17 @@ class AnalysisPolicy(SpecModel):
         names = [t.name for t in self.templates]
         if len(set(names)) != len(names):
             raise ValueError(f"templates: each template may be referenced once, got {names}")
+        return self._dry_run()
+
+    def _dry_run(self) -> AnalysisPolicy:
+        dry = [t.name for t in self.templates if t.dry_run]
+        if dry and self.judge is not JudgeKind.SEQUENTIAL:
+            raise ValueError(
+                f"templates: dryRun is supported by the sequential judge only "
+                f"(judge is {self.judge.value}; dry-run: {', '.join(dry)})"
+            )
+        if len(dry) == len(self.templates):
+            raise ValueError("templates: every template is dryRun; at least one must decide")
         return self
 
 

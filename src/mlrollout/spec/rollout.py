@@ -14,7 +14,7 @@ from pydantic import Field, StringConstraints, model_validator
 from mlrollout.spec.base import DnsSubdomain, ImageReference, Sha256Hex, SpecModel, StepDuration
 from mlrollout.spec.meta import ObjectMeta
 from mlrollout.spec.policy import AnalysisPolicy, Gates, MetricsConfig, Notification, Webhook
-from mlrollout.spec.status import RolloutStatus
+from mlrollout.spec.status import REVISION_LIMIT_MAX, RolloutStatus
 from mlrollout.spec.strategy import Strategy
 
 __all__ = [
@@ -78,6 +78,7 @@ class ModelRolloutSpec(SpecModel):
     notifications: list[Notification] = Field(default_factory=list, max_length=16)
     metrics: MetricsConfig | None = None
     progress_deadline: StepDuration = timedelta(minutes=10)
+    revision_history_limit: Annotated[int, Field(ge=1, le=REVISION_LIMIT_MAX)] = 10
 
     @model_validator(mode="after")
     def _analysis_needed(self) -> ModelRolloutSpec:
