@@ -45,7 +45,13 @@ from mlrollout.metrics.localquery import (
     assess_selector,
 )
 from mlrollout.metrics.measurements import VectorResult, compute_measurement
-from mlrollout.metrics.provider import MetricRequest, VariantScope
+from mlrollout.metrics.provider import (
+    MetricRequest,
+    VariantScope,
+    assess_boundaries,
+    compute_paired_windows,
+    prometheus_queries,
+)
 from mlrollout.metrics.query import QueryContext, render_query
 
 __all__ = ["DEFAULT_RETENTION", "LocalProvider", "ScrapeReport", "compute_exposition_samples"]
@@ -136,24 +142,10 @@ class LocalProvider:
         self, request: MetricRequest, *, boundaries: Sequence[datetime]
     ) -> list[Window]:
         """One window per consecutive pair of ``boundaries``, from the samples scraped so far."""
-        stamps = _check_boundaries(boundaries)
+        stamps = [b.timestamp() for b in assess_boundaries(boundaries)]
         canary = self._variant(request, request.canary, stamps)
         baseline = self._variant(request, request.baseline, stamps)
-        windows = []
-        for index, (start, end) in enumerate(itertools.pairwise(stamps)):
-            pair = canary[index], baseline[index]
-            if pair[0] is None or pair[1] is None:
-                windows.append(Window.empty(end - start))
-                continue
-            windows.append(
-                Window(
-                    duration_s=end - start,
-                    canary=pair[0],
-                    baseline=pair[1],
-                    canary_weight=request.canary_weight,
-                )
-            )
-        return windows
+        return compute_paired_windows(request, stamps, canary=canary, baseline=baseline)
 
     def _scrape(self, target: str) -> list[tuple[_Key, float]]:
         with (
@@ -192,7 +184,7 @@ class LocalProvider:
     def _variant(
         self, request: MetricRequest, scope: VariantScope, stamps: list[float]
     ) -> list[Measurement | None]:
-        queries = _queries_of(request)
+        queries = prometheus_queries(request)
         answers = {
             name: self._answer(text, request=request, scope=scope, stamps=stamps, name=name)
             for name, text in queries.items()
@@ -268,29 +260,8 @@ def _distinct_counts(
     return out
 
 
-def _queries_of(request: MetricRequest) -> dict[str, str]:
-    prometheus = request.metric.provider.prometheus
-    if prometheus is None:
-        raise SpecError(
-            f"metric {request.metric.name!r} has no prometheus queries for the local provider",
-            source=f"AnalysisTemplate/{request.template}",
-        )
-    return dict(prometheus.queries)
-
-
 def _metrics_url(target: str) -> str:
     parts = urlsplit(target if "://" in target else f"http://{target}")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"a scrape target must be an http(s) URL or host:port, not {target!r}")
     return parts._replace(path=parts.path or "/metrics").geturl()
-
-
-def _check_boundaries(boundaries: Sequence[datetime]) -> list[float]:
-    if len(boundaries) < 2:
-        raise ValueError("need at least two boundaries (one window)")
-    if any(b.tzinfo is None for b in boundaries):
-        raise ValueError("boundaries must be timezone-aware datetimes")
-    stamps = [b.timestamp() for b in boundaries]
-    if any(later <= earlier for earlier, later in itertools.pairwise(stamps)):
-        raise ValueError("boundaries must increase strictly")
-    return stamps

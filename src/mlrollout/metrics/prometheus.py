@@ -27,7 +27,13 @@ from mlrollout.errors import SpecError
 from mlrollout.metrics.increase import compute_group_increases
 from mlrollout.metrics.measurements import VectorResult, compute_measurement
 from mlrollout.metrics.promapi import PromApi, QueryOrigin
-from mlrollout.metrics.provider import MetricRequest, VariantScope
+from mlrollout.metrics.provider import (
+    MetricRequest,
+    VariantScope,
+    assess_boundaries,
+    compute_paired_windows,
+    prometheus_queries,
+)
 from mlrollout.metrics.query import QueryContext, compute_promql_duration, render_query
 from mlrollout.metrics.retry import PROVIDER_RETRY, RetryPolicy
 from mlrollout.metrics.settings import compute_settings
@@ -68,29 +74,15 @@ class PrometheusProvider:
         self, request: MetricRequest, *, boundaries: Sequence[datetime]
     ) -> list[Window]:
         """One window per consecutive pair of ``boundaries``; raises on provider failure."""
-        stamps = _check_boundaries(boundaries)
+        stamps = [b.timestamp() for b in assess_boundaries(boundaries)]
         canary = self._fetch_variant(request, request.canary, stamps)
         baseline = self._fetch_variant(request, request.baseline, stamps)
-        windows = []
-        for index, (start, end) in enumerate(itertools.pairwise(stamps)):
-            pair = canary[index], baseline[index]
-            if pair[0] is None or pair[1] is None:
-                windows.append(Window.empty(end - start))
-                continue
-            windows.append(
-                Window(
-                    duration_s=end - start,
-                    canary=pair[0],
-                    baseline=pair[1],
-                    canary_weight=request.canary_weight,
-                )
-            )
-        return windows
+        return compute_paired_windows(request, stamps, canary=canary, baseline=baseline)
 
     def _fetch_variant(
         self, request: MetricRequest, scope: VariantScope, stamps: list[float]
     ) -> list[Measurement | None]:
-        queries = _queries_of(request)
+        queries = prometheus_queries(request)
         answers = {
             name: self._fetch_query(text, request=request, scope=scope, stamps=stamps, name=name)
             for name, text in queries.items()
@@ -148,16 +140,6 @@ class PrometheusProvider:
         return result or None
 
 
-def _queries_of(request: MetricRequest) -> dict[str, str]:
-    prometheus = request.metric.provider.prometheus
-    if prometheus is None:
-        raise SpecError(
-            f"metric {request.metric.name!r} has no prometheus queries",
-            source=f"AnalysisTemplate/{request.template}",
-        )
-    return dict(prometheus.queries)
-
-
 def _context(request: MetricRequest, scope: VariantScope, *, window: timedelta) -> QueryContext:
     return QueryContext(
         selector=scope.labels,
@@ -167,14 +149,3 @@ def _context(request: MetricRequest, scope: VariantScope, *, window: timedelta) 
         variant=scope.name,
         args=request.args,
     )
-
-
-def _check_boundaries(boundaries: Sequence[datetime]) -> list[float]:
-    if len(boundaries) < 2:
-        raise ValueError("need at least two boundaries (one window)")
-    if any(b.tzinfo is None for b in boundaries):
-        raise ValueError("boundaries must be timezone-aware datetimes")
-    stamps = [b.timestamp() for b in boundaries]
-    if any(later <= earlier for earlier, later in itertools.pairwise(stamps)):
-        raise ValueError("boundaries must increase strictly")
-    return stamps

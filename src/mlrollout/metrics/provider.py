@@ -23,11 +23,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from mlrollout.analysis.observations import Window
+from mlrollout.analysis.observations import Measurement, Window
 from mlrollout.errors import ProviderError, SpecError
 from mlrollout.spec.template import MetricSpec
 
-__all__ = ["MetricProvider", "MetricRequest", "VariantScope", "record_windows"]
+__all__ = [
+    "MetricProvider",
+    "MetricRequest",
+    "VariantScope",
+    "assess_boundaries",
+    "compute_paired_windows",
+    "prometheus_queries",
+    "record_windows",
+]
 
 
 @dataclass(frozen=True)
@@ -80,3 +88,51 @@ def record_windows(
             Window.errored((end - start).total_seconds(), reason)
             for start, end in itertools.pairwise(boundaries)
         ]
+
+
+def assess_boundaries(boundaries: Sequence[datetime]) -> list[datetime]:
+    """``boundaries`` when they make at least one window: aware and strictly increasing."""
+    if len(boundaries) < 2:
+        raise ValueError("need at least two boundaries (one window)")
+    if any(b.tzinfo is None for b in boundaries):
+        raise ValueError("boundaries must be timezone-aware datetimes")
+    if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
+        raise ValueError("boundaries must increase strictly")
+    return list(boundaries)
+
+
+def compute_paired_windows(
+    request: MetricRequest,
+    stamps: Sequence[float],
+    *,
+    canary: Sequence[Measurement | None],
+    baseline: Sequence[Measurement | None],
+) -> list[Window]:
+    """One window per pair of ``stamps``: both variants' measurements, or empty when either
+    variant had none (a window is evidence only when both sides were measured)."""
+    windows = []
+    for index, (start, end) in enumerate(itertools.pairwise(stamps)):
+        ours, theirs = canary[index], baseline[index]
+        if ours is None or theirs is None:
+            windows.append(Window.empty(end - start))
+            continue
+        windows.append(
+            Window(
+                duration_s=end - start,
+                canary=ours,
+                baseline=theirs,
+                canary_weight=request.canary_weight,
+            )
+        )
+    return windows
+
+
+def prometheus_queries(request: MetricRequest) -> dict[str, str]:
+    """The metric's PromQL queries by name (``SpecError`` naming the template if none)."""
+    prometheus = request.metric.provider.prometheus
+    if prometheus is None:
+        raise SpecError(
+            f"metric {request.metric.name!r} has no prometheus queries",
+            source=f"AnalysisTemplate/{request.template}",
+        )
+    return dict(prometheus.queries)

@@ -53,7 +53,11 @@ from mlrollout.clock import Clock, SystemClock
 from mlrollout.deadline import bounded_transport, total_deadline
 from mlrollout.errors import ProviderError, ProviderUnavailableError, QueryError, SpecError
 from mlrollout.metrics.measurements import VectorResult, compute_measurement
-from mlrollout.metrics.provider import MetricRequest, VariantScope
+from mlrollout.metrics.provider import (
+    MetricRequest,
+    VariantScope,
+    assess_boundaries,
+)
 from mlrollout.metrics.query import LABEL_NAME, compute_promql_duration
 from mlrollout.metrics.retry import PROVIDER_RETRY, RetryPolicy, compute_retrying
 from mlrollout.redaction import summarise_body
@@ -187,7 +191,7 @@ class WebProvider:
         self, request: MetricRequest, *, boundaries: Sequence[datetime]
     ) -> list[Window]:
         """Empty windows for all but a fresh last window, which is fetched; raises on failure."""
-        pairs = list(itertools.pairwise(_check_boundaries(boundaries)))
+        pairs = list(itertools.pairwise(assess_boundaries(boundaries)))
         windows = [
             _unanswerable(end - start, "a web provider answers only the latest window")
             for start, end in pairs[:-1]
@@ -418,13 +422,3 @@ def _redacted(url: str) -> str:
 
 def _unanswerable(duration: timedelta, reason: str) -> Window:
     return Window(duration_s=duration.total_seconds(), status=WindowStatus.EMPTY, error=reason)
-
-
-def _check_boundaries(boundaries: Sequence[datetime]) -> list[datetime]:
-    if len(boundaries) < 2:
-        raise ValueError("need at least two boundaries (one window)")
-    if any(b.tzinfo is None for b in boundaries):
-        raise ValueError("boundaries must be timezone-aware datetimes")
-    if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
-        raise ValueError("boundaries must increase strictly")
-    return list(boundaries)
