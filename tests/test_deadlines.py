@@ -17,8 +17,8 @@ from mlrollout.errors import ProviderUnavailableError, RegistryUnavailableError
 from mlrollout.gates import RegistryClient
 from mlrollout.hooks.webhooks import WebhookPayload, send_webhook
 from mlrollout.metrics.promapi import PromApi, QueryOrigin
-from mlrollout.metrics.retry import RetryPolicy
 from mlrollout.metrics.settings import PrometheusSettings
+from mlrollout.retry import RetryPolicy
 from mlrollout.spec.policy import Webhook
 
 TIMEOUT_S = 1.0

@@ -11,7 +11,7 @@ import pytest
 from mlrollout.errors import ProviderError, SpecError
 from mlrollout.metrics import PrometheusProvider
 from mlrollout.metrics.promapi import QueryOrigin
-from mlrollout.metrics.retry import RetryPolicy
+from mlrollout.retry import RetryPolicy
 from mlrollout.spec.policy import PrometheusConfig
 
 from .canned import Answer, canned_prometheus, vector

@@ -15,8 +15,8 @@ from mlrollout.analysis.observations import EventCounts, ScalarValue, WindowStat
 from mlrollout.errors import ProviderError, ProviderUnavailableError, QueryError
 from mlrollout.metrics import MetricRequest, PrometheusProvider, VariantScope, record_windows
 from mlrollout.metrics.promapi import PromApi
-from mlrollout.metrics.retry import RetryPolicy
 from mlrollout.metrics.settings import PrometheusSettings
+from mlrollout.retry import RetryPolicy
 from mlrollout.spec.template import MetricSpec
 from support.prometheus import free_port
 

@@ -20,8 +20,8 @@ import respx
 from mlrollout.analysis.observations import EventCounts, Histogram, WindowStatus
 from mlrollout.errors import ProviderError, ProviderUnavailableError, QueryError, SpecError
 from mlrollout.metrics import MetricRequest, VariantScope, WebProvider, record_windows
-from mlrollout.metrics.retry import RetryPolicy
 from mlrollout.metrics.web import JsonPath, assess_path
+from mlrollout.retry import RetryPolicy
 from mlrollout.spec.template import MetricSpec
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -14,10 +14,9 @@ import ipaddress
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from mlrollout.deadline import bounded_transport, total_deadline
 from mlrollout.errors import GateError, RegistryError, RegistryUnavailableError
@@ -31,6 +30,7 @@ from mlrollout.gates.registry_auth import (
 )
 from mlrollout.model import Sha256
 from mlrollout.redaction import register_secret
+from mlrollout.retry import REGISTRY, compute_retrying
 
 __all__ = [
     "REFERRERS_ACCEPT",
@@ -115,13 +115,7 @@ class RegistryClient:
         self._http = httpx.Client(
             transport=transport or bounded_transport(), timeout=timeout, follow_redirects=False
         )
-        self._retrying = Retrying(
-            retry=retry_if_exception_type(RegistryUnavailableError),
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential(multiplier=0.2, max=2.0),
-            sleep=sleep,
-            reraise=True,
-        )
+        self._retrying = compute_retrying(replace(REGISTRY, attempts=attempts), sleep)
 
     def __enter__(self) -> RegistryClient:
         return self

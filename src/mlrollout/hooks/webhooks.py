@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import tenacity
 
 from mlrollout.deadline import bounded_transport, total_deadline
 from mlrollout.errors import SpecError, WebhookError, WebhookUnavailableError
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.redaction import redact, summarise_body
+from mlrollout.retry import compute_retrying, webhook_policy
 from mlrollout.spec.policy import Webhook, WebhookType
 from mlrollout.spec.scope import CredentialScope
 
@@ -160,13 +160,7 @@ def send_webhook(
         _assess_request(hook, CredentialScope.from_environment())
     except (WebhookError, SpecError) as exc:
         return WebhookOutcome(redact(hook.url), hook.type, False, None, str(exc))
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(hook.retries + 1),
-        wait=tenacity.wait_exponential(multiplier=0.5, max=5),
-        retry=tenacity.retry_if_exception_type(WebhookUnavailableError),
-        sleep=sleep,
-        reraise=True,
-    )
+    retrying = compute_retrying(webhook_policy(hook.retries), sleep)
     try:
         answer = retrying(_once, client, hook, payload.to_json(hook))
     except WebhookError as exc:

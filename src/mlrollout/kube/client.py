@@ -20,8 +20,8 @@ import urllib3
 
 from mlrollout.errors import ApiUnavailableError, SpecError
 from mlrollout.kube.kinds import Kind
-from mlrollout.kube.retry import API_READ, API_WRITE, RetryPolicy, call_with_retry
 from mlrollout.kube.translate import kube_errors
+from mlrollout.retry import API_READ, API_WRITE, RetryPolicy, call_with_retry
 
 __all__ = ["KubeClient", "PatchType", "connect"]
 

@@ -37,8 +37,8 @@ from mlrollout.errors import (
 from mlrollout.metrics.bounded_http import BoundedAdapter
 from mlrollout.metrics.increase import Series
 from mlrollout.metrics.measurements import VectorResult
-from mlrollout.metrics.retry import PROVIDER_RETRY, RetryPolicy, compute_retrying
 from mlrollout.metrics.settings import PrometheusSettings
+from mlrollout.retry import PROVIDER_RETRY, RetryPolicy, compute_retrying
 
 __all__ = ["MAX_RESPONSE_BYTES", "PromApi", "QueryOrigin"]
 

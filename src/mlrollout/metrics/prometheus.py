@@ -35,9 +35,9 @@ from mlrollout.metrics.provider import (
     prometheus_queries,
 )
 from mlrollout.metrics.query import QueryContext, compute_promql_duration, render_query
-from mlrollout.metrics.retry import PROVIDER_RETRY, RetryPolicy
 from mlrollout.metrics.settings import compute_settings
 from mlrollout.metrics.shape import assess_counter_shape
+from mlrollout.retry import PROVIDER_RETRY, RetryPolicy
 from mlrollout.spec.policy import PrometheusConfig
 
 __all__ = ["DEFAULT_LOOKBACK", "PrometheusProvider"]

@@ -59,8 +59,8 @@ from mlrollout.metrics.provider import (
     assess_boundaries,
 )
 from mlrollout.metrics.query import LABEL_NAME, compute_promql_duration
-from mlrollout.metrics.retry import PROVIDER_RETRY, RetryPolicy, compute_retrying
 from mlrollout.redaction import summarise_body
+from mlrollout.retry import PROVIDER_RETRY, RetryPolicy, compute_retrying
 from mlrollout.spec.template import MetricKind, WebQuery
 
 __all__ = [
