@@ -10,6 +10,7 @@ import pytest
 from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.analysis.kayenta import Classification, KayentaConfig, KayentaJudge, KayentaMetric
 from mlrollout.analysis.kinds import AnalysisDecision, MetricKind
+from mlrollout.analysis.observations import Window, WindowStatus
 from mlrollout.errors import SpecError
 
 LAT = KayentaMetric("lat", MetricKind.LATENCY_BODY, group="latency", allowed_increase=1.05)
@@ -111,3 +112,15 @@ def test_flagger_promotes_after_iterations() -> None:
         AnalysisDecision.CONTINUE,
         AnalysisDecision.PROMOTE,
     ]
+
+
+def test_a_window_the_provider_cannot_describe_is_no_check() -> None:
+    judge = FlaggerJudge([ThresholdCheck("p99", maximum=0.5)], FlaggerConfig(failure_limit=1))
+    unanswered = Window(duration_s=60, status=WindowStatus.EMPTY, error="only the latest")
+    look = judge.observe({"p99": unanswered}, elapsed_s=60)
+    assert look.decision is AnalysisDecision.CONTINUE
+    assert (judge.failed, judge.passed) == (0, 0)
+    asked_no_number = Window(duration_s=60, status=WindowStatus.EMPTY)
+    assert judge.observe({"p99": asked_no_number}, elapsed_s=120).decision is (
+        AnalysisDecision.ROLLBACK
+    )

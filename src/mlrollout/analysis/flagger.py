@@ -65,7 +65,24 @@ class FlaggerJudge:
         self.outcome: Look | None = None
 
     def observe(self, windows: Mapping[str, Window], *, elapsed_s: float) -> Look:
-        """Evaluate one check on the canary's value in each metric's window."""
+        """Evaluate one check on the canary's value in each metric's window.
+
+        A window the provider said it cannot describe (empty, with a reason: a web endpoint
+        answers only the latest window) is no check at all, neither passed nor failed; a
+        window that was asked and had no number is a failed check, as in Flagger.
+        """
+        if self.outcome is not None:
+            return self.outcome
+        unanswered = [
+            c.name
+            for c in self.ranges
+            if (w := windows.get(c.name)) is not None
+            and w.status is WindowStatus.EMPTY
+            and w.error is not None
+        ]
+        if unanswered:
+            reason = f"no check: the provider could not describe this window ({unanswered[0]})"
+            return Look(AnalysisDecision.CONTINUE, reason, elapsed_s)
         values = {}
         for check in self.ranges:
             window = windows.get(check.name)
