@@ -42,7 +42,7 @@ def _drive(
 KAYENTA = {
     "templates": [{"name": "errors"}],
     "judge": "kayenta",
-    "kayenta": {"interval": "10m", "intervals": 2},
+    "kayenta": {"interval": "5m", "intervals": 2},
 }
 THRESHOLD = {
     "templates": [{"name": "gpu-health"}],
