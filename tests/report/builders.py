@@ -25,6 +25,11 @@ START = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 KINDS = ["latency-tail", "latency-body", "errors", "accuracy", "anomalies", "gpu-health"]
 
 
+def weight_of(step: int, steps: int) -> int:
+    """The canary weight set at ``step`` of ``steps`` (rising to 100 at the last pair)."""
+    return 100 * (step // 2 + 1) // ((steps + 1) // 2)
+
+
 def example_rollout(*, steps: int = 10) -> ModelRollout:
     """``examples/canary.yaml`` with ``steps`` steps (setWeight and analyze in turn)."""
     [doc] = [d for d in load_file(ROOT / "examples" / "canary.yaml") if d.resource]
@@ -32,7 +37,7 @@ def example_rollout(*, steps: int = 10) -> ModelRollout:
     assert isinstance(rollout, ModelRollout)
     data = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
     data["spec"]["strategy"]["canary"]["steps"] = [
-        {"setWeight": 5 * (i // 2 + 1)} if i % 2 == 0 else {"analyze": {"maxDuration": "30m"}}
+        {"setWeight": weight_of(i, steps)} if i % 2 == 0 else {"analyze": {"maxDuration": "30m"}}
         for i in range(steps)
     ]
     return ModelRollout.model_validate(data)
@@ -126,7 +131,7 @@ def rolled_back_record(
                 applied=TrafficSplit(
                     stable_env="blue",
                     canary_env="green",
-                    canary_weight=0.0 if final else 5.0 * (step // 2 + 1),
+                    canary_weight=0.0 if final else float(weight_of(step - 1, steps)),
                 )
             ),
             active_env="blue",

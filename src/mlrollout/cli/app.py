@@ -19,6 +19,7 @@ from mlrollout.cli import (
     manifests,
     plan,
     promote,
+    report,
     simulate,
     status,
     verify,
@@ -60,6 +61,7 @@ for _module in (
     analyze,
     plan,
     simulate,
+    report,
     controller,
     manifests,
 ):

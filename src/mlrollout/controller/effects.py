@@ -4,7 +4,8 @@ Part of the ``controller`` layer, at the edge. A ``Shift`` persists ``traffic.ta
 the router write and ``traffic.applied`` after it; the decision's status is written last
 with the resourceVersion read. Every action is idempotent, so after a crash at any named
 ``CrashPoint`` the next pass repeats what was not recorded. Events, notifications and
-informational webhooks are best effort.
+informational webhooks are best effort, and so is the report record (``Edge.record``), kept
+just before the status that refers to it.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Edge:
     crash: Callable[[str], None] = lambda point: None
     emit: Callable[[StoredRollout, Emit], None] = lambda stored, event: None
     notify: Callable[[StoredRollout, Notify], None] = lambda stored, note: None
+    record: Callable[[StoredRollout, RolloutStatus], RolloutStatus] = lambda stored, status: status
     log: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
 
 
@@ -106,6 +108,7 @@ def apply_decision(
             reason=decision.reason,
         )
         stored, status = _apply(edge, stored, status, action)
+    status = edge.record(stored, status)  # the report record (best effort), then its reference
     edge.crash("before-status-write")
     written = edge.state.write_status(stored, status)
     edge.crash("after-status-write")

@@ -103,9 +103,7 @@ def collect_rollout(
         strategy="canary" if rollout.spec.strategy.canary else "blueGreen",
         steps=_steps(rollout, status),
         current_step=status.current_step,
-        timeline=[
-            TimelineEntry.model_validate(h.model_dump()) for h in status.history[-256:]
-        ],
+        timeline=[TimelineEntry.model_validate(h.model_dump()) for h in status.history[-256:]],
         traffic=traffic,
         metrics=metrics,
         decision=DecisionRecord(outcome=decide_outcome(status.phase), reason=""),
@@ -139,7 +137,7 @@ def _release(rollout: ModelRollout, status: RolloutStatus) -> ReleaseRecord:
     release = status.release
     verification = status.verification
     gates = None
-    if verification is not None and verification.checked_at is not None:
+    if verification is not None and (verification.verified or verification.reason_code):
         gates = GateRecord(
             verified=verification.verified,
             reason_code=verification.reason_code,
@@ -208,7 +206,9 @@ def _duration(value: timedelta) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def _metrics(previous: Sequence[MetricReport], analysis: AnalysisRecord | None) -> list[MetricReport]:
+def _metrics(
+    previous: Sequence[MetricReport], analysis: AnalysisRecord | None
+) -> list[MetricReport]:
     """Each metric's latest verdict and its series grown by the latest look (when new)."""
     look = analysis.look if analysis is not None else None
     if analysis is None or look is None:

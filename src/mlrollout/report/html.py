@@ -61,12 +61,16 @@ def render_html(record: ReportRecord, *, plots: bool = True) -> str:
     tone = "good" if record.decision.outcome in _GOOD else "bad"
     if record.decision.outcome not in _GOOD | _BAD:
         tone = "wait"
-    return _environment().get_template("report.html.j2").render(
-        record=record,
-        metrics=views,
-        failing=[v for v in views if v.metric.verdict.value == "Failed"],
-        timeline_svg=timeline,
-        tone=tone,
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            record=record,
+            metrics=views,
+            failing=[v for v in views if v.metric.verdict.value == "Failed"],
+            timeline_svg=timeline,
+            tone=tone,
+        )
     )
 
 

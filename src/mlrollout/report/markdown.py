@@ -85,7 +85,10 @@ def render_markdown(record: ReportRecord, *, max_metrics: int = 64) -> str:
     if decision.analysis_reason and decision.analysis_reason != decision.reason:
         lines += [f"Analysis: {cell(decision.analysis_reason, limit=600)}", ""]
     if record.release is not None:
-        lines += [f"Release `{cell(record.release.image)}`, model `{cell(record.release.model_sha256)}`", ""]
+        lines += [
+            f"Release `{cell(record.release.image)}`, model `{cell(record.release.model_sha256)}`",
+            "",
+        ]
     metrics = sorted(record.metrics, key=lambda m: _VERDICT_ORDER.get(m.verdict.value, 5))
     if metrics:
         lines += [
@@ -93,8 +96,9 @@ def render_markdown(record: ReportRecord, *, max_metrics: int = 64) -> str:
             "|---|---|---|---|---|---|",
         ]
         for m in metrics[:max_metrics]:
+            verdict = f"**{m.verdict.value}**" if m.verdict.value == "Failed" else m.verdict.value
             lines.append(
-                f"| {cell(m.name)} | {'**Failed**' if m.verdict.value == 'Failed' else m.verdict.value} "
+                f"| {cell(m.name)} | {verdict} "
                 f"| {format_number(m.estimate)} | {_interval(m)} | {_evidence(m)} "
                 f"| {cell(m.reason, limit=200)} |"
             )

@@ -70,7 +70,9 @@ class AnalysisCollector:
         for m in look.metrics:
             verdict = MetricVerdictRecord.model_validate(m.to_dict())
             report = metric_report(verdict, series=self.series.get(m.name, []))
-            metrics.append(report.model_copy(update={"distribution": self.distributions.get(m.name)}))
+            metrics.append(
+                report.model_copy(update={"distribution": self.distributions.get(m.name)})
+            )
         record = ReportRecord(
             kind=RunKind.ANALYSIS,
             generated_at=stamp_of(now),

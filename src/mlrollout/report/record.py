@@ -80,8 +80,8 @@ class RunRef(SpecModel):
     generation: int | None = None
     uid: Short = ""
     service: Short = ""
-    baseline: dict[Short, Short] = Field(default_factory=dict)
-    canary: dict[Short, Short] = Field(default_factory=dict)
+    baseline: dict[Short, Text] = Field(default_factory=dict)
+    canary: dict[Short, Text] = Field(default_factory=dict)
     start: Stamp | None = None
     end: Stamp | None = None
 
@@ -217,7 +217,7 @@ class DecisionRecord(SpecModel):
 class ReportRecord(SpecModel):
     """The durable analysis record of one run (one build of a rollout, or one ``analyze``)."""
 
-    schema_: Literal["mlrollout.io/report/v1"] = Field(REPORT_SCHEMA, alias="schema")
+    schema_: Literal["mlrollout.io/report/v1"] = Field("mlrollout.io/report/v1", alias="schema")
     kind: RunKind
     generated_at: Stamp
     run: RunRef

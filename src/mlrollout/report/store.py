@@ -81,7 +81,7 @@ def fit_record(record: ReportRecord, *, limit: int = MAX_CONFIGMAP_BYTES) -> Rep
         )
         if len(current.to_json().encode()) <= limit:
             return current
-    bare = current.model_copy(
+    return current.model_copy(
         update={
             "metrics": [
                 m.model_copy(update={"series": [], "distribution": None, "reason": m.reason[:200]})
@@ -89,7 +89,6 @@ def fit_record(record: ReportRecord, *, limit: int = MAX_CONFIGMAP_BYTES) -> Rep
             ]
         }
     )
-    return bare
 
 
 def _halve(points: list[Any]) -> list[Any]:

@@ -22,6 +22,7 @@ __all__ = [
     "HistoryEntry",
     "Intent",
     "Phase",
+    "ReportRef",
     "RollbackCause",
     "RolloutStatus",
     "ScaleDown",
@@ -146,6 +147,13 @@ class StatusRelease(SpecModel):
     model_sha256: Annotated[str, StringConstraints(max_length=64)]
 
 
+class ReportRef(SpecModel):
+    """Where the current run's report record is kept (a ConfigMap owned by the rollout)."""
+
+    config_map: Annotated[str, StringConstraints(max_length=253)]
+    updated_at: Timestamp | None = None
+
+
 class RolloutStatus(SpecModel):
     """``status`` of a ModelRollout."""
 
@@ -162,6 +170,7 @@ class RolloutStatus(SpecModel):
     scale_down: ScaleDown | None = None
     rollback_cause: RollbackCause | None = None
     analysis: AnalysisRecord | None = None
+    report: ReportRef | None = None
     conditions: list[Condition] = Field(default_factory=list, max_length=64)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=256)
     acknowledged_intents: dict[Annotated[str, StringConstraints(max_length=64)], Timestamp] = Field(
