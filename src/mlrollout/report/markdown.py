@@ -10,6 +10,7 @@ Markdown renderer (GitHub) turns it into a page. Bounded: long lists are cut wit
 from __future__ import annotations
 
 import html
+import re
 
 from mlrollout.report.record import MetricReport, Outcome, ReportRecord
 
@@ -25,6 +26,7 @@ _ICON = {
     Outcome.FAILED: "❌",
     Outcome.REFUSED: "⛔",
 }
+_COMMAND = re.compile(r"[\w \-./=:@,'\"]+")
 _VERDICT_ORDER = {"Failed": 0, "Error": 1, "Inconclusive": 2, "Running": 3, "Successful": 4}
 
 
@@ -120,12 +122,22 @@ def render_markdown(record: ReportRecord, *, max_metrics: int = 64) -> str:
 
 
 def _steps_text(step: str) -> str:
-    """A next-step sentence: escaped, commands in backticks kept as code spans."""
-    pieces = step.split("`")
-    return "".join(
-        f"`{piece.replace('`', '')}`" if i % 2 else cell(piece, limit=600)
-        for i, piece in enumerate(pieces)
-    )
+    """A next-step sentence: escaped; a command in backticks stays a code span when plain."""
+    out = []
+    for i, piece in enumerate(step.split("`")):
+        if i % 2 and _COMMAND.fullmatch(piece):
+            out.append(f"`{piece}`")
+        else:
+            out.append(_prose(piece))
+    return "".join(out)[:1000]
+
+
+def _prose(text: str) -> str:
+    """Escaped running text (spaces kept, newlines folded)."""
+    escaped = html.escape(text.replace("\n", " ").replace("\r", " "), quote=True)
+    for raw, safe in (("|", "&#124;"), ("`", "&#96;"), ("[", "&#91;"), ("]", "&#93;")):
+        escaped = escaped.replace(raw, safe)
+    return escaped
 
 
 def _findings(record: ReportRecord) -> list[str]:

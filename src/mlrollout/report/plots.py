@@ -49,22 +49,27 @@ def _svg(figure: Any) -> str:
     return text[start:] if start >= 0 else ""
 
 
-def _time(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+def _time(stamp: str) -> datetime | None:
+    """A stored timestamp, or None when it is not one (records may come from files)."""
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def plot_timeline(traffic: Sequence[TrafficPoint], timeline: Sequence[TimelineEntry]) -> str:
     """Canary weight over time with every decision marked (rollbacks in red)."""
     figure = _figure(2.4)
     axes = figure.add_subplot()
-    if traffic:
-        times = [_time(p.at) for p in traffic]
-        weights = [p.canary_weight for p in traffic]
-        end = max([times[-1], *(_time(e.time) for e in timeline)]) if timeline else times[-1]
+    points = [(t, p.canary_weight) for p in traffic if (t := _time(p.at)) is not None]
+    marks = [(t, e.phase) for e in timeline if (t := _time(e.time)) is not None]
+    if points:
+        times, weights = [t for t, _ in points], [w for _, w in points]
+        end = max([times[-1], *(t for t, _ in marks)])
         axes.step([*times, end], [*weights, weights[-1]], where="post", color=CANARY, lw=2)
-    for entry in timeline:
-        bad = entry.phase in ("RollingBack", "RolledBack", "Aborted", "Failed", "Refused")
-        axes.axvline(_time(entry.time), color=BAD if bad else "#868e96", lw=0.8, ls=":")
+    for moment, phase in marks:
+        bad = phase in ("RollingBack", "RolledBack", "Aborted", "Failed", "Refused")
+        axes.axvline(moment, color=BAD if bad else "#868e96", lw=0.8, ls=":")
     axes.set_ylim(-3, 103)
     axes.set_ylabel("canary weight %")
     axes.grid(alpha=0.3)
