@@ -70,10 +70,13 @@ def plot_timeline(traffic: Sequence[TrafficPoint], timeline: Sequence[TimelineEn
     for moment, phase in marks:
         bad = phase in ("RollingBack", "RolledBack", "Aborted", "Failed", "Refused")
         axes.axvline(moment, color=BAD if bad else "#868e96", lw=0.8, ls=":")
+    from matplotlib.dates import DateFormatter
+
     axes.set_ylim(-3, 103)
     axes.set_ylabel("canary weight %")
+    axes.xaxis.set_major_formatter(DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
+    axes.set_xlabel("time (UTC)")
     axes.grid(alpha=0.3)
-    figure.autofmt_xdate()
     return _svg(figure)
 
 
@@ -162,7 +165,7 @@ def plot_evidence(metric: MetricReport) -> str:
             axes.axhline(math.log10(threshold), color=colour, ls="--", lw=1)
     axes.set_ylim(-1.05, ceiling + 0.05)
     axes.set_xlabel("analysis time (min)")
-    axes.set_ylabel("log10 e-value (dashed: threshold)")
+    axes.set_ylabel("log10 e-value")
     axes.grid(alpha=0.3)
     if metric.series:
         axes.legend(loc="upper left")
