@@ -153,8 +153,10 @@ def test_refused_release_changes_nothing_in_the_cluster(
     assert not kube_server.history.records(kind="Pod")
     # The only ConfigMap written is the refusal's report record, naming the reason code.
     [report] = {r.name for r in kube_server.history.records(kind="ConfigMap")}
-    assert final.status.report is not None and final.status.report.config_map == report
+    assert final.status.report is not None
+    assert final.status.report.config_map == report
     record = decode_config_map(kube.get(CONFIGMAPS, report, "default"))
     assert record.decision.outcome.value == "refused"
-    assert record.release is not None and record.release.gates is not None
+    assert record.release is not None
+    assert record.release.gates is not None
     assert record.release.gates.reason_code == expected

@@ -17,6 +17,7 @@ from mlrollout.report import (
     report_schema,
     write_record,
 )
+from mlrollout.report.advice import find_quality
 from mlrollout.report.collect import append_thinned
 from mlrollout.report.record import MAX_SERIES, FindingKind, Outcome
 from mlrollout.report.store import (
@@ -157,3 +158,26 @@ def test_new_build_starts_a_new_record() -> None:
     assert fresh.build.startswith("2/")
     assert fresh.metrics == []
     assert fresh.decision.outcome is Outcome.IN_PROGRESS
+
+
+@pytest.mark.parametrize(
+    ("windows", "errored", "empty", "kinds"),
+    [
+        (10, 0, 0, set()),
+        (10, 2, 0, {FindingKind.ERRORED_WINDOWS}),
+        (10, 0, 3, {FindingKind.EMPTY_WINDOWS}),
+        (0, 0, 4, {FindingKind.EMPTY_WINDOWS, FindingKind.NO_DATA}),
+        (0, 5, 1, {FindingKind.ERRORED_WINDOWS, FindingKind.EMPTY_WINDOWS, FindingKind.NO_DATA}),
+    ],
+    ids=["clean", "errored", "empty", "only-empty", "never-usable"],
+)
+def test_data_quality_findings(windows: int, errored: int, empty: int, kinds: set[str]) -> None:
+    record = rolled_back_record(looks=2, metrics=1)
+    [metric] = record.metrics
+    changed = metric.model_copy(
+        update={"windows": windows, "errored_windows": errored, "empty_windows": empty}
+    )
+    found = find_quality(record.model_copy(update={"metrics": [changed]}), None)
+    assert {f.kind for f in found} == kinds
+    total = windows + errored + empty
+    assert all(f"of {total} windows" in f.message for f in found if f.kind != FindingKind.NO_DATA)

@@ -35,12 +35,13 @@ def find_quality(record: ReportRecord, status: RolloutStatus | None) -> list[Fin
     """Errored and empty windows, metrics without data, a waiting baseline, a refusal."""
     out = []
     for m in record.metrics:
+        total = m.windows + m.errored_windows + m.empty_windows
         if m.errored_windows:
             out.append(
                 Finding(
                     kind=FindingKind.ERRORED_WINDOWS,
                     metric=m.name,
-                    message=f"{m.errored_windows} of {m.windows} windows failed at the provider",
+                    message=f"{m.errored_windows} of {total} windows failed at the provider",
                 )
             )
         if m.empty_windows:
@@ -48,10 +49,10 @@ def find_quality(record: ReportRecord, status: RolloutStatus | None) -> list[Fin
                 Finding(
                     kind=FindingKind.EMPTY_WINDOWS,
                     metric=m.name,
-                    message=f"{m.empty_windows} of {m.windows} windows returned no data",
+                    message=f"{m.empty_windows} of {total} windows returned no data",
                 )
             )
-        if m.windows and m.errored_windows + m.empty_windows >= m.windows:
+        if total and not m.windows:
             out.append(
                 Finding(
                     kind=FindingKind.NO_DATA,

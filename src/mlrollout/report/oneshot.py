@@ -17,6 +17,7 @@ from mlrollout.analysis.observations import EventCounts, Measurement, Window
 from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.report.collect import advise, append_thinned, metric_report, stamp_of
 from mlrollout.report.record import (
+    MAX_BUCKETS,
     DecisionRecord,
     Distribution,
     EvidencePoint,
@@ -118,7 +119,7 @@ def add_window(distribution: Distribution | None, window: Window) -> Distributio
 
 
 def _empty(sample: Measurement | None) -> Distribution:
-    if isinstance(sample, Histogram) and len(sample.bounds) <= 128:
+    if isinstance(sample, Histogram) and len(sample.bounds) <= MAX_BUCKETS:
         zeros = [0.0] * len(sample.bounds)
         return Distribution(
             bounds=list(sample.bounds), baseline_counts=zeros, canary_counts=list(zeros)

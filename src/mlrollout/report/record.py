@@ -18,6 +18,7 @@ from mlrollout.model.analysis import AnalysisDecision, Verdict
 from mlrollout.spec.base import SpecModel
 
 __all__ = [
+    "MAX_BUCKETS",
     "MAX_METRICS",
     "MAX_SERIES",
     "REPORT_SCHEMA",
@@ -43,6 +44,8 @@ REPORT_SCHEMA = "mlrollout.io/report/v1"
 MAX_SERIES = 120
 """Samples kept per metric's evidence series (and in the traffic series); thinned when full."""
 MAX_METRICS = 64
+MAX_BUCKETS = 512
+"""Histogram buckets kept per variant (the reference model server exports about 200)."""
 MAX_TIMELINE = 256
 
 Text = Annotated[str, StringConstraints(max_length=4096)]
@@ -151,9 +154,9 @@ class Distribution(SpecModel):
     metrics: events among exposure per variant.
     """
 
-    bounds: list[float] = Field(default_factory=list, max_length=128)
-    baseline_counts: list[float] = Field(default_factory=list, max_length=128)
-    canary_counts: list[float] = Field(default_factory=list, max_length=128)
+    bounds: list[float] = Field(default_factory=list, max_length=MAX_BUCKETS)
+    baseline_counts: list[float] = Field(default_factory=list, max_length=MAX_BUCKETS)
+    canary_counts: list[float] = Field(default_factory=list, max_length=MAX_BUCKETS)
     baseline_total: float = 0.0
     canary_total: float = 0.0
     baseline_events: float | None = None
