@@ -60,6 +60,21 @@ def find_quality(record: ReportRecord, status: RolloutStatus | None) -> list[Fin
                     message="no usable window: this metric was never evidence of health",
                 )
             )
+    split = record.sample_ratio
+    if split is not None and split.mismatch:
+        requests = split.canary_requests + split.baseline_requests
+        share = split.canary_requests / requests if requests else 0.0
+        out.append(
+            Finding(
+                kind=FindingKind.SAMPLE_RATIO_MISMATCH,
+                metric=split.metric,
+                message=(
+                    f"the canary received {share:.1%} of {requests:.0f} requests where the router "
+                    f"weight says {split.expected_share or 0.0:.1%} (e-value {split.e_value:.3g}"
+                    " ≥ 1000): the comparison may be biased"
+                ),
+            )
+        )
     if status is not None and status.analysis is not None and status.analysis.waiting_for_baseline:
         out.append(
             Finding(
@@ -151,6 +166,12 @@ def _analysis_steps(record: ReportRecord) -> list[str]:
 
 
 def _quality_steps(record: ReportRecord) -> list[str]:
+    steps = []
+    if any(f.kind is FindingKind.SAMPLE_RATIO_MISMATCH for f in record.findings):
+        steps.append(
+            "Requests do not split as the router weights say: check the traffic router and "
+            "the canary's pods before trusting the comparison."
+        )
     troubled = sorted(
         {
             f.metric
@@ -158,9 +179,9 @@ def _quality_steps(record: ReportRecord) -> list[str]:
             if f.metric and f.kind in (FindingKind.ERRORED_WINDOWS, FindingKind.NO_DATA)
         }
     )
-    if not troubled:
-        return []
-    return [
-        f"Check the metric provider and queries of {', '.join(troubled)}: "
-        "windows failed or returned nothing."
-    ]
+    if troubled:
+        steps.append(
+            f"Check the metric provider and queries of {', '.join(troubled)}: "
+            "windows failed or returned nothing."
+        )
+    return steps

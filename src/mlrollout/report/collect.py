@@ -26,6 +26,7 @@ from mlrollout.report.record import (
     ReportRecord,
     RunKind,
     RunRef,
+    SampleRatio,
     StepRecord,
     TimelineEntry,
     TrafficPoint,
@@ -106,6 +107,7 @@ def collect_rollout(
         timeline=[TimelineEntry.model_validate(h.model_dump()) for h in status.history[-256:]],
         traffic=traffic,
         metrics=metrics,
+        sample_ratio=_sample_ratio(status.analysis, previous),
         decision=DecisionRecord(outcome=decide_outcome(status.phase), reason=""),
         reproduce=reproduce_commands(rollout, status),
     )
@@ -131,6 +133,15 @@ def advise(record: ReportRecord, status: RolloutStatus | None) -> ReportRecord:
     return with_decision.model_copy(
         update={"decision": decision.model_copy(update={"next_steps": steps})}
     )
+
+
+def _sample_ratio(
+    analysis: AnalysisRecord | None, previous: ReportRecord | None
+) -> SampleRatio | None:
+    split = analysis.sample_ratio if analysis is not None else None
+    if split is None:
+        return previous.sample_ratio if previous is not None else None
+    return SampleRatio.model_validate(split.model_dump(exclude={"state"}))
 
 
 def _release(rollout: ModelRollout, status: RolloutStatus) -> ReleaseRecord:

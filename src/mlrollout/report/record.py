@@ -34,6 +34,7 @@ __all__ = [
     "ReportRecord",
     "RunKind",
     "RunRef",
+    "SampleRatio",
     "StepRecord",
     "TimelineEntry",
     "TrafficPoint",
@@ -186,9 +187,21 @@ class MetricReport(SpecModel):
     series: list[EvidencePoint] = Field(default_factory=list, max_length=MAX_SERIES)
 
 
+class SampleRatio(SpecModel):
+    """Requests per variant against the router's share, and the mismatch test's e-value."""
+
+    metric: Text
+    canary_requests: float
+    baseline_requests: float
+    expected_share: float | None = None
+    e_value: float
+    mismatch: bool
+
+
 class FindingKind(StrEnum):
     """Data-quality and integrity findings."""
 
+    SAMPLE_RATIO_MISMATCH = "sample-ratio-mismatch"
     ERRORED_WINDOWS = "errored-windows"
     EMPTY_WINDOWS = "empty-windows"
     NO_DATA = "no-data"
@@ -233,6 +246,7 @@ class ReportRecord(SpecModel):
     timeline: list[TimelineEntry] = Field(default_factory=list, max_length=MAX_TIMELINE)
     traffic: list[TrafficPoint] = Field(default_factory=list, max_length=MAX_SERIES)
     metrics: list[MetricReport] = Field(default_factory=list, max_length=MAX_METRICS)
+    sample_ratio: SampleRatio | None = None
     decision: DecisionRecord
     findings: list[Finding] = Field(default_factory=list, max_length=128)
     reproduce: list[Text] = Field(default_factory=list, max_length=8)
