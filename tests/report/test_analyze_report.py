@@ -41,7 +41,7 @@ def test_a_latency_regression_report(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert latency, "latency buckets of both variants are summed into the record"
     assert all(m.distribution.canary_total > 0 for m in latency if m.distribution)
     assert all(len(m.series) >= 2 for m in record.metrics)
-    assert record.reproduce[0].startswith("mlrollout analyze -T latency -T errors")
+    assert record.reproduce[0].startswith("mlrollout analyze -T latency -T errors --templates ")
     page = html.read_text()
     assert_inert(page)
     assert "FAIL" in page

@@ -136,11 +136,19 @@ def _text(document: dict[str, Any]) -> str:
 
 
 def _collector(
-    job: OneShot, *, template: list[str], args: list[str], since: str, interval: str
+    job: OneShot,
+    *,
+    template: list[str],
+    dirs: list[Path],
+    args: list[str],
+    since: str,
+    interval: str,
 ) -> AnalysisCollector:
-    """The report collector of this run, with the command that reproduces it."""
+    """The report collector of this run, with the command that reproduces it (the
+    Prometheus URL comes from ``MLROLLOUT_PROMETHEUS_URL``, never written into a report)."""
     policy = job.policy
     parts = ["mlrollout analyze", *(f"-T {shlex.quote(t)}" for t in template)]
+    parts += [f"--templates {shlex.quote(str(d))}" for d in dirs]
     parts += [f"--arg {shlex.quote(a)}" for a in args]
     parts += [
         f"--baseline {quote_selector(job.baseline.labels)}",
@@ -251,7 +259,12 @@ def register(app: typer.Typer) -> None:
             None, environ={"MLROLLOUT_PROMETHEUS_URL": prometheus}
         )
         collector = _collector(
-            job, template=template, args=arg or [], since=since, interval=interval
+            job,
+            template=template,
+            dirs=list(templates or []),
+            args=arg or [],
+            since=since,
+            interval=interval,
         )
         try:
             look = run_one_shot(

@@ -37,7 +37,7 @@ from mlrollout.controller.driver import (
 )
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.core.decision import Decision
-from mlrollout.errors import ExitCode, SpecError
+from mlrollout.errors import DeadlineError, ExitCode, SpecError
 from mlrollout.kube import (
     Intent,
     KubeClient,
@@ -324,16 +324,22 @@ def register(app: typer.Typer) -> None:
                 _write_report(progress, stored, report, report_format)
                 _finish(stored, output, ExitCode.OK)
                 return
-            outcome = _run(
-                client,
-                options,
-                stored,
-                templates=library,
-                timeout=limit,
-                full=full,
-                lease_namespace=lease_namespace or stored.rollout.namespace,
-                progress=progress,
-            )
+            try:
+                outcome = _run(
+                    client,
+                    options,
+                    stored,
+                    templates=library,
+                    timeout=limit,
+                    full=full,
+                    lease_namespace=lease_namespace or stored.rollout.namespace,
+                    progress=progress,
+                )
+            except DeadlineError:
+                # Timed out (exit 5): the report says how far the rollout got.
+                if report is not None and report_format is not None and progress.record:
+                    write_report(progress.record, report, report_format)
+                raise
         code = EXIT_BY_PHASE.get(outcome.stored.status.phase, ExitCode.INCONCLUSIVE)
         _write_report(progress, outcome.stored, report, report_format)
         _finish(outcome.stored, output, code, driven=outcome.driven)
