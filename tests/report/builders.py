@@ -99,7 +99,7 @@ def rolled_back_record(
             ],
         )
         analysis = AnalysisRecord(
-            build="1/img/sha",
+            build=f"1/{rollout.spec.release.image}/{rollout.spec.release.model.sha256}",
             started_at=START,
             step=step,
             step_started_at=START,

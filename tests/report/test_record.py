@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from mlrollout.errors import SpecError
+from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.report import (
     collect_rollout,
     load_record,
@@ -27,6 +28,7 @@ from mlrollout.report.store import (
     fit_record,
 )
 from mlrollout.spec import RolloutStatus
+from mlrollout.spec.analysis import AnalysisRecord, LookRecord
 from report.builders import example_rollout, rolled_back_record
 from report.schema import assert_valid_record, published_schema
 
@@ -181,3 +183,25 @@ def test_data_quality_findings(windows: int, errored: int, empty: int, kinds: se
     assert {f.kind for f in found} == kinds
     total = windows + errored + empty
     assert all(f"of {total} windows" in f.message for f in found if f.kind != FindingKind.NO_DATA)
+
+
+def test_a_stale_analysis_of_the_previous_build_is_not_reported() -> None:
+    record = rolled_back_record(looks=5)
+    rollout = example_rollout()
+    stale = record  # the previous build's record
+    status = RolloutStatus(
+        analysis=AnalysisRecord(
+            build="1/old@sha256:" + "0" * 64 + "/" + "1" * 64,
+            started_at=datetime(2026, 11, 30, tzinfo=UTC),
+            step=1,
+            step_started_at=datetime(2026, 11, 30, tzinfo=UTC),
+            fetched_until=datetime(2026, 11, 30, tzinfo=UTC),
+            look=LookRecord(decision=AnalysisDecision.ROLLBACK, reason="old", elapsed_seconds=9),
+        )
+    )
+    fresh = collect_rollout(
+        None, rollout=rollout, status=status, generation=2, now=datetime(2026, 12, 1, tzinfo=UTC)
+    )
+    assert fresh.build.startswith("2/")
+    assert fresh.decision.analysis is None
+    assert stale.build.startswith("1/")

@@ -46,9 +46,7 @@ def stamp_of(moment: datetime) -> str:
 
 
 def compute_build(rollout: ModelRollout, status: RolloutStatus, generation: int) -> str:
-    """The build a record belongs to: generation, image and model digest."""
-    if status.analysis is not None:
-        return status.analysis.build
+    """The build a record belongs to: generation, image and model digest (as the analyst's)."""
     release = status.release
     if release is None:
         spec = rollout.spec.release
@@ -81,7 +79,8 @@ def collect_rollout(
     build = compute_build(rollout, status, generation)
     if previous is not None and previous.build != build:
         previous = None
-    metrics = _metrics(previous.metrics if previous else [], status.analysis)
+    analysis = status.analysis if status.analysis and status.analysis.build == build else None
+    metrics = _metrics(previous.metrics if previous else [], analysis)
     traffic = list(previous.traffic) if previous else []
     applied = status.traffic.applied
     if applied is not None and (not traffic or traffic[-1].canary_weight != applied.canary_weight):
@@ -107,7 +106,7 @@ def collect_rollout(
         timeline=[TimelineEntry.model_validate(h.model_dump()) for h in status.history[-256:]],
         traffic=traffic,
         metrics=metrics,
-        sample_ratio=_sample_ratio(status.analysis, previous),
+        sample_ratio=_sample_ratio(analysis, previous),
         decision=DecisionRecord(outcome=decide_outcome(status.phase), reason=""),
         reproduce=reproduce_commands(rollout, status),
     )
@@ -117,7 +116,8 @@ def collect_rollout(
 def advise(record: ReportRecord, status: RolloutStatus | None) -> ReportRecord:
     """The record with its decision, next steps and findings filled in."""
     findings = find_quality(record, status)
-    look = status.analysis.look if status and status.analysis else None
+    current = status.analysis if status is not None else None
+    look = current.look if current is not None and current.build == record.build else None
     failing = [m.name for m in record.metrics if m.verdict.value == "Failed"]
     decision = record.decision.model_copy(
         update={
