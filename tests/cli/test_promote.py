@@ -17,6 +17,7 @@ from kubeapi import KubeApiServer, write_kubeconfig
 from mlrollout.cli.app import main
 from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import DEPLOYMENTS
+from report.schema import assert_valid_record
 from support.cluster import OLD, build_cluster, rollout_from
 
 pytestmark = pytest.mark.slow
@@ -71,6 +72,8 @@ def test_promote_a_file_to_success_with_json(
             "2m",
             "--report-dir",
             str(report),
+            "--report",
+            str(tmp_path / "report.md"),
         ],
         capsys,
     )
@@ -85,6 +88,10 @@ def test_promote_a_file_to_success_with_json(
     phases = [json.loads(line)["phase"] for line in record.read_text().splitlines()]
     assert phases[0] == "Verifying"
     assert phases[-1] == "Succeeded"
+    [stored] = list(report.glob("report-*.json"))
+    assert assert_valid_record(stored.read_text())["decision"]["outcome"] == "promoted"
+    markdown = (tmp_path / "report.md").read_text()
+    assert markdown.startswith("## ✅ default/fraud-scorer: **promoted**")
 
 
 def test_a_refused_release_exits_4(

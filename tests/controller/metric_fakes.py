@@ -19,10 +19,15 @@ TEMPLATES = load_paths(sorted((ROOT / "analyses").glob("*.yaml"))).templates
 
 
 class CountingProvider:
-    """Error counts per window: baseline 1% errors, canary ``1% x ratio``, 50 req/s."""
+    """Error counts per window: baseline 1% errors, canary ``1% x ratio``, 50 req/s.
 
-    def __init__(self, ratio: float, *, seed: int = 7) -> None:
+    ``split`` scales the canary's real share of requests against the router weight (1.0: the
+    split the weight says; 0.5: half of it, a sample-ratio mismatch).
+    """
+
+    def __init__(self, ratio: float, *, seed: int = 7, split: float = 1.0) -> None:
         self.ratio = ratio
+        self.split = split
         self.rng = np.random.default_rng(seed)
         self.requests: list[tuple[str, int]] = []
 
@@ -34,8 +39,9 @@ class CountingProvider:
         out = []
         for start, end in itertools.pairwise(boundaries):
             seconds = (end - start).total_seconds()
-            n_canary = self.rng.poisson(50 * seconds * weight)
-            n_base = self.rng.poisson(50 * seconds * (1 - weight))
+            real = weight * self.split
+            n_canary = self.rng.poisson(50 * seconds * real)
+            n_base = self.rng.poisson(50 * seconds * (1 - real))
             canary = EventCounts(
                 float(self.rng.binomial(n_canary, 0.01 * self.ratio)), float(n_canary)
             )

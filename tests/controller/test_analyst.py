@@ -25,6 +25,8 @@ from mlrollout.core.observation import Observation
 from mlrollout.core.phases import current_look
 from mlrollout.errors import SpecError
 from mlrollout.model.analysis import AnalysisDecision, Verdict
+from mlrollout.report import collect_rollout
+from mlrollout.report.record import FindingKind
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.analysis import AnalysisRecord
 from mlrollout.spec.status import Phase, StatusRelease, TrafficSplit
@@ -236,3 +238,39 @@ def test_a_judge_that_cannot_judge_a_metric_is_refused_naming_the_field() -> Non
         analyst.look(_stored(state, step=1, started=clock.now()), now_s=clock.t)
     assert caught.value.path == "spec.analysis.judge"
     assert "errors/error-rate is 'errors'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("split", "mismatch"),
+    [(1.0, False), (0.5, True), (1.6, True)],
+    ids=["as-weighted", "canary-starved", "canary-flooded"],
+)
+def test_the_traffic_split_is_checked_for_sample_ratio_mismatch(
+    split: float, mismatch: bool
+) -> None:
+    state, clock = _rollout(), FakeClock()
+    analyst = MetricsAnalyst(CountingProvider(ratio=1.0, split=split), TEMPLATES, now=clock.now)
+    stored = _stored(state, step=1, started=clock.now())
+    for _ in range(20):
+        clock.sleep(30)
+        look = analyst.look(stored, now_s=clock.t)
+        assert look is not None
+        stored = state.write_status(
+            stored, stored.status.model_copy(update={"analysis": look.record})
+        )
+    checked = stored.status.analysis.sample_ratio
+    assert checked is not None
+    assert checked.metric == "errors/error-rate"
+    assert checked.expected_share == pytest.approx(0.2)
+    assert checked.mismatch is mismatch
+    share = checked.canary_requests / (checked.canary_requests + checked.baseline_requests)
+    assert share == pytest.approx(0.2 * split, rel=0.1)
+    report = collect_rollout(
+        None,
+        rollout=stored.rollout,
+        status=stored.status,
+        generation=stored.generation,
+        now=clock.now(),
+    )
+    found = [f for f in report.findings if f.kind is FindingKind.SAMPLE_RATIO_MISMATCH]
+    assert bool(found) is mismatch

@@ -15,7 +15,8 @@ from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
 from mlrollout.kube import KubeClient, PatchType
 from mlrollout.kube.environments import assess_readiness
-from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS, PODS
+from mlrollout.kube.kinds import CONFIGMAPS, DEPLOYMENTS, MODELROLLOUTS, PODS
+from mlrollout.report import decode_config_map
 from mlrollout.spec.status import Phase
 from support.cluster import BriskClock, SignedRegistry, build_cluster, create_rollout
 
@@ -148,5 +149,14 @@ def test_refused_release_changes_nothing_in_the_cluster(
     assert final.status.verification is not None
     assert final.status.verification.reason_code == expected
     writes = {(r.kind, r.actor) for r in kube_server.history.records()}
-    assert writes <= {("ModelRollout", "client"), ("Event", "client")}
+    assert writes <= {("ModelRollout", "client"), ("Event", "client"), ("ConfigMap", "client")}
     assert not kube_server.history.records(kind="Pod")
+    # The only ConfigMap written is the refusal's report record, naming the reason code.
+    [report] = {r.name for r in kube_server.history.records(kind="ConfigMap")}
+    assert final.status.report is not None
+    assert final.status.report.config_map == report
+    record = decode_config_map(kube.get(CONFIGMAPS, report, "default"))
+    assert record.decision.outcome.value == "refused"
+    assert record.release is not None
+    assert record.release.gates is not None
+    assert record.release.gates.reason_code == expected

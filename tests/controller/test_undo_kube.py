@@ -163,7 +163,8 @@ def test_undo_of_a_release_whose_key_left_trust_is_refused_and_deploys_nothing(
     assert verification.reason_code == "UNTRUSTED_KEY"
     assert "UNTRUSTED_KEY" in final.status.message
     writes = {(r.kind, r.actor) for r in kube_server.history.records()}
-    assert writes <= {("ModelRollout", "client"), ("Event", "client")}
+    # The refusal's report record (a ConfigMap owned by the rollout) is the only other write.
+    assert writes <= {("ModelRollout", "client"), ("Event", "client"), ("ConfigMap", "client")}
     assert _live_image(releases.kube, live) == releases.images[2]
     assert [r.number for r in final.status.revisions] == [1, 2, 3]
 

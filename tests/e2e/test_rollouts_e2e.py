@@ -33,6 +33,7 @@ from mlrollout.metrics import PrometheusProvider
 from mlrollout.spec import AnalysisTemplate
 from mlrollout.spec.status import Phase
 from mlrollout.spec.yamlfile import parse_yaml_documents
+from report.schema import assert_valid_report_writes
 from support.cluster import SignedRegistry, build_cluster, create_rollout
 from support.prometheus import PROMETHEUS, PrometheusServer, start_prometheus
 
@@ -177,6 +178,7 @@ def test_a_good_release_is_promoted(
     plane: DataPlane = bed["plane"]
     plane.wait_for(lambda s: s.weights.get("green", 0) == 100, timeout_s=10)
     assert_valid_history(kube_server)
+    assert_valid_report_writes(kube_server)
 
 
 REGRESSIONS = {
@@ -208,6 +210,7 @@ def test_a_regression_is_rolled_back_within_a_second(
     plane: DataPlane = bed["plane"]
     plane.wait_for(lambda s: s.weights.get("blue", 0) == 100, since=decided.time, timeout_s=5)
     assert_valid_history(kube_server)
+    assert_valid_report_writes(kube_server)
 
 
 def _restart(server: PrometheusServer) -> None:

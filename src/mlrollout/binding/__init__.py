@@ -23,7 +23,7 @@ from mlrollout.binding.metrics import (
     bind_metrics,
     compute_judged_metric,
 )
-from mlrollout.binding.records import compute_look_record
+from mlrollout.binding.records import compute_look_record, fold_sample_ratio
 from mlrollout.binding.steps import check_rollout, compute_step_limits
 
 __all__ = [
@@ -38,5 +38,6 @@ __all__ = [
     "compute_sequential_config",
     "compute_step_limits",
     "compute_window",
+    "fold_sample_ratio",
     "judge_carries_evidence",
 ]

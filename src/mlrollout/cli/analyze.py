@@ -8,6 +8,7 @@ minutes?" without a rollout. Exit 0 pass, 1 fail (a regression shown, naming the
 from __future__ import annotations
 
 import re
+import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,15 @@ from pydantic import ValidationError
 from mlrollout.binding import bind_arguments, check_judge
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import print_json
+from mlrollout.cli.report import check_report_file, write_report
 from mlrollout.controller.oneshot import OneShot, run_one_shot
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.metrics import PrometheusProvider, ProviderKind, ProviderSet, VariantScope
 from mlrollout.model import parse_duration
+from mlrollout.report import render_markdown, write_record
+from mlrollout.report.collect import stamp_of
+from mlrollout.report.oneshot import AnalysisCollector, quote_selector
+from mlrollout.report.record import RunRef
 from mlrollout.spec import AnalysisTemplate, load_file, load_paths
 from mlrollout.spec.policy import (
     AnalysisPolicy,
@@ -123,36 +129,50 @@ def _document(look: Any, job: OneShot, outcome: str) -> dict[str, Any]:
     }
 
 
-def _markdown(document: dict[str, Any]) -> str:
-    lines = [
-        f"## Analysis: **{document['result']}**",
-        "",
-        f"{document['canary']} against {document['baseline']}, {document['start']} to "
-        f"{document['end']} ({document['judge']} judge).",
-        "",
-        document["reason"],
-        "",
-        "| metric | verdict | estimate | interval | reason |",
-        "|---|---|---|---|---|",
-    ]
-    for m in document["metrics"]:
-        interval = (
-            f"[{m['lower']:.3g}, {m['upper']:.3g}]"
-            if m.get("lower") is not None and m.get("upper") is not None
-            else ""
-        )
-        estimate = f"{m['estimate']:.3g}" if m.get("estimate") is not None else ""
-        lines.append(
-            f"| {m['name']} | {m['verdict']} | {estimate} | {interval} | {m.get('reason', '')} |"
-        )
-    return "\n".join(lines)
-
-
 def _text(document: dict[str, Any]) -> str:
     lines = [f"{document['result'].upper()}: {document['reason']}"]
     for m in document["metrics"]:
         lines.append(f"  {m['name']:<34} {m['verdict']:<13} {m.get('reason', '')}")
     return "\n".join(lines)
+
+
+def _collector(
+    job: OneShot,
+    *,
+    template: list[str],
+    dirs: list[Path],
+    args: list[str],
+    since: str,
+    interval: str,
+) -> AnalysisCollector:
+    """The report collector of this run, with the command that reproduces it (the
+    Prometheus URL comes from ``MLROLLOUT_PROMETHEUS_URL``, never written into a report)."""
+    policy = job.policy
+    parts = ["mlrollout analyze", *(f"-T {shlex.quote(t)}" for t in template)]
+    parts += [f"--templates {shlex.quote(str(d))}" for d in dirs]
+    parts += [f"--arg {shlex.quote(a)}" for a in args]
+    parts += [
+        f"--baseline {quote_selector(job.baseline.labels)}",
+        f"--canary {quote_selector(job.canary.labels)}",
+        f"--since {shlex.quote(since)}",
+        f"--interval {shlex.quote(interval)}",
+        f"--judge {policy.judge.value}",
+        f"--alpha {policy.alpha:g}",
+        f"--beta {policy.beta:g}",
+    ]
+    if job.namespace:
+        parts.append(f"-n {shlex.quote(job.namespace)}")
+    if job.service:
+        parts.append(f"--service {shlex.quote(job.service)}")
+    run = RunRef(
+        namespace=job.namespace,
+        service=job.service,
+        baseline=dict(job.baseline.labels),
+        canary=dict(job.canary.labels),
+        start=stamp_of(job.start),
+        end=stamp_of(job.end),
+    )
+    return AnalysisCollector(run=run, judge=policy.judge.value, reproduce=[" ".join(parts)])
 
 
 def register(app: typer.Typer) -> None:
@@ -199,10 +219,17 @@ def register(app: typer.Typer) -> None:
             None, "--templates", "-t", help="Template directory (default ./analyses)."
         ),
         output: str = typer.Option("text", "--output", "-o", help="text, json or md."),
+        report: Path | None = typer.Option(
+            None, "--report", help="Also write the report to FILE.html or FILE.md."
+        ),
+        report_dir: Path | None = typer.Option(
+            None, "--report-dir", help="Also keep the report record (JSON) in this directory."
+        ),
     ) -> None:
         """Compare two live variants over a past window: exit 0 pass, 1 fail, 3 inconclusive."""
         if output not in ("text", "json", "md"):
             raise SpecError(f"must be text, json or md, got {output!r}", path="--output")
+        report_format = check_report_file(report)
         if not prometheus:
             raise SpecError(
                 "no Prometheus: pass --prometheus URL or set MLROLLOUT_PROMETHEUS_URL",
@@ -253,15 +280,30 @@ def register(app: typer.Typer) -> None:
         )
         for m in metrics:
             provider.check(m.template, m.metric, path="--template")
+        collector = _collector(
+            job,
+            template=template,
+            dirs=list(templates or []),
+            args=arg or [],
+            since=since,
+            interval=interval,
+        )
         try:
-            look = run_one_shot(provider, job)
+            look = run_one_shot(
+                provider, job, observe=lambda lk, at, ws: collector.observe(lk, at=at, windows=ws)
+            )
         finally:
             provider.close()
         decision = look.decision.value
         outcome = WORD.get(decision, "inconclusive")
         document = _document(look, job, outcome)
+        record = collector.record(now=datetime.now(UTC))
+        if report is not None and report_format is not None:
+            write_report(record, report, report_format)
+        if report_dir is not None:
+            write_record(report_dir, record)
         if output == "json":
             print_json(document)
         else:
-            typer.echo(_markdown(document) if output == "md" else _text(document))
+            typer.echo(render_markdown(record) if output == "md" else _text(document))
         raise typer.Exit(EXIT.get(decision, ExitCode.INCONCLUSIVE))

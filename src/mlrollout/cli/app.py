@@ -21,6 +21,7 @@ from mlrollout.cli import (
     manifests,
     plan,
     promote,
+    report,
     simulate,
     status,
     verify,
@@ -64,6 +65,7 @@ for _module in (
     analyze,
     plan,
     simulate,
+    report,
     controller,
     manifests,
 ):

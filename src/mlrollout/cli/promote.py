@@ -3,7 +3,8 @@
 Part of the ``cli`` layer. Applies the rollout (from a file, or by name with a new image or
 model), then follows the in-cluster controller when one holds the controller Lease, or
 drives the rollout itself holding that Lease. Live progress on a terminal, one JSON
-document with ``--output json``; ``--report-dir`` keeps every decision with its evidence.
+document with ``--output json``; ``--report-dir`` keeps every decision with its evidence and
+the run's report record, ``--report FILE.html|.md`` renders that record at the end.
 Exit codes: 0 promoted, 1 rolled back, 2 bad input, 3 paused or inconclusive, 4 refused by
 a gate, 5 timed out.
 """
@@ -21,6 +22,7 @@ import typer
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.report import ReportFormat, check_report_file, write_report
 from mlrollout.cli.status import status_document
 from mlrollout.clock import SystemClock
 from mlrollout.controller.analyst import MetricsAnalyst
@@ -35,7 +37,7 @@ from mlrollout.controller.driver import (
 )
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.core.decision import Decision
-from mlrollout.errors import ExitCode, SpecError
+from mlrollout.errors import DeadlineError, ExitCode, SpecError
 from mlrollout.kube import (
     Intent,
     KubeClient,
@@ -46,6 +48,7 @@ from mlrollout.kube import (
 )
 from mlrollout.metrics.registry import build_cluster_providers
 from mlrollout.model import parse_duration
+from mlrollout.report import ReportRecord, collect_rollout, write_record
 from mlrollout.spec import (
     AnalysisTemplate,
     ModelRollout,
@@ -122,11 +125,16 @@ def _with_release(
 
 
 class Progress:
-    """Live progress lines and the ``--report-dir`` decision record."""
+    """Live progress lines, the ``--report-dir`` decision log and the run's report record."""
 
-    def __init__(self, *, output: OutputFormat, report_dir: Path | None) -> None:
+    def __init__(
+        self, *, output: OutputFormat, report_dir: Path | None, keep_record: bool = False
+    ) -> None:
         self.output = output
         self.report: Path | None = None
+        self.report_dir = report_dir
+        self.keep_record = keep_record or report_dir is not None
+        self.record: ReportRecord | None = None
         self.last = ""
         if report_dir is not None:
             report_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +158,23 @@ class Progress:
                 handle.write(json.dumps(record, default=str, sort_keys=True) + "\n")
         self.change(stored)
 
+    def collect(self, stored: StoredRollout) -> None:
+        """Grow the run's report record (and rewrite it in ``--report-dir``)."""
+        if not self.keep_record:
+            return
+        self.record = collect_rollout(
+            self.record,
+            rollout=stored.rollout,
+            status=stored.status,
+            generation=stored.generation,
+            uid=str(stored.raw["metadata"].get("uid", "")),
+            now=datetime.now(UTC),
+        )
+        if self.report_dir is not None:
+            write_record(self.report_dir, self.record)
+
     def change(self, stored: StoredRollout) -> None:
+        self.collect(stored)
         status = stored.status
         line = f"{status.phase.value}: {status.message}"
         if line != self.last and self.output is OutputFormat.TEXT:
@@ -252,7 +276,12 @@ def register(app: typer.Typer) -> None:
             False, "--full", help="Skip the remaining steps and promote fully."
         ),
         report_dir: Path | None = typer.Option(
-            None, "--report-dir", help="Keep a JSON record of every decision."
+            None,
+            "--report-dir",
+            help="Keep every decision (JSON lines) and the run's report record (JSON).",
+        ),
+        report: Path | None = typer.Option(
+            None, "--report", help="Write the run's report to FILE.html or FILE.md at the end."
         ),
         templates: list[Path] = typer.Option(
             None, "--templates", "-t", help="AnalysisTemplate directory (default ./analyses)."
@@ -274,6 +303,7 @@ def register(app: typer.Typer) -> None:
             limit = parse_duration(timeout)
         except ValueError as exc:
             raise SpecError(str(exc), path="--timeout") from None
+        report_format = check_report_file(report)
         options = ClusterOptions(kubeconfig, context, namespace)
         rollout, own, name = _load_target(target)
         library = template_library(templates, own)
@@ -296,22 +326,40 @@ def register(app: typer.Typer) -> None:
                 )
                 if stored.status.phase is Phase.PAUSED:
                     RolloutStore(client).request(ns, name, Intent.PROMOTE)
-            progress = Progress(output=output, report_dir=report_dir)
+            progress = Progress(
+                output=output, report_dir=report_dir, keep_record=report is not None
+            )
             if not wait:
+                _write_report(progress, stored, report, report_format)
                 finish(stored, output, ExitCode.OK)
                 return
-            outcome = see_through(
-                client,
-                options,
-                stored,
-                templates=library,
-                timeout=limit,
-                full=full,
-                lease_namespace=lease_namespace or stored.rollout.namespace,
-                progress=progress,
-            )
+            try:
+                outcome = see_through(
+                    client,
+                    options,
+                    stored,
+                    templates=library,
+                    timeout=limit,
+                    full=full,
+                    lease_namespace=lease_namespace or stored.rollout.namespace,
+                    progress=progress,
+                )
+            except DeadlineError:
+                # Timed out (exit 5): the report says how far the rollout got.
+                if report is not None and report_format is not None and progress.record:
+                    write_report(progress.record, report, report_format)
+                raise
         code = EXIT_BY_PHASE.get(outcome.stored.status.phase, ExitCode.INCONCLUSIVE)
+        _write_report(progress, outcome.stored, report, report_format)
         finish(outcome.stored, output, code, driven=outcome.driven)
+
+
+def _write_report(
+    progress: Progress, stored: StoredRollout, path: Path | None, form: ReportFormat | None
+) -> None:
+    progress.collect(stored)
+    if path is not None and form is not None and progress.record is not None:
+        write_report(progress.record, path, form)
 
 
 def _doc(rollout: ModelRollout, source: str) -> Document:

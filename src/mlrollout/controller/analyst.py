@@ -4,7 +4,8 @@ Part of the ``controller`` runtime, between the ``metrics`` providers (numbers) 
 judges of ``analysis`` (statistics), bound by ``binding`` exactly as ``analyze``, ``plan``
 and ``simulate`` bind them. It measures the stable environment's pre-rollout baseline
 (accuracy, tail thresholds) once per build, fetches every elapsed window of both variants
-on shared boundaries, feeds the policy's judge and keeps everything in the typed
+on shared boundaries, feeds the policy's judge, checks the traffic split (sample-ratio
+mismatch, on an errors metric's request counts) and keeps everything in the typed
 ``status.analysis`` record, so a restarted controller resumes the same evidence. The
 sequential judge's evidence is carried across the steps of one build, never across builds.
 """
@@ -25,6 +26,7 @@ from mlrollout.binding import (
     compute_look_record,
     compute_step_limits,
     compute_window,
+    fold_sample_ratio,
     judge_carries_evidence,
 )
 from mlrollout.core.decision import parse_stamp
@@ -33,7 +35,7 @@ from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.metrics.provider import MetricProvider, MetricRequest, VariantScope, record_windows
 from mlrollout.model.analysis import AnalysisDecision, MetricKind
 from mlrollout.spec import AnalysisTemplate
-from mlrollout.spec.analysis import AnalysisRecord, BaselineRecord
+from mlrollout.spec.analysis import AnalysisRecord, BaselineRecord, SampleRatioRecord
 from mlrollout.spec.policy import AnalysisPolicy
 
 __all__ = ["MetricsAnalyst"]
@@ -96,9 +98,11 @@ class MetricsAnalyst:
             judge.load(record.state)
             if entering:
                 judge.reopen()
-        look, fetched_until = self._fold(judge, bound, stored, record, compute_window(policy))
+        look, fetched_until, split = self._fold(
+            judge, bound, stored, record, compute_window(policy)
+        )
         record = record.model_copy(
-            update={"state": judge.to_dict(), "fetched_until": fetched_until}
+            update={"state": judge.to_dict(), "fetched_until": fetched_until, "sample_ratio": split}
         )
         if look is None:
             return AnalysisLook(
@@ -116,11 +120,11 @@ class MetricsAnalyst:
         stored: StoredRollout,
         record: AnalysisRecord,
         window: timedelta,
-    ) -> tuple[Look | None, datetime]:
+    ) -> tuple[Look | None, datetime, SampleRatioRecord | None]:
         start = record.fetched_until
         count = min(int((self.now() - self.scrape_lag - start) / window), MAX_WINDOWS_PER_LOOK)
         if count <= 0:
-            return None, start
+            return None, start, record.sample_ratio
         boundaries = [start + window * i for i in range(count + 1)]
         per_metric = {
             b.key: record_windows(self.provider, self._request(b, stored), boundaries=boundaries)
@@ -133,7 +137,11 @@ class MetricsAnalyst:
                 record.offset_seconds + (boundaries[i + 1] - record.step_started_at).total_seconds()
             )
             look = judge.observe(windows, elapsed_s=elapsed)
-        return look, boundaries[-1]
+        split = record.sample_ratio
+        requests = next((b.key for b in bound if b.metric.kind is MetricKind.ERRORS), None)
+        if requests is not None:
+            split = fold_sample_ratio(split, requests, per_metric[requests])
+        return look, boundaries[-1], split
 
     def _request(self, bound: BoundMetric, stored: StoredRollout) -> MetricRequest:
         rollout, status = stored.rollout, stored.status

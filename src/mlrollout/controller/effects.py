@@ -5,7 +5,8 @@ the router write and ``traffic.applied`` after it; the decision's status is writ
 with the resourceVersion read. Every action is idempotent, so after a crash at any named
 ``CrashPoint`` the next pass repeats what was not recorded. Before every router, workload or
 status write the edge's ``Fence`` checks the writer still holds its Lease (``kube.fencing``).
-Events, notifications and informational webhooks are best effort.
+Events, notifications and informational webhooks are best effort, and so is the report record
+(``Edge.record``), kept just before the status that refers to it.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class Edge:
     crash: Callable[[str], None] = lambda point: None
     emit: Callable[[StoredRollout, Emit], None] = lambda stored, event: None
     notify: Callable[[StoredRollout, Notify], None] = lambda stored, note: None
+    record: Callable[[StoredRollout, RolloutStatus], RolloutStatus] = lambda stored, status: status
     log: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
     fence: Fence = NO_FENCE  # checked before every router, workload and status write
 
@@ -109,6 +111,7 @@ def apply_decision(
             reason=decision.reason,
         )
         stored, status = _apply(edge, stored, status, action)
+    status = edge.record(stored, status)  # the report record (best effort), then its reference
     edge.crash("before-status-write")
     edge.fence.check("the status")
     written = edge.state.write_status(stored, status)

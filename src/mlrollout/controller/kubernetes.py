@@ -16,6 +16,7 @@ from mlrollout.controller.effects import Edge, crash_from_environment
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.loop import Reconciler
 from mlrollout.controller.ports import Analyst
+from mlrollout.controller.reports import ConfigMapReports
 from mlrollout.core.actions import Deploy, Emit, Notify
 from mlrollout.core.observation import EnvState
 from mlrollout.hooks.notify import send_notifications
@@ -155,7 +156,9 @@ def build_reconciler(
     router = build_router(client, rollout)
     router.ensure()
     recorder = EventRecorder(client)
+    clock = clock or SystemClock()
     options: dict[str, Any] = {
+        "record": ConfigMapReports(client, now=clock.now),
         "crash": crash_from_environment(os.environ),
         "emit": lambda stored, event: _emit(recorder, stored, event),
         "notify": _notify,
@@ -168,7 +171,7 @@ def build_reconciler(
         confirmer=WebhookConfirmer(),
         edge=edge,
         verifier=KubeReleaseVerifier(client),
-        clock=clock or SystemClock(),
+        clock=clock,
         analyst=analyst,
         identity=identity,
     )

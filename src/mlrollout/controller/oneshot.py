@@ -10,7 +10,7 @@ Nothing in the cluster is read or changed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +22,7 @@ from mlrollout.metrics.provider import MetricProvider, MetricRequest, VariantSco
 from mlrollout.model.analysis import MetricKind
 from mlrollout.spec.policy import AnalysisPolicy
 
-__all__ = ["OneShot", "compute_boundaries", "run_one_shot"]
+__all__ = ["LookObserver", "OneShot", "compute_boundaries", "run_one_shot"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,13 @@ def compute_boundaries(start: datetime, end: datetime, interval: timedelta) -> l
     return [start + interval * i for i in range(count + 1)]
 
 
-def run_one_shot(provider: MetricProvider, job: OneShot) -> Look:
+LookObserver = Callable[[Look, datetime, Mapping[str, Window]], None]
+"""Told every look with its window's end and the windows judged (reports use it)."""
+
+
+def run_one_shot(
+    provider: MetricProvider, job: OneShot, *, observe: LookObserver | None = None
+) -> Look:
     """Fetch every window and judge them in order; the last look."""
     if not job.metrics:
         raise SpecError("no metrics to analyse", path="--template")
@@ -64,6 +70,8 @@ def run_one_shot(provider: MetricProvider, job: OneShot) -> Look:
     for i, end in enumerate(boundaries[1:]):
         batch = {key: series[i] for key, series in windows.items()}
         look = judge.observe(batch, elapsed_s=(end - job.start).total_seconds())
+        if observe is not None:
+            observe(look, end, batch)
     if look is None:  # compute_boundaries gives at least one window
         raise SpecError("the period holds no window", path="--since")
     return look

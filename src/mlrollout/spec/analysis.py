@@ -17,7 +17,13 @@ from mlrollout.model.analysis import AnalysisDecision, Verdict
 from mlrollout.spec.base import FreeForm, SpecModel
 from mlrollout.spec.policy import JudgeKind
 
-__all__ = ["AnalysisRecord", "BaselineRecord", "LookRecord", "MetricVerdictRecord"]
+__all__ = [
+    "AnalysisRecord",
+    "BaselineRecord",
+    "LookRecord",
+    "MetricVerdictRecord",
+    "SampleRatioRecord",
+]
 
 Text = Annotated[str, StringConstraints(max_length=4096)]
 
@@ -63,6 +69,23 @@ class LookRecord(SpecModel):
     metrics: list[MetricVerdictRecord] = Field(default_factory=list, max_length=64)
 
 
+class SampleRatioRecord(SpecModel):
+    """Sample-ratio mismatch: do requests split between the variants as the router says?
+
+    Counted on one errors metric's request counts, tested per window against the router's
+    canary share (``analysis.integrity``); ``expected_share`` is the request-weighted mean of
+    that share. A finding for reports, never evidence of health.
+    """
+
+    metric: Text
+    canary_requests: float = 0.0
+    baseline_requests: float = 0.0
+    expected_share: float | None = None
+    e_value: float = 1.0
+    mismatch: bool = False
+    state: FreeForm | None = None
+
+
 class AnalysisRecord(SpecModel):
     """The analysis of one build (generation, image, model) across its analysis steps.
 
@@ -85,6 +108,7 @@ class AnalysisRecord(SpecModel):
     state: FreeForm | None = None
     look: LookRecord | None = None
     waiting_for_baseline: bool = False
+    sample_ratio: SampleRatioRecord | None = None
 
     def enter_step(self, step: int, started: datetime, *, carry: bool) -> AnalysisRecord:
         """The record at the start of ``step``: the build's evidence kept when ``carry``."""

@@ -24,6 +24,7 @@ __all__ = [
     "HistoryEntry",
     "Intent",
     "Phase",
+    "ReportRef",
     "Revision",
     "RollbackCause",
     "RolloutStatus",
@@ -220,6 +221,13 @@ REVISION_LIMIT_MAX = 50
 """Upper bound of ``spec.revisionHistoryLimit`` (status stays small: ~1 KiB a revision)."""
 
 
+class ReportRef(SpecModel):
+    """Where the current run's report record is kept (a ConfigMap owned by the rollout)."""
+
+    config_map: Annotated[str, StringConstraints(max_length=253)]
+    updated_at: Timestamp | None = None
+
+
 class RolloutStatus(SpecModel):
     """``status`` of a ModelRollout."""
 
@@ -236,6 +244,7 @@ class RolloutStatus(SpecModel):
     scale_down: ScaleDown | None = None
     rollback_cause: RollbackCause | None = None
     analysis: AnalysisRecord | None = None
+    report: ReportRef | None = None
     conditions: list[Condition] = Field(default_factory=list, max_length=64)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=256)
     revisions: list[Revision] = Field(default_factory=list, max_length=REVISION_LIMIT_MAX)

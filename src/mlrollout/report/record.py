@@ -1,0 +1,268 @@
+"""The report record: one durable, schema-published JSON document per analysed run.
+
+Part of the ``report`` layer (beside ``gates``, ``traffic`` and ``metrics``). ``collect``
+builds and grows it from a rollout's status (and ``oneshot`` looks for ``analyze``);
+``markdown`` and ``html`` render it; the CLI and the controller store it in a directory or
+a ConfigMap. Every bounded list says its bound here, so a record has a known maximum size.
+The published JSON Schema (``docs/report.schema.json``) is generated from these models.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from mlrollout.model.analysis import AnalysisDecision, Verdict
+from mlrollout.spec.base import SpecModel
+
+__all__ = [
+    "MAX_BUCKETS",
+    "MAX_METRICS",
+    "MAX_SERIES",
+    "REPORT_SCHEMA",
+    "DecisionRecord",
+    "Distribution",
+    "EvidencePoint",
+    "Finding",
+    "FindingKind",
+    "GateRecord",
+    "MetricReport",
+    "Outcome",
+    "ReleaseRecord",
+    "ReportRecord",
+    "RunKind",
+    "RunRef",
+    "SampleRatio",
+    "StepRecord",
+    "TimelineEntry",
+    "TrafficPoint",
+    "report_schema",
+]
+
+REPORT_SCHEMA = "mlrollout.io/report/v1"
+MAX_SERIES = 120
+"""Samples kept per metric's evidence series (and in the traffic series); thinned when full."""
+MAX_METRICS = 64
+MAX_BUCKETS = 512
+"""Histogram buckets kept per variant (the reference model server exports about 200)."""
+MAX_TIMELINE = 256
+
+Text = Annotated[str, StringConstraints(max_length=4096)]
+Short = Annotated[str, StringConstraints(max_length=256)]
+Stamp = Annotated[str, StringConstraints(max_length=64)]
+
+
+class RunKind(StrEnum):
+    """What produced the record: a rollout (controller or ``promote``) or ``analyze``."""
+
+    ROLLOUT = "rollout"
+    ANALYSIS = "analysis"
+
+
+class Outcome(StrEnum):
+    """The run's outcome in one word, the first thing a reader sees."""
+
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled-back"
+    ABORTED = "aborted"
+    FAILED = "failed"
+    REFUSED = "refused"
+    PAUSED = "paused"
+    IN_PROGRESS = "in-progress"
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+class RunRef(SpecModel):
+    """Which run: the rollout (namespace, name, generation) or the compared selectors."""
+
+    namespace: Short = ""
+    name: Short = ""
+    generation: int | None = None
+    uid: Short = ""
+    service: Short = ""
+    baseline: dict[Short, Text] = Field(default_factory=dict)
+    canary: dict[Short, Text] = Field(default_factory=dict)
+    start: Stamp | None = None
+    end: Stamp | None = None
+
+
+class GateRecord(SpecModel):
+    """The supply-chain gates' verdict with its reason code (``status.verification``)."""
+
+    verified: bool
+    reason_code: Short | None = None
+    message: Text = ""
+    checked_at: Stamp | None = None
+
+
+class ReleaseRecord(SpecModel):
+    """The release under analysis: image and model, pinned by digest."""
+
+    image: Text
+    model_uri: Text = ""
+    model_sha256: Short = ""
+    gates: GateRecord | None = None
+
+
+class StepRecord(SpecModel):
+    """One strategy step: what it does, its canary weight, and when it started (if it did)."""
+
+    index: int
+    action: Literal["setWeight", "analyze", "pause", "preview", "promote"]
+    weight: float | None = None
+    duration: Short = ""
+    started_at: Stamp | None = None
+
+
+class TimelineEntry(SpecModel):
+    """One decision the controller acted on (from ``status.history``)."""
+
+    time: Stamp
+    phase: Short
+    action: Short
+    reason: Text = ""
+    step: int | None = None
+
+
+class TrafficPoint(SpecModel):
+    """The applied canary weight from ``at`` on."""
+
+    at: Stamp
+    canary_weight: float
+
+
+class EvidencePoint(SpecModel):
+    """One metric at one look: effect, confidence sequence and both e-values."""
+
+    at: Stamp
+    elapsed: float
+    step: int | None = None
+    estimate: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    e_rollback: float | None = None
+    e_promote: float | None = None
+
+
+class Distribution(SpecModel):
+    """Baseline and canary observations summed over the run, where the data exist.
+
+    Latency: cumulative bucket counts at ``bounds`` (Prometheus ``le``) and totals; event
+    metrics: events among exposure per variant.
+    """
+
+    bounds: list[float] = Field(default_factory=list, max_length=MAX_BUCKETS)
+    baseline_counts: list[float] = Field(default_factory=list, max_length=MAX_BUCKETS)
+    canary_counts: list[float] = Field(default_factory=list, max_length=MAX_BUCKETS)
+    baseline_total: float = 0.0
+    canary_total: float = 0.0
+    baseline_events: float | None = None
+    canary_events: float | None = None
+
+
+class MetricReport(SpecModel):
+    """One metric: observation summary, effect with interval, evidence over time, verdict."""
+
+    name: Text
+    kind: Short
+    unit: Short = ""
+    verdict: Verdict
+    reason: Text = ""
+    estimate: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    e_rollback: float | None = None
+    e_promote: float | None = None
+    rollback_at: float | None = None
+    promote_at: float | None = None
+    events: float = 0.0
+    windows: int = 0
+    errored_windows: int = 0
+    empty_windows: int = 0
+    dry_run: bool = False
+    distribution: Distribution | None = None
+    series: list[EvidencePoint] = Field(default_factory=list, max_length=MAX_SERIES)
+
+
+class SampleRatio(SpecModel):
+    """Requests per variant against the router's share, and the mismatch test's e-value."""
+
+    metric: Text
+    canary_requests: float
+    baseline_requests: float
+    expected_share: float | None = None
+    e_value: float
+    mismatch: bool
+
+
+class FindingKind(StrEnum):
+    """Data-quality and integrity findings."""
+
+    SAMPLE_RATIO_MISMATCH = "sample-ratio-mismatch"
+    ERRORED_WINDOWS = "errored-windows"
+    EMPTY_WINDOWS = "empty-windows"
+    NO_DATA = "no-data"
+    WAITING_FOR_BASELINE = "waiting-for-baseline"
+    GATE_REFUSED = "gate-refused"
+    SUMMARISED = "summarised"
+
+
+class Finding(SpecModel):
+    """One data-quality or integrity finding, naming the metric when it is about one."""
+
+    kind: FindingKind
+    metric: Text | None = None
+    message: Text
+
+
+class DecisionRecord(SpecModel):
+    """The decision and why: outcome, the rollout's phase, the judge's last decision."""
+
+    outcome: Outcome
+    reason: Text
+    phase: Short = ""
+    analysis: AnalysisDecision | None = None
+    analysis_reason: Text = ""
+    failing: list[Text] = Field(default_factory=list, max_length=MAX_METRICS)
+    next_steps: list[Text] = Field(default_factory=list, max_length=16)
+
+
+class ReportRecord(SpecModel):
+    """The durable analysis record of one run (one build of a rollout, or one ``analyze``)."""
+
+    schema_: Literal["mlrollout.io/report/v1"] = Field("mlrollout.io/report/v1", alias="schema")
+    kind: RunKind
+    generated_at: Stamp
+    run: RunRef
+    release: ReleaseRecord | None = None
+    judge: Short = ""
+    build: Text = ""
+    strategy: Short = ""
+    steps: list[StepRecord] = Field(default_factory=list, max_length=128)
+    current_step: int | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list, max_length=MAX_TIMELINE)
+    traffic: list[TrafficPoint] = Field(default_factory=list, max_length=MAX_SERIES)
+    metrics: list[MetricReport] = Field(default_factory=list, max_length=MAX_METRICS)
+    sample_ratio: SampleRatio | None = None
+    decision: DecisionRecord
+    findings: list[Finding] = Field(default_factory=list, max_length=128)
+    reproduce: list[Text] = Field(default_factory=list, max_length=8)
+
+    def to_json(self) -> str:
+        """The record as stored: camelCase JSON, absent values left out."""
+        return self.model_dump_json(by_alias=True, exclude_none=True, indent=1)
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of the record (``docs/report.schema.json`` is this, checked in)."""
+    schema = ReportRecord.model_json_schema(by_alias=True, mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": REPORT_SCHEMA,
+        "title": "mlrollout analysis report",
+        **schema,
+    }
