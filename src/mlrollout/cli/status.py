@@ -7,16 +7,16 @@ the gates' verdict, the analysis verdicts with their reasons, and the last decis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.output import OutputFormat, print_json
-from mlrollout.kube import RolloutStore
-from mlrollout.kube.kinds import MODELROLLOUTS
-from mlrollout.kube.rollouts import StoredRollout, parse_stored
-from mlrollout.spec import RolloutStatus
+
+if TYPE_CHECKING:
+    from mlrollout.kube.rollouts import StoredRollout
+    from mlrollout.spec import RolloutStatus
 
 __all__ = ["register", "render_status", "status_document"]
 
@@ -115,6 +115,10 @@ def register(app: typer.Typer) -> None:
         namespace: str | None = NAMESPACE,
     ) -> None:
         """Show a rollout's phase, traffic, gates, analysis verdicts and recent decisions."""
+        from mlrollout.kube import RolloutStore
+        from mlrollout.kube.kinds import MODELROLLOUTS
+        from mlrollout.kube.rollouts import parse_stored
+
         options = ClusterOptions(kubeconfig, context, namespace)
         ns = options.resolved_namespace()
         with options.client() as client:
@@ -148,6 +152,8 @@ def register(app: typer.Typer) -> None:
         namespace: str | None = NAMESPACE,
     ) -> None:
         """List rollouts with their phase, weight and active environment."""
+        from mlrollout.kube import RolloutStore
+
         options = ClusterOptions(kubeconfig, context, namespace)
         with options.client() as client:
             ns = None if all_namespaces else options.resolved_namespace()
