@@ -96,19 +96,21 @@ def test_refusal_in_text_mode_raises_gate_error(registry: FakeRegistry, tmp_path
     assert result.exception.exit_code == 4
 
 
-def test_tag_only_reference_is_refused(tmp_path: Path) -> None:
-    args = [
-        "verify",
-        "image",
-        f"{HOST}/ml/fraud:latest",
-        "--key",
-        str(_key_file(tmp_path)),
-        "--output",
-        "json",
-    ]
+@pytest.mark.parametrize("reference", [f"{HOST}/ml/fraud:latest", "garbage!!"])
+def test_unpinned_or_garbage_reference_is_bad_input(reference: str, tmp_path: Path) -> None:
+    args = ["verify", "image", reference, "--key", str(_key_file(tmp_path)), "-o", "json"]
     result = RUNNER.invoke(_app(), args)
-    assert result.exit_code == 4
-    assert json.loads(result.output)["reason"] == "UNPINNED_REFERENCE"
+    assert isinstance(result.exception, SpecError), result.output
+    assert result.exception.exit_code == 2
+    assert "not pinned by digest" in str(result.exception)
+
+
+def test_model_json_names_the_path() -> None:
+    path = VECTORS / "cosign.pub"
+    good = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = RUNNER.invoke(_app(), ["verify", "model", str(path), "--sha256", good, "-o", "json"])
+    document = json.loads(result.output)
+    assert (result.exit_code, document["path"], "image" in document) == (0, str(path), False)
 
 
 @pytest.mark.parametrize(

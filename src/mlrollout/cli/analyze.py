@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from mlrollout.binding import bind_arguments, check_judge
 from mlrollout.cli.lint import template_files
-from mlrollout.cli.output import print_json
+from mlrollout.cli.output import OutputFormat, print_document
 from mlrollout.controller.oneshot import OneShot, run_one_shot
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.metrics import PrometheusProvider, VariantScope
@@ -191,11 +191,11 @@ def register(app: typer.Typer) -> None:
         templates: list[Path] = typer.Option(
             None, "--templates", "-t", help="Template directory (default ./analyses)."
         ),
-        output: str = typer.Option("text", "--output", "-o", help="text, json or md."),
+        output: str = typer.Option("text", "--output", "-o", help="text, json, yaml or md."),
     ) -> None:
         """Compare two live variants over a past window: exit 0 pass, 1 fail, 3 inconclusive."""
-        if output not in ("text", "json", "md"):
-            raise SpecError(f"must be text, json or md, got {output!r}", path="--output")
+        if output not in ("text", "json", "yaml", "md"):
+            raise SpecError(f"must be text, json, yaml or md, got {output!r}", path="--output")
         if not prometheus:
             raise SpecError(
                 "no Prometheus: pass --prometheus URL or set MLROLLOUT_PROMETHEUS_URL",
@@ -238,8 +238,8 @@ def register(app: typer.Typer) -> None:
         decision = look.decision.value
         outcome = WORD.get(decision, "inconclusive")
         document = _document(look, job, outcome)
-        if output == "json":
-            print_json(document)
+        if output in ("json", "yaml"):
+            print_document(document, OutputFormat(output))
         else:
             typer.echo(_markdown(document) if output == "md" else _text(document))
         raise typer.Exit(EXIT.get(decision, ExitCode.INCONCLUSIVE))

@@ -22,6 +22,7 @@ from mlrollout.controller.driver import identity
 from mlrollout.controller.manager import Manager, ManagerSettings
 from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import HealthServer, Telemetry
+from mlrollout.errors import SpecError
 from mlrollout.metrics import PrometheusProvider
 from mlrollout.spec import ModelRollout, load_paths
 
@@ -46,7 +47,11 @@ def register(app: typer.Typer) -> None:
             4, "--workers", min=1, max=64, help="Rollouts reconciled in parallel."
         ),
         health_port: int = typer.Option(
-            8080, "--health-port", help="Port of /healthz, /readyz and /metrics (0: any free port)."
+            8080,
+            "--health-port",
+            min=0,
+            max=65535,
+            help="Port of /healthz, /readyz and /metrics (0: any free port).",
         ),
         health_host: str = typer.Option(
             "0.0.0.0", "--health-host", help="Address the health endpoint binds."
@@ -66,6 +71,17 @@ def register(app: typer.Typer) -> None:
         )
         library = load_paths(template_files(list(templates or []))).templates
         clock = SystemClock()
+        telemetry = Telemetry()
+        # Bound first: a port in use is an option to change, reported before any request.
+        try:
+            health = HealthServer(
+                telemetry, host=health_host, port=health_port, ready=lambda: False
+            )
+        except OSError as exc:
+            raise SpecError(
+                f"cannot listen on {health_host}:{health_port}: {exc.strerror or exc}",
+                path="--health-port",
+            ) from None
 
         def analyst_for(rollout: ModelRollout) -> Analyst | None:
             if rollout.spec.analysis is None:
@@ -74,31 +90,29 @@ def register(app: typer.Typer) -> None:
             return MetricsAnalyst(PrometheusProvider.from_config(config), library, now=clock.now)
 
         options = ClusterOptions(kubeconfig, context, None)
-        telemetry = Telemetry()
-        with options.client() as client:
-            manager = Manager(
-                client,
-                ManagerSettings(
-                    identity=holder or identity("mlrollout-controller"),
-                    namespace=namespace,
-                    lease_namespace=lease_namespace,
-                    workers=workers,
-                ),
-                analyst_for=analyst_for,
-                telemetry=telemetry,
-                clock=clock,
-            )
-            health = HealthServer(
-                telemetry, host=health_host, port=health_port, ready=lambda: manager.leading
-            ).start()
+        try:
+            with options.client() as client:
+                manager = Manager(
+                    client,
+                    ManagerSettings(
+                        identity=holder or identity("mlrollout-controller"),
+                        namespace=namespace,
+                        lease_namespace=lease_namespace,
+                        workers=workers,
+                    ),
+                    analyst_for=analyst_for,
+                    telemetry=telemetry,
+                    clock=clock,
+                )
+                health.ready = lambda: manager.leading
+                health.start()
 
-            def stop(signum: int, frame: FrameType | None) -> None:
-                manager.stop()
+                def stop(signum: int, frame: FrameType | None) -> None:
+                    manager.stop()
 
-            signal.signal(signal.SIGTERM, stop)
-            signal.signal(signal.SIGINT, stop)
-            try:
+                signal.signal(signal.SIGTERM, stop)
+                signal.signal(signal.SIGINT, stop)
                 code = manager.run()
-            finally:
-                health.stop()
+        finally:
+            health.stop()
         raise typer.Exit(code)

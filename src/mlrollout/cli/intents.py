@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
 from mlrollout.kube import Intent, RolloutStore
 
 __all__ = ["register"]
@@ -29,9 +29,7 @@ _HELP = {
 def _register_one(app: typer.Typer, intent: Intent) -> None:
     def command(
         name: str = typer.Argument(..., help="ModelRollout name."),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
@@ -43,15 +41,16 @@ def _register_one(app: typer.Typer, intent: Intent) -> None:
             stored = read_rollout(store, ns, name)
             stamp = store.request(ns, name, intent)
         phase = stored.status.phase.value
-        if output is OutputFormat.JSON:
-            print_json(
+        if output.machine:
+            print_document(
                 {
                     "name": name,
                     "namespace": ns,
                     "intent": intent.value,
                     "requestedAt": stamp,
                     "phase": phase,
-                }
+                },
+                output,
             )
         else:
             typer.echo(

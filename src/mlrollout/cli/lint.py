@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from mlrollout.binding import check_rollout
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.spec import AnalysisTemplate, LoadResult, ModelRollout, check_references, load_paths
 from mlrollout.spec.loader import Document
@@ -102,16 +102,14 @@ def register(app: typer.Typer) -> None:
             help="Directory of AnalysisTemplates that rollouts may reference "
             "(repeatable; default: ./analyses when it exists).",
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Validate rollouts and analysis templates; exit 0 when clean, 2 otherwise."""
         dirs = list(templates) if templates else _default_template_dirs()
         result, references = lint_paths(files, dirs)
         errors = [*result.errors, *references]
-        if output is OutputFormat.JSON:
-            print_json(_json_report(files, result, errors))
+        if output.machine:
+            print_document(_json_report(files, result, errors), output)
         else:
             failed = {(e.source, e.document) for e in references}
             for doc in result.documents:

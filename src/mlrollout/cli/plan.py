@@ -18,7 +18,7 @@ import typer
 from mlrollout.analysis import TrafficProfile, compute_plan
 from mlrollout.binding import bind_metrics, compute_judged_metric, compute_sequential_config
 from mlrollout.cli.lint import template_files
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
 from mlrollout.errors import SpecError
 from mlrollout.model.analysis import MetricKind
 from mlrollout.spec import ModelRollout, load_paths, load_rollout
@@ -161,9 +161,7 @@ def register(app: typer.Typer) -> None:
         templates: list[Path] = typer.Option(
             None, "--templates", "-t", help="AnalysisTemplate directory (default ./analyses)."
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Expected time to decision per metric and step, with warnings."""
         dirs = (
@@ -183,8 +181,8 @@ def register(app: typer.Typer) -> None:
             labelled=labelled,
             bounds=bounds,
         )
-        if output is OutputFormat.JSON:
-            print_json({"rollout": rollout.name, "rps": rps, "steps": steps})
+        if output.machine:
+            print_document({"rollout": rollout.name, "rps": rps, "steps": steps}, output)
             return
         for step in steps:
             typer.echo(

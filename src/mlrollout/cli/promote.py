@@ -20,7 +20,7 @@ import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.lint import template_files
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
 from mlrollout.cli.status import status_document
 from mlrollout.clock import SystemClock
 from mlrollout.controller.analyst import MetricsAnalyst
@@ -248,9 +248,7 @@ def register(app: typer.Typer) -> None:
             "--lease-namespace",
             help="Namespace of the controller Lease (default: the rollout's).",
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
@@ -312,12 +310,12 @@ def _doc(rollout: ModelRollout, source: str) -> Document:
 def _finish(
     stored: StoredRollout, output: OutputFormat, code: int, *, driven: bool | None = None
 ) -> None:
-    if output is OutputFormat.JSON:
+    if output.machine:
         document = status_document(stored)
         document["exitCode"] = code
         if driven is not None:
             document["drivenBy"] = "this process" if driven else "the in-cluster controller"
-        print_json(document)
+        print_document(document, output)
     else:
         status = stored.status
         typer.echo(

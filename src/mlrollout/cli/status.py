@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
 
 if TYPE_CHECKING:
     from mlrollout.kube.rollouts import StoredRollout
@@ -107,9 +107,7 @@ def register(app: typer.Typer) -> None:
         watch: bool = typer.Option(
             False, "--watch", "-w", help="Keep printing as the rollout changes, until it ends."
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
@@ -144,9 +142,7 @@ def register(app: typer.Typer) -> None:
         all_namespaces: bool = typer.Option(
             False, "--all-namespaces", "-A", help="List rollouts in every namespace."
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
@@ -158,8 +154,8 @@ def register(app: typer.Typer) -> None:
         with options.client() as client:
             ns = None if all_namespaces else options.resolved_namespace()
             rollouts = RolloutStore(client).list(ns)
-        if output is OutputFormat.JSON:
-            print_json([status_document(s) for s in rollouts])
+        if output.machine:
+            print_document([status_document(s) for s in rollouts], output)
             return
         typer.echo(
             f"{'NAMESPACE':<16} {'NAME':<28} {'PHASE':<12} {'STEP':<8} {'TRAFFIC':<28} ACTIVE"
@@ -173,7 +169,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _print(stored: StoredRollout, output: OutputFormat) -> None:
-    if output is OutputFormat.JSON:
-        print_json(status_document(stored))
+    if output.machine:
+        print_document(status_document(stored), output)
     else:
         typer.echo(render_status(stored))

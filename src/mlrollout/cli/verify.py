@@ -2,20 +2,22 @@
 
 Top layer: parses options, calls ``gates.verify.fetch_verification`` (the same function
 the controller's Verifying phase calls) or ``gates.modeldigest``, renders text or JSON.
-Exit codes: 0 verified, 4 refused (``GateError``; with ``--output json`` the JSON result
-is printed and the exit is 4), 2 bad input (``SpecError``).
+Exit codes: 0 verified, 4 refused (``GateError``; with ``--output json|yaml`` the result
+is printed and the exit is 4), 2 bad input (``SpecError``: a reference that is not
+``repo@sha256:<hex>``, a missing key or policy file), 6 when the registry cannot be reached
+(``RegistryUnavailableError``: an outage is not a verdict on the image).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from mlrollout.errors import ExitCode, GateError, SpecError
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.errors import ExitCode, GateError, RegistryUnavailableError, SpecError
 from mlrollout.gates.modeldigest import fetch_model_verification
 from mlrollout.gates.oci import RegistryClient
 from mlrollout.gates.policy_file import load_gate_policy
@@ -26,13 +28,6 @@ from mlrollout.gates.verify import decide_image_reference, fetch_verification
 from mlrollout.model import Sha256
 
 __all__ = ["register"]
-
-
-class Output(StrEnum):
-    """Rendering of a verification result."""
-
-    text = "text"
-    json = "json"
 
 
 verify_app = typer.Typer(
@@ -56,21 +51,20 @@ def image_command(
     ),
     username: str | None = typer.Option(None, envvar="MLROLLOUT_REGISTRY_USERNAME"),
     password: str | None = typer.Option(None, envvar="MLROLLOUT_REGISTRY_PASSWORD"),
-    output: Output = typer.Option(Output.text, "--output", help="text or json."),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
 ) -> None:
     """Verify an image's cosign signature (and attestations the policy requires)."""
     try:
         image = decide_image_reference(reference)
     except GateError as exc:
-        _emit(
-            VerificationResult.refused(reference, Reason(exc.reason_code), describe_refusal(exc)),
-            output,
-        )
-        return
+        # Not a pinned reference at all: bad input, refused before any network call.
+        raise SpecError(describe_refusal(exc), path="REFERENCE") from None
     gate_policy = load_gate_policy(policy, key_paths=key)
     credentials = Credentials(username, password or "") if username else None
     with RegistryClient(image.registry, credentials=credentials, plain_http=plain_http) as client:
         result = fetch_verification(image, gate_policy, client=client, now=datetime.now(UTC))
+    if result.reason is Reason.REGISTRY_UNAVAILABLE:
+        raise RegistryUnavailableError(f"registry {image.registry}: {result.message}")
     _emit(result, output)
 
 
@@ -78,7 +72,7 @@ def image_command(
 def model_command(
     path: Path = typer.Argument(..., help="Model file, or directory with a SHA256SUMS file."),
     sha256: str = typer.Option(..., "--sha256", help="Expected digest (of SHA256SUMS for a dir)."),
-    output: Output = typer.Option(Output.text, "--output", help="text or json."),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
 ) -> None:
     """Verify a model artifact's SHA-256 (streamed; symlinks and traversal refused)."""
     try:
@@ -87,12 +81,14 @@ def model_command(
         raise SpecError(str(exc), path="--sha256") from exc
     if not path.exists() and not path.is_symlink():
         raise SpecError("does not exist", source=str(path))
-    _emit(fetch_model_verification(path, expected), output)
+    _emit(fetch_model_verification(path, expected), output, subject="path")
 
 
-def _emit(result: VerificationResult, output: Output) -> None:
-    if output is Output.json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+def _emit(result: VerificationResult, output: OutputFormat, *, subject: str = "image") -> None:
+    if output.machine:
+        document: dict[str, Any] = result.to_dict()
+        document[subject] = document.pop("image")
+        print_document(document, output)
         if not result.verified:
             raise typer.Exit(ExitCode.REFUSED)
         return
