@@ -73,6 +73,8 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str | Non
             config = yaml.safe_load(handle) or {}
     except (OSError, ValueError):
         return None
+    if not isinstance(config, dict):
+        return None  # not a kubeconfig: connecting reports it, naming the file
     name = context or config.get("current-context")
     for entry in config.get("contexts") or []:
         if isinstance(entry, dict) and entry.get("name") == name:

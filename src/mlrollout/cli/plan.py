@@ -141,10 +141,10 @@ def register(app: typer.Typer) -> None:
     def plan(
         file: Path = typer.Argument(..., help="A ModelRollout YAML file."),
         rps: float = typer.Option(
-            ..., "--rps", min=0.001, help="Requests per second the Service takes."
+            ..., "--rps", min=0.001, max=1e7, help="Requests per second the Service takes."
         ),
         replicas: int = typer.Option(
-            4, "--replicas", min=1, help="Pods of the stable environment."
+            4, "--replicas", min=1, max=10_000, help="Pods of the stable environment."
         ),
         error_rate: float = typer.Option(
             0.01, "--error-rate", min=0.0, max=1.0, help="Baseline error rate."

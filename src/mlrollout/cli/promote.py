@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from mlrollout.kube import (
     StoredRollout,
 )
 from mlrollout.metrics import PrometheusProvider
-from mlrollout.model import parse_duration
+from mlrollout.model import ImageRef, parse_duration
 from mlrollout.spec import (
     AnalysisTemplate,
     ModelRollout,
@@ -58,6 +59,9 @@ from mlrollout.spec.loader import Document
 from mlrollout.spec.status import Phase
 
 __all__ = ["EXIT_BY_PHASE", "register"]
+
+_FILE_SUFFIXES = {".yaml", ".yml", ".json"}
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 EXIT_BY_PHASE = {
     Phase.SUCCEEDED: ExitCode.OK,
@@ -80,6 +84,14 @@ def _load_target(target: str) -> tuple[ModelRollout | None, dict[str, AnalysisTe
     """A file path gives a rollout (and its templates); anything else is a rollout name."""
     path = Path(target)
     if not path.exists():
+        if "/" in target or os.sep in target or path.suffix.lower() in _FILE_SUFFIXES:
+            # Looks like a path, not a rollout name: a typo must not become a cluster lookup.
+            raise SpecError("no such file", source=target)
+        if not _NAME.fullmatch(target):
+            raise SpecError(
+                f"{target!r} is neither a file nor a rollout name (lowercase DNS-1123)",
+                path="TARGET",
+            )
         return None, {}, target
     documents = load_file(path)
     rollouts = [d for d in documents if isinstance(d.resource, ModelRollout)]
@@ -93,13 +105,29 @@ def _load_target(target: str) -> tuple[ModelRollout | None, dict[str, AnalysisTe
     return rollout, own, rollout.name
 
 
+def _check_release_options(
+    image: str | None, model_uri: str | None, model_sha256: str | None
+) -> None:
+    """Refuse a bad ``--image``/``--model-*`` before any request to the cluster."""
+    if (model_uri is None) != (model_sha256 is None):
+        raise SpecError("give --model-uri and --model-sha256 together", path="--model-uri")
+    if image is not None:
+        try:
+            ImageRef.parse(image)
+        except ValueError as exc:
+            raise SpecError(str(exc), path="--image") from None
+    if model_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", model_sha256):
+        raise SpecError(
+            f"must be 64 lowercase hex digits, got {model_sha256!r}", path="--model-sha256"
+        )
+
+
 def _with_release(
     obj: dict[str, Any], image: str | None, model_uri: str | None, model_sha256: str | None
 ) -> dict[str, Any]:
     if image is None and model_uri is None and model_sha256 is None:
         return obj
-    if (model_uri is None) != (model_sha256 is None):
-        raise SpecError("give --model-uri and --model-sha256 together", path="--model-uri")
+    _check_release_options(image, model_uri, model_sha256)
     release = dict(obj["spec"]["release"])
     if image is not None:
         release["image"] = image
@@ -258,6 +286,7 @@ def register(app: typer.Typer) -> None:
             limit = parse_duration(timeout)
         except ValueError as exc:
             raise SpecError(str(exc), path="--timeout") from None
+        _check_release_options(image, model_uri, model_sha256)
         options = ClusterOptions(kubeconfig, context, namespace)
         rollout, own, name = _load_target(target)
         dirs = (
