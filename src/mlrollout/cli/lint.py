@@ -67,11 +67,13 @@ def _describe(doc: Document) -> str:
     return f"AnalysisTemplate {resource.name} ({len(resource.spec.metrics)} metrics)"
 
 
-def _warnings(doc: Document) -> list[str]:
+def _warnings(doc: Document, *, replicas: int) -> list[str]:
+    from mlrollout.traffic.reachable import compute_unreachable_weights
+
     resource = doc.resource
     if not isinstance(resource, ModelRollout):
         return []
-    out = []
+    out = [u.describe() for u in compute_unreachable_weights(resource, replicas=replicas)]
     if resource.spec.gates.signature is None:
         out.append(
             "spec.gates.signature: not set; images are deployed without signature verification"
@@ -102,6 +104,13 @@ def register(app: typer.Typer) -> None:
             help="Directory of AnalysisTemplates that rollouts may reference "
             "(repeatable; default: ./analyses when it exists).",
         ),
+        replicas: int = typer.Option(
+            4,
+            "--replicas",
+            min=1,
+            max=10_000,
+            help="Stable pods assumed when checking which weights the replicas router can give.",
+        ),
         output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Validate rollouts and analysis templates; exit 0 when clean, 2 otherwise."""
@@ -109,14 +118,14 @@ def register(app: typer.Typer) -> None:
         result, references = lint_paths(files, dirs)
         errors = [*result.errors, *references]
         if output.machine:
-            print_document(_json_report(files, result, errors), output)
+            print_document(_json_report(files, result, errors, replicas=replicas), output)
         else:
             failed = {(e.source, e.document) for e in references}
             for doc in result.documents:
                 if (doc.source, doc.index) in failed:
                     continue
                 typer.echo(f"{_location(doc)}: ok: {_describe(doc)}")
-                for warning in _warnings(doc):
+                for warning in _warnings(doc, replicas=replicas):
                     typer.echo(f"{_location(doc)}: warning: {warning}")
             for error in errors:
                 typer.echo(str(error), err=True)
@@ -124,7 +133,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(ExitCode.BAD_INPUT)
 
 
-def _json_report(files: list[Path], result: LoadResult, errors: list[SpecError]) -> dict[str, Any]:
+def _json_report(
+    files: list[Path], result: LoadResult, errors: list[SpecError], *, replicas: int
+) -> dict[str, Any]:
     return {
         "ok": not errors,
         "files": [str(f) for f in files],
@@ -134,7 +145,7 @@ def _json_report(files: list[Path], result: LoadResult, errors: list[SpecError])
                 "document": d.index,
                 "kind": d.resource.kind,
                 "name": d.resource.metadata.name,
-                "warnings": _warnings(d),
+                "warnings": _warnings(d, replicas=replicas),
             }
             for d in result.documents
         ],

@@ -16,13 +16,19 @@ from typing import Any
 import typer
 
 from mlrollout.analysis import TrafficProfile, compute_plan
-from mlrollout.binding import bind_metrics, compute_judged_metric, compute_sequential_config
+from mlrollout.binding import (
+    bind_metrics,
+    compute_judged_metric,
+    compute_sequential_config,
+    compute_step_limits,
+)
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
 from mlrollout.errors import SpecError
 from mlrollout.model.analysis import MetricKind
 from mlrollout.spec import ModelRollout, load_paths, load_rollout
 from mlrollout.spec.strategy import RouterKind
+from mlrollout.traffic.reachable import compute_unreachable_weights
 from mlrollout.traffic.replica_math import compute_replica_plan
 
 __all__ = ["DEFAULT_BUCKETS", "register"]
@@ -31,20 +37,26 @@ DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2
 """prometheus-client's default histogram buckets: too coarse for a 5% latency margin."""
 
 
-def _analysis_steps(rollout: ModelRollout) -> list[tuple[int, float]]:
-    """(step index, canary weight in force) of every analysis."""
+def _analysis_steps(rollout: ModelRollout) -> list[tuple[int, str, float]]:
+    """(step index, its name for people, canary weight in force) of every analysis.
+
+    Canary steps are numbered as in the file (``spec.strategy.canary.steps[i]``, from 0, as
+    ``lint`` names them); blue-green analyses are named by their field.
+    """
     canary = rollout.spec.strategy.canary
     if canary is None:
         blue_green = rollout.spec.strategy.blue_green
         assert blue_green is not None
-        steps = [(0, 100.0)] if blue_green.pre_promotion_analysis else []
-        return steps + ([(1, 100.0)] if blue_green.post_promotion_analysis else [])
+        steps = [(0, "prePromotionAnalysis", 100.0)] if blue_green.pre_promotion_analysis else []
+        if blue_green.post_promotion_analysis:
+            steps.append((1, "postPromotionAnalysis", 100.0))
+        return steps
     weight, out = 0.0, []
     for index, step in enumerate(canary.steps):
         if step.set_weight is not None:
             weight = step.set_weight
         elif step.analyze is not None:
-            out.append((index, weight))
+            out.append((index, f"step {index} (analyze)", weight))
     return out
 
 
@@ -82,10 +94,10 @@ def compute_rollout_plan(
         raise SpecError("the rollout has no analysis to plan", path="spec.analysis")
     bound = bind_metrics(rollout, templates)
     steps = []
-    for index, weight in _analysis_steps(rollout):
+    for index, label, weight in _analysis_steps(rollout):
         if weight <= 0:
             raise SpecError(
-                f"step {index} analyses at 0% canary traffic: nothing to compare",
+                f"{label} analyses at 0% canary traffic: nothing to compare",
                 path=f"spec.strategy.canary.steps[{index}]",
             )
         profile = TrafficProfile(
@@ -106,13 +118,17 @@ def compute_rollout_plan(
             )
             for b in bound
         ]
+        limits = compute_step_limits(rollout, index)
+        max_duration = limits[1] if limits is not None else policy.max_duration
         config = compute_sequential_config(
-            policy, offset_s=0.0, min_s=0.0, max_s=policy.max_duration.total_seconds()
+            policy, offset_s=0.0, min_s=0.0, max_s=max_duration.total_seconds()
         )
         plan = compute_plan(specs, config, profile)
         steps.append(
             {
                 "step": index,
+                "name": label,
+                "maxDurationSeconds": max_duration.total_seconds(),
                 "canaryWeight": weight,
                 "canaryPods": profile.canary_pods,
                 "metrics": [
@@ -181,13 +197,19 @@ def register(app: typer.Typer) -> None:
             labelled=labelled,
             bounds=bounds,
         )
+        unreachable = [
+            u.describe() for u in compute_unreachable_weights(rollout, replicas=replicas)
+        ]
         if output.machine:
-            print_document({"rollout": rollout.name, "rps": rps, "steps": steps}, output)
+            document = {"rollout": rollout.name, "rps": rps, "steps": steps}
+            print_document({**document, "warnings": unreachable}, output)
             return
+        for warning in unreachable:
+            typer.echo(f"warning: {warning}")
         for step in steps:
             typer.echo(
-                f"step {step['step']} at {step['canaryWeight']:g}% "
-                f"({step['canaryPods']} canary pods):"
+                f"{step['name']} at {step['canaryWeight']:g}% ({step['canaryPods']} canary "
+                f"pods, maxDuration {_fmt(step['maxDurationSeconds'])}):"
             )
             for m in step["metrics"]:
                 rollback = _fmt(m["rollbackSeconds"] or math.inf)
