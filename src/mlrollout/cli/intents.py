@@ -2,15 +2,21 @@
 
 Part of the ``cli`` layer. The CLI never acts on the cluster's workloads itself: it records
 the intent on the ModelRollout (an annotation; no new generation) and whoever drives the
-rollout — the in-cluster controller or a running ``mlrollout promote`` — acts on it.
+rollout — the in-cluster controller or a running ``mlrollout promote`` — acts on it. Each
+command says who that is (the live Lease holder, ``cli.drivers``); when nothing holds the
+Lease the intent is still recorded, and the command exits 3 saying how to get it acted on.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
+from mlrollout.cli.drivers import find_driver
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.errors import ExitCode
 from mlrollout.kube import Intent, RolloutStore
 
 __all__ = ["register"]
@@ -30,6 +36,12 @@ def _register_one(app: typer.Typer, intent: Intent) -> None:
     def command(
         name: str = typer.Argument(..., help="ModelRollout name."),
         output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        lease_namespace: str = typer.Option(
+            "default",
+            "--lease-namespace",
+            envvar="MLROLLOUT_LEASE_NAMESPACE",
+            help="Namespace of the in-cluster controller's Lease (the rollout's is also checked).",
+        ),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
@@ -40,6 +52,7 @@ def _register_one(app: typer.Typer, intent: Intent) -> None:
             store = RolloutStore(client)
             stored = read_rollout(store, ns, name)
             stamp = store.request(ns, name, intent)
+            driver = find_driver(client, namespaces=(lease_namespace, ns), now=datetime.now(UTC))
         phase = stored.status.phase.value
         if output.machine:
             print_document(
@@ -49,14 +62,23 @@ def _register_one(app: typer.Typer, intent: Intent) -> None:
                     "intent": intent.value,
                     "requestedAt": stamp,
                     "phase": phase,
+                    "drivenBy": driver,
                 },
                 output,
             )
-        else:
+        elif driver is not None:
             typer.echo(
-                f"{ns}/{name}: {intent.value} requested (phase {phase}); the "
-                "controller acts on its next pass"
+                f"{ns}/{name}: {intent.value} requested (phase {phase}); {driver} acts on "
+                "it on its next pass"
             )
+        if driver is None:
+            typer.echo(
+                f"{ns}/{name}: {intent.value} recorded, but no controller or promote holds the "
+                f"Lease in {lease_namespace!r} or {ns!r}: nothing acts on it until you run "
+                f"`mlrollout promote {name} -n {ns}` or start `mlrollout controller`",
+                err=True,
+            )
+            raise typer.Exit(ExitCode.INCONCLUSIVE)
 
     command.__doc__ = _HELP[intent]
     app.command(intent.value)(command)

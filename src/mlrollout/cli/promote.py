@@ -61,6 +61,7 @@ from mlrollout.spec.status import Phase
 __all__ = ["EXIT_BY_PHASE", "register"]
 
 _FILE_SUFFIXES = {".yaml", ".yml", ".json"}
+_RETRY_PHASES = {Phase.REFUSED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED}
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 EXIT_BY_PHASE = {
@@ -350,6 +351,14 @@ def _finish(
         typer.echo(
             f"{stored.rollout.namespace}/{stored.rollout.name}: {status.phase.value}"
             f" — {status.message}"
+        )
+    if stored.status.phase in _RETRY_PHASES:
+        # promote does not start a settled release again: that is retry's job.
+        name, ns = stored.rollout.name, stored.rollout.namespace
+        typer.echo(
+            f"{ns}/{name}: this release ended {stored.status.phase.value}; to run it again "
+            f"after fixing the cause: mlrollout retry {name} -n {ns}",
+            err=True,
         )
     raise typer.Exit(code)
 
