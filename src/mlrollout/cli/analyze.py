@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from mlrollout.binding import bind_arguments, check_judge
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OutputFormat, print_document
+from mlrollout.cli.templates import default_template_dirs
 from mlrollout.controller.oneshot import OneShot, run_one_shot
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.metrics import PrometheusProvider, VariantScope
@@ -189,7 +190,10 @@ def register(app: typer.Typer) -> None:
         ),
         service: str = typer.Option("", "--service", help="Value of {{service}} in queries."),
         templates: list[Path] = typer.Option(
-            None, "--templates", "-t", help="Template directory (default ./analyses)."
+            None,
+            "--templates",
+            "-t",
+            help="Template directory (default ./analyses, else the shipped library).",
         ),
         output: str = typer.Option("text", "--output", "-o", help="text, json, yaml or md."),
     ) -> None:
@@ -206,11 +210,7 @@ def register(app: typer.Typer) -> None:
                 parse_duration(value)
             except ValueError as exc:
                 raise SpecError(str(exc), path=name) from None
-        dirs = (
-            list(templates)
-            if templates
-            else ([Path("analyses")] if Path("analyses").is_dir() else [])
-        )
+        dirs = default_template_dirs(templates)
         args = parse_selector(",".join(arg), option="--arg") if arg else {}
         chosen = _templates(template, dirs)
         metrics = bind_arguments(chosen, args)

@@ -14,6 +14,7 @@ import typer
 
 from mlrollout.binding import check_rollout
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.templates import default_template_dirs
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.spec import AnalysisTemplate, LoadResult, ModelRollout, check_references, load_paths
 from mlrollout.spec.loader import Document
@@ -52,11 +53,6 @@ def lint_paths(paths: list[Path], template_dirs: list[Path]) -> tuple[LoadResult
                 SpecError(exc.reason, source=doc.source, document=doc.index, path=exc.path)
             )
     return result, references
-
-
-def _default_template_dirs() -> list[Path]:
-    here = Path("analyses")
-    return [here] if here.is_dir() else []
 
 
 def _describe(doc: Document) -> str:
@@ -102,7 +98,7 @@ def register(app: typer.Typer) -> None:
             "--templates",
             "-t",
             help="Directory of AnalysisTemplates that rollouts may reference "
-            "(repeatable; default: ./analyses when it exists).",
+            "(repeatable; default: ./analyses when it exists, else the shipped library).",
         ),
         replicas: int = typer.Option(
             4,
@@ -114,7 +110,7 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Validate rollouts and analysis templates; exit 0 when clean, 2 otherwise."""
-        dirs = list(templates) if templates else _default_template_dirs()
+        dirs = default_template_dirs(templates)
         result, references = lint_paths(files, dirs)
         errors = [*result.errors, *references]
         if output.machine:

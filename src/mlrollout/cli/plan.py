@@ -24,6 +24,7 @@ from mlrollout.binding import (
 )
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.templates import default_template_dirs
 from mlrollout.errors import SpecError
 from mlrollout.model.analysis import MetricKind
 from mlrollout.spec import ModelRollout, load_paths, load_rollout
@@ -175,16 +176,15 @@ def register(app: typer.Typer) -> None:
             "comma-separated (default: prometheus-client's).",
         ),
         templates: list[Path] = typer.Option(
-            None, "--templates", "-t", help="AnalysisTemplate directory (default ./analyses)."
+            None,
+            "--templates",
+            "-t",
+            help="AnalysisTemplate directory (default ./analyses, else the shipped library).",
         ),
         output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Expected time to decision per metric and step, with warnings."""
-        dirs = (
-            list(templates)
-            if templates
-            else ([Path("analyses")] if Path("analyses").is_dir() else [])
-        )
+        dirs = default_template_dirs(templates)
         library = load_paths(template_files(dirs)).templates
         rollout = load_rollout(file, templates=library)
         bounds = _bounds(buckets)

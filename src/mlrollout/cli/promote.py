@@ -23,6 +23,7 @@ from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
 from mlrollout.cli.status import status_document
+from mlrollout.cli.templates import default_template_dirs
 from mlrollout.clock import SystemClock
 from mlrollout.controller.analyst import MetricsAnalyst
 from mlrollout.controller.driver import (
@@ -270,7 +271,10 @@ def register(app: typer.Typer) -> None:
             None, "--report-dir", help="Keep a JSON record of every decision."
         ),
         templates: list[Path] = typer.Option(
-            None, "--templates", "-t", help="AnalysisTemplate directory (default ./analyses)."
+            None,
+            "--templates",
+            "-t",
+            help="AnalysisTemplate directory (default ./analyses, else the shipped library).",
         ),
         lease_namespace: str | None = typer.Option(
             None,
@@ -290,11 +294,7 @@ def register(app: typer.Typer) -> None:
         _check_release_options(image, model_uri, model_sha256)
         options = ClusterOptions(kubeconfig, context, namespace)
         rollout, own, name = _load_target(target)
-        dirs = (
-            list(templates)
-            if templates
-            else ([Path("analyses")] if Path("analyses").is_dir() else [])
-        )
+        dirs = default_template_dirs(templates)
         library = _templates(dirs, own)
         with options.client() as client:
             if rollout is not None:
