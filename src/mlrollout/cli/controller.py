@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -23,10 +25,39 @@ from mlrollout.controller.manager import Manager, ManagerSettings
 from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import HealthServer, Telemetry
 from mlrollout.errors import SpecError
+from mlrollout.kube import KubeClient
+from mlrollout.kube.templates import read_templates
 from mlrollout.metrics import PrometheusProvider
-from mlrollout.spec import ModelRollout, load_paths
+from mlrollout.metrics.provider import MetricProvider
+from mlrollout.spec import AnalysisTemplate, ModelRollout, load_paths
 
-__all__ = ["register"]
+__all__ = ["build_analyst_factory", "register"]
+
+
+def build_analyst_factory(
+    client: KubeClient,
+    library: Mapping[str, AnalysisTemplate] | None,
+    *,
+    now: Callable[[], datetime],
+    provider_for: Callable[[ModelRollout], MetricProvider] | None = None,
+) -> Callable[[ModelRollout], Analyst | None]:
+    """The analyst of each rollout: templates from ``library`` (``--templates``), or else
+    read from the cluster (its namespace's AnalysisTemplates over the
+    ClusterAnalysisTemplates) whenever the rollout's reconciler is built — at start and at
+    every new generation of the rollout."""
+
+    def analyst_for(rollout: ModelRollout) -> Analyst | None:
+        if rollout.spec.analysis is None:
+            return None
+        templates = library if library is not None else read_templates(client, rollout.namespace)
+        if provider_for is not None:
+            provider = provider_for(rollout)
+        else:
+            config = rollout.spec.metrics.prometheus if rollout.spec.metrics else None
+            provider = PrometheusProvider.from_config(config)
+        return MetricsAnalyst(provider, templates, now=now)
+
+    return analyst_for
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +88,11 @@ def register(app: typer.Typer) -> None:
             "0.0.0.0", "--health-host", help="Address the health endpoint binds."
         ),
         templates: list[Path] = typer.Option(
-            None, "--templates", "-t", help="AnalysisTemplate directory (repeatable)."
+            None,
+            "--templates",
+            "-t",
+            help="AnalysisTemplate directory (repeatable; default: the AnalysisTemplate and "
+            "ClusterAnalysisTemplate objects in the cluster).",
         ),
         holder: str | None = typer.Option(
             None, "--identity", help="Lease holder identity (default: host-pid)."
@@ -83,15 +118,12 @@ def register(app: typer.Typer) -> None:
                 path="--health-port",
             ) from None
 
-        def analyst_for(rollout: ModelRollout) -> Analyst | None:
-            if rollout.spec.analysis is None:
-                return None
-            config = rollout.spec.metrics.prometheus if rollout.spec.metrics else None
-            return MetricsAnalyst(PrometheusProvider.from_config(config), library, now=clock.now)
-
         options = ClusterOptions(kubeconfig, context, None)
         try:
             with options.client() as client:
+                analyst_for = build_analyst_factory(
+                    client, library if templates else None, now=clock.now
+                )
                 manager = Manager(
                     client,
                     ManagerSettings(
