@@ -149,9 +149,10 @@ def test_bad_input_is_a_spec_error(args: list[str], tmp_path: Path) -> None:
 def test_policy_file_keys_and_required_annotation(registry: FakeRegistry, tmp_path: Path) -> None:
     _key_file(tmp_path)
     policy = tmp_path / "policy.yaml"
+    # The schema of spec.gates: publicKeys[].file (relative to the policy), annotations.
     policy.write_text(
-        "signature:\n  keys: [{path: cosign.pub, name: ci}]\n"
-        "  requiredAnnotations: {model_sha256: '" + "c" * 64 + "'}\n"
+        "signature:\n  publicKeys: [{file: cosign.pub}]\n"
+        "  annotations: {model_sha256: '" + "c" * 64 + "'}\n"
     )
     digest = push_image(registry, "ml/fraud", b"x")
     ref = f"{HOST}/ml/fraud@{digest}"
@@ -172,3 +173,47 @@ def test_verify_model_file() -> None:
     )
     assert result.exit_code == 4
     assert json.loads(result.output)["reason"] == "MODEL_DIGEST_MISMATCH"
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("signature:\n  keys: [{path: cosign.pub}]\n", "signature.keys"),
+        (
+            "provenance:\n  builderIds: [b]\n  sourceRepositories: [r]\n",
+            "provenance.sourceRepositories",
+        ),
+        ("signature:\n  publicKeys: [{file: cosign.pub}]\n  threshold: 2\n", "signature"),
+        ("vulnerabilities: {maxSeverity: extreme}\n", "vulnerabilities.maxSeverity"),
+    ],
+    ids=["old-keys-field", "old-provenance-field", "threshold-above-keys", "bad-severity"],
+)
+def test_policy_errors_name_the_field(text: str, path: str, tmp_path: Path) -> None:
+    _key_file(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    ref = f"{HOST}/ml/fraud@sha256:" + "a" * 64
+    result = RUNNER.invoke(
+        _app(), ["verify", "image", ref, "--key", str(_key_file(tmp_path)), "--policy", str(policy)]
+    )
+    assert isinstance(result.exception, SpecError), result.output
+    assert result.exception.path is not None
+    assert result.exception.path.startswith(path), str(result.exception)
+
+
+def test_policy_file_loads_through_the_gates_model(tmp_path: Path) -> None:
+    from mlrollout.gates.policy_file import load_policy_gates
+    from mlrollout.spec.policy import Gates
+
+    _key_file(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "signature:\n  publicKeys: [{file: cosign.pub}]\n"
+        "provenance:\n  builderIds: [b]\n  sourceRepos: [r]\n"
+    )
+    gates = load_policy_gates(policy, key_paths=[])
+    assert isinstance(gates, Gates)
+    assert gates.signature is not None
+    assert gates.signature.public_keys[0].file == str(tmp_path / "cosign.pub")
+    assert gates.provenance is not None
+    assert gates.provenance.source_repos == ["r"]

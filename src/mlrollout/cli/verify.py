@@ -17,10 +17,11 @@ from typing import Any
 import typer
 
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.controller.gating import compute_gate_policy
 from mlrollout.errors import ExitCode, GateError, RegistryUnavailableError, SpecError
 from mlrollout.gates.modeldigest import fetch_model_verification
 from mlrollout.gates.oci import RegistryClient
-from mlrollout.gates.policy_file import load_gate_policy
+from mlrollout.gates.policy_file import load_policy_gates
 from mlrollout.gates.reasons import Reason
 from mlrollout.gates.registry_auth import Credentials
 from mlrollout.gates.result import VerificationResult, describe_refusal
@@ -45,7 +46,9 @@ def register(app: typer.Typer) -> None:
 def image_command(
     reference: str = typer.Argument(..., help="The image, pinned: registry/repo@sha256:<hex>."),
     key: list[Path] = typer.Option([], "--key", help="Trusted cosign.pub (repeatable)."),
-    policy: Path | None = typer.Option(None, "--policy", help="Gate policy YAML file."),
+    policy: Path | None = typer.Option(
+        None, "--policy", help="Gate policy YAML: the schema of a rollout's spec.gates."
+    ),
     plain_http: bool = typer.Option(
         False, "--plain-http", help="Allow plain HTTP to a non-loopback registry."
     ),
@@ -59,7 +62,8 @@ def image_command(
     except GateError as exc:
         # Not a pinned reference at all: bad input, refused before any network call.
         raise SpecError(describe_refusal(exc), path="REFERENCE") from None
-    gate_policy = load_gate_policy(policy, key_paths=key)
+    gate_policy = compute_gate_policy(load_policy_gates(policy, key_paths=key))
+    assert gate_policy is not None  # load_policy_gates always sets a signature gate
     credentials = Credentials(username, password or "") if username else None
     with RegistryClient(image.registry, credentials=credentials, plain_http=plain_http) as client:
         result = fetch_verification(image, gate_policy, client=client, now=datetime.now(UTC))

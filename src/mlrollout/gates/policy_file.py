@@ -1,136 +1,76 @@
-"""The CLI's policy file (YAML) validated with pydantic and turned into ``GatePolicy``.
+"""The policy file of ``mlrollout verify image --policy``: the same schema as ``spec.gates``.
 
-Used by ``cli/verify.py``; the controller builds ``GatePolicy`` from the rollout spec
-instead. Key paths are relative to the policy file. Every problem is a ``SpecError`` naming
-the file and field.
+Used by ``cli/verify.py``. The file is a ``spec.gates`` document (``signature.publicKeys``,
+``threshold``, ``identityMirrors``, ``annotations``, ``provenance.builderIds``,
+``sourceRepos``, ``sourceRefs``, ``sbom``, ``vulnerabilities.maxSeverity``) validated by the
+one ``Gates`` model, so a policy tried with ``verify`` can be pasted into a rollout
+unchanged. A ``publicKeys[].file`` is relative to the policy file; ``--key`` files are added
+as more trusted keys. Every problem is a ``SpecError`` naming the file and field.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
-import pydantic
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 
 from mlrollout.errors import SpecError
-from mlrollout.gates.policy import (
-    AttestationPolicy,
-    GatePolicy,
-    ProvenancePolicy,
-    SignaturePolicy,
-    TrustedKey,
-    VulnerabilityPolicy,
-)
+from mlrollout.spec.loader import translate_validation_error
+from mlrollout.spec.policy import Gates, PublicKeyRef, SignatureGate
+from mlrollout.spec.yamlfile import parse_yaml_documents
 
-__all__ = ["load_gate_policy"]
+__all__ = ["load_policy_gates"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class _Key(_Model):
-    path: str
-    name: str | None = None
-    not_before: datetime | None = Field(None, alias="notBefore")
-    not_after: datetime | None = Field(None, alias="notAfter")
-
-
-class _Signature(_Model):
-    keys: list[_Key] = []
-    threshold: int = Field(1, ge=1)
-    identity_mirrors: dict[str, str] = Field({}, alias="identityMirrors")
-    required_annotations: dict[str, str] = Field({}, alias="requiredAnnotations")
-
-
-class _Provenance(_Model):
-    builder_ids: list[str] = Field(alias="builderIds", min_length=1)
-    source_repositories: list[str] = Field(alias="sourceRepositories", min_length=1)
-    source_refs: list[str] = Field(alias="sourceRefs", min_length=1)
-    allowed_external_parameters: list[str] = Field(
-        ["workflow", "inputs", "vars"], alias="allowedExternalParameters"
-    )
-
-
-class _Vulnerabilities(_Model):
-    max_severity: Literal["NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"] = Field(
-        "MEDIUM", alias="maxSeverity"
-    )
-
-
-class _Attestations(_Model):
-    provenance: _Provenance | None = None
-    sbom: bool = False
-    vulnerabilities: _Vulnerabilities | None = None
-
-
-class _PolicyFile(_Model):
-    signature: _Signature = _Signature()
-    attestations: _Attestations = _Attestations()
-
-
-def _load_key(path: Path, *, name: str, entry: _Key | None = None) -> TrustedKey:
+def _read(policy_path: Path) -> Gates:
+    source = str(policy_path)
     try:
-        pem = path.read_bytes()
-        return TrustedKey.from_pem(
-            pem,
-            name=name,
-            not_before=entry.not_before if entry else None,
-            not_after=entry.not_after if entry else None,
-        )
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"cannot load public key: {exc}", source=str(path)) from exc
-
-
-def _read(policy_path: Path) -> _PolicyFile:
-    try:
-        doc = yaml.safe_load(policy_path.read_text()) or {}
-        return _PolicyFile.model_validate(doc)
+        text = policy_path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError("no such file", source=source) from None
     except OSError as exc:
-        raise SpecError(f"cannot read policy: {exc}", source=str(policy_path)) from exc
-    except yaml.YAMLError as exc:
-        raise SpecError(f"not YAML: {exc}", source=str(policy_path)) from exc
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise SpecError(first["msg"], source=str(policy_path), path=where) from exc
-
-
-def load_gate_policy(policy_path: Path | None, *, key_paths: list[Path]) -> GatePolicy:
-    """Build the policy from an optional file plus ``--key`` files; ``SpecError`` if invalid."""
-    spec = _read(policy_path) if policy_path else _PolicyFile()
-    base = policy_path.parent if policy_path else Path.cwd()
-    keys = [_load_key(p, name=p.name) for p in key_paths]
-    keys += [_load_key(base / k.path, name=k.name or k.path, entry=k) for k in spec.signature.keys]
-    if not keys:
-        raise SpecError("at least one trusted key is needed (--key or signature.keys)")
+        raise SpecError(f"cannot read policy: {exc.strerror}", source=source) from None
+    documents = parse_yaml_documents(text, source=source)
+    if len(documents) > 1:
+        raise SpecError(f"expected one document, found {len(documents)}", source=source)
     try:
-        signature = SignaturePolicy(
-            keys=tuple(keys),
-            threshold=spec.signature.threshold,
-            identity_mirrors=dict(spec.signature.identity_mirrors),
-            required_annotations=dict(spec.signature.required_annotations),
-        )
-    except ValueError as exc:
-        raise SpecError(str(exc), source=str(policy_path), path="signature") from exc
-    return GatePolicy(signature=signature, attestations=_attestations(spec.attestations))
+        return Gates.model_validate(documents[0] if documents else {})
+    except ValidationError as exc:
+        errors = translate_validation_error(exc, source=source)
+        # A misspelt or old field name (keys, sourceRepositories) explains the rest: first.
+        unknown = [e for e in errors if e.reason == "unknown field"]
+        raise (unknown or errors)[0] from None
 
 
-def _attestations(spec: _Attestations) -> AttestationPolicy:
-    provenance = None
-    if spec.provenance:
-        provenance = ProvenancePolicy(
-            builder_ids=frozenset(spec.provenance.builder_ids),
-            source_repositories=frozenset(spec.provenance.source_repositories),
-            source_refs=frozenset(spec.provenance.source_refs),
-            allowed_external_parameters=frozenset(spec.provenance.allowed_external_parameters),
+def _resolve(ref: PublicKeyRef, base: Path) -> PublicKeyRef:
+    if ref.file is None or Path(ref.file).is_absolute():
+        return ref
+    return ref.model_copy(update={"file": str(base / ref.file)})
+
+
+def load_policy_gates(policy_path: Path | None, *, key_paths: list[Path]) -> Gates:
+    """The gates to verify against: the policy file's, plus ``--key`` files as trusted keys."""
+    gates = _read(policy_path) if policy_path else Gates()
+    base = policy_path.parent if policy_path else Path.cwd()
+    for path in key_paths:
+        if not path.is_file():
+            raise SpecError("no such file", source=str(path), path="--key")
+    signature = gates.signature
+    keys = [_resolve(k, base) for k in (signature.public_keys if signature else [])]
+    keys += [PublicKeyRef(file=str(p)) for p in key_paths]
+    if not keys:
+        raise SpecError(
+            "at least one trusted key is needed (--key or signature.publicKeys in --policy)",
+            path="signature.publicKeys",
         )
-    vulnerabilities = None
-    if spec.vulnerabilities:
-        vulnerabilities = VulnerabilityPolicy(max_severity=spec.vulnerabilities.max_severity)
-    return AttestationPolicy(
-        provenance=provenance, require_sbom=spec.sbom, vulnerabilities=vulnerabilities
-    )
+    try:
+        merged = SignatureGate(
+            public_keys=keys,
+            threshold=signature.threshold if signature else 1,
+            identity_mirrors=dict(signature.identity_mirrors) if signature else {},
+            annotations=dict(signature.annotations) if signature else {},
+        )
+    except ValidationError as exc:
+        error = translate_validation_error(exc, source=str(policy_path or "--key"))[0]
+        raise SpecError(error.reason, source=error.source, path=f"signature.{error.path}") from None
+    return gates.model_copy(update={"signature": merged})
