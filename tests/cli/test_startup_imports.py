@@ -43,3 +43,19 @@ def test_heavy_modules_stay_out(case: str) -> None:
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize(("flag", "coloured"), [([], True), (["--no-color"], False)])
+def test_no_color_turns_styling_off(flag: list[str], coloured: bool) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FORCE_COLOR": "1"}
+    env.pop("NO_COLOR", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrollout", *flag, "lint", "--bogus"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert ("\x1b[" in done.stdout + done.stderr) is coloured

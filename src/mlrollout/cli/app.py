@@ -11,6 +11,7 @@ object on stdout under ``-o json``).
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -140,10 +141,24 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+def _no_color(value: bool) -> None:
+    if value:
+        # Help, usage errors and tables are drawn by rich, which honours NO_COLOR.
+        os.environ["NO_COLOR"] = "1"
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    no_color: bool = typer.Option(
+        False,
+        "--no-color",
+        envvar="NO_COLOR",
+        callback=_no_color,
+        is_eager=True,
+        help="No colour or styling in any output (also: NO_COLOR=1).",
     ),
 ) -> None:
     """Canary and blue-green releases of ML models on Kubernetes GPU environments."""
