@@ -143,7 +143,11 @@ def _version(value: bool) -> None:
 
 def _no_color(value: bool) -> None:
     if value:
-        # Help, usage errors and tables are drawn by rich, which honours NO_COLOR.
+        # Help and usage errors are drawn by typer through rich: no colour system means no
+        # escape sequences at all (NO_COLOR alone still leaves bold and dim).
+        import typer.rich_utils
+
+        typer.rich_utils.COLOR_SYSTEM = None
         os.environ["NO_COLOR"] = "1"
 
 
