@@ -39,10 +39,17 @@ def _traffic(status: RolloutStatus) -> str:
     applied = status.traffic.applied
     if applied is None:
         return "unknown"
-    return (
+    text = (
         f"{applied.stable_env} {applied.stable_weight:g}% / "
         f"{applied.canary_env} {applied.canary_weight:g}%"
     )
+    target, nearest = status.traffic.target, status.traffic.nearest
+    if target is not None and nearest is not None:
+        text += (
+            f" (step asks {target.canary_weight:g}%; the pods give {nearest.canary_weight:g}%, "
+            "which counts as reached)"
+        )
+    return text
 
 
 def _steps(stored: StoredRollout) -> str:

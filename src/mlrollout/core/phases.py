@@ -118,13 +118,16 @@ def same_split(a: TrafficSplit | None, b: TrafficSplit | None) -> bool:
 
 
 def reached(obs: Observation, target: TrafficSplit) -> bool:
-    """The target is in force: recorded as applied for this target and still observed."""
+    """The target is in force: recorded as applied for this target and still observed.
+
+    When the router cannot give the target exactly (the replicas router with few pods), the
+    nearest split it can give, recorded as ``traffic.nearest``, counts as the target.
+    """
     traffic = obs.status.traffic
-    return (
-        same_split(traffic.target, target)
-        and same_split(traffic.applied, target)
-        and same_split(obs.traffic, traffic.applied)
-    )
+    if not same_split(traffic.target, target):
+        return False
+    goal = traffic.nearest or target
+    return same_split(traffic.applied, goal) and same_split(obs.traffic, goal)
 
 
 def acknowledge(obs: Observation, status: RolloutStatus) -> RolloutStatus:

@@ -3,9 +3,10 @@
 Pure; used by ``lint`` and ``plan`` to warn, per ``setWeight`` step, when the weight a file
 asks for is not one that whole pods can give (4 stable pods cannot give 5 %: one canary pod
 next to three is 25 %). The router then applies the nearest achievable weight
-(``replica_math``) while the controller waits for the weight asked for, so such a step
-does not complete: choose weights the pods can give. Other routers split traffic by
-weight and reach every step exactly.
+(``replica_math``) and the controller counts the step as reached there (recorded as
+``status.traffic.nearest`` and shown by ``status``), so the file says something other than
+what happens: choose weights the pods can give. Other routers split traffic by weight and
+reach every step exactly.
 """
 
 from __future__ import annotations
@@ -48,8 +49,7 @@ class UnreachableWeight:
             return f"{head}: no split gives both environments a pod{needs}"
         return (
             f"{head}: the router applies the nearest weight, {self.achieved:g}%, and the step "
-            f"waits for {self.wanted:g}% until the progress deadline; use {self.achieved:g}%"
-            f"{needs}"
+            f"counts as reached there; write {self.achieved:g}%{needs}"
         )
 
 
