@@ -184,3 +184,17 @@ def test_intent_commands_name_the_driver(
     assert got == code
     if code == 0:
         assert "mlrollout-controller-host-1 (Lease default/mlrollout-controller) acts on it" in out
+
+
+def test_rollback_without_a_warm_environment_is_refused_and_records_nothing(
+    client: KubeClient, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    succeeded = {**STATUS, "phase": "Succeeded", "activeEnv": "green", "candidateEnv": "blue"}
+    _create(client, succeeded)
+    code, _, err = run(["rollback", "fraud-scorer"], capsys)
+    assert code == 4
+    assert "NOT_WARM" in err
+    annotations = client.get(MODELROLLOUTS, "fraud-scorer", "default")["metadata"].get(
+        "annotations"
+    )
+    assert not any("intent.rollback" in k for k in annotations or {})

@@ -57,4 +57,8 @@ def test_an_unreachable_weight_is_reached_at_the_nearest_and_the_rollout_succeed
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
     assert (5, 25) in seen  # shown in status while the step ran
     assert len(seen) < 20  # no loop repeating the same shift
+    # The replicas router moved every old pod to the new environment: no warm window is
+    # promised (it used to promise 30 s with the old environment already at 0 pods).
+    assert final.status.scale_down is None
+    assert "no warm environment to roll back to" in (final.status.message or "")
     assert_valid_history(kube_server)

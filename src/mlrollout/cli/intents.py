@@ -16,8 +16,10 @@ import typer
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.drivers import find_driver
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
-from mlrollout.errors import ExitCode
+from mlrollout.errors import ExitCode, GateError
 from mlrollout.kube import Intent, RolloutStore
+from mlrollout.kube.rollouts import StoredRollout
+from mlrollout.spec.status import Phase
 
 __all__ = ["register"]
 
@@ -30,6 +32,19 @@ _HELP = {
     Intent.RETRY: "Start a rolled-back, aborted, failed or refused release again from the "
     "first step.",
 }
+
+
+def _refuse_cold_rollback(intent: Intent, stored: StoredRollout) -> None:
+    """A rollback after a promotion needs the previous environment kept warm: refused (4)
+    at once, recording nothing, when the rollout holds no warm environment."""
+    status = stored.status
+    if intent is Intent.ROLLBACK and status.phase is Phase.SUCCEEDED and status.scale_down is None:
+        raise GateError(
+            "NOT_WARM",
+            f"{stored.rollout.namespace}/{stored.rollout.name}: no environment is kept warm "
+            "(none was promised, or its warm period is over); roll out the previous release "
+            "instead",
+        )
 
 
 def _register_one(app: typer.Typer, intent: Intent) -> None:
@@ -51,6 +66,7 @@ def _register_one(app: typer.Typer, intent: Intent) -> None:
         with options.client() as client:
             store = RolloutStore(client)
             stored = read_rollout(store, ns, name)
+            _refuse_cold_rollback(intent, stored)
             stamp = store.request(ns, name, intent)
             driver = find_driver(client, namespaces=(lease_namespace, ns), now=datetime.now(UTC))
         phase = stored.status.phase.value

@@ -408,6 +408,23 @@ def succeed(
     assert status.candidate_env is not None
     old, new = status.active_env, status.candidate_env
     normal = split_to(new, 0)
+    previous = obs.envs.get(old)
+    if previous is None or previous.replicas == 0:
+        # The replicas router moves the old environment's pods to the new one as traffic
+        # moves: nothing is left warm, so no rollback window is promised.
+        text = f"{reason}; {old} has no pods left, so there is no warm environment to roll back to"
+        done = enter(
+            status,
+            Phase.SUCCEEDED,
+            now=obs.now,
+            action="promoted",
+            reason=text,
+            active_env=new,
+            candidate_env=other_env(new),
+            traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
+            scale_down=None,
+        )
+        return Decision(status=done, actions=announce(Phase.SUCCEEDED, text), reason=text)
     text = f"{reason}; {old} stays warm for {keep_warm}"
     done = enter(
         status,
