@@ -10,6 +10,7 @@ import mlrollout.analysis as analysis
 ALLOWED_ROOTS = {"numpy", "scipy", "mlrollout", "__future__"}
 STDLIB = {
     "math",
+    "importlib",
     "bisect",
     "collections",
     "dataclasses",

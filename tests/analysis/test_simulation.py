@@ -168,7 +168,9 @@ def test_cli_runs_a_small_benchmark_as_json() -> None:
     ]
     result = CliRunner().invoke(_app(), args)
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
+    # Not a terminal: progress is plain lines on stderr, one per finished chunk.
+    assert result.stderr.splitlines()[-1].startswith("simulate latency-20pct: 3/3 (")
     assert summary["scenario"] == "latency-20pct"
     assert summary["replicates"] == 3
     for key in (

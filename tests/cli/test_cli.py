@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
 
 from mlrollout import __version__
-from mlrollout.cli.app import app, main
+from mlrollout.cli.app import COMMANDS as REGISTERED
+from mlrollout.cli.app import load_command, main
 
 ROOT = Path(__file__).resolve().parents[2]
 INVALID = sorted((ROOT / "tests" / "data" / "invalid").glob("*.yaml"))
@@ -36,7 +36,18 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--version"], capsys) == (0, f"mlrollout {__version__}\n", "")
 
 
-COMMANDS = _commands(typer.main.get_command(app))
+COMMANDS: list[tuple[str, ...]] = [
+    (),
+    *(path for name in REGISTERED for path in _commands(load_command(name), (name,))),
+]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTERED))
+def test_root_help_summary_is_the_command_help(name: str) -> None:
+    """The lazily listed one-liner in ``mlrollout --help`` is the command's own help."""
+    command = load_command(name)
+    assert command is not None
+    assert (command.help or "").strip().splitlines()[0] == REGISTERED[name].summary
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "mlrollout")

@@ -137,11 +137,64 @@ def test_intent_commands_record_an_annotation(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _create(client, STATUS)
-    code, out, _ = run([intent, "fraud-scorer", "-o", "json"], capsys)
-    assert code == 0
+    code, out, err = run([intent, "fraud-scorer", "-o", "json"], capsys)
+    # Nothing holds the driver Lease: recorded, but the command says nobody will act (3).
+    assert code == 3
     assert json.loads(out)["intent"] == intent
+    assert json.loads(out)["drivenBy"] is None
+    assert "nothing acts on it until you run `mlrollout promote fraud-scorer" in err
     stored = client.get(MODELROLLOUTS, "fraud-scorer", "default")
     assert f"mlrollout.io/intent.{intent}" in stored["metadata"]["annotations"]
     assert stored["metadata"]["generation"] == 1
     writes = kube_server.history.records(kind="ModelRollout", verb="PATCH")
     assert len(writes) == 1
+
+
+@pytest.mark.parametrize(
+    ("lease_namespace", "age_s", "code"),
+    [("default", 1, 0), ("default", 60, 3)],
+    ids=["live-holder", "expired-holder"],
+)
+def test_intent_commands_name_the_driver(
+    lease_namespace: str,
+    age_s: int,
+    code: int,
+    client: KubeClient,
+    kubeconfig: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mlrollout.kube.kinds import LEASES
+
+    _create(client, STATUS)
+    renewed = datetime.now(UTC) - timedelta(seconds=age_s)
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "mlrollout-controller", "namespace": lease_namespace},
+        "spec": {
+            "holderIdentity": "mlrollout-controller-host-1",
+            "leaseDurationSeconds": 15,
+            "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        },
+    }
+    client.create(LEASES, lease, lease_namespace)
+    got, out, _ = run(["rollback", "fraud-scorer"], capsys)
+    assert got == code
+    if code == 0:
+        assert "mlrollout-controller-host-1 (Lease default/mlrollout-controller) acts on it" in out
+
+
+def test_rollback_without_a_warm_environment_is_refused_and_records_nothing(
+    client: KubeClient, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    succeeded = {**STATUS, "phase": "Succeeded", "activeEnv": "green", "candidateEnv": "blue"}
+    _create(client, succeeded)
+    code, _, err = run(["rollback", "fraud-scorer"], capsys)
+    assert code == 4
+    assert "NOT_WARM" in err
+    annotations = client.get(MODELROLLOUTS, "fraud-scorer", "default")["metadata"].get(
+        "annotations"
+    )
+    assert not any("intent.rollback" in k for k in annotations or {})

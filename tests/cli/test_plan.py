@@ -46,9 +46,13 @@ def test_every_analysis_step_is_planned_at_its_weight(capsys: pytest.CaptureFixt
     document = _plan(capsys, "--rps", "50")
     steps = document["steps"]
     assert isinstance(steps, list)
-    assert [(s["step"], s["canaryWeight"]) for s in steps] == [(1, 5), (3, 25), (5, 50)]
+    assert [(s["step"], s["name"], s["canaryWeight"], s["maxDurationSeconds"]) for s in steps] == [
+        (1, "step 1 (analyze)", 25, 1800),
+        (3, "step 3 (analyze)", 50, 1200),
+        (5, "step 5 (analyze)", 75, 600),
+    ]
     first = {m["name"]: m for m in steps[0]["metrics"]}
-    last = {m["name"]: m for m in steps[-1]["metrics"]}
+    last = {m["name"]: m for m in steps[1]["metrics"]}  # 50%: the most balanced split
     body = "latency/latency-body"
     assert last[body]["rollbackSeconds"] < first[body]["rollbackSeconds"]
     assert first["security-anomalies/server-anomalies"]["promoteSeconds"] is None
@@ -88,3 +92,25 @@ def test_bad_buckets_are_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 2
     assert "--buckets" in err
+
+
+def test_each_step_is_planned_against_its_own_max_duration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The 10-minute last step warns where the 30-minute first step (same pods) would not."""
+    steps = _plan(capsys, "--rps", "50")["steps"]
+    assert isinstance(steps, list)
+    assert any("beyond maxDuration 600s" in w for w in steps[-1]["warnings"])
+    assert not any("compute_" in w for s in steps for w in s["warnings"])
+
+
+def test_plan_warns_of_weights_the_replicas_router_cannot_give(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    document = _plan(capsys, "--rps", "50", "--replicas", "3")
+    warnings = document["warnings"]
+    assert isinstance(warnings, list)
+    assert [w.split(":")[0] for w in warnings] == [
+        f"spec.strategy.canary.steps[{i}].setWeight" for i in (0, 2, 4)
+    ]
+    assert _plan(capsys, "--rps", "50")["warnings"] == []

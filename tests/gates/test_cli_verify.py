@@ -108,8 +108,10 @@ def test_tag_only_reference_is_refused(tmp_path: Path) -> None:
         "json",
     ]
     result = RUNNER.invoke(_app(), args)
-    assert result.exit_code == 4
-    assert json.loads(result.output)["reason"] == "UNPINNED_REFERENCE"
+    # Not a pinned reference: bad input (exit 2), refused before any network call.
+    assert isinstance(result.exception, SpecError), result.output
+    assert result.exception.path == "REFERENCE"
+    assert "not pinned by digest" in str(result.exception)
 
 
 @pytest.mark.parametrize(

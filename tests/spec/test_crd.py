@@ -114,3 +114,27 @@ def test_the_schema_checker_catches_a_tag_only_image() -> None:
     [obj] = parse_yaml_documents((ROOT / "examples" / "canary.yaml").read_text(), source="c")
     obj["spec"]["release"]["image"] = "fraud:latest"
     assert _validate(obj, _schema()) == [".spec.release.image: pattern"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("AnalysisTemplate", "analysistemplate.yaml"),
+        ("ClusterAnalysisTemplate", "clusteranalysistemplate.yaml"),
+    ],
+)
+def test_template_crds_are_checked_in_valid_and_free_of_anchors(kind: str, name: str) -> None:
+    from mlrollout.cli.manifests import CRDS, render_crd
+
+    path = ROOT / "examples" / "crd" / name
+    assert yaml.safe_load(path.read_text()) == CRDS[kind]()
+    assert path.read_text() == render_crd(kind)
+    kubernetes_validate.validate(CRDS[kind](), "1.30", strict=True)
+
+
+def test_generated_crd_yaml_has_no_anchors() -> None:
+    from mlrollout.cli.manifests import render_crd
+
+    text = render_crd()
+    assert "&id" not in text
+    assert "*id" not in text

@@ -59,16 +59,19 @@ class LogRatioEProcess:
         if min(n_canary, n_baseline) < 1 or min(canary_mean, baseline_mean) <= 0:
             return
         tau2 = self.per_request_var
+        ratio = math.log(canary_mean / baseline_mean)
         # log of a mean is biased down by ~var/(2n); correct each arm before differencing.
-        y = math.log(canary_mean / baseline_mean) + tau2 / (2 * n_canary) - tau2 / (2 * n_baseline)
+        y = ratio + tau2 / (2 * n_canary) - tau2 / (2 * n_baseline)
         h = 1.0 / (1.0 / n_canary + 1.0 / n_baseline)
         v = tau2 / h
         self.s0 += 1.0 / v
         self.s1 += y / v
         self.windows += 1
+        # The spread is measured on the raw ratios: measured on the corrected ones, the
+        # correction (which grows with the variance) would feed back into the variance.
         self._h += h
-        self._hy += h * y
-        self._hyy += h * y * y
+        self._hy += h * ratio
+        self._hyy += h * ratio * ratio
 
     def compute_log_e(self, *, mu_ref: float, direction: Direction) -> float:
         """log e-value against H: mean ≤ mu_ref (ABOVE) or mean ≥ mu_ref (BELOW)."""

@@ -172,7 +172,7 @@ def compute_plan(
     if profile.canary_pods < 3:
         warnings.append(
             f"only {profile.canary_pods} canary pod(s): a persistent pod difference "
-            "can look like a regression; use >= 3 pods or a margin floor from the "
-            "spread of baseline pods (compute_pod_margin_floor)"
+            "can look like a regression; use >= 3 pods, or margins wider than the "
+            "spread between baseline pods"
         )
     return Plan(tuple(plans), tuple(warnings))

@@ -10,6 +10,9 @@ threshold) with the combinations each supports; ``steps`` fits them to a strateg
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from mlrollout.binding.judges import (
     build_judge,
     check_judge,
@@ -23,8 +26,24 @@ from mlrollout.binding.metrics import (
     bind_metrics,
     compute_judged_metric,
 )
-from mlrollout.binding.records import compute_look_record, fold_sample_ratio
 from mlrollout.binding.steps import check_rollout, compute_step_limits
+
+# ``records`` folds looks into typed records with numpy-based checks: loaded on first use, so
+# ``lint`` (which only checks bindings) starts without numpy.
+_LAZY = {
+    "compute_look_record": "mlrollout.binding.records",
+    "fold_sample_ratio": "mlrollout.binding.records",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BoundMetric",

@@ -12,24 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from mlrollout.analysis import (
-    FlaggerConfig,
-    FlaggerJudge,
-    JudgedMetric,
-    KayentaConfig,
-    KayentaJudge,
-    KayentaMetric,
-    SequentialConfig,
-    SequentialJudge,
-    ThresholdCheck,
-)
-from mlrollout.analysis.judge import Judge
+from mlrollout.analysis.config import JudgedMetric, SequentialConfig
+from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.binding.metrics import BoundMetric
 from mlrollout.errors import SpecError
 from mlrollout.model import format_duration
 from mlrollout.model.analysis import InconclusivePolicy, MetricKind
 from mlrollout.spec.policy import AnalysisPolicy, JudgeKind
+
+if TYPE_CHECKING:
+    from mlrollout.analysis.judge import Judge
 
 __all__ = [
     "build_judge",
@@ -115,6 +109,11 @@ def build_judge(
     max_s: float,
 ) -> Judge:
     """The policy's judge over ``bound`` metrics (``judged`` is their sequential form)."""
+    # The statistical judges load numpy and scipy: imported here, when a judge is built,
+    # so that ``lint`` and ``plan`` (which only check a policy) start quickly.
+    from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
+    from mlrollout.analysis.sequential import SequentialJudge
+
     check_judge(policy, bound)
     if policy.judge is JudgeKind.KAYENTA:
         settings = policy.kayenta

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 
 from mlrollout.binding import bind_arguments, check_judge
 from mlrollout.cli.lint import template_files
-from mlrollout.cli.output import print_json
+from mlrollout.cli.output import OutputFormat, print_document
 from mlrollout.cli.report import check_report_file, write_report
+from mlrollout.cli.templates import default_template_dirs
 from mlrollout.controller.oneshot import OneShot, run_one_shot
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.metrics import PrometheusProvider, ProviderKind, ProviderSet, VariantScope
@@ -216,9 +217,12 @@ def register(app: typer.Typer) -> None:
         ),
         service: str = typer.Option("", "--service", help="Value of {{service}} in queries."),
         templates: list[Path] = typer.Option(
-            None, "--templates", "-t", help="Template directory (default ./analyses)."
+            None,
+            "--templates",
+            "-t",
+            help="Template directory (default ./analyses, else the shipped library).",
         ),
-        output: str = typer.Option("text", "--output", "-o", help="text, json or md."),
+        output: str = typer.Option("text", "--output", "-o", help="text, json, yaml or md."),
         report: Path | None = typer.Option(
             None, "--report", help="Also write the report to FILE.html or FILE.md."
         ),
@@ -227,8 +231,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Compare two live variants over a past window: exit 0 pass, 1 fail, 3 inconclusive."""
-        if output not in ("text", "json", "md"):
-            raise SpecError(f"must be text, json or md, got {output!r}", path="--output")
+        if output not in ("text", "json", "yaml", "md"):
+            raise SpecError(f"must be text, json, yaml or md, got {output!r}", path="--output")
         report_format = check_report_file(report)
         if not prometheus:
             raise SpecError(
@@ -240,11 +244,7 @@ def register(app: typer.Typer) -> None:
                 parse_duration(value)
             except ValueError as exc:
                 raise SpecError(str(exc), path=name) from None
-        dirs = (
-            list(templates)
-            if templates
-            else ([Path("analyses")] if Path("analyses").is_dir() else [])
-        )
+        dirs = default_template_dirs(templates)
         args = parse_selector(",".join(arg), option="--arg") if arg else {}
         chosen = _templates(template, dirs)
         dry = frozenset(dry_run or ())
@@ -302,8 +302,8 @@ def register(app: typer.Typer) -> None:
             write_report(record, report, report_format)
         if report_dir is not None:
             write_record(report_dir, record)
-        if output == "json":
-            print_json(document)
+        if output in ("json", "yaml"):
+            print_document(document, OutputFormat(output))
         else:
             typer.echo(render_markdown(record) if output == "md" else _text(document))
         raise typer.Exit(EXIT.get(decision, ExitCode.INCONCLUSIVE))

@@ -10,12 +10,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
 from mlrollout.errors import NotFoundError, SpecError
-from mlrollout.kube import KubeClient, RolloutStore, connect
-from mlrollout.kube.rollouts import StoredRollout
+
+if TYPE_CHECKING:
+    # The Kubernetes client takes most of a second to import: loaded when a command connects.
+    from mlrollout.kube import KubeClient, RolloutStore
+    from mlrollout.kube.rollouts import StoredRollout
 
 __all__ = ["CONTEXT", "KUBECONFIG", "NAMESPACE", "ClusterOptions", "read_rollout"]
 
@@ -43,6 +47,8 @@ class ClusterOptions:
     @contextmanager
     def client(self) -> Iterator[KubeClient]:
         """A connected client, closed afterwards."""
+        from mlrollout.kube import connect
+
         client = connect(kubeconfig=self.kubeconfig, context=self.context)
         try:
             yield client
@@ -67,6 +73,8 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str | Non
             config = yaml.safe_load(handle) or {}
     except (OSError, ValueError):
         return None
+    if not isinstance(config, dict):
+        return None  # not a kubeconfig: connecting reports it, naming the file
     name = context or config.get("current-context")
     for entry in config.get("contexts") or []:
         if isinstance(entry, dict) and entry.get("name") == name:

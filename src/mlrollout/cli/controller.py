@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -23,12 +25,42 @@ from mlrollout.controller.driver import identity
 from mlrollout.controller.manager import Manager, ManagerSettings
 from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import HealthServer, Telemetry
+from mlrollout.errors import SpecError
+from mlrollout.kube import KubeClient
+from mlrollout.kube.templates import read_templates
+from mlrollout.metrics.provider import MetricProvider
 from mlrollout.metrics.registry import build_cluster_providers
 from mlrollout.redaction import install_log_redaction
-from mlrollout.spec import ModelRollout, load_paths
+from mlrollout.spec import AnalysisTemplate, ModelRollout, load_paths
 from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES
 
-__all__ = ["register"]
+__all__ = ["build_analyst_factory", "register"]
+
+
+def build_analyst_factory(
+    client: KubeClient,
+    library: Mapping[str, AnalysisTemplate] | None,
+    *,
+    now: Callable[[], datetime],
+    provider_for: Callable[[ModelRollout], MetricProvider] | None = None,
+) -> Callable[[ModelRollout], Analyst | None]:
+    """The analyst of each rollout: templates from ``library`` (``--templates``), or else
+    read from the cluster (its namespace's AnalysisTemplates over the
+    ClusterAnalysisTemplates) whenever the rollout's reconciler is built — at start and at
+    every new generation of the rollout."""
+
+    def analyst_for(rollout: ModelRollout) -> Analyst | None:
+        if rollout.spec.analysis is None:
+            return None
+        templates = library if library is not None else read_templates(client, rollout.namespace)
+        if provider_for is not None:
+            provider = provider_for(rollout)
+        else:
+            config = rollout.spec.metrics.prometheus if rollout.spec.metrics else None
+            provider = build_cluster_providers(config)
+        return MetricsAnalyst(provider, templates, now=now)
+
+    return analyst_for
 
 
 def register(app: typer.Typer) -> None:
@@ -49,13 +81,21 @@ def register(app: typer.Typer) -> None:
             4, "--workers", min=1, max=64, help="Rollouts reconciled in parallel."
         ),
         health_port: int = typer.Option(
-            8080, "--health-port", help="Port of /healthz, /readyz and /metrics (0: any free port)."
+            8080,
+            "--health-port",
+            min=0,
+            max=65535,
+            help="Port of /healthz, /readyz and /metrics (0: any free port).",
         ),
         health_host: str = typer.Option(
             "0.0.0.0", "--health-host", help="Address the health endpoint binds."
         ),
         templates: list[Path] = typer.Option(
-            None, "--templates", "-t", help="AnalysisTemplate directory (repeatable)."
+            None,
+            "--templates",
+            "-t",
+            help="AnalysisTemplate directory (repeatable; default: the AnalysisTemplate and "
+            "ClusterAnalysisTemplate objects in the cluster).",
         ),
         holder: str | None = typer.Option(
             None, "--identity", help="Lease holder identity (default: host-pid)."
@@ -72,39 +112,45 @@ def register(app: typer.Typer) -> None:
         os.environ.setdefault(ENV_ALLOW_KEY_FILES, "false")
         library = load_paths(template_files(list(templates or []))).templates
         clock = SystemClock()
-
-        def analyst_for(rollout: ModelRollout) -> Analyst | None:
-            if rollout.spec.analysis is None:
-                return None
-            config = rollout.spec.metrics.prometheus if rollout.spec.metrics else None
-            return MetricsAnalyst(build_cluster_providers(config), library, now=clock.now)
+        telemetry = Telemetry()
+        # Bound first: a port in use is an option to change, reported before any request.
+        try:
+            health = HealthServer(
+                telemetry, host=health_host, port=health_port, ready=lambda: False
+            )
+        except OSError as exc:
+            raise SpecError(
+                f"cannot listen on {health_host}:{health_port}: {exc.strerror or exc}",
+                path="--health-port",
+            ) from None
 
         options = ClusterOptions(kubeconfig, context, None)
-        telemetry = Telemetry()
-        with options.client() as client:
-            manager = Manager(
-                client,
-                ManagerSettings(
-                    identity=holder or identity("mlrollout-controller"),
-                    namespace=namespace,
-                    lease_namespace=lease_namespace,
-                    workers=workers,
-                ),
-                analyst_for=analyst_for,
-                telemetry=telemetry,
-                clock=clock,
-            )
-            health = HealthServer(
-                telemetry, host=health_host, port=health_port, ready=manager.readiness
-            ).start()
+        try:
+            with options.client() as client:
+                analyst_for = build_analyst_factory(
+                    client, library if templates else None, now=clock.now
+                )
+                manager = Manager(
+                    client,
+                    ManagerSettings(
+                        identity=holder or identity("mlrollout-controller"),
+                        namespace=namespace,
+                        lease_namespace=lease_namespace,
+                        workers=workers,
+                    ),
+                    analyst_for=analyst_for,
+                    telemetry=telemetry,
+                    clock=clock,
+                )
+                health.ready = manager.readiness
+                health.start()
 
-            def stop(signum: int, frame: FrameType | None) -> None:
-                manager.stop()
+                def stop(signum: int, frame: FrameType | None) -> None:
+                    manager.stop()
 
-            signal.signal(signal.SIGTERM, stop)
-            signal.signal(signal.SIGINT, stop)
-            try:
+                signal.signal(signal.SIGTERM, stop)
+                signal.signal(signal.SIGINT, stop)
                 code = manager.run()
-            finally:
-                health.stop()
+        finally:
+            health.stop()
         raise typer.Exit(code)

@@ -2,16 +2,24 @@
 
 Part of the ``cli`` layer. The CLI never acts on the cluster's workloads itself: it records
 the intent on the ModelRollout (an annotation; no new generation) and whoever drives the
-rollout — the in-cluster controller or a running ``mlrollout promote`` — acts on it.
+rollout — the in-cluster controller or a running ``mlrollout promote`` — acts on it. Each
+command says who that is (the live Lease holder, ``cli.drivers``); when nothing holds the
+Lease the intent is still recorded, and the command exits 3 saying how to get it acted on.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.drivers import find_driver
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.errors import ExitCode, GateError
 from mlrollout.kube import Intent, RolloutStore
+from mlrollout.kube.rollouts import StoredRollout
+from mlrollout.spec.status import Phase
 
 __all__ = ["register"]
 
@@ -26,11 +34,28 @@ _HELP = {
 }
 
 
+def _refuse_cold_rollback(intent: Intent, stored: StoredRollout) -> None:
+    """A rollback after a promotion needs the previous environment kept warm: refused (4)
+    at once, recording nothing, when the rollout holds no warm environment."""
+    status = stored.status
+    if intent is Intent.ROLLBACK and status.phase is Phase.SUCCEEDED and status.scale_down is None:
+        raise GateError(
+            "NOT_WARM",
+            f"{stored.rollout.namespace}/{stored.rollout.name}: no environment is kept warm "
+            "(none was promised, or its warm period is over); roll out the previous release "
+            "instead",
+        )
+
+
 def _register_one(app: typer.Typer, intent: Intent) -> None:
     def command(
         name: str = typer.Argument(..., help="ModelRollout name."),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        lease_namespace: str = typer.Option(
+            "default",
+            "--lease-namespace",
+            envvar="MLROLLOUT_LEASE_NAMESPACE",
+            help="Namespace of the in-cluster controller's Lease (the rollout's is also checked).",
         ),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
@@ -41,23 +66,35 @@ def _register_one(app: typer.Typer, intent: Intent) -> None:
         with options.client() as client:
             store = RolloutStore(client)
             stored = read_rollout(store, ns, name)
+            _refuse_cold_rollback(intent, stored)
             stamp = store.request(ns, name, intent)
+            driver = find_driver(client, namespaces=(lease_namespace, ns), now=datetime.now(UTC))
         phase = stored.status.phase.value
-        if output is OutputFormat.JSON:
-            print_json(
+        if output.machine:
+            print_document(
                 {
                     "name": name,
                     "namespace": ns,
                     "intent": intent.value,
                     "requestedAt": stamp,
                     "phase": phase,
-                }
+                    "drivenBy": driver,
+                },
+                output,
             )
-        else:
+        elif driver is not None:
             typer.echo(
-                f"{ns}/{name}: {intent.value} requested (phase {phase}); the "
-                "controller acts on its next pass"
+                f"{ns}/{name}: {intent.value} requested (phase {phase}); {driver} acts on "
+                "it on its next pass"
             )
+        if driver is None:
+            typer.echo(
+                f"{ns}/{name}: {intent.value} recorded, but no controller or promote holds the "
+                f"Lease in {lease_namespace!r} or {ns!r}: nothing acts on it until you run "
+                f"`mlrollout promote {name} -n {ns}` or start `mlrollout controller`",
+                err=True,
+            )
+            raise typer.Exit(ExitCode.INCONCLUSIVE)
 
     command.__doc__ = _HELP[intent]
     app.command(intent.value)(command)

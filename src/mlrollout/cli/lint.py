@@ -13,7 +13,8 @@ from typing import Any
 import typer
 
 from mlrollout.binding import check_rollout
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.templates import default_template_dirs
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.model.analysis import InconclusivePolicy
 from mlrollout.spec import AnalysisTemplate, LoadResult, ModelRollout, check_references, load_paths
@@ -55,11 +56,6 @@ def lint_paths(paths: list[Path], template_dirs: list[Path]) -> tuple[LoadResult
     return result, references
 
 
-def _default_template_dirs() -> list[Path]:
-    here = Path("analyses")
-    return [here] if here.is_dir() else []
-
-
 def _describe(doc: Document) -> str:
     resource = doc.resource
     if isinstance(resource, ModelRollout):
@@ -68,11 +64,13 @@ def _describe(doc: Document) -> str:
     return f"AnalysisTemplate {resource.name} ({len(resource.spec.metrics)} metrics)"
 
 
-def _warnings(doc: Document) -> list[str]:
+def _warnings(doc: Document, *, replicas: int) -> list[str]:
+    from mlrollout.traffic.reachable import compute_unreachable_weights
+
     resource = doc.resource
     if not isinstance(resource, ModelRollout):
         return []
-    out = []
+    out = [u.describe() for u in compute_unreachable_weights(resource, replicas=replicas)]
     if resource.spec.gates.signature is None:
         out.append(
             "spec.gates.signature: not set; images are deployed without signature verification"
@@ -114,25 +112,30 @@ def register(app: typer.Typer) -> None:
             "--templates",
             "-t",
             help="Directory of AnalysisTemplates that rollouts may reference "
-            "(repeatable; default: ./analyses when it exists).",
+            "(repeatable; default: ./analyses when it exists, else the shipped library).",
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
+        replicas: int = typer.Option(
+            4,
+            "--replicas",
+            min=1,
+            max=10_000,
+            help="Stable pods assumed when checking which weights the replicas router can give.",
         ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Validate rollouts and analysis templates; exit 0 when clean, 2 otherwise."""
-        dirs = list(templates) if templates else _default_template_dirs()
+        dirs = default_template_dirs(templates)
         result, references = lint_paths(files, dirs)
         errors = [*result.errors, *references]
-        if output is OutputFormat.JSON:
-            print_json(_json_report(files, result, errors))
+        if output.machine:
+            print_document(_json_report(files, result, errors, replicas=replicas), output)
         else:
             failed = {(e.source, e.document) for e in references}
             for doc in result.documents:
                 if (doc.source, doc.index) in failed:
                     continue
                 typer.echo(f"{_location(doc)}: ok: {_describe(doc)}")
-                for warning in _warnings(doc):
+                for warning in _warnings(doc, replicas=replicas):
                     typer.echo(f"{_location(doc)}: warning: {warning}")
             for error in errors:
                 typer.echo(str(error), err=True)
@@ -140,7 +143,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(ExitCode.BAD_INPUT)
 
 
-def _json_report(files: list[Path], result: LoadResult, errors: list[SpecError]) -> dict[str, Any]:
+def _json_report(
+    files: list[Path], result: LoadResult, errors: list[SpecError], *, replicas: int
+) -> dict[str, Any]:
     return {
         "ok": not errors,
         "files": [str(f) for f in files],
@@ -150,7 +155,7 @@ def _json_report(files: list[Path], result: LoadResult, errors: list[SpecError])
                 "document": d.index,
                 "kind": d.resource.kind,
                 "name": d.resource.metadata.name,
-                "warnings": _warnings(d),
+                "warnings": _warnings(d, replicas=replicas),
             }
             for d in result.documents
         ],

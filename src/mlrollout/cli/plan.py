@@ -16,13 +16,20 @@ from typing import Any
 import typer
 
 from mlrollout.analysis import TrafficProfile, compute_plan
-from mlrollout.binding import bind_metrics, compute_judged_metric, compute_sequential_config
+from mlrollout.binding import (
+    bind_metrics,
+    compute_judged_metric,
+    compute_sequential_config,
+    compute_step_limits,
+)
 from mlrollout.cli.lint import template_files
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.templates import default_template_dirs
 from mlrollout.errors import SpecError
 from mlrollout.model.analysis import MetricKind
 from mlrollout.spec import ModelRollout, load_paths, load_rollout
 from mlrollout.spec.strategy import RouterKind
+from mlrollout.traffic.reachable import compute_unreachable_weights
 from mlrollout.traffic.replica_math import compute_replica_plan
 
 __all__ = ["DEFAULT_BUCKETS", "register"]
@@ -31,20 +38,26 @@ DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2
 """prometheus-client's default histogram buckets: too coarse for a 5% latency margin."""
 
 
-def _analysis_steps(rollout: ModelRollout) -> list[tuple[int, float]]:
-    """(step index, canary weight in force) of every analysis."""
+def _analysis_steps(rollout: ModelRollout) -> list[tuple[int, str, float]]:
+    """(step index, its name for people, canary weight in force) of every analysis.
+
+    Canary steps are numbered as in the file (``spec.strategy.canary.steps[i]``, from 0, as
+    ``lint`` names them); blue-green analyses are named by their field.
+    """
     canary = rollout.spec.strategy.canary
     if canary is None:
         blue_green = rollout.spec.strategy.blue_green
         assert blue_green is not None
-        steps = [(0, 100.0)] if blue_green.pre_promotion_analysis else []
-        return steps + ([(1, 100.0)] if blue_green.post_promotion_analysis else [])
+        steps = [(0, "prePromotionAnalysis", 100.0)] if blue_green.pre_promotion_analysis else []
+        if blue_green.post_promotion_analysis:
+            steps.append((1, "postPromotionAnalysis", 100.0))
+        return steps
     weight, out = 0.0, []
     for index, step in enumerate(canary.steps):
         if step.set_weight is not None:
             weight = step.set_weight
         elif step.analyze is not None:
-            out.append((index, weight))
+            out.append((index, f"step {index} (analyze)", weight))
     return out
 
 
@@ -82,10 +95,10 @@ def compute_rollout_plan(
         raise SpecError("the rollout has no analysis to plan", path="spec.analysis")
     bound = bind_metrics(rollout, templates)
     steps = []
-    for index, weight in _analysis_steps(rollout):
+    for index, label, weight in _analysis_steps(rollout):
         if weight <= 0:
             raise SpecError(
-                f"step {index} analyses at 0% canary traffic: nothing to compare",
+                f"{label} analyses at 0% canary traffic: nothing to compare",
                 path=f"spec.strategy.canary.steps[{index}]",
             )
         profile = TrafficProfile(
@@ -106,13 +119,17 @@ def compute_rollout_plan(
             )
             for b in bound
         ]
+        limits = compute_step_limits(rollout, index)
+        max_duration = limits[1] if limits is not None else policy.max_duration
         config = compute_sequential_config(
-            policy, offset_s=0.0, min_s=0.0, max_s=policy.max_duration.total_seconds()
+            policy, offset_s=0.0, min_s=0.0, max_s=max_duration.total_seconds()
         )
         plan = compute_plan(specs, config, profile)
         steps.append(
             {
                 "step": index,
+                "name": label,
+                "maxDurationSeconds": max_duration.total_seconds(),
                 "canaryWeight": weight,
                 "canaryPods": profile.canary_pods,
                 "metrics": [
@@ -141,10 +158,10 @@ def register(app: typer.Typer) -> None:
     def plan(
         file: Path = typer.Argument(..., help="A ModelRollout YAML file."),
         rps: float = typer.Option(
-            ..., "--rps", min=0.001, help="Requests per second the Service takes."
+            ..., "--rps", min=0.001, max=1e7, help="Requests per second the Service takes."
         ),
         replicas: int = typer.Option(
-            4, "--replicas", min=1, help="Pods of the stable environment."
+            4, "--replicas", min=1, max=10_000, help="Pods of the stable environment."
         ),
         error_rate: float = typer.Option(
             0.01, "--error-rate", min=0.0, max=1.0, help="Baseline error rate."
@@ -159,18 +176,15 @@ def register(app: typer.Typer) -> None:
             "comma-separated (default: prometheus-client's).",
         ),
         templates: list[Path] = typer.Option(
-            None, "--templates", "-t", help="AnalysisTemplate directory (default ./analyses)."
+            None,
+            "--templates",
+            "-t",
+            help="AnalysisTemplate directory (default ./analyses, else the shipped library).",
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Expected time to decision per metric and step, with warnings."""
-        dirs = (
-            list(templates)
-            if templates
-            else ([Path("analyses")] if Path("analyses").is_dir() else [])
-        )
+        dirs = default_template_dirs(templates)
         library = load_paths(template_files(dirs)).templates
         rollout = load_rollout(file, templates=library)
         bounds = _bounds(buckets)
@@ -183,13 +197,19 @@ def register(app: typer.Typer) -> None:
             labelled=labelled,
             bounds=bounds,
         )
-        if output is OutputFormat.JSON:
-            print_json({"rollout": rollout.name, "rps": rps, "steps": steps})
+        unreachable = [
+            u.describe() for u in compute_unreachable_weights(rollout, replicas=replicas)
+        ]
+        if output.machine:
+            document = {"rollout": rollout.name, "rps": rps, "steps": steps}
+            print_document({**document, "warnings": unreachable}, output)
             return
+        for warning in unreachable:
+            typer.echo(f"warning: {warning}")
         for step in steps:
             typer.echo(
-                f"step {step['step']} at {step['canaryWeight']:g}% "
-                f"({step['canaryPods']} canary pods):"
+                f"{step['name']} at {step['canaryWeight']:g}% ({step['canaryPods']} canary "
+                f"pods, maxDuration {_fmt(step['maxDurationSeconds'])}):"
             )
             for m in step["metrics"]:
                 rollback = _fmt(m["rollbackSeconds"] or math.inf)

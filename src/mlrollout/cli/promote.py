@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,10 @@ import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.lint import template_files
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
 from mlrollout.cli.report import ReportFormat, check_report_file, write_report
 from mlrollout.cli.status import status_document
+from mlrollout.cli.templates import default_template_dirs
 from mlrollout.clock import SystemClock
 from mlrollout.controller.analyst import MetricsAnalyst
 from mlrollout.controller.driver import (
@@ -47,7 +49,7 @@ from mlrollout.kube import (
     StoredRollout,
 )
 from mlrollout.metrics.registry import build_cluster_providers
-from mlrollout.model import parse_duration
+from mlrollout.model import ImageRef, parse_duration
 from mlrollout.report import ReportRecord, collect_rollout, write_record
 from mlrollout.spec import (
     AnalysisTemplate,
@@ -61,6 +63,10 @@ from mlrollout.spec.loader import Document
 from mlrollout.spec.status import Phase
 
 __all__ = ["EXIT_BY_PHASE", "Progress", "finish", "register", "see_through", "template_library"]
+
+_FILE_SUFFIXES = {".yaml", ".yml", ".json"}
+_RETRY_PHASES = {Phase.REFUSED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED}
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 EXIT_BY_PHASE = {
     Phase.SUCCEEDED: ExitCode.OK,
@@ -82,17 +88,22 @@ def _templates(dirs: list[Path], extra: dict[str, AnalysisTemplate]) -> dict[str
 def template_library(
     templates: list[Path] | None, extra: dict[str, AnalysisTemplate] | None = None
 ) -> dict[str, AnalysisTemplate]:
-    """The ``--templates`` directories (default ./analyses when it exists), loaded."""
-    dirs = (
-        list(templates) if templates else ([Path("analyses")] if Path("analyses").is_dir() else [])
-    )
-    return _templates(dirs, extra or {})
+    """The ``--templates`` directories (default: the shipped library), loaded."""
+    return _templates(default_template_dirs(templates), extra or {})
 
 
 def _load_target(target: str) -> tuple[ModelRollout | None, dict[str, AnalysisTemplate], str]:
     """A file path gives a rollout (and its templates); anything else is a rollout name."""
     path = Path(target)
     if not path.exists():
+        if "/" in target or os.sep in target or path.suffix.lower() in _FILE_SUFFIXES:
+            # Looks like a path, not a rollout name: a typo must not become a cluster lookup.
+            raise SpecError("no such file", source=target)
+        if not _NAME.fullmatch(target):
+            raise SpecError(
+                f"{target!r} is neither a file nor a rollout name (lowercase DNS-1123)",
+                path="TARGET",
+            )
         return None, {}, target
     documents = load_file(path)
     rollouts = [d for d in documents if isinstance(d.resource, ModelRollout)]
@@ -106,13 +117,29 @@ def _load_target(target: str) -> tuple[ModelRollout | None, dict[str, AnalysisTe
     return rollout, own, rollout.name
 
 
+def _check_release_options(
+    image: str | None, model_uri: str | None, model_sha256: str | None
+) -> None:
+    """Refuse a bad ``--image``/``--model-*`` before any request to the cluster."""
+    if (model_uri is None) != (model_sha256 is None):
+        raise SpecError("give --model-uri and --model-sha256 together", path="--model-uri")
+    if image is not None:
+        try:
+            ImageRef.parse(image)
+        except ValueError as exc:
+            raise SpecError(str(exc), path="--image") from None
+    if model_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", model_sha256):
+        raise SpecError(
+            f"must be 64 lowercase hex digits, got {model_sha256!r}", path="--model-sha256"
+        )
+
+
 def _with_release(
     obj: dict[str, Any], image: str | None, model_uri: str | None, model_sha256: str | None
 ) -> dict[str, Any]:
     if image is None and model_uri is None and model_sha256 is None:
         return obj
-    if (model_uri is None) != (model_sha256 is None):
-        raise SpecError("give --model-uri and --model-sha256 together", path="--model-uri")
+    _check_release_options(image, model_uri, model_sha256)
     release = dict(obj["spec"]["release"])
     if image is not None:
         release["image"] = image
@@ -284,16 +311,17 @@ def register(app: typer.Typer) -> None:
             None, "--report", help="Write the run's report to FILE.html or FILE.md at the end."
         ),
         templates: list[Path] = typer.Option(
-            None, "--templates", "-t", help="AnalysisTemplate directory (default ./analyses)."
+            None,
+            "--templates",
+            "-t",
+            help="AnalysisTemplate directory (default ./analyses, else the shipped library).",
         ),
         lease_namespace: str | None = typer.Option(
             None,
             "--lease-namespace",
             help="Namespace of the controller Lease (default: the rollout's).",
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
@@ -304,6 +332,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise SpecError(str(exc), path="--timeout") from None
         report_format = check_report_file(report)
+        _check_release_options(image, model_uri, model_sha256)
         options = ClusterOptions(kubeconfig, context, namespace)
         rollout, own, name = _load_target(target)
         library = template_library(templates, own)
@@ -370,17 +399,25 @@ def finish(
     stored: StoredRollout, output: OutputFormat, code: int, *, driven: bool | None = None
 ) -> None:
     """Print the outcome (a line, or the status document with ``exitCode``) and exit."""
-    if output is OutputFormat.JSON:
+    if output.machine:
         document = status_document(stored)
         document["exitCode"] = code
         if driven is not None:
             document["drivenBy"] = "this process" if driven else "the in-cluster controller"
-        print_json(document)
+        print_document(document, output)
     else:
         status = stored.status
         typer.echo(
             f"{stored.rollout.namespace}/{stored.rollout.name}: {status.phase.value}"
             f" — {status.message}"
+        )
+    if stored.status.phase in _RETRY_PHASES:
+        # promote does not start a settled release again: that is retry's job.
+        name, ns = stored.rollout.name, stored.rollout.namespace
+        typer.echo(
+            f"{ns}/{name}: this release ended {stored.status.phase.value}; to run it again "
+            f"after fixing the cause: mlrollout retry {name} -n {ns}",
+            err=True,
         )
     raise typer.Exit(code)
 

@@ -110,6 +110,9 @@ def register(app: typer.Typer) -> None:
         path = Path(target)
         if path.exists():
             record = load_record(path)
+        elif "/" in target or path.suffix.lower() in (".json", ".html", ".md"):
+            # Looks like a path, not a rollout name: a typo must not become a cluster lookup.
+            raise SpecError("no such file or directory", source=target)
         else:
             record = _from_cluster(ClusterOptions(kubeconfig, context, namespace), target)
         text = render(record, form)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from mlrollout.bench.comparison import JUDGES, Outcome
 from mlrollout.bench.scenarios import SCENARIOS, Margins, Scenario, decide_scenario
 from mlrollout.bench.simulator import SimSettings
 from mlrollout.bench.suite import compute_suite, render_markdown
-from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, Progress, print_document
 from mlrollout.errors import SpecError
 from mlrollout.model import parse_duration
 
@@ -42,35 +42,59 @@ def _check_range(option: str, value: float, *, low: float, high: float) -> float
     return value
 
 
-def _chunk(
-    args: tuple[Scenario, tuple[str, ...], BenchmarkSetup, int, range],
-) -> dict[str, list[Outcome]]:
+Job = tuple[Scenario, tuple[str, ...], BenchmarkSetup, int, range]
+
+
+def _chunk(args: Job) -> dict[str, list[Outcome]]:
     scenario, judges, setup, seed, replicates = args
     return run_replicates(scenario, judges, setup=setup, seed=seed, replicates=replicates)
 
 
 class ParallelCollector:
-    """Runs replicates in ``workers`` processes; the same seed gives the same outcomes."""
+    """Runs replicates in ``workers`` processes; the same seed gives the same outcomes.
 
-    def __init__(self, *, seed: int, workers: int) -> None:
+    Replicates run in up to ``PROGRESS_CHUNKS`` chunks of consecutive indices (outcomes are
+    reassembled in index order, so chunking never changes them); with ``progress`` each
+    finished chunk is reported on stderr.
+    """
+
+    PROGRESS_CHUNKS = 10
+
+    def __init__(self, *, seed: int, workers: int, progress: bool = False) -> None:
         self.seed = seed
         self.workers = workers
+        self.progress = progress
 
     def __call__(
         self, scenario: Scenario, judges: Sequence[str], setup: BenchmarkSetup, replicates: int
     ) -> dict[str, list[Outcome]]:
-        parts = max(1, min(self.workers, replicates))
+        parts = max(1, min(max(self.workers, self.PROGRESS_CHUNKS), replicates))
         bounds = [replicates * i // parts for i in range(parts + 1)]
         jobs = [
             (scenario, tuple(judges), setup, self.seed, range(a, b))
             for a, b in itertools.pairwise(bounds)
         ]
-        if parts == 1:
-            results = [_chunk(jobs[0])]
-        else:
-            with ProcessPoolExecutor(max_workers=parts) as pool:
-                results = list(pool.map(_chunk, jobs))
+        progress = (
+            Progress(f"simulate {scenario.name}", total=replicates) if self.progress else None
+        )
+        results: list[dict[str, list[Outcome]]] = [{} for _ in jobs]
+        done = 0
+        for index, result in self._run(jobs):
+            results[index] = result
+            done += len(jobs[index][4])
+            if progress is not None:
+                progress.update(done)
         return {j: [o for part in results for o in part[j]] for j in judges}
+
+    def _run(self, jobs: list[Job]) -> Iterator[tuple[int, dict[str, list[Outcome]]]]:
+        if self.workers == 1:
+            for index, job in enumerate(jobs):
+                yield index, _chunk(job)
+            return
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
+            futures = {pool.submit(_chunk, job): index for index, job in enumerate(jobs)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
 
 
 def _render_text(summary: dict[str, Any]) -> None:
@@ -87,16 +111,16 @@ def _render_text(summary: dict[str, Any]) -> None:
 
 def _render_listing(output: OutputFormat) -> None:
     listing = {s.name: s.description for s in SCENARIOS.values()}
-    if output is OutputFormat.JSON:
-        print_json({"scenarios": listing})
+    if output.machine:
+        print_document({"scenarios": listing}, output)
         return
     for name, text in listing.items():
         typer.echo(f"{name:<15} {text}")
 
 
 def _emit(document: dict[str, Any], output: OutputFormat, *, render: Callable[[], None]) -> None:
-    if output is OutputFormat.JSON:
-        print_json(document)
+    if output.machine:
+        print_document(document, output)
     else:
         render()
 
@@ -163,9 +187,10 @@ def register(app: typer.Typer) -> None:
         ),
         workers: int = typer.Option(1, "--workers", help="Worker processes."),
         list_scenarios: bool = typer.Option(False, "--list", help="List the scenarios and exit."),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", help="Output format: text or json."
+        quiet: bool = typer.Option(
+            False, "--quiet", "-q", help="No progress on stderr (one line per tenth of the run)."
         ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Simulate rollouts with known ground truth and report each judge's error rates."""
         if list_scenarios:
@@ -173,6 +198,12 @@ def register(app: typer.Typer) -> None:
             return
         _check_range("--replicates", replicates, low=1, high=1_000_000)
         _check_range("--workers", workers, low=1, high=64)
+        _check_range("--seed", seed, low=0, high=2**63 - 1)
+        _check_range("--calibration-replicates", calibration_replicates, low=1, high=1_000_000)
+        if suite is not None:
+            _check_choice("--suite", suite, ["standard"])
+        if markdown is not None and not markdown.parent.is_dir():
+            raise SpecError(f"no such directory: {markdown.parent}", path="--markdown")
         margins = Margins(
             latency=margin_latency,
             errors=margin_errors,
@@ -183,9 +214,8 @@ def register(app: typer.Typer) -> None:
             settings=_settings(rps=rps, canary_weight=canary_weight, duration=duration),
             margins=_checked_margins(margins),
         )
-        collect = ParallelCollector(seed=seed, workers=workers)
+        collect = ParallelCollector(seed=seed, workers=workers, progress=not quiet)
         if suite is not None:
-            _check_choice("--suite", suite, ["standard"])
             document = compute_suite(
                 collect,
                 setup,
@@ -194,7 +224,10 @@ def register(app: typer.Typer) -> None:
                 calibration_replicates=calibration_replicates,
             )
             if markdown is not None:
-                markdown.write_text(render_markdown(document), encoding="utf-8")
+                try:
+                    markdown.write_text(render_markdown(document), encoding="utf-8")
+                except OSError as exc:
+                    raise SpecError(f"cannot write: {exc.strerror}", path="--markdown") from None
             _emit(document, output, render=lambda: typer.echo(render_markdown(document)))
             return
         chosen = decide_scenario(scenario)

@@ -7,16 +7,16 @@ the gates' verdict, the analysis verdicts with their reasons, and the last decis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
-from mlrollout.cli.output import OutputFormat, print_json
-from mlrollout.kube import RolloutStore
-from mlrollout.kube.kinds import MODELROLLOUTS
-from mlrollout.kube.rollouts import StoredRollout, parse_stored
-from mlrollout.spec import RolloutStatus
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+
+if TYPE_CHECKING:
+    from mlrollout.kube.rollouts import StoredRollout
+    from mlrollout.spec import RolloutStatus
 
 __all__ = ["register", "render_status", "status_document"]
 
@@ -37,10 +37,17 @@ def _traffic(status: RolloutStatus) -> str:
     applied = status.traffic.applied
     if applied is None:
         return "unknown"
-    return (
+    text = (
         f"{applied.stable_env} {applied.stable_weight:g}% / "
         f"{applied.canary_env} {applied.canary_weight:g}%"
     )
+    target, nearest = status.traffic.target, status.traffic.nearest
+    if target is not None and nearest is not None:
+        text += (
+            f" (step asks {target.canary_weight:g}%; the pods give {nearest.canary_weight:g}%, "
+            "which counts as reached)"
+        )
+    return text
 
 
 def _steps(stored: StoredRollout) -> str:
@@ -106,14 +113,16 @@ def register(app: typer.Typer) -> None:
         watch: bool = typer.Option(
             False, "--watch", "-w", help="Keep printing as the rollout changes, until it ends."
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
     ) -> None:
         """Show a rollout's phase, traffic, gates, analysis verdicts and recent decisions."""
+        from mlrollout.kube import RolloutStore
+        from mlrollout.kube.kinds import MODELROLLOUTS
+        from mlrollout.kube.rollouts import parse_stored
+
         options = ClusterOptions(kubeconfig, context, namespace)
         ns = options.resolved_namespace()
         with options.client() as client:
@@ -139,20 +148,20 @@ def register(app: typer.Typer) -> None:
         all_namespaces: bool = typer.Option(
             False, "--all-namespaces", "-A", help="List rollouts in every namespace."
         ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
     ) -> None:
         """List rollouts with their phase, weight and active environment."""
+        from mlrollout.kube import RolloutStore
+
         options = ClusterOptions(kubeconfig, context, namespace)
         with options.client() as client:
             ns = None if all_namespaces else options.resolved_namespace()
             rollouts = RolloutStore(client).list(ns)
-        if output is OutputFormat.JSON:
-            print_json([status_document(s) for s in rollouts])
+        if output.machine:
+            print_document([status_document(s) for s in rollouts], output)
             return
         typer.echo(
             f"{'NAMESPACE':<16} {'NAME':<28} {'PHASE':<12} {'STEP':<8} {'TRAFFIC':<28} ACTIVE"
@@ -166,7 +175,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _print(stored: StoredRollout, output: OutputFormat) -> None:
-    if output is OutputFormat.JSON:
-        print_json(status_document(stored))
+    if output.machine:
+        print_document(status_document(stored), output)
     else:
         typer.echo(render_status(stored))

@@ -11,17 +11,16 @@ is printed and the exit is 4), 2 bad input (``SpecError``).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import typer
 
-from mlrollout.errors import ExitCode, GateError, SpecError
+from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.errors import ExitCode, GateError, RegistryUnavailableError, SpecError
 from mlrollout.gates.bundle import assess_blob
 from mlrollout.gates.modeldigest import fetch_model_verification
 from mlrollout.gates.modelsig import fetch_model_signature
@@ -39,13 +38,6 @@ from mlrollout.spec.yamlfile import read_regular_file
 __all__ = ["fetch_password", "register"]
 
 PASSWORD_ENV = "MLROLLOUT_REGISTRY_PASSWORD"
-
-
-class Output(StrEnum):
-    """Rendering of a verification result."""
-
-    text = "text"
-    json = "json"
 
 
 verify_app = typer.Typer(
@@ -88,18 +80,15 @@ def image_command(
     insecure_ignore_tlog: bool = typer.Option(
         False, "--insecure-ignore-tlog", help="Accept key-signed bundles with no log entry."
     ),
-    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
 ) -> None:
     """Verify an image's cosign signatures -- legacy .sig and Sigstore bundles found as
     OCI referrers -- and the attestations the policy requires."""
     try:
         image = decide_image_reference(reference)
     except GateError as exc:
-        _emit(
-            VerificationResult.refused(reference, Reason(exc.reason_code), describe_refusal(exc)),
-            output,
-        )
-        return
+        # Not a pinned reference at all: bad input, refused before any network call.
+        raise SpecError(describe_refusal(exc), path="REFERENCE") from None
     flags = KeylessIdentityOptions(identity, identity_regexp, issuer)
     gate_policy = load_gate_policy(
         policy,
@@ -112,6 +101,8 @@ def image_command(
     credentials = Credentials(username, password or "") if username else None
     with RegistryClient(image.registry, credentials=credentials, plain_http=plain_http) as client:
         result = fetch_verification(image, gate_policy, client=client, now=datetime.now(UTC))
+    if result.reason is Reason.REGISTRY_UNAVAILABLE:  # an outage is not a verdict on the image
+        raise RegistryUnavailableError(f"registry {image.registry}: {result.message}")
     _emit(result, output)
 
 
@@ -135,7 +126,7 @@ def blob_command(
     insecure_ignore_tlog: bool = typer.Option(
         False, "--insecure-ignore-tlog", help="With --key: accept a bundle with no log entry."
     ),
-    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
 ) -> None:
     """Verify a file against its Sigstore bundle (like ``cosign verify-blob --bundle``)."""
     policy = _blob_policy(
@@ -188,7 +179,7 @@ def model_command(
     trusted_root: Path | None = typer.Option(
         None, "--trusted-root", help="With keyless --signature: trusted_root.json."
     ),
-    output: Output = typer.Option(Output.text, "--output", "-o", help="text or json."),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
 ) -> None:
     """Verify a model: its SHA-256 pin (streamed; symlinks and traversal refused) and/or
     its model-signing signature (every file re-hashed and compared)."""
@@ -208,7 +199,7 @@ def model_command(
             path, signature, key=key, identity=(identity, issuer), trusted_root=trusted_root
         )
         result = signed if sha256 is None else result.combine(signed)
-    _emit(result, output)
+    _emit(result, output, subject="path")
 
 
 def _model_signature(
@@ -296,9 +287,11 @@ def _hash(path: Path) -> Sha256:
         raise SpecError(f"cannot read the artifact: {exc.strerror}", source=str(path)) from exc
 
 
-def _emit(result: VerificationResult, output: Output) -> None:
-    if output is Output.json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+def _emit(result: VerificationResult, output: OutputFormat, *, subject: str = "image") -> None:
+    if output.machine:
+        document: dict[str, Any] = result.to_dict()
+        document[subject] = document.pop("image")
+        print_document(document, output)
         if not result.verified:
             raise typer.Exit(ExitCode.REFUSED)
         return

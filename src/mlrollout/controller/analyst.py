@@ -23,12 +23,11 @@ from mlrollout.binding import (
     bind_metrics,
     build_judge,
     compute_judged_metric,
-    compute_look_record,
     compute_step_limits,
     compute_window,
-    fold_sample_ratio,
     judge_carries_evidence,
 )
+from mlrollout.binding.records import compute_look_record, fold_sample_ratio
 from mlrollout.core.decision import parse_stamp
 from mlrollout.core.observation import AnalysisLook
 from mlrollout.kube.rollouts import StoredRollout

@@ -31,12 +31,15 @@ from mlrollout.core.actions import (
     Verify,
 )
 from mlrollout.core.decision import Decision
+from mlrollout.core.phases import same_split
 from mlrollout.errors import SpecError
 from mlrollout.hooks.notify import audit_line
 from mlrollout.kube.fencing import NO_FENCE, Fence
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec import RolloutStatus
+from mlrollout.spec.status import TrafficSplit
 from mlrollout.traffic.port import TrafficRouter
+from mlrollout.traffic.replicas import ReplicasRouter
 
 __all__ = ["CRASH_ENV", "CRASH_POINTS", "Edge", "apply_decision", "crash_from_environment"]
 
@@ -149,8 +152,13 @@ def _apply(
 def _shift(
     edge: Edge, stored: StoredRollout, status: RolloutStatus, action: Shift
 ) -> tuple[StoredRollout, RolloutStatus]:
+    nearest = _nearest(edge, action.split)
     with_target = status.model_copy(
-        update={"traffic": status.traffic.model_copy(update={"target": action.split})}
+        update={
+            "traffic": status.traffic.model_copy(
+                update={"target": action.split, "nearest": nearest}
+            )
+        }
     )
     if stored.status.traffic.target != action.split:
         edge.crash("before-target-write")
@@ -164,6 +172,14 @@ def _shift(
         update={"traffic": with_target.traffic.model_copy(update={"applied": achieved})}
     )
     return stored, applied
+
+
+def _nearest(edge: Edge, target: TrafficSplit) -> TrafficSplit | None:
+    """What the router can give for ``target`` when that is not exactly ``target``."""
+    if not isinstance(edge.router, ReplicasRouter):
+        return None
+    nearest = edge.router.nearest(target)
+    return None if same_split(nearest, target) else nearest
 
 
 def _audit(

@@ -119,7 +119,7 @@ class Manager:
     def run(self) -> int:
         """Stand by until leader, act until the Lease is lost or ``stop``; the exit code."""
         period = self.settings.lease.retry_period.total_seconds()
-        while not self._stop.is_set() and not self.lease.try_acquire_or_renew():
+        while not self._stop.is_set() and not self._elect():
             self._stop.wait(period)
         if self._stop.is_set():
             return 0
@@ -136,7 +136,7 @@ class Manager:
             self._start_worker(f"worker-{i}")
         lost = False
         while not self._stop.wait(period):
-            if not self.lease.try_acquire_or_renew() and not self.lease.held:
+            if not self._elect() and not self.lease.held:
                 lost = True
                 log.error("lost the Lease: stopping")
                 break
@@ -149,6 +149,24 @@ class Manager:
         if not lost:
             self.lease.release()
         return 1 if lost else 0
+
+    def _elect(self) -> bool:
+        """One election round; logs (once per change) whether the API server answers."""
+        won = self.lease.try_acquire_or_renew()
+        error = self.lease.last_error
+        reason = None if error is None else str(error)
+        if (reason is None) != (self.telemetry.api_error is None):
+            if reason is None:
+                log.info("the API server answers again")
+            else:
+                log.error(
+                    "cannot use the API server for the Lease %s/%s: %s",
+                    self.lease.namespace,
+                    self.lease.name,
+                    reason,
+                )
+        self.telemetry.note_api(reason)
+        return won
 
     # -- watch ---------------------------------------------------------------------------
 

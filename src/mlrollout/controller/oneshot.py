@@ -5,7 +5,9 @@ selectors, fetches every window of the period from a metrics provider, measures 
 baseline's accuracy and tail thresholds on the same period, and runs the policy's judge —
 built by the same registry the controller uses — over the windows in order. The result is
 the judge's last look: promote (pass), rollback (fail) or anything else (inconclusive).
-Nothing in the cluster is read or changed.
+Nothing in the cluster is read or changed. Unlike the controller, which records a failed
+query as an errored window and carries on, a provider that cannot answer here is a
+``ProviderError`` (exit 6): an outage must never read as a verdict on the canary.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from mlrollout.analysis import Histogram, Look, compute_tail_thresholds
 from mlrollout.analysis.observations import EventCounts, Window
 from mlrollout.binding import BoundMetric, build_judge, compute_judged_metric, compute_window
 from mlrollout.errors import SpecError
-from mlrollout.metrics.provider import MetricProvider, MetricRequest, VariantScope, record_windows
+from mlrollout.metrics.provider import MetricProvider, MetricRequest, VariantScope
 from mlrollout.model.analysis import MetricKind
 from mlrollout.spec.policy import AnalysisPolicy
 
@@ -57,8 +59,7 @@ def run_one_shot(
         raise SpecError("no metrics to analyse", path="--template")
     boundaries = compute_boundaries(job.start, job.end, compute_window(job.policy))
     windows = {
-        m.key: record_windows(provider, _request(m, job), boundaries=boundaries)
-        for m in job.metrics
+        m.key: provider.fetch_windows(_request(m, job), boundaries=boundaries) for m in job.metrics
     }
     judged = []
     for m in job.metrics:

@@ -2,8 +2,9 @@
 
 Part of the ``controller`` layer (the manager's edge). Metrics live in a private
 ``CollectorRegistry`` so tests can run several managers in one process; ``/healthz`` answers
-200 while the process runs, ``/readyz`` 200 only while it leads with every worker alive and
-none stuck (the body says why not), ``/metrics`` the exposition.
+200 while the process runs and reaches the API server (503 naming the error when the last
+attempt failed), ``/readyz`` 200 only while it leads with every worker alive and none stuck
+(the body says why not), ``/metrics`` the exposition.
 """
 
 from __future__ import annotations
@@ -63,8 +64,19 @@ class Telemetry:
             ["namespace", "rollout", "metric", "direction"],
             registry=self.registry,
         )
+        self.api_reachable = Gauge(
+            "mlrollout_api_server_reachable",
+            "1 while the last request to the API server succeeded",
+            registry=self.registry,
+        )
+        self.api_error: str | None = None
         self._phases: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
+
+    def note_api(self, error: str | None) -> None:
+        """Record whether the API server answered (``error`` None) or why it did not."""
+        self.api_error = error
+        self.api_reachable.set(0 if error else 1)
 
     def record(self, stored: StoredRollout) -> None:
         """Update phase counts and e-values from a rollout as written."""
@@ -118,7 +130,11 @@ class HealthServer:
                 if self.path == "/metrics":
                     body, code, kind = telemetry.exposition(), 200, CONTENT_TYPE_LATEST
                 elif self.path == "/healthz":
-                    body, code, kind = b"ok\n", 200, "text/plain"
+                    error = telemetry.api_error
+                    body = (
+                        b"ok\n" if error is None else f"API server unreachable: {error}\n".encode()
+                    )
+                    code, kind = (200 if error is None else 503), "text/plain"
                 elif self.path == "/readyz":
                     ready, reason = _readiness(outer.ready())
                     body = (reason + "\n").encode()
@@ -149,6 +165,7 @@ class HealthServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving."""
-        self.http.shutdown()
+        """Stop serving (and close the socket, also when serving never started)."""
+        if self.thread.is_alive():
+            self.http.shutdown()
         self.http.server_close()

@@ -103,8 +103,14 @@ def _rollback_to_previous(obs: Observation, status: RolloutStatus) -> Decision:
     previous = other_env(status.active_env)
     warm = obs.envs.get(previous)
     if status.scale_down is None or warm is None or not warm.healthy:
+        why = (
+            "it kept no pods after the promotion, or its warm period is over"
+            if status.scale_down is None
+            else f"it has {warm.ready_replicas if warm else 0} ready pods"
+        )
         reason = (
-            f"cannot roll back: {previous} is no longer warm; roll out the previous release instead"
+            f"cannot roll back: {previous} is not warm ({why}); roll out the previous release "
+            "instead"
         )
         return Decision(status=status.model_copy(update={"message": reason}), reason=reason)
     target = split_to(previous, 0)

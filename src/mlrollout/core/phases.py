@@ -104,13 +104,16 @@ def same_split(a: TrafficSplit | None, b: TrafficSplit | None) -> bool:
 
 
 def reached(obs: Observation, target: TrafficSplit) -> bool:
-    """The target is in force: recorded as applied for this target and still observed."""
+    """The target is in force: recorded as applied for this target and still observed.
+
+    When the router cannot give the target exactly (the replicas router with few pods), the
+    nearest split it can give, recorded as ``traffic.nearest``, counts as the target.
+    """
     traffic = obs.status.traffic
-    return (
-        same_split(traffic.target, target)
-        and same_split(traffic.applied, target)
-        and same_split(obs.traffic, traffic.applied)
-    )
+    if not same_split(traffic.target, target):
+        return False
+    goal = traffic.nearest or target
+    return same_split(traffic.applied, goal) and same_split(obs.traffic, goal)
 
 
 def acknowledge(obs: Observation, status: RolloutStatus) -> RolloutStatus:
@@ -406,7 +409,15 @@ def succeed(
     assert status.candidate_env is not None
     old, new = status.active_env, status.candidate_env
     normal = split_to(new, 0)
-    text = f"{reason}; {old} stays warm for {keep_warm}"
+    previous = obs.envs.get(old)
+    warm = previous is not None and previous.replicas > 0
+    # The replicas router moves the old environment's pods to the new one as traffic moves:
+    # then nothing is left warm, and no rollback window is promised.
+    text = (
+        f"{reason}; {old} stays warm for {keep_warm}"
+        if warm
+        else f"{reason}; {old} has no pods left, so there is no warm environment to roll back to"
+    )
     done = enter(
         status,
         Phase.SUCCEEDED,
@@ -416,11 +427,14 @@ def succeed(
         active_env=new,
         candidate_env=other_env(new),
         traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
-        scale_down=ScaleDown(env=old, at=stamp(obs.now + keep_warm)),
+        scale_down=ScaleDown(env=old, at=stamp(obs.now + keep_warm)) if warm else None,
         revisions=record_revision(obs, status),
     )
     return Decision(
-        status=done, actions=announce(Phase.SUCCEEDED, text), requeue_after=keep_warm, reason=text
+        status=done,
+        actions=announce(Phase.SUCCEEDED, text),
+        requeue_after=keep_warm if warm else None,
+        reason=text,
     )
 
 

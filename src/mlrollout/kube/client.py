@@ -57,6 +57,14 @@ def connect(
     except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
         where = kubeconfig or "the default kubeconfig"
         raise SpecError(f"cannot load Kubernetes configuration: {exc}", source=where) from exc
+    except (TypeError, AttributeError, KeyError) as exc:
+        # The client's loader indexes the parsed YAML as a dict: a file that parses to a
+        # string or a list (not a kubeconfig at all) surfaces as one of these.
+        where = kubeconfig or "the default kubeconfig"
+        raise SpecError(
+            f"not a kubeconfig (expected a mapping with clusters, contexts, users): {exc}",
+            source=where,
+        ) from exc
     # Retries are ours (named policies), never urllib3's hidden ones.
     configuration.retries = urllib3.util.Retry(total=0, redirect=0, raise_on_status=False)
     return KubeClient(kubernetes.client.ApiClient(configuration), timeout=timeout)

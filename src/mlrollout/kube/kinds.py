@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ANALYSISTEMPLATES",
+    "CLUSTERANALYSISTEMPLATES",
     "CONFIGMAPS",
     "DEPLOYMENTS",
     "EVENTS",
@@ -59,6 +61,13 @@ CONFIGMAPS = Kind("ConfigMap", "v1", "configmaps", "CoreV1Api", "config_map")
 LEASES = Kind("Lease", "coordination.k8s.io/v1", "leases", "CoordinationV1Api", "lease")
 HTTPROUTES = Kind("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes")
 MODELROLLOUTS = Kind("ModelRollout", "mlrollout.io/v1alpha1", "modelrollouts")
+ANALYSISTEMPLATES = Kind("AnalysisTemplate", "mlrollout.io/v1alpha1", "analysistemplates")
+CLUSTERANALYSISTEMPLATES = Kind(
+    "ClusterAnalysisTemplate",
+    "mlrollout.io/v1alpha1",
+    "clusteranalysistemplates",
+    namespaced=False,
+)
 NETWORKPOLICIES = Kind(
     "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", "NetworkingV1Api", "network_policy"
 )

@@ -64,6 +64,7 @@ class LeaseLock:
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self._last_renewed: float | None = None
+        self.last_error: Exception | None = None  # why the last round failed (not a lost race)
 
     @property
     def held(self) -> bool:
@@ -77,8 +78,12 @@ class LeaseLock:
         """One election round: True when this identity holds the Lease afterwards."""
         try:
             won = self._attempt()
-        except (ConflictError, TransientError, KubeError):
+            self.last_error = None
+        except (ConflictError, TransientError, KubeError) as exc:
             won = False
+            # A lost race (409) is the API server answering; anything else is worth a log line.
+            failed = isinstance(exc, KubeError) and not isinstance(exc, ConflictError)
+            self.last_error = exc if failed else None
         if won:
             self._last_renewed = self._monotonic()
         return won and self.held

@@ -1,4 +1,5 @@
-"""The ModelRollout CustomResourceDefinition, generated from the pydantic models.
+"""The CustomResourceDefinitions (ModelRollout, AnalysisTemplate, ClusterAnalysisTemplate),
+generated from the pydantic models.
 
 Part of the ``spec`` layer. Pydantic's JSON schema is turned into a *structural* schema as
 the API server requires: ``$ref`` inlined, nullable instead of ``anyOf [.., null]``, every
@@ -13,8 +14,9 @@ from typing import Any
 from mlrollout.spec.base import API_GROUP
 from mlrollout.spec.rollout import ModelRolloutSpec
 from mlrollout.spec.status import RolloutStatus
+from mlrollout.spec.template import AnalysisTemplateSpec
 
-__all__ = ["crd_manifest", "structural_schema"]
+__all__ = ["crd_manifest", "structural_schema", "template_crd_manifest"]
 
 _DROP = {"title", "default", "examples", "discriminator", "$defs", "const_"}
 
@@ -123,6 +125,51 @@ def crd_manifest() -> dict[str, Any]:
                     "schema": {"openAPIV3Schema": schema},
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": columns,
+                }
+            ],
+        },
+    }
+
+
+def template_crd_manifest(*, cluster: bool) -> dict[str, Any]:
+    """The CRD of AnalysisTemplate (namespaced) or ClusterAnalysisTemplate (cluster-wide).
+
+    Both hold the same spec; as in Argo Rollouts, a namespaced template serves the rollouts
+    of its namespace and a cluster template serves every namespace.
+    """
+    kind = "ClusterAnalysisTemplate" if cluster else "AnalysisTemplate"
+    plural = kind.lower() + "s"
+    schema = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": structural_schema(AnalysisTemplateSpec),
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{API_GROUP}"},
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Cluster" if cluster else "Namespaced",
+            "names": {
+                "plural": plural,
+                "singular": kind.lower(),
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "shortNames": ["cat" if cluster else "at"],
+                "categories": ["mlrollout"],
+            },
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
                 }
             ],
         },

@@ -30,6 +30,7 @@ __all__ = [
     "load_paths",
     "load_rollout",
     "load_text",
+    "translate_validation_error",
 ]
 
 Resource = ModelRollout | AnalysisTemplate
@@ -236,6 +237,11 @@ def _read(path: str | Path) -> bytes:
 
 
 MAX_READ = 1 << 20
+
+
+def translate_validation_error(exc: ValidationError, *, source: str) -> list[SpecError]:
+    """Every problem of a pydantic validation as a ``SpecError`` naming the field path."""
+    return _translate(exc, source=source, index=None)
 
 
 def _translate(exc: ValidationError, *, source: str, index: int | None) -> list[SpecError]:

@@ -130,6 +130,12 @@ class TrafficStatus(SpecModel):
 
     target: TrafficSplit | None = None
     applied: TrafficSplit | None = None
+    nearest: TrafficSplit | None = Field(
+        None,
+        description="The split closest to target that the router can give (replicas router: "
+        "whole pods); set only when it differs from target, and the step counts as reached "
+        "there.",
+    )
 
 
 class VerificationStatus(SpecModel):

@@ -10,18 +10,48 @@ and ``factory.build_router`` picks one from a spec.
 
 from __future__ import annotations
 
-from mlrollout.traffic.factory import build_environments, build_router
-from mlrollout.traffic.fake import FakeRouter
-from mlrollout.traffic.gateway import GatewayApiRouter
-from mlrollout.traffic.port import TrafficRouter
-from mlrollout.traffic.replica_math import (
-    ReplicaPlan,
-    compute_canary_bp,
-    compute_pods_to_place,
-    compute_replica_plan,
-)
-from mlrollout.traffic.replicas import ReplicasRouter
-from mlrollout.traffic.selector import ServiceSelectorRouter
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlrollout.traffic.factory import build_environments, build_router
+    from mlrollout.traffic.fake import FakeRouter
+    from mlrollout.traffic.gateway import GatewayApiRouter
+    from mlrollout.traffic.port import TrafficRouter
+    from mlrollout.traffic.replica_math import (
+        ReplicaPlan,
+        compute_canary_bp,
+        compute_pods_to_place,
+        compute_replica_plan,
+    )
+    from mlrollout.traffic.replicas import ReplicasRouter
+    from mlrollout.traffic.selector import ServiceSelectorRouter
+
+# Each public name and its module, imported on first use: the pure replica maths (used by
+# ``lint`` and ``plan``) must not pull in the routers and with them the Kubernetes client.
+_LAZY: dict[str, str] = {
+    "FakeRouter": "mlrollout.traffic.fake",
+    "GatewayApiRouter": "mlrollout.traffic.gateway",
+    "ReplicaPlan": "mlrollout.traffic.replica_math",
+    "ReplicasRouter": "mlrollout.traffic.replicas",
+    "ServiceSelectorRouter": "mlrollout.traffic.selector",
+    "TrafficRouter": "mlrollout.traffic.port",
+    "build_environments": "mlrollout.traffic.factory",
+    "build_router": "mlrollout.traffic.factory",
+    "compute_canary_bp": "mlrollout.traffic.replica_math",
+    "compute_pods_to_place": "mlrollout.traffic.replica_math",
+    "compute_replica_plan": "mlrollout.traffic.replica_math",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FakeRouter",

@@ -126,6 +126,18 @@ class ReplicasRouter:
             canary_bp=compute_canary_bp(written[target.stable_env], written[target.canary_env]),
         )
 
+    def nearest(self, target: TrafficSplit) -> TrafficSplit:
+        """The split whole pods give for ``target`` once every planned pod is ready."""
+        assess_target(target)
+        deployments = {
+            target.stable_env: self.environments.fetch(target.stable_env),
+            target.canary_env: self.environments.fetch(target.canary_env),
+        }
+        plan = self._plan(target, deployments)
+        return compute_split(
+            stable_env=target.stable_env, canary_env=target.canary_env, canary_bp=plan.canary_bp
+        )
+
     def release(self, stable_env: EnvName) -> TrafficSplit:
         """Stable back to its full count, canary to zero (deferred while stable has no pods)."""
         return self.shift(
