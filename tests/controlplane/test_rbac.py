@@ -1,0 +1,180 @@
+"""Least privilege, enforced by a real kube-apiserver: the controller's kube layer runs with a
+ServiceAccount token bound only to ``examples/deploy/rbac.yaml``; a whole rollout succeeds
+with exactly that, every rule is needed, and Secrets stay out of reach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import kubernetes
+import pytest
+
+from mlrollout.errors import DeadlineError, KubeError
+from mlrollout.kube import LeaseLock, StoredRollout
+from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS
+from mlrollout.kube.rollouts import parse_stored
+from mlrollout.spec.status import Phase
+from support.cluster import SignedRegistry, create_rollout
+
+from .fixtures import TestBed
+from .rbac import RuleRef, load_rbac, shipped_rules
+from .rollouts import check_audit, run_rollout
+from .workloads import build_model, build_route
+
+pytestmark = pytest.mark.controlplane
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
+    monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
+    return SignedRegistry(tmp_path / "secrets")
+
+
+def test_shipped_rbac_has_no_wildcards_and_no_secrets() -> None:
+    for ref, rule in shipped_rules():
+        for field in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[field], f"{ref}: wildcard in {field}"
+        assert not {"secrets", "serviceaccounts/token"} & set(rule["resources"]), str(ref)
+    kinds = [d["kind"] for d in load_rbac()]
+    assert kinds.count("ServiceAccount") == 1
+
+
+def _model(cp: TestBed, registry: SignedRegistry, router: str) -> None:
+    """The model's GPU environments and a rollout of ``registry.image`` through ``router``."""
+    build_model(cp.admin, cp.namespace)
+    raw = create_rollout(cp.admin, registry.image, namespace=cp.namespace)
+    if router == "gateway-api":
+        build_route(cp.admin, cp.namespace)
+        raw["spec"]["strategy"]["canary"]["traffic"] = {
+            "router": "gateway-api",
+            "httpRoute": {"name": "fraud-scorer"},
+        }
+        cp.admin.replace(MODELROLLOUTS, raw)
+
+
+@pytest.mark.parametrize(
+    ("router", "written"),
+    [
+        pytest.param("replicas", set(), id="replicas"),
+        pytest.param("gateway-api", {("httproutes", "")}, id="gateway-api"),
+    ],
+)
+def test_whole_rollout_succeeds_with_exactly_the_shipped_rbac(
+    cp: TestBed, registry: SignedRegistry, router: str, written: set[tuple[str, str]]
+) -> None:
+    _model(cp, registry, router)
+    client = cp.controller_client()
+    final = run_rollout(client, cp.namespace, registry)
+    assert final.status.phase is Phase.SUCCEEDED, final.status.message
+    green = cp.admin.get(DEPLOYMENTS, "fraud-scorer-green", cp.namespace)
+    assert green["spec"]["template"]["spec"]["containers"][0]["image"] == registry.image
+    assert green["spec"]["replicas"] == 4
+    assert cp.admin.get(DEPLOYMENTS, "fraud-scorer-blue", cp.namespace)["spec"]["replicas"] == 0
+    # Every request the controller made was allowed, and it wrote only what the rollout needs.
+    requests = cp.audit.requests(user=cp.controller_user)
+    assert requests, "the audit log recorded none of the controller's requests"
+    refused = [(r.verb, r.resource, r.code) for r in requests if not r.succeeded]
+    assert refused == []
+    writes = check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
+    assert {(w.resource, w.subresource) for w in writes} == {
+        ("modelrollouts", "status"),
+        ("deployments", ""),
+        ("events", ""),
+    } | written
+
+
+def test_controller_holds_and_renews_its_lease_with_the_shipped_rbac(cp: TestBed) -> None:
+    client = cp.controller_client()
+    lock = LeaseLock(client, name="mlrollout-controller", namespace=cp.namespace, identity="a")
+    assert [lock.try_acquire_or_renew() for _ in range(3)] == [True, True, True]
+    leases = cp.audit.writes(namespace=cp.namespace, user=cp.controller_user, resource="leases")
+    assert [w.verb for w in leases] == ["create", "update", "update"]
+
+
+def test_controller_cannot_read_secrets(cp: TestBed) -> None:
+    core_admin = kubernetes.client.CoreV1Api(cp.api)
+    core_admin.create_namespaced_secret(
+        cp.namespace, {"metadata": {"name": "db-password"}, "stringData": {"password": "x"}}
+    )
+    client = cp.controller_client()
+    core = kubernetes.client.CoreV1Api(client.api_client)
+    calls = {
+        "get": lambda: core.read_namespaced_secret("db-password", cp.namespace),
+        "list": lambda: core.list_namespaced_secret(cp.namespace),
+        "list-all": lambda: core.list_secret_for_all_namespaces(),
+        "watch": lambda: core.list_namespaced_secret(cp.namespace, watch=True, timeout_seconds=1),
+    }
+    for name, call in calls.items():
+        with pytest.raises(kubernetes.client.ApiException) as caught:
+            call()
+        assert caught.value.status == 403, name
+        assert 'cannot get resource "secrets"' in str(caught.value.body) or (
+            'cannot list resource "secrets"' in str(caught.value.body)
+        ), name
+
+
+def _read(cp: TestBed) -> StoredRollout:
+    return parse_stored(cp.admin.get(MODELROLLOUTS, "fraud-scorer", cp.namespace))
+
+
+def _forbidden_condition(stored: StoredRollout) -> str | None:
+    for condition in stored.status.conditions:
+        if condition.status == "False" and "forbidden" in condition.message.lower():
+            return condition.message
+    return None
+
+
+# What the controller does that needs each rule (the scenario that shows it).
+_LEASE_RULES = {"Role/mlrollout-leader-election"}
+_BEST_EFFORT = {("ClusterRole/mlrollout-rollout-target", "events")}
+_GATEWAY_ONLY = {("ClusterRole/mlrollout-rollout-target", "httproutes")}
+
+
+def _rule_cases() -> list[object]:
+    cases = []
+    for ref, rule in shipped_rules():
+        resource = rule["resources"][0]
+        cases.append(pytest.param(ref, resource, id=f"{ref}-{resource}"))
+    return cases
+
+
+@pytest.mark.parametrize(("rule", "resource"), _rule_cases())
+def test_every_shipped_rule_is_needed(
+    cp: TestBed, registry: SignedRegistry, rule: RuleRef, resource: str
+) -> None:
+    gateway = (rule.role, resource) in _GATEWAY_ONLY
+    _model(cp, registry, "gateway-api" if gateway else "replicas")
+    client = cp.controller_client(without=rule)
+    if rule.role in _LEASE_RULES:
+        lock = LeaseLock(client, name="mlrollout-controller", namespace=cp.namespace, identity="a")
+        won = [lock.try_acquire_or_renew() for _ in range(2)]  # create, then get + update
+        assert won != [True, True]
+        assert [r for r in cp.audit.requests(user=cp.controller_user) if r.code == 403]
+        return
+    outcome: str
+    try:
+        final = run_rollout(
+            client,
+            cp.namespace,
+            registry,
+            hours=0.5,
+            until=lambda s: (
+                s.status.phase in (Phase.SUCCEEDED, Phase.REFUSED)
+                or _forbidden_condition(s) is not None
+            ),
+        )
+        outcome = final.status.phase.value
+    except (KubeError, DeadlineError) as exc:
+        outcome = f"error: {exc}"
+    refused = [
+        r for r in cp.audit.requests(user=cp.controller_user, resource=resource) if r.code == 403
+    ]
+    assert refused, f"no request on {resource} was refused; outcome {outcome}"
+    if (rule.role, resource) in _BEST_EFFORT:
+        return  # Events are best effort: refused, logged, the rollout goes on.
+    stored = _read(cp)
+    assert stored.status.phase is not Phase.SUCCEEDED
+    assert "forbidden" in (outcome + (_forbidden_condition(stored) or "")).lower(), outcome
+    if resource != "modelrollouts":
+        # The controller could still write the rollout's status: the reason is on it.
+        assert _forbidden_condition(stored) is not None, stored.status.message
