@@ -10,6 +10,8 @@ log for what the controller wrote.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,13 +21,20 @@ from mlrollout.controller import AnalysisLook
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import SETTLED, Reconciler, drive
-from mlrollout.kube import KubeClient, StoredRollout
-from mlrollout.traffic.split import TOTAL_BASIS_POINTS
+from mlrollout.controller.manager import Manager, ManagerSettings
+from mlrollout.kube import KubeClient, LeaseSettings, StoredRollout
 from support.cluster import BriskClock, SignedRegistry
 
 from .audit import AuditLog, Request
 
-__all__ = ["ScriptAnalyst", "check_audit", "reconciler", "run_rollout", "settled"]
+__all__ = [
+    "ScriptAnalyst",
+    "check_audit",
+    "reconciler",
+    "run_manager",
+    "run_rollout",
+    "settled",
+]
 
 
 @dataclass
@@ -84,6 +93,51 @@ def run_rollout(
     )
 
 
+FAST_LEASE = LeaseSettings(
+    lease_duration=timedelta(seconds=3),
+    renew_deadline=timedelta(seconds=2),
+    retry_period=timedelta(milliseconds=200),
+)
+
+
+def run_manager(
+    client: KubeClient,
+    namespace: str,
+    registry: SignedRegistry,
+    *,
+    read: Callable[[], StoredRollout],
+    until: Callable[[StoredRollout], bool],
+    timeout: float = 60.0,
+) -> StoredRollout:
+    """Run the in-cluster manager (Lease, watch, work queue) on ``namespace`` through
+    ``client`` until ``until(read())`` holds; ``AssertionError`` after ``timeout`` s."""
+
+    def reconciler_for(c: KubeClient, key: tuple[str, str], analyst: object) -> Reconciler:
+        return reconciler(c, key[0], registry)
+
+    settings = ManagerSettings(
+        identity="controlplane-test",
+        namespace=namespace,
+        lease_namespace=namespace,
+        workers=1,
+        lease=FAST_LEASE,
+    )
+    manager = Manager(client, settings, reconciler_for=reconciler_for)
+    thread = threading.Thread(target=manager.run, daemon=True, name="manager")
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stored = read()
+            if until(stored):
+                return stored
+            time.sleep(0.2)
+        raise AssertionError(f"manager: not there after {timeout}s: {read().status.message}")
+    finally:
+        manager.stop()
+        thread.join(10)
+
+
 def settled(stored: StoredRollout) -> bool:
     """Finished, and the old environment scaled down."""
     return stored.status.phase in SETTLED and stored.status.scale_down is None
@@ -95,35 +149,51 @@ def _verified(write: Request) -> bool:
     return bool(verification.get("verified"))
 
 
-def _route_weights(route: dict[str, Any]) -> dict[str, int]:
-    rule = (route.get("spec") or {}).get("rules", [{}])[0]
-    return {ref["name"]: int(ref.get("weight", 1)) for ref in rule.get("backendRefs") or []}
+def _route_shares(route: dict[str, Any]) -> dict[str, float]:
+    """Each backend's share (%) of the first rule of an HTTPRoute."""
+    rule = ((route.get("spec") or {}).get("rules") or [{}])[0]
+    weights = {ref["name"]: int(ref.get("weight", 1)) for ref in rule.get("backendRefs") or []}
+    total = sum(weights.values())
+    return {name: 100 * w / total for name, w in weights.items() if w} if total else {}
+
+
+def _first_change(writes: list[Request], *, user: str) -> Request | None:
+    """The first write of ``user`` that deploys or moves traffic. An HTTPRoute rewrite that
+    leaves every backend's share as it was (the router naming both backends at weight 0 for
+    the idle one) moves nothing; a Deployment or Service write always counts."""
+    shares: dict[str, dict[str, float]] = {}
+    for w in writes:
+        if w.resource == "httproutes" and w.stored is not None:
+            before, shares[w.name] = shares.get(w.name), _route_shares(w.stored)
+            if w.user == user and before is not None and before != shares[w.name]:
+                return w
+        elif w.user == user and w.resource in ("deployments", "services"):
+            return w
+    return None
 
 
 def check_audit(audit: AuditLog, *, namespace: str, user: str) -> list[Request]:
     """The controller's writes in ``namespace``, after checking them on the real audit log:
-    no Deployment, Service or HTTPRoute written before a status write recorded a passed
-    verification; every HTTPRoute write's weights sum to 100 % and give weight only to a
-    Deployment the Deployment controller last reported with available replicas."""
+    its first write that deploys or moves traffic belongs to a pass whose status write
+    records a passed verification; every HTTPRoute write gives 100 % in all and weight only
+    to Services whose Deployment the Deployment controller last reported available."""
     everything = audit.writes(namespace=namespace)
     available: dict[str, int] = {}
     for w in everything:
         if w.resource == "deployments" and w.subresource == "status" and w.stored is not None:
             available[w.name] = int(w.stored.get("status", {}).get("availableReplicas") or 0)
         if w.resource == "httproutes" and w.user == user and w.stored is not None:
-            weights = _route_weights(w.stored)
-            assert sum(weights.values()) in (100, TOTAL_BASIS_POINTS), weights
-            for service, weight in weights.items():
-                # Services are named after their Deployments (fraud-scorer-blue/-green).
-                assert weight == 0 or available.get(service, 0) > 0, (service, weights)
+            shares = _route_shares(w.stored)
+            assert abs(sum(shares.values()) - 100) < 1e-9, shares
+            for service in shares:  # Services are named after their Deployments
+                assert available.get(service, 0) > 0, (service, shares, available)
     writes = [w for w in everything if w.user == user]
-    gated = ("deployments", "services", "httproutes")
-    first_change = next((i for i, w in enumerate(writes) if w.resource in gated), None)
-    if first_change is not None:
-        passed = [
-            i
-            for i, w in enumerate(writes[:first_change])
-            if w.resource == "modelrollouts" and _verified(w)
-        ]
-        assert passed, f"{writes[first_change].resource} written before the gates passed"
+    change = _first_change(everything, user=user)
+    if change is not None:
+        # Effects are written first and the status last: the pass that verified the release
+        # records the passed gates in its status write right after its first change.
+        after = writes[writes.index(change) :]
+        record = next((w for w in after if w.resource == "modelrollouts"), None)
+        assert record is not None, f"{change.resource} written, no status recorded after it"
+        assert _verified(record), f"{change.resource} written before the gates passed"
     return writes

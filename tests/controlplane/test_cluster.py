@@ -7,8 +7,8 @@ import kubernetes
 import pytest
 
 from mlrollout.errors import ForbiddenError
-from mlrollout.kube.kinds import NODES, PODS
-from support.cluster import template
+from mlrollout.kube.kinds import MODELROLLOUTS, NODES, PODS
+from support.cluster import rollout_from, template
 
 from .fixtures import TestBed
 from .workloads import POOL_LABEL, build_model
@@ -76,3 +76,13 @@ def test_audit_log_records_writes_with_the_stored_object(cp: TestBed) -> None:
         user="system:serviceaccount:kube-system:replicaset-controller",
     )
     assert [w.verb for w in pods] == ["create"]
+
+
+@pytest.mark.parametrize("example", ["canary.yaml", "blue-green.yaml", "gateway-canary.yaml"])
+def test_the_generated_crd_admits_the_examples(cp: TestBed, example: str) -> None:
+    # Found here: a fractional multipleOf (0.01 on setWeight) made the real API server refuse
+    # every integer weight; the test API server accepted them.
+    raw = rollout_from(example)
+    raw["metadata"]["namespace"] = cp.namespace
+    created = cp.admin.create(MODELROLLOUTS, raw, cp.namespace)
+    assert created["spec"] == raw["spec"]

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mlrollout.clock import Clock, SystemClock
+from mlrollout.controller.blocked import record_forbidden
 from mlrollout.controller.driver import CONTROLLER_LEASE
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import Reconciler
 from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import Telemetry
 from mlrollout.controller.workqueue import Key, WorkQueue
-from mlrollout.errors import KubeError, MlrolloutError, NotFoundError
+from mlrollout.errors import ForbiddenError, KubeError, MlrolloutError, NotFoundError
 from mlrollout.kube import KubeClient, LeaseLock, LeaseSettings
 from mlrollout.kube.kinds import MODELROLLOUTS
 from mlrollout.kube.rollouts import parse_stored
@@ -183,6 +184,8 @@ class Manager:
         except MlrolloutError as exc:
             self.telemetry.errors.labels(reason=type(exc).__name__).inc()
             log.warning("%s/%s: %s", key[0], key[1], exc)
+            if isinstance(exc, ForbiddenError):
+                record_forbidden(self.client, key[0], key[1], exc, now=self.clock.now())
             return ERROR_REQUEUE
         finally:
             self.telemetry.duration.observe(time.monotonic() - started)
