@@ -29,7 +29,11 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
 
 def _surge_rollout(cp: TestBed, image: str, **gates: Any) -> None:
     raw = create_rollout(cp.admin, image, namespace=cp.namespace)
-    raw["spec"]["strategy"]["canary"]["capacity"] = "surge"
+    canary = raw["spec"]["strategy"]["canary"]
+    canary["capacity"] = "surge"
+    # With surge, stable keeps its 4 replicas: 1 of 5 is 20 %, 4 of 8 is 50 %. (A 25 % step
+    # cannot be expressed in whole replicas and the rollout waits at 20 % for ever: reported.)
+    canary["steps"] = [{"setWeight": 20}, {"analyze": {}}, {"setWeight": 50}, {"analyze": {}}]
     raw["spec"]["gates"].update(gates)
     cp.admin.replace(MODELROLLOUTS, raw)
 
@@ -42,7 +46,7 @@ def test_scheduler_places_the_candidate_on_free_gpus(cp: TestBed, registry: Sign
     # 2 nodes x 4 GPUs, blue holds 4: the 4 surge pods fit only on the GPUs blue leaves free.
     build_model(cp.admin, cp.namespace, nodes=2, gpus_per_node=4)
     _surge_rollout(cp, registry.image)
-    final = run_rollout(cp.controller_client(), cp.namespace, registry)
+    final = run_rollout(cp.controller_client(), cp.namespace, registry, hours=0.5)
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
     nodes = {n["metadata"]["name"]: n for n in cp.admin.list(NODES)}
     green = _pods(cp, "green")
@@ -58,7 +62,7 @@ def test_release_needing_more_gpus_than_free_is_refused_before_deploying(
     # 2 nodes x 3 GPUs, blue holds 4 (placed by the scheduler): 2 free, the surge needs 4.
     build_model(cp.admin, cp.namespace, nodes=2, gpus_per_node=3)
     _surge_rollout(cp, registry.image)
-    final = run_rollout(cp.controller_client(), cp.namespace, registry)
+    final = run_rollout(cp.controller_client(), cp.namespace, registry, hours=0.5)
     assert final.status.phase is Phase.REFUSED
     assert final.status.verification is not None
     assert final.status.verification.reason_code == "GPU_CAPACITY"
@@ -86,7 +90,7 @@ def test_candidate_the_scheduler_cannot_place_hits_the_progress_deadline(
                     unschedulable.add(condition.get("message", ""))
         return settled(stored)
 
-    final = run_rollout(cp.controller_client(), cp.namespace, registry, until=until)
+    final = run_rollout(cp.controller_client(), cp.namespace, registry, until=until, hours=0.5)
     assert final.status.phase in (Phase.ROLLED_BACK, Phase.FAILED), final.status.message
     assert final.status.rollback_cause is RollbackCause.DEADLINE
     assert "progress deadline" in final.status.message
