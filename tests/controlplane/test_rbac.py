@@ -85,6 +85,25 @@ def test_whole_rollout_succeeds_with_exactly_the_shipped_rbac(
     } | written
 
 
+def test_in_cluster_manager_runs_a_whole_rollout_with_the_shipped_rbac(
+    cp: TestBed, registry: SignedRegistry
+) -> None:
+    # The manager elects itself on the Lease, watches, queues and reconciles in real time.
+    _model(cp, registry, "replicas")
+    final = run_manager(
+        cp.controller_client(),
+        cp.namespace,
+        registry,
+        read=lambda: _read(cp),
+        until=lambda s: s.status.phase in SETTLED,
+    )
+    assert final.status.phase is Phase.SUCCEEDED, final.status.message
+    requests = cp.audit.requests(user=cp.controller_user)
+    assert [(r.verb, r.resource) for r in requests if r.code == 403] == []
+    assert {"leases", "modelrollouts", "deployments"} <= {r.resource for r in requests}
+    check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
+
+
 def test_controller_holds_and_renews_its_lease_with_the_shipped_rbac(cp: TestBed) -> None:
     client = cp.controller_client()
     lock = LeaseLock(client, name="mlrollout-controller", namespace=cp.namespace, identity="a")
