@@ -16,4 +16,4 @@ test:
 	bash .ci/pytest $(PYTEST_FLAGS)
 
 fast:
-	bash .ci/pytest -m "not (prometheus or registry or cosign or browser or e2e or r or slow)" $(PYTEST_FLAGS)
+	bash .ci/pytest -m "not (prometheus or registry or cosign or browser or e2e or r or slow or controlplane)" $(PYTEST_FLAGS)

@@ -1,4 +1,5 @@
-"""Shared test configuration: the test API server fixtures and the repository root."""
+"""Shared test configuration: the test API server and real control plane fixtures, and the
+repository root."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["kubeapi.fixtures", "support.kube_fixtures"]
+pytest_plugins = ["kubeapi.fixtures", "support.kube_fixtures", "controlplane.fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -201,3 +201,24 @@ def test_promote_follows_a_running_controller(
     finally:
         manager.stop()
         thread.join(timeout=10)
+
+
+def test_a_forbidden_read_before_the_first_pass_is_recorded_on_the_rollout(
+    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+) -> None:
+    # The real API server shows it too (tests/controlplane/test_rbac.py); here without RBAC.
+    build_cluster(kube)
+    create_rollout(kube, registry.image)
+    kube_server.faults.add(
+        verb="GET", path_regex=r"/deployments/fraud-scorer-blue$", times=None, status=403
+    )
+    manager = _manager(kube, "a", registry)
+    assert manager.lease.try_acquire_or_renew()
+    assert manager.reconcile(("default", "fraud-scorer")) == timedelta(seconds=10)
+    stored = RolloutStore(kube).read("default", "fraud-scorer")
+    [condition] = [c for c in stored.status.conditions if c.type == "Progressing"]
+    assert (condition.status, condition.reason) == ("False", "Forbidden")
+    assert "fraud-scorer-blue: HTTP 403" in condition.message
+    assert manager.reconcile(("default", "fraud-scorer")) == timedelta(seconds=10)
+    writes = kube_server.history.records(kind="ModelRollout", verb="PUT")
+    assert len(writes) == 1  # recorded once, not on every retry

@@ -1,4 +1,5 @@
-"""``KubeClient`` against the strict test API server: verbs, error translation, retries."""
+"""``KubeClient``: verbs, error translation, retries. Tests with ``ns`` run on the real
+kube-apiserver; the fault-injection ones on the strict test API server (conftest)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from mlrollout.kube.kinds import CONFIGMAPS, DEPLOYMENTS, SERVICES
 IMAGE = "registry.example.com/m@sha256:" + "a" * 64
 
 
-def deployment(name: str, *, replicas: int = 1, env: str = "blue") -> dict[str, object]:
+def deployment(
+    name: str, *, replicas: int = 1, env: str = "blue", ns: str = "default"
+) -> dict[str, object]:
     labels = {"app": "m", "env": env}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default", "labels": labels},
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels},
@@ -35,47 +38,46 @@ def deployment(name: str, *, replicas: int = 1, env: str = "blue") -> dict[str, 
     }
 
 
-def test_create_get_list_patch_delete(kube: KubeClient) -> None:
-    kube.create(DEPLOYMENTS, deployment("m-blue"), "default")
-    kube.create(DEPLOYMENTS, deployment("m-green", env="green"), "default")
-    assert kube.get(DEPLOYMENTS, "m-blue", "default")["spec"]["replicas"] == 1
-    names = [
-        d["metadata"]["name"] for d in kube.list(DEPLOYMENTS, "default", label_selector="env=green")
-    ]
+def test_create_get_list_patch_delete(kube: KubeClient, ns: str) -> None:
+    kube.create(DEPLOYMENTS, deployment("m-blue", ns=ns), ns)
+    kube.create(DEPLOYMENTS, deployment("m-green", env="green", ns=ns), ns)
+    assert kube.get(DEPLOYMENTS, "m-blue", ns)["spec"]["replicas"] == 1
+    names = [d["metadata"]["name"] for d in kube.list(DEPLOYMENTS, ns, label_selector="env=green")]
     assert names == ["m-green"]
-    assert len(kube.list(DEPLOYMENTS, None)) == 2
+    everywhere = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]) for d in kube.list(DEPLOYMENTS, None)
+    }
+    assert {(ns, "m-blue"), (ns, "m-green")} <= everywhere
     patched = kube.patch(
-        DEPLOYMENTS, "m-blue", "default", {"spec": {"replicas": 3}}, patch_type=PatchType.STRATEGIC
+        DEPLOYMENTS, "m-blue", ns, {"spec": {"replicas": 3}}, patch_type=PatchType.STRATEGIC
     )
     assert patched["spec"]["replicas"] == 3
-    scale = kube.patch(
-        DEPLOYMENTS, "m-blue", "default", {"spec": {"replicas": 2}}, subresource="scale"
-    )
+    scale = kube.patch(DEPLOYMENTS, "m-blue", ns, {"spec": {"replicas": 2}}, subresource="scale")
     assert scale["spec"]["replicas"] == 2
-    kube.delete(DEPLOYMENTS, "m-green", "default")
-    with pytest.raises(NotFoundError, match="get deployments default/m-green: HTTP 404"):
-        kube.get(DEPLOYMENTS, "m-green", "default")
+    kube.delete(DEPLOYMENTS, "m-green", ns)
+    with pytest.raises(NotFoundError, match=f"get deployments {ns}/m-green: HTTP 404"):
+        kube.get(DEPLOYMENTS, "m-green", ns)
 
 
-def test_stale_replace_is_a_conflict(kube: KubeClient) -> None:
+def test_stale_replace_is_a_conflict(kube: KubeClient, ns: str) -> None:
     created = kube.create(
         CONFIGMAPS,
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}},
-        "default",
+        ns,
     )
     fresh = dict(created, data={"a": "2"})
     kube.replace(CONFIGMAPS, fresh)
     stale = dict(created, data={"a": "3"})
     with pytest.raises(ConflictError):
         kube.replace(CONFIGMAPS, stale)
-    assert kube.get(CONFIGMAPS, "c", "default")["data"] == {"a": "2"}
+    assert kube.get(CONFIGMAPS, "c", ns)["data"] == {"a": "2"}
 
 
-def test_invalid_object_is_translated(kube: KubeClient) -> None:
-    bad = deployment("m")
+def test_invalid_object_is_translated(kube: KubeClient, ns: str) -> None:
+    bad = deployment("m", ns=ns)
     bad["spec"] = {"replicas": "three"}
     with pytest.raises(InvalidObjectError, match=r"spec\.replicas: Input should be"):
-        kube.create(DEPLOYMENTS, bad, "default")
+        kube.create(DEPLOYMENTS, bad, ns)
 
 
 def test_throttling_is_retried_after_the_servers_delay(
@@ -118,15 +120,15 @@ def test_throttled_error_carries_retry_after(kube: KubeClient, kube_server: Kube
     assert info.value.retry_after.total_seconds() == 1.0
 
 
-def test_watch_streams_changes(kube: KubeClient) -> None:
-    _, version = kube.list_with_version(CONFIGMAPS, "default")
+def test_watch_streams_changes(kube: KubeClient, ns: str) -> None:
+    _, version = kube.list_with_version(CONFIGMAPS, ns)
     kube.create(
         CONFIGMAPS,
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w"}, "data": {}},
-        "default",
+        ns,
     )
     events = []
-    for kind, obj in kube.watch(CONFIGMAPS, "default", resource_version=version, timeout_seconds=1):
+    for kind, obj in kube.watch(CONFIGMAPS, ns, resource_version=version, timeout_seconds=1):
         events.append((kind, obj["metadata"]["name"]))
         break
     assert events == [("ADDED", "w")]

@@ -1,4 +1,8 @@
-"""The GPU environments: readiness as a pure function, the release write, scaling, waits."""
+"""The GPU environments: readiness as a pure function, the release write, scaling, waits.
+
+Tests that ask for ``ns`` (directly or through ``envs``) and not for ``kube_server`` run on
+the real control plane; the ones that hold a Deployment never-ready stay on the test API
+server (``tests/kube/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from typing import Any
 import pytest
 
 import mlrollout.kube.environments as environments_module
+from controlplane.fixtures import TestBed
+from controlplane.workloads import POOL_LABEL, gpu_node, wait_until
 from kubeapi import KubeApiServer, assert_valid_history
+from mlrollout.clock import SystemClock
 from mlrollout.errors import DeadlineError, RouterError, SpecError
 from mlrollout.kube import KubeClient
 from mlrollout.kube.environments import (
@@ -22,7 +29,7 @@ from mlrollout.kube.environments import (
     compute_pod_gpus,
     compute_released,
 )
-from mlrollout.kube.kinds import DEPLOYMENTS, PODS
+from mlrollout.kube.kinds import DEPLOYMENTS, NODES, PODS
 from mlrollout.model import ImageRef, Sha256
 
 NS = "default"
@@ -51,19 +58,29 @@ class StepClock:
         time.sleep(0.01)  # let the test server's controller move
 
 
-def deployment(env: str, *, replicas: int = 2, containers: int = 1) -> dict[str, Any]:
+def deployment(env: str, *, replicas: int = 2, containers: int = 1, ns: str = NS) -> dict[str, Any]:
+    """A GPU Deployment whose pods the restricted Pod Security profile admits, on the node
+    pool of namespace ``ns`` (kwok nodes on the real control plane)."""
     labels = {"app": "m", "env": env}
     names = ["model", "sidecar"][:containers]
+    hardened = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": f"m-{env}", "namespace": NS, "generation": 1},
+        "metadata": {"name": f"m-{env}", "namespace": ns, "generation": 1},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
+                    "nodeSelector": {POOL_LABEL: ns},
                     "containers": [
                         {
                             "name": n,
@@ -73,9 +90,10 @@ def deployment(env: str, *, replicas: int = 2, containers: int = 1) -> dict[str,
                                 {"name": MODEL_SHA_ENV, "value": "old"},
                             ],
                             "resources": {"limits": {"nvidia.com/gpu": "1"}},
+                            "securityContext": hardened,
                         }
                         for n in names
-                    ]
+                    ],
                 },
             },
         },
@@ -83,10 +101,24 @@ def deployment(env: str, *, replicas: int = 2, containers: int = 1) -> dict[str,
 
 
 @pytest.fixture
-def envs(kube: KubeClient) -> GpuEnvironments:
-    kube.create(DEPLOYMENTS, deployment("blue"), NS)
-    kube.create(DEPLOYMENTS, deployment("green"), NS)
-    return GpuEnvironments(kube, namespace=NS, deployments={"blue": "m-blue", "green": "m-green"})
+def envs(kube: KubeClient, ns: str) -> GpuEnvironments:
+    """Blue and green with 2 ready pods each: on the real control plane (a test that does
+    not ask for ``kube_server``) on 2 kwok nodes with 3 GPUs each. (With no GPU free, a
+    release of green would never finish on the real scheduler: the rolling update surges
+    one pod, which cannot be placed, and keeps both old ones, since 25 % of 2 rounds to no
+    unavailable pod.)"""
+    if ns != NS:
+        for i in range(2):
+            kube.create(NODES, gpu_node(f"{ns}-gpu-{i}", pool=ns, gpus=3))
+    kube.create(DEPLOYMENTS, deployment("blue", ns=ns), ns)
+    kube.create(DEPLOYMENTS, deployment("green", ns=ns), ns)
+    made = GpuEnvironments(kube, namespace=ns, deployments={"blue": "m-blue", "green": "m-green"})
+    if ns != NS:
+        wait_until(
+            lambda: all(assess_readiness(made.fetch(e)).healthy for e in ("blue", "green")),
+            what="blue and green ready on kwok nodes",
+        )
+    return made
 
 
 def test_docstring_examples_hold() -> None:
@@ -201,37 +233,43 @@ def test_release_needs_a_known_model_container(
         )
 
 
+def _client_deployment_writes(cp: TestBed, ns: str) -> list[str]:
+    """The admin client's accepted writes of Deployments in ``ns`` (the audit log)."""
+    return [w.verb for w in cp.audit.writes(namespace=ns, resource="deployments", user="admin")]
+
+
 def test_apply_release_is_one_write_and_the_pods_follow(
-    envs: GpuEnvironments, kube: KubeClient, kube_server: KubeApiServer
+    envs: GpuEnvironments, kube: KubeClient, ns: str, cp: TestBed
 ) -> None:
-    before = len(kube_server.history.records(kind="Deployment", actor="client"))
+    before = _client_deployment_writes(cp, ns)
     envs.apply_release(
         "green", live_env="blue", image=NEW_IMAGE, model_uri=MODEL_URI, model_sha256=MODEL_SHA
     )
-    writes = kube_server.history.records(kind="Deployment", actor="client")
-    assert len(writes) == before + 1
-    clock = StepClock()
+    assert _client_deployment_writes(cp, ns) == [*before, "update"]
+    # Real time: the real Deployment controller, scheduler and kwok replace the pods.
     ready = envs.wait_ready(
-        "green", clock=clock, deadline=timedelta(seconds=30), poll=timedelta(seconds=1)
+        "green", clock=SystemClock(), deadline=timedelta(seconds=30), poll=timedelta(seconds=0.2)
     )
     assert ready.healthy
-    pods = kube.list(PODS, NS, label_selector="env=green")
-    assert len(pods) == 2
-    for p in pods:
+    wait_until(
+        lambda: len(kube.list(PODS, ns, label_selector="env=green")) == 2,
+        what="the old green pods gone",
+    )
+    for p in kube.list(PODS, ns, label_selector="env=green"):
         assert p["metadata"]["annotations"][MODEL_SHA_ANNOTATION] == "c" * 64
         assert p["spec"]["containers"][0]["image"] == str(NEW_IMAGE)
-    assert_valid_history(kube_server)
+        assert p["status"]["phase"] == "Running"
 
 
 def test_the_live_environment_is_never_changed_in_place(
-    envs: GpuEnvironments, kube_server: KubeApiServer
+    envs: GpuEnvironments, ns: str, cp: TestBed
 ) -> None:
-    before = len(kube_server.history.records(kind="Deployment", actor="client"))
+    before = _client_deployment_writes(cp, ns)
     with pytest.raises(RouterError, match="live environment blue"):
         envs.apply_release(
             "blue", live_env="blue", image=NEW_IMAGE, model_uri=MODEL_URI, model_sha256=MODEL_SHA
         )
-    assert len(kube_server.history.records(kind="Deployment", actor="client")) == before
+    assert _client_deployment_writes(cp, ns) == before
 
 
 def test_wait_ready_gives_up_at_the_deadline(

@@ -1,4 +1,7 @@
-"""Leader election on a Lease: one winner, takeover after expiry, loss within the deadline."""
+"""Leader election on a Lease: one winner, takeover after expiry, loss within the deadline.
+
+Tests with ``ns`` run on the real kube-apiserver; the ones that inject faults stay on the
+test API server (``tests/kube/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -25,25 +28,25 @@ class Ticker:
         return self.t
 
 
-def _lock(kube: KubeClient, identity: str, clock: Ticker) -> LeaseLock:
+def _lock(kube: KubeClient, identity: str, clock: Ticker, ns: str = "default") -> LeaseLock:
     return LeaseLock(
         kube,
         name="mlrollout-controller",
-        namespace="default",
+        namespace=ns,
         identity=identity,
         settings=SETTINGS,
         monotonic=clock,
     )
 
 
-def test_only_one_of_two_candidates_acquires(kube: KubeClient) -> None:
+def test_only_one_of_two_candidates_acquires(kube: KubeClient, ns: str) -> None:
     clock = Ticker()
-    a, b = _lock(kube, "a", clock), _lock(kube, "b", clock)
+    a, b = _lock(kube, "a", clock, ns), _lock(kube, "b", clock, ns)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
     assert a.held
     assert not b.held
-    lease = kube.get(LEASES, "mlrollout-controller", "default")
+    lease = kube.get(LEASES, "mlrollout-controller", ns)
     assert lease["spec"]["holderIdentity"] == "a"
 
 
@@ -62,16 +65,16 @@ def test_racing_writes_leave_one_holder(kube: KubeClient, kube_server: KubeApiSe
     assert_valid_history(kube_server)
 
 
-def test_takeover_only_after_observing_expiry(kube: KubeClient) -> None:
+def test_takeover_only_after_observing_expiry(kube: KubeClient, ns: str) -> None:
     clock = Ticker()
-    a, b = _lock(kube, "a", clock), _lock(kube, "b", clock)
+    a, b = _lock(kube, "a", clock, ns), _lock(kube, "b", clock, ns)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
     clock.t += 14  # a stops renewing; b has observed the record for 14 s < 15 s
     assert not b.try_acquire_or_renew()
     clock.t += 2
     assert b.try_acquire_or_renew()
-    lease = kube.get(LEASES, "mlrollout-controller", "default")
+    lease = kube.get(LEASES, "mlrollout-controller", ns)
     assert lease["spec"]["holderIdentity"] == "b"
     assert lease["spec"]["leaseTransitions"] == 1
     assert not a.try_acquire_or_renew()
@@ -94,11 +97,11 @@ def test_loss_is_detected_within_the_renew_deadline(
     assert not a.held
 
 
-def test_release_lets_a_successor_in_quickly(kube: KubeClient) -> None:
+def test_release_lets_a_successor_in_quickly(kube: KubeClient, ns: str) -> None:
     clock = Ticker()
-    a, b = _lock(kube, "a", clock), _lock(kube, "b", clock)
+    a, b = _lock(kube, "a", clock, ns), _lock(kube, "b", clock, ns)
     assert a.try_acquire_or_renew()
     a.release()
     assert not a.held
     assert b.try_acquire_or_renew()  # no need to wait out the lease duration
-    assert kube.get(LEASES, "mlrollout-controller", "default")["spec"]["holderIdentity"] == "b"
+    assert kube.get(LEASES, "mlrollout-controller", ns)["spec"]["holderIdentity"] == "b"

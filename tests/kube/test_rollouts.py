@@ -1,4 +1,7 @@
-"""ModelRollout state: status read-modify-write with conflicts, intents, Events."""
+"""ModelRollout state: status read-modify-write with conflicts, intents, Events.
+
+Tests with ``ns`` run on the real kube-apiserver; the ones that inject faults or read the
+test server's history stay on it (``tests/kube/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from controlplane.fixtures import TestBed
 from kubeapi import KubeApiServer, assert_valid_history
 from mlrollout.errors import ConflictError
 from mlrollout.kube import EventRecorder, Intent, KubeClient, RolloutStore, pending_intents
@@ -19,10 +23,10 @@ from mlrollout.spec.yamlfile import parse_yaml_documents
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _create(kube: KubeClient) -> dict[str, Any]:
+def _create(kube: KubeClient, ns: str = "default") -> dict[str, Any]:
     [obj] = parse_yaml_documents((ROOT / "examples" / "canary.yaml").read_text(), source="c")
-    obj["metadata"]["namespace"] = "default"
-    return kube.create(MODELROLLOUTS, obj, "default")
+    obj["metadata"]["namespace"] = ns
+    return kube.create(MODELROLLOUTS, obj, ns)
 
 
 def _progressing(stored: StoredRollout) -> RolloutStatus:
@@ -35,11 +39,11 @@ def _progressing(stored: StoredRollout) -> RolloutStatus:
     )
 
 
-def test_status_write_does_not_touch_spec_or_generation(kube: KubeClient) -> None:
-    _create(kube)
+def test_status_write_does_not_touch_spec_or_generation(kube: KubeClient, ns: str) -> None:
+    _create(kube, ns)
     store = RolloutStore(kube)
-    before = store.read("default", "fraud-scorer")
-    after = store.update_status("default", "fraud-scorer", _progressing)
+    before = store.read(ns, "fraud-scorer")
+    after = store.update_status(ns, "fraud-scorer", _progressing)
     assert after.status.phase is Phase.PROGRESSING
     assert after.generation == before.generation
     assert after.raw["spec"] == before.raw["spec"]
@@ -65,10 +69,8 @@ def test_injected_conflict_leads_to_reread_and_retry(
     assert [w.subresource for w in writes] == ["status"]
 
 
-def test_concurrent_spec_edit_is_never_overwritten(
-    kube: KubeClient, kube_server: KubeApiServer
-) -> None:
-    _create(kube)
+def test_concurrent_spec_edit_is_never_overwritten(kube: KubeClient, ns: str, cp: TestBed) -> None:
+    _create(kube, ns)
     seen_generations: list[int] = []
     edited = False
 
@@ -77,23 +79,23 @@ def test_concurrent_spec_edit_is_never_overwritten(
         seen_generations.append(stored.generation)
         if not edited:  # a user edits the spec between our read and our write
             edited = True
-            kube.patch(
-                MODELROLLOUTS, "fraud-scorer", "default", {"spec": {"analysis": {"alpha": 0.02}}}
-            )
+            kube.patch(MODELROLLOUTS, "fraud-scorer", ns, {"spec": {"analysis": {"alpha": 0.02}}})
         return _progressing(stored)
 
-    result = RolloutStore(kube).update_status("default", "fraud-scorer", compute)
+    result = RolloutStore(kube).update_status(ns, "fraud-scorer", compute)
     assert seen_generations == [1, 2]
     assert result.raw["spec"]["analysis"]["alpha"] == 0.02
     assert result.status.observed_generation == 2
-    history = kube_server.history.records(kind="ModelRollout")
-    assert [(r.verb, r.subresource) for r in history] == [
-        ("POST", ""),
-        ("PATCH", ""),
-        ("PUT", "status"),
+    # The real API server's audit log: the stale status write was refused with 409, and no
+    # accepted write carried the old spec.
+    history = cp.audit.writes(namespace=ns, resource="modelrollouts", succeeded=None)
+    assert [(r.verb, r.subresource, r.code) for r in history] == [
+        ("create", "", 201),
+        ("patch", "", 200),
+        ("update", "status", 409),
+        ("update", "status", 200),
     ]
-    assert all(r.object["spec"]["analysis"]["alpha"] == 0.02 for r in history[1:])
-    assert_valid_history(kube_server)
+    assert all(r.stored["spec"]["analysis"]["alpha"] == 0.02 for r in history[1:] if r.stored)
 
 
 def test_conflicts_without_end_give_up(kube: KubeClient, kube_server: KubeApiServer) -> None:
@@ -110,25 +112,25 @@ def test_nothing_to_write_writes_nothing(kube: KubeClient, kube_server: KubeApiS
     assert [r.verb for r in kube_server.history.records(kind="ModelRollout")] == ["POST"]
 
 
-def test_intents_are_annotations_until_acknowledged(kube: KubeClient) -> None:
-    _create(kube)
+def test_intents_are_annotations_until_acknowledged(kube: KubeClient, ns: str) -> None:
+    _create(kube, ns)
     store = RolloutStore(kube)
     stamp = store.request(
-        "default", "fraud-scorer", Intent.ABORT, now=datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+        ns, "fraud-scorer", Intent.ABORT, now=datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     )
-    stored = store.read("default", "fraud-scorer")
+    stored = store.read(ns, "fraud-scorer")
     assert pending_intents(stored) == {Intent.ABORT: stamp}
     assert stored.generation == 1  # metadata only: no new generation
 
     def acknowledge(s: StoredRollout) -> RolloutStatus:
         return s.status.model_copy(update={"acknowledged_intents": {"abort": stamp}})
 
-    acknowledged = store.update_status("default", "fraud-scorer", acknowledge)
+    acknowledged = store.update_status(ns, "fraud-scorer", acknowledge)
     assert pending_intents(acknowledged) == {}
     again = store.request(
-        "default", "fraud-scorer", Intent.ABORT, now=datetime(2026, 11, 26, 12, 5, tzinfo=UTC)
+        ns, "fraud-scorer", Intent.ABORT, now=datetime(2026, 11, 26, 12, 5, tzinfo=UTC)
     )
-    assert pending_intents(store.read("default", "fraud-scorer")) == {Intent.ABORT: again}
+    assert pending_intents(store.read(ns, "fraud-scorer")) == {Intent.ABORT: again}
 
 
 def test_events_are_recorded_on_the_rollout(kube: KubeClient, kube_server: KubeApiServer) -> None:

@@ -124,9 +124,11 @@ class SignedRegistry:
         return RegistryClient(host, transport=self.registry.transport, sleep=lambda s: None)
 
 
-def create_rollout(client: KubeClient, image: str, **spec: Any) -> dict[str, Any]:
+def create_rollout(
+    client: KubeClient, image: str, *, namespace: str = "default", **spec: Any
+) -> dict[str, Any]:
     raw = rollout_from("canary.yaml")
-    raw["metadata"]["namespace"] = "default"
+    raw["metadata"]["namespace"] = namespace
     body = raw["spec"]
     for key in ("webhooks", "notifications", "metrics"):
         body.pop(key, None)
@@ -139,7 +141,7 @@ def create_rollout(client: KubeClient, image: str, **spec: Any) -> dict[str, Any
         {"analyze": {}},
     ]
     body.update(copy.deepcopy(spec))
-    return client.create(MODELROLLOUTS, raw, "default")
+    return client.create(MODELROLLOUTS, raw, namespace)
 
 
 class BriskClock:

@@ -66,6 +66,10 @@ def _convert(node: Any, defs: dict[str, Any], *, depth: int) -> Any:
             out["maximum"], out["exclusiveMaximum"] = value, True
         elif key == "propertyNames":
             continue
+        elif key == "multipleOf" and value != int(value):
+            # kube-apiserver checks an integer value against int(factor), 0 for 0.01, and
+            # refuses it ("must be positive"); the models still check fractional factors.
+            continue
         elif key == "description" and isinstance(value, str):
             out[key] = value.replace("``", "`")
         else:

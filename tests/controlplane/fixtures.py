@@ -1,0 +1,179 @@
+"""Pytest fixtures for the real control plane (loaded by ``tests/conftest.py``).
+
+``control_plane`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+kwok once per session (``cluster``) and installs the ModelRollout CRD; ``cp`` gives each
+test a namespace of its own (restricted Pod Security enforced), an admin client, the audit
+log and a way to get a client that holds only the shipped RBAC (``rbac``). Missing
+binaries (``tests/controlplane/build.sh`` not run) skip the tests, or fail them under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+import yaml
+
+from mlrollout.kube import KubeClient, connect
+
+from .audit import AuditLog
+from .cluster import ControlPlane, find_binaries
+from .kubeconfig import write_token_kubeconfig
+from .rbac import RuleRef, apply_rbac, delete_cluster_objects
+from .workloads import wait_until
+
+__all__ = ["ControlPlaneSession", "TestBed", "control_plane", "cp"]
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_PATH = ROOT / "examples" / "crd" / "modelrollout.yaml"
+CONTROLLER_SA = "mlrollout-controller"
+
+
+@dataclass
+class ControlPlaneSession:
+    """The session's control plane and the clients every test shares."""
+
+    plane: ControlPlane
+    admin: KubeClient
+    api: kubernetes.client.ApiClient
+    audit: AuditLog
+
+
+def _skip_or_fail(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must run the controlplane tests")
+    pytest.skip(message)
+
+
+def install_crd(api: kubernetes.client.ApiClient, path: Path) -> None:
+    """Create a CRD and wait until it is served."""
+    body = yaml.safe_load(path.read_text())
+    ext = kubernetes.client.ApiextensionsV1Api(api)
+    ext.create_custom_resource_definition(body)
+
+    def established() -> bool:
+        crd = ext.read_custom_resource_definition(body["metadata"]["name"])
+        return any(
+            c.type == "Established" and c.status == "True" for c in crd.status.conditions or []
+        )
+
+    wait_until(established, what=f"CRD {body['metadata']['name']} established")
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlaneSession]:
+    """One real control plane for the session."""
+    binaries = find_binaries()
+    if binaries is None:
+        _skip_or_fail("control plane binaries not built (run tests/controlplane/build.sh)")
+    assert binaries is not None
+    plane = ControlPlane(binaries, tmp_path_factory.mktemp("controlplane")).start()
+    api = kubernetes.config.new_client_from_config(config_file=str(plane.admin_kubeconfig))
+    admin = connect(kubeconfig=str(plane.admin_kubeconfig), timeout=10.0)
+    try:
+        install_crd(api, CRD_PATH)
+        install_crd(api, plane.httproute_crd)
+        yield ControlPlaneSession(plane, admin, api, AuditLog(plane.audit_log))
+    finally:
+        admin.close()
+        api.close()
+        plane.stop()
+
+
+@dataclass
+class TestBed:
+    """One test's corner of the control plane."""
+
+    __test__ = False  # not a test class, despite the name
+
+    session: ControlPlaneSession
+    namespace: str
+    workdir: Path
+    clients: list[KubeClient] = field(default_factory=list)
+
+    @property
+    def admin(self) -> KubeClient:
+        """A cluster-admin client."""
+        return self.session.admin
+
+    @property
+    def api(self) -> kubernetes.client.ApiClient:
+        """The official client as cluster admin (for kinds the kube layer has no verbs for)."""
+        return self.session.api
+
+    @property
+    def audit(self) -> AuditLog:
+        """The API server's audit log."""
+        return self.session.audit
+
+    @property
+    def controller_user(self) -> str:
+        """The audit username of the controller's ServiceAccount."""
+        return f"system:serviceaccount:{self.namespace}:{CONTROLLER_SA}"
+
+    def controller_client(self, *, without: RuleRef | None = None) -> KubeClient:
+        """A ``KubeClient`` authenticated as the controller's ServiceAccount, bound only to
+        the shipped RBAC (minus ``without``), from a token-based kubeconfig."""
+        apply_rbac(self.api, namespace=self.namespace, without=without)
+        token = self.mint_token(CONTROLLER_SA)
+        path = write_token_kubeconfig(
+            self.workdir / "controller.kubeconfig",
+            server=self.session.plane.url,
+            ca=self.session.plane.pki.ca_cert,
+            token=token,
+            namespace=self.namespace,
+        )
+        client = connect(kubeconfig=str(path), timeout=10.0)
+        self.clients.append(client)
+        return client
+
+    def mint_token(self, service_account: str, *, seconds: int = 3600) -> str:
+        """A bound token for ``service_account`` (TokenRequest API)."""
+        core = kubernetes.client.CoreV1Api(self.api)
+        answer: Any = core.create_namespaced_service_account_token(
+            service_account, self.namespace, {"spec": {"expirationSeconds": seconds}}
+        )
+        token: str = answer.status.token
+        return token
+
+
+def _namespace_name(node_name: str) -> str:
+    stem = re.sub(r"[^a-z0-9]+", "-", node_name.lower()).strip("-")[:40].strip("-")
+    return f"{stem}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def cp(
+    control_plane: ControlPlaneSession, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[TestBed]:
+    """A namespace of the test's own on the real control plane, enforcing the restricted
+    Pod Security Standard; deleted (not awaited) afterwards."""
+    control_plane.plane.check_alive()
+    name = _namespace_name(request.node.name)
+    core = kubernetes.client.CoreV1Api(control_plane.api)
+    labels = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    core.create_namespace({"metadata": {"name": name, "labels": labels}})
+
+    def has_default_service_account() -> bool:
+        names = [sa.metadata.name for sa in core.list_namespaced_service_account(name).items]
+        return "default" in names
+
+    wait_until(has_default_service_account, what=f"ServiceAccount default in {name}")
+    bed = TestBed(control_plane, name, tmp_path)
+    try:
+        yield bed
+    finally:
+        for client in bed.clients:
+            client.close()
+        core.delete_namespace(name)
+        delete_cluster_objects(control_plane.api, namespace=name)
