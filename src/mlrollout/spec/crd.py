@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from mlrollout.spec.base import API_GROUP
+from mlrollout.spec.release_policy import ClusterReleasePolicySpec
 from mlrollout.spec.rollout import ModelRolloutSpec
 from mlrollout.spec.status import RolloutStatus
 
-__all__ = ["crd_manifest", "structural_schema"]
+__all__ = ["crd_manifest", "release_policy_crd_manifest", "structural_schema"]
 
 _DROP = {"title", "default", "examples", "discriminator", "$defs", "const_"}
 
@@ -122,6 +123,47 @@ def crd_manifest() -> dict[str, Any]:
                     "storage": True,
                     "schema": {"openAPIV3Schema": schema},
                     "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                }
+            ],
+        },
+    }
+
+
+def release_policy_crd_manifest() -> dict[str, Any]:
+    """The CustomResourceDefinition object for ClusterReleasePolicy (cluster-scoped)."""
+    schema = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": structural_schema(ClusterReleasePolicySpec),
+        },
+    }
+    columns = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"clusterreleasepolicies.{API_GROUP}"},
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Cluster",
+            "names": {
+                "plural": "clusterreleasepolicies",
+                "singular": "clusterreleasepolicy",
+                "kind": "ClusterReleasePolicy",
+                "listKind": "ClusterReleasePolicyList",
+                "shortNames": ["crp"],
+                "categories": ["mlrollout"],
+            },
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
                     "additionalPrinterColumns": columns,
                 }
             ],

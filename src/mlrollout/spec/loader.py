@@ -30,6 +30,7 @@ __all__ = [
     "load_paths",
     "load_rollout",
     "load_text",
+    "translate_validation_error",
 ]
 
 Resource = ModelRollout | AnalysisTemplate
@@ -244,6 +245,13 @@ def _read(path: str | Path) -> bytes:
 
 
 MAX_READ = 1 << 20
+
+
+def translate_validation_error(
+    exc: ValidationError, *, source: str, index: int | None
+) -> SpecError:
+    """The first problem of a pydantic error as a ``SpecError`` naming the field."""
+    return _translate(exc, source=source, index=index)[0]
 
 
 def _translate(exc: ValidationError, *, source: str, index: int | None) -> list[SpecError]:
