@@ -23,6 +23,7 @@ from mlrollout.gates import (
     KeylessIdentity,
     PodSecurityPolicy,
     ProvenancePolicy,
+    Reason,
     RegistryClient,
     SignaturePolicy,
     TrustedKey,
@@ -35,9 +36,11 @@ from mlrollout.gates import (
 from mlrollout.gates.capacity import fetch_gpu_capacity
 from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import NETWORKPOLICIES
+from mlrollout.kube.release_policies import fetch_governing_policies
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.metrics.settings import DEFAULT_SECRETS_DIR, ENV_SECRETS_DIR
 from mlrollout.spec import ModelRollout
+from mlrollout.spec.governance import compute_effective_gates
 from mlrollout.spec.policy import Gates, PublicKeyRef, SignatureGate, TrustedRootRef
 from mlrollout.spec.strategy import RouterKind
 from mlrollout.traffic.factory import build_environments
@@ -180,12 +183,16 @@ class KubeReleaseVerifier:
         self.now = now
 
     def verify(self, stored: StoredRollout) -> VerificationOutcome:
-        """Signatures and attestations, pod security, GPU capacity; the first refusal wins."""
+        """Cluster policy, signatures and attestations, pod security, GPU capacity; the
+        first refusal wins. The gates run are the rollout's merged with the policy's."""
         release = stored.status.release
         assert release is not None
         try:
+            gates = self._governed_gates(stored.rollout)
+            if isinstance(gates, VerificationOutcome):
+                return gates
             for check in (self._supply_chain, self._pod_security, self._capacity):
-                refusal = check(stored.rollout, stored)
+                refusal = check(stored.rollout, stored, gates)
                 if refusal is not None:
                     return refusal
         except GateError as exc:
@@ -194,11 +201,24 @@ class KubeReleaseVerifier:
             return VerificationOutcome(release.image, False, "PREFLIGHT_ERROR", str(exc))
         return VerificationOutcome(release.image, True, None, "every gate passed")
 
+    def _governed_gates(self, rollout: ModelRollout) -> Gates | VerificationOutcome:
+        """The effective gates, or a ``POLICY`` refusal naming the policy and the field."""
+        image = rollout.spec.release.image
+        try:
+            policies = fetch_governing_policies(self.client, rollout.namespace)
+        except SpecError as exc:  # a policy that does not validate governs by refusing
+            return VerificationOutcome(image, False, Reason.POLICY.value, str(exc))
+        governance = compute_effective_gates(rollout.spec.gates, policies)
+        if governance.allowed:
+            return governance.gates
+        message = "; ".join(str(r) for r in governance.refusals)
+        return VerificationOutcome(image, False, Reason.POLICY.value, message)
+
     def _supply_chain(
-        self, rollout: ModelRollout, stored: StoredRollout
+        self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
     ) -> VerificationOutcome | None:
         image_text = rollout.spec.release.image
-        policy = compute_gate_policy(rollout.spec.gates)
+        policy = compute_gate_policy(gates)
         if policy is None:
             return None
         image = decide_image_reference(image_text)
@@ -217,9 +237,8 @@ class KubeReleaseVerifier:
         return template
 
     def _pod_security(
-        self, rollout: ModelRollout, stored: StoredRollout
+        self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
     ) -> VerificationOutcome | None:
-        gates = rollout.spec.gates
         policy = compute_gate_policy(gates)
         pod_policy = (
             policy.pod_security
@@ -248,8 +267,10 @@ class KubeReleaseVerifier:
             rollout.spec.release.image, False, result.reason.value, result.message
         )
 
-    def _capacity(self, rollout: ModelRollout, stored: StoredRollout) -> VerificationOutcome | None:
-        if not rollout.spec.gates.gpu_capacity:
+    def _capacity(
+        self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
+    ) -> VerificationOutcome | None:
+        if not gates.gpu_capacity:
             return None
         template = self._candidate_template(stored)
         active = stored.status.active_env or "blue"

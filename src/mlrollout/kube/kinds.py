@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "CLUSTERRELEASEPOLICIES",
     "CONFIGMAPS",
     "DEPLOYMENTS",
     "EVENTS",
     "HTTPROUTES",
     "LEASES",
     "MODELROLLOUTS",
+    "NAMESPACES",
     "NETWORKPOLICIES",
     "NODES",
     "PODS",
@@ -59,6 +61,10 @@ CONFIGMAPS = Kind("ConfigMap", "v1", "configmaps", "CoreV1Api", "config_map")
 LEASES = Kind("Lease", "coordination.k8s.io/v1", "leases", "CoordinationV1Api", "lease")
 HTTPROUTES = Kind("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes")
 MODELROLLOUTS = Kind("ModelRollout", "mlrollout.io/v1alpha1", "modelrollouts")
+NAMESPACES = Kind("Namespace", "v1", "namespaces", "CoreV1Api", "namespace", namespaced=False)
+CLUSTERRELEASEPOLICIES = Kind(
+    "ClusterReleasePolicy", "mlrollout.io/v1alpha1", "clusterreleasepolicies", namespaced=False
+)
 NETWORKPOLICIES = Kind(
     "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", "NetworkingV1Api", "network_policy"
 )
