@@ -105,10 +105,19 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = typer.Option(
             OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
         ),
+        policy: list[Path] = typer.Option(
+            None,
+            "--policy",
+            help="ClusterReleasePolicy file: report what it would refuse (repeatable).",
+        ),
     ) -> None:
         """Validate rollouts and analysis templates; exit 0 when clean, 2 otherwise."""
         dirs = list(templates) if templates else _default_template_dirs()
         result, references = lint_paths(files, dirs)
+        if policy:
+            from mlrollout.cli.policy_lint import load_policy_files, policy_refusals
+
+            references += policy_refusals(result, load_policy_files(list(policy)))
         errors = [*result.errors, *references]
         if output is OutputFormat.JSON:
             print_json(_json_report(files, result, errors))
