@@ -12,6 +12,7 @@ import typer
 
 from mlrollout import __version__
 from mlrollout.cli import (
+    admission,
     analyze,
     controller,
     intents,
@@ -62,6 +63,7 @@ for _module in (
     simulate,
     controller,
     manifests,
+    admission,
 ):
     _module.register(app)
 

@@ -25,7 +25,13 @@ from mlrollout.spec.policy import (
 )
 from mlrollout.spec.release_policy import ClusterReleasePolicy, PolicyProvenance
 
-__all__ = ["Governance", "PolicyRefusal", "compute_effective_gates", "select_policies"]
+__all__ = [
+    "Governance",
+    "PolicyRefusal",
+    "compute_effective_gates",
+    "compute_policy_gates",
+    "select_policies",
+]
 
 _SEVERITY = ("none", "low", "medium", "high", "critical")
 
@@ -71,6 +77,39 @@ def compute_effective_gates(gates: Gates, policies: Sequence[ClusterReleasePolic
         refusals += found
         gates = _merge(gates, policy, refusals)
     return Governance(gates, tuple(p.name for p in policies), tuple(refusals))
+
+
+def compute_policy_gates(policy: ClusterReleasePolicy) -> Gates | None:
+    """The gates a policy alone enforces (admission: no rollout involved).
+
+    Any one of its trusted keys or identities suffices (threshold 1); its provenance, SBOM
+    and vulnerability minimums are required. None when it names no trusted key or identity:
+    such a policy cannot verify an image by itself.
+    """
+    spec = policy.spec
+    wanted = spec.signature
+    if not wanted.public_keys and not wanted.keyless:
+        return None
+    provenance = None
+    if spec.provenance is not None:
+        provenance = ProvenanceGate(
+            builder_ids=list(spec.provenance.builder_ids),
+            source_repos=list(spec.provenance.source_repos),
+            source_refs=list(spec.provenance.source_refs),
+        )
+    signature = SignatureGate(
+        public_keys=list(wanted.public_keys),
+        keyless=list(wanted.keyless),
+        trusted_root=wanted.trusted_root,
+        threshold=1,
+    )
+    return Gates(
+        signature=signature,
+        provenance=provenance,
+        sbom=spec.sbom,
+        vulnerabilities=spec.vulnerabilities,
+        pod_security=spec.pod_security,
+    )
 
 
 def _signature_refusals(
