@@ -19,7 +19,7 @@ from mlrollout.controller.loop import drive
 from mlrollout.errors import InvalidObjectError
 from mlrollout.kube import KubeClient
 from mlrollout.kube.environments import assess_readiness
-from mlrollout.kube.kinds import CLUSTERRELEASEPOLICIES, DEPLOYMENTS, PODS
+from mlrollout.kube.kinds import CLUSTERRELEASEPOLICIES, DEPLOYMENTS, MODELROLLOUTS, PODS
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec.status import Phase
 from support.cluster import BriskClock, SignedRegistry, build_cluster, create_rollout
@@ -154,3 +154,92 @@ def test_invalid_policy_in_the_cluster_refuses_rather_than_being_skipped(
     assert final.status.verification is not None
     assert final.status.verification.reason_code == "POLICY"
     assert "ClusterReleasePolicy production" in str(final.status.verification.message)
+
+
+SIGNED_MODEL = {
+    "uri": "s3://models/fraud-scorer/42",
+    "sha256": "c" * 64,
+    "signature": {"file": "/models/current/model.sig", "key": "/etc/keys/model.pub"},
+}
+VERIFIER = {
+    "name": "verify-model",
+    "image": "registry.test/mlrollout@sha256:" + "d" * 64,
+    "args": ["verify", "model", "/models/current"],
+    "securityContext": {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    },
+    "resources": {
+        "requests": {"cpu": "500m", "memory": "256Mi"},
+        "limits": {"cpu": "1", "memory": "256Mi"},
+    },
+    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+}
+
+
+def _add_verifier(kube: KubeClient) -> None:
+    green = kube.get(DEPLOYMENTS, "fraud-scorer-green", "default")
+    green["spec"]["template"]["spec"]["initContainers"] = [VERIFIER]
+    kube.replace(DEPLOYMENTS, green)
+
+
+def test_signed_model_is_refused_without_a_verifying_init_container(
+    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+) -> None:
+    build_cluster(kube)
+    raw = create_rollout(kube, registry.image)
+    raw["spec"]["release"]["model"] = SIGNED_MODEL
+    kube.replace(MODELROLLOUTS, raw)
+    _settle(kube)
+    kube_server.history.clear()
+    final = _drive(kube, registry)
+    assert final.status.phase is Phase.REFUSED
+    assert final.status.verification is not None
+    assert final.status.verification.reason_code == "MODEL_SIGNATURE_UNCHECKED"
+    writes = {(r.kind, r.actor) for r in kube_server.history.records()}
+    assert writes <= {("ModelRollout", "client"), ("Event", "client")}
+
+
+def test_signed_model_settings_reach_the_verifying_init_container(
+    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+) -> None:
+    kube_server.store.namespace_labels["default"] = {"mlrollout.io/governed": "true"}
+    kube.create(
+        CLUSTERRELEASEPOLICIES,
+        {**_policy(), "spec": {**_policy()["spec"], "requireModelSignature": True}},
+    )
+    build_cluster(kube)
+    _add_verifier(kube)
+    raw = create_rollout(kube, registry.image)
+    raw["spec"]["release"]["model"] = SIGNED_MODEL
+    kube.replace(MODELROLLOUTS, raw)
+    final = _drive(kube, registry)
+    assert final.status.phase is Phase.SUCCEEDED
+    green = kube.get(DEPLOYMENTS, "fraud-scorer-green", "default")
+    [init] = green["spec"]["template"]["spec"]["initContainers"]
+    env = {e["name"]: e["value"] for e in init["env"]}
+    assert env == {
+        "MLROLLOUT_MODEL_SHA256": "c" * 64,
+        "MLROLLOUT_MODEL_URI": "s3://models/fraud-scorer/42",
+        "MLROLLOUT_MODEL_SIGNATURE": "/models/current/model.sig",
+        "MLROLLOUT_MODEL_SIGNATURE_KEY": "/etc/keys/model.pub",
+    }
+    assert_valid_history(kube_server)
+
+
+def test_policy_requiring_signed_models_refuses_an_unsigned_one(
+    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+) -> None:
+    kube_server.store.namespace_labels["default"] = {"mlrollout.io/governed": "true"}
+    kube.create(
+        CLUSTERRELEASEPOLICIES,
+        {**_policy(), "spec": {**_policy()["spec"], "requireModelSignature": True}},
+    )
+    build_cluster(kube)
+    create_rollout(kube, registry.image)
+    final = _drive(kube, registry)
+    assert final.status.phase is Phase.REFUSED
+    assert final.status.verification is not None
+    assert final.status.verification.reason_code == "POLICY"
+    assert "spec.release.model.signature: not set" in str(final.status.verification.message)

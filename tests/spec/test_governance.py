@@ -327,3 +327,21 @@ def test_policy_file_with_two_documents() -> None:
     with pytest.raises(SpecError) as info:
         load_release_policies(text, source="p.yaml")
     assert str(info.value) == "p.yaml#2: kind: must be ClusterReleasePolicy, got 'ModelRollout'"
+
+
+@pytest.mark.parametrize(
+    ("required", "signed", "fields"),
+    [
+        (True, False, ["spec.release.model.signature"]),
+        (True, True, []),
+        (True, None, []),
+        (False, False, []),
+    ],
+    ids=["required-unsigned", "required-signed", "not-judged", "not-required"],
+)
+def test_policy_can_require_signed_models(
+    required: bool, signed: bool | None, fields: list[str]
+) -> None:
+    governing = policy(requireModelSignature=required)
+    outcome = compute_effective_gates(Gates.model_validate(KEYS), [governing], model_signed=signed)
+    assert [r.field for r in outcome.refusals] == fields

@@ -37,7 +37,9 @@ def policy_refusals(result: LoadResult, policies: list[ClusterReleasePolicy]) ->
     errors: list[SpecError] = []
     for doc in result.rollouts:
         assert isinstance(doc.resource, ModelRollout)
-        governance = compute_effective_gates(doc.resource.spec.gates, policies)
+        spec = doc.resource.spec
+        signed = spec.release.model.signature is not None
+        governance = compute_effective_gates(spec.gates, policies, model_signed=signed)
         errors += [
             SpecError(
                 f"{r.message} (ClusterReleasePolicy {r.policy})",

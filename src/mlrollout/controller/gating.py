@@ -9,6 +9,7 @@ failure — including an unreachable registry — is a refusal: the gates fail c
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ __all__ = [
     "KubeReleaseVerifier",
     "compute_candidate_pods",
     "compute_gate_policy",
+    "decide_model_verifier",
     "load_trusted_key",
     "load_trusted_root",
 ]
@@ -151,6 +153,27 @@ def compute_gate_policy(gates: Gates) -> GatePolicy | None:
     )
 
 
+def decide_model_verifier(template: dict[str, Any]) -> str | None:
+    """None when an init container of ``template`` runs ``mlrollout verify model``.
+
+    The controller hands that container the signature's settings as environment variables
+    (``kube.environments.compute_signature_env``); without one, nothing would check the
+    model signature the rollout asks for. The command and arguments must hold ``verify``
+    and ``model`` as consecutive items (a shell string does not count).
+    """
+    spec = template.get("spec") or {}
+    for container in spec.get("initContainers") or []:
+        words = [
+            str(w) for w in [*(container.get("command") or []), *(container.get("args") or [])]
+        ]
+        if any(a == "verify" and b == "model" for a, b in itertools.pairwise(words)):
+            return None
+    return (
+        "spec.release.model.signature is set but no init container of the candidate runs "
+        "`mlrollout verify model`"
+    )
+
+
 def compute_candidate_pods(rollout: ModelRollout, replicas: int) -> int:
     """Candidate pods the cluster must find GPUs for while the release rolls out.
 
@@ -191,7 +214,8 @@ class KubeReleaseVerifier:
             gates = self._governed_gates(stored.rollout)
             if isinstance(gates, VerificationOutcome):
                 return gates
-            for check in (self._supply_chain, self._pod_security, self._capacity):
+            checks = (self._supply_chain, self._model_verifier, self._pod_security, self._capacity)
+            for check in checks:
                 refusal = check(stored.rollout, stored, gates)
                 if refusal is not None:
                     return refusal
@@ -208,7 +232,8 @@ class KubeReleaseVerifier:
             policies = fetch_governing_policies(self.client, rollout.namespace)
         except SpecError as exc:  # a policy that does not validate governs by refusing
             return VerificationOutcome(image, False, Reason.POLICY.value, str(exc))
-        governance = compute_effective_gates(rollout.spec.gates, policies)
+        signed = rollout.spec.release.model.signature is not None
+        governance = compute_effective_gates(rollout.spec.gates, policies, model_signed=signed)
         if governance.allowed:
             return governance.gates
         message = "; ".join(str(r) for r in governance.refusals)
@@ -228,6 +253,17 @@ class KubeReleaseVerifier:
             return None
         assert result.reason is not None
         return VerificationOutcome(image_text, False, result.reason.value, result.message)
+
+    def _model_verifier(
+        self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
+    ) -> VerificationOutcome | None:
+        if rollout.spec.release.model.signature is None:
+            return None
+        problem = decide_model_verifier(self._candidate_template(stored))
+        if problem is None:
+            return None
+        code = Reason.MODEL_SIGNATURE_UNCHECKED.value
+        return VerificationOutcome(rollout.spec.release.image, False, code, problem)
 
     def _candidate_template(self, stored: StoredRollout) -> dict[str, Any]:
         rollout = stored.rollout

@@ -6,7 +6,8 @@ the gates to run plus every refusal. A rollout can add requirements, never remov
 missing requirements are filled in from the policy (provenance, SBOM, vulnerability
 threshold, pod-security level), while what only the author could loosen — no signature
 gate, an inline key, a key, identity, trusted root, builder or source outside the policy's
-lists — is a refusal naming the field and the policy. Policies apply in name order.
+lists, an unsigned model where signed ones are required — is a refusal naming the field
+and the policy. Policies apply in name order.
 The controller (``controller.gating``), ``lint --policy`` and ``admission`` call it.
 """
 
@@ -69,12 +70,28 @@ def select_policies(
     return sorted((p for p in policies if p.governs(namespace_labels)), key=lambda p: p.name)
 
 
-def compute_effective_gates(gates: Gates, policies: Sequence[ClusterReleasePolicy]) -> Governance:
-    """Merge each governing policy's minimums into ``gates`` (see the module docstring)."""
+def compute_effective_gates(
+    gates: Gates,
+    policies: Sequence[ClusterReleasePolicy],
+    *,
+    model_signed: bool | None = None,
+) -> Governance:
+    """Merge each governing policy's minimums into ``gates`` (see the module docstring).
+
+    ``model_signed`` says whether the release's model carries ``signature`` (None: not
+    judged here, as in admission, which sees no model).
+    """
     refusals: list[PolicyRefusal] = []
     for policy in policies:
-        found = _signature_refusals(gates.signature, policy)
-        refusals += found
+        refusals += _signature_refusals(gates.signature, policy)
+        if policy.spec.require_model_signature and model_signed is False:
+            refusals.append(
+                PolicyRefusal(
+                    policy.name,
+                    "spec.release.model.signature",
+                    "not set; the policy requires signed models",
+                )
+            )
         gates = _merge(gates, policy, refusals)
     return Governance(gates, tuple(p.name for p in policies), tuple(refusals))
 

@@ -118,6 +118,7 @@ class ClusterReleasePolicySpec(SpecModel):
     sbom: bool = False
     vulnerabilities: VulnerabilityGate | None = None
     pod_security: Literal["restricted", "baseline"] = "baseline"
+    require_model_signature: bool = False
 
 
 class PolicyMeta(SpecModel):
