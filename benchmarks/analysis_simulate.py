@@ -13,8 +13,8 @@ import json
 import time
 from typing import Any
 
-from mlrollout.analysis.benchmark import BenchmarkSetup, compute_summary
-from mlrollout.analysis.scenarios import SCENARIOS
+from mlrollout.bench.benchmark import BenchmarkSetup, compute_summary
+from mlrollout.bench.scenarios import SCENARIOS
 from mlrollout.cli.simulate import ParallelCollector
 
 REGRESSIONS = ("latency-10pct", "latency-20pct", "errors-x2", "anomaly-burst")

@@ -17,7 +17,7 @@ from mlrollout.analysis.config import JudgedMetric
 from mlrollout.analysis.evidence import build_evidence
 from mlrollout.analysis.kinds import MetricKind
 from mlrollout.analysis.observations import EventCounts, Histogram, Window
-from mlrollout.analysis.simulator import compute_geometric_bounds
+from mlrollout.bench.simulator import compute_geometric_bounds
 
 
 def _histogram(rng: np.random.Generator, n: int, bounds: tuple[float, ...]) -> Histogram:

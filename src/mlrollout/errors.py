@@ -21,7 +21,8 @@ The whole tree::
     │   ├── ForbiddenError                        403
     │   ├── InvalidObjectError                    422
     │   ├── ThrottledError    (transient)         429, carries retry_after
-    │   └── ApiUnavailableError (transient)       5xx, resets, refused connections
+    │   ├── ApiUnavailableError (transient)       5xx, resets, refused connections
+    │   └── LeaseLostError                         fencing: this writer's Lease is no longer valid
     ├── ProviderError                   exit 6   a metrics provider could not answer
     │   └── ProviderUnavailableError (transient)
     ├── RouterError                     exit 6   a traffic router could not apply or read a split
@@ -48,6 +49,7 @@ __all__ = [
     "GateError",
     "InvalidObjectError",
     "KubeError",
+    "LeaseLostError",
     "MlrolloutError",
     "NotFoundError",
     "ProviderError",
@@ -169,6 +171,10 @@ class ThrottledError(KubeError, TransientError):
 
 class ApiUnavailableError(KubeError, TransientError):
     """The API server answered 5xx, reset the connection or could not be reached."""
+
+
+class LeaseLostError(KubeError):
+    """Fencing: the writer's Lease is no longer valid by its own clock; it must stop."""
 
 
 class ProviderError(MlrolloutError):

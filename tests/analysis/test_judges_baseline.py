@@ -74,6 +74,21 @@ def test_decides_at_interval_ends_only() -> None:
     assert decisions[3] is AnalysisDecision.ROLLBACK  # High at the first interval end: score 0
 
 
+def test_kayenta_never_promotes_a_metric_without_data() -> None:
+    rng = np.random.default_rng(2)
+    other = KayentaMetric("lat2", MetricKind.LATENCY_BODY, group="latency", allowed_increase=1.05)
+    judge = _judge([LAT, other], intervals=1)
+    look = None
+    for t in range(4):
+        base = float(rng.lognormal(0, 0.1))
+        look = judge.observe_points(
+            {"lat": (base, base * 1.001), "lat2": (math.nan, math.nan)}, elapsed_s=15.0 * (t + 1)
+        )
+    assert look is not None
+    assert look.decision is AnalysisDecision.PAUSE
+    assert "no data on lat2" in look.reason
+
+
 def test_bad_kayenta_metric_is_spec_error() -> None:
     with pytest.raises(SpecError, match="direction"):
         KayentaMetric("m", MetricKind.ERRORS, direction="sideways")

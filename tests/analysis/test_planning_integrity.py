@@ -15,7 +15,7 @@ from mlrollout.analysis.kinds import MetricKind
 from mlrollout.analysis.observations import compute_counter_increase
 from mlrollout.analysis.planning import TrafficProfile, compute_plan
 from mlrollout.analysis.points import compute_histogram_quantile
-from mlrollout.analysis.simulator import compute_geometric_bounds
+from mlrollout.bench.simulator import compute_geometric_bounds
 from mlrollout.errors import SpecError
 
 from .builders import histogram

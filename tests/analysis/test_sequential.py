@@ -85,6 +85,31 @@ def test_inconclusive_policy_applies_at_max_duration(
     assert looks[-1].decision is decision
 
 
+def test_inconclusive_promote_never_promotes_without_usable_data() -> None:
+    config = SequentialConfig(max_duration_s=60, on_inconclusive=InconclusivePolicy.PROMOTE)
+    judge = SequentialJudge([ERRORS], config)
+    looks = _feed(judge, lambda t: {"errors": Window.empty(15.0)}, 10)
+    assert looks[-1].final
+    assert looks[-1].decision is AnalysisDecision.PAUSE
+    assert "no usable data on errors" in looks[-1].reason
+
+
+def test_empty_windows_do_not_reset_an_error_streak() -> None:
+    judge = SequentialJudge([ERRORS], SequentialConfig(error_limit=3))
+    windows = [Window.errored(15.0, "HTTP 503"), Window.empty(15.0)] * 5
+    looks = _feed(judge, lambda t: {"errors": windows[t]}, 10)
+    assert looks[-1].decision is AnalysisDecision.ROLLBACK
+    assert looks[-1].metrics[0].verdict is Verdict.ERROR
+    assert len(looks) == 5  # the third errored window, with empty ones between
+
+
+def test_a_usable_window_ends_an_error_streak() -> None:
+    judge = SequentialJudge([ERRORS], SequentialConfig(error_limit=3))
+    windows = [Window.errored(15.0, "HTTP 503"), Window.errored(15.0, "x"), count_window(0, 50)]
+    looks = _feed(judge, lambda t: {"errors": windows[t % 3]}, 9)
+    assert all(look.decision is not AnalysisDecision.ROLLBACK for look in looks)
+
+
 def test_errored_windows_end_in_error_verdict_and_rollback() -> None:
     judge = SequentialJudge([ERRORS], SequentialConfig(error_limit=3))
     looks = _feed(judge, lambda t: {"errors": Window.errored(15.0, "HTTP 503")}, 10)

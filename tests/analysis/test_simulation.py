@@ -10,18 +10,18 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mlrollout.analysis.benchmark import (
+from mlrollout.analysis.kinds import AnalysisDecision
+from mlrollout.bench.benchmark import (
     BenchmarkSetup,
     compute_clopper_pearson,
     compute_summary,
     run_replicates,
 )
-from mlrollout.analysis.comparison import Outcome
-from mlrollout.analysis.kinds import AnalysisDecision
-from mlrollout.analysis.oracle import decide_oracle
-from mlrollout.analysis.scenarios import SCENARIOS, Margins, Truth, decide_scenario
-from mlrollout.analysis.simulator import SimSettings, simulate_run
-from mlrollout.analysis.suite import render_markdown
+from mlrollout.bench.comparison import Outcome
+from mlrollout.bench.oracle import decide_oracle
+from mlrollout.bench.scenarios import SCENARIOS, Margins, Truth, decide_scenario
+from mlrollout.bench.simulator import SimSettings, simulate_run
+from mlrollout.bench.suite import render_markdown
 from mlrollout.cli.simulate import register
 from mlrollout.errors import SpecError
 
@@ -199,7 +199,7 @@ def test_cli_bad_input_is_a_spec_error(args: list[str], message: str) -> None:
 
 
 def test_calibration_finds_the_loosest_knob_with_aa_rollback_at_most_alpha() -> None:
-    from mlrollout.analysis.suite import compute_calibration
+    from mlrollout.bench.suite import compute_calibration
 
     def fake_collect(scenario, judges, setup, replicates):  # type: ignore[no-untyped-def]
         # A/A rollback falls as the knob loosens: 1% at confidence 99.9%, looseness 3.

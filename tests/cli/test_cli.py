@@ -119,6 +119,19 @@ def test_lint_warns_about_missing_signature_gate(
     assert "warning: spec.gates.signature: not set" in out
 
 
+def test_lint_warns_about_inconclusive_promote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (ROOT / "examples" / "canary.yaml").read_text()
+    assert "onInconclusive: pause" in text
+    (tmp_path / "r.yaml").write_text(
+        text.replace("onInconclusive: pause", "onInconclusive: promote")
+    )
+    code, out, _ = run(["lint", "-t", str(ROOT / "analyses"), str(tmp_path / "r.yaml")], capsys)
+    assert code == 0
+    assert "warning: spec.analysis.onInconclusive: promote" in out
+
+
 def test_missing_file_and_bad_template_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,7 @@ from mlrollout.core import AnalysisLook, EnvState, Observation, VerificationOutc
 from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift
 from mlrollout.core.confirmations import compute_due
 from mlrollout.core.decision import Decision
+from mlrollout.core.observation import UndoRequest
 from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec import ModelRollout, RolloutStatus, load_object
 from mlrollout.spec.status import EnvName, Intent, Phase, TrafficSplit
@@ -75,6 +76,8 @@ class World:
     pending_ready: dict[str, int] = field(default_factory=dict)
     refuse: set[str] = field(default_factory=set)  # webhook types that do not confirm
     asked: list[str] = field(default_factory=list)
+    undo: UndoRequest | None = None  # what `mlrollout undo` wrote for this generation
+    actor: str | None = "mlrollout-cli-test-1"
 
     @property
     def rollout(self) -> ModelRollout:
@@ -115,7 +118,8 @@ class World:
         rollout = load_object(raw, source="world")
         assert isinstance(rollout, ModelRollout)
         confirmations = {}
-        for kind in compute_due(rollout, self.status):
+        skip = self.undo is not None and self.undo.skip_analysis
+        for kind in compute_due(rollout, self.status, self.intents, skip_analysis=skip):
             self.asked.append(kind.value)
             confirmations[kind.value] = (kind.value not in self.refuse, "HTTP 403: frozen")
         return Observation(
@@ -128,6 +132,8 @@ class World:
             analysis=analysis,
             intents=dict(self.intents),
             confirmations=confirmations,
+            undo=self.undo,
+            actor=self.actor,
         )
 
     def _analysing(self, step: int) -> bool:

@@ -65,3 +65,35 @@ def test_promotion_waits_for_confirm_promotion() -> None:
     w.refuse.clear()
     assert w.run() is Phase.SUCCEEDED
     assert w.canary_share("green") == 100
+
+
+def test_promote_full_is_held_by_a_refusing_confirm_promotion() -> None:
+    from mlrollout.spec.status import Intent
+
+    w = world({"confirm-promotion"})
+    w.run(until=lambda x: x.canary_share("green") == 10)
+    w.intents[Intent.PROMOTE_FULL] = "t1"
+    w.run(until=lambda x: len(x.decisions) > 60)
+    assert w.canary_share("green") < 100
+    assert w.status.phase is not Phase.SUCCEEDED
+    assert "confirm-promotion webhook did not confirm" in w.status.message
+
+
+def test_blue_green_promote_is_held_by_a_refusing_confirm_promotion() -> None:
+    from mlrollout.spec.status import Intent
+
+    raw = rollout_from("blue-green.yaml")
+    raw["spec"]["webhooks"] = [
+        {"type": "confirm-promotion", "url": "https://gate.example.com/confirm-promotion"}
+    ]
+    raw["spec"]["strategy"]["blueGreen"]["autoPromotionEnabled"] = False
+    w = World(raw=raw)
+    w.refuse = {"confirm-promotion"}
+    assert w.run() is Phase.PAUSED
+    w.intents[Intent.PROMOTE] = "t1"
+    w.run(until=lambda x: len(x.decisions) > 40)
+    assert w.status.phase is not Phase.SUCCEEDED
+    assert "confirm-promotion webhook did not confirm" in w.status.message
+    w.refuse.clear()
+    w.intents[Intent.PROMOTE] = "t2"
+    assert w.run() is Phase.SUCCEEDED

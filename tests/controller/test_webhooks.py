@@ -136,7 +136,7 @@ def test_notification_failures_are_reported_not_raised() -> None:
     failures = send_notifications(
         [channel], rollout="r", phase="Failed", reason="x", image="i", post=post
     )
-    assert failures == ["https://hooks.example.com/a: down"]
+    assert failures == ["https://hooks.example.com/a: ConnectError: down"]
 
 
 def test_audit_line_is_one_sorted_json_object() -> None:

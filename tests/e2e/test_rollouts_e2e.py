@@ -9,6 +9,7 @@ with all traffic on stable within a second of the decision (measured on the writ
 from __future__ import annotations
 
 import copy
+import logging
 import subprocess
 import threading
 import time
@@ -26,7 +27,7 @@ from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
 from mlrollout.kube import KubeClient
-from mlrollout.kube.kinds import MODELROLLOUTS
+from mlrollout.kube.kinds import EVENTS, MODELROLLOUTS
 from mlrollout.local import ModelServer, Regressions, ServerConfig
 from mlrollout.metrics import PrometheusProvider
 from mlrollout.spec import AnalysisTemplate
@@ -40,6 +41,7 @@ from .dataplane import DataPlane
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
+PROM_TOKEN = "e2e-controller-token-7c1d55"  # sent to the controller's Prometheus only
 BASE = Regressions(error_rate=0.05)
 MARGINS = {
     "error-rate": {"relative": 1.0},
@@ -70,6 +72,17 @@ def _templates() -> dict[str, AnalysisTemplate]:
         ]
         out[name] = AnalysisTemplate.model_validate(doc)
     return out
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaves(kube: KubeClient, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """After each test: no log line, Event or status holds a credential the test used."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    events = repr(kube.list(EVENTS, "default"))
+    rollouts = repr(kube.list(MODELROLLOUTS, "default"))
+    for where, text in (("logs", caplog.text), ("Events", events), ("status", rollouts)):
+        assert PROM_TOKEN not in text, f"the Prometheus token leaked into {where}"
 
 
 @pytest.fixture
@@ -134,7 +147,11 @@ def _run(
     kube.replace(MODELROLLOUTS, raw)
     clock = SystemClock()
     provider = PrometheusProvider.from_config(
-        None, environ={"MLROLLOUT_PROMETHEUS_URL": bed["prometheus"].url}
+        None,
+        environ={
+            "MLROLLOUT_PROMETHEUS_URL": bed["prometheus"].url,
+            "MLROLLOUT_PROMETHEUS_TOKEN": PROM_TOKEN,
+        },
     )
     analyst = MetricsAnalyst(provider, _templates(), now=clock.now, scrape_lag=timedelta(seconds=2))
     reconciler = build_reconciler(

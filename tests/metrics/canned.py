@@ -53,6 +53,7 @@ class CannedPrometheus:
     answers: list[Answer]
     queries: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
+    headers: list[dict[str, str]] = field(default_factory=list)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -60,6 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
         canned: CannedPrometheus = self.server.canned  # type: ignore[attr-defined]
         params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
         canned.queries.append(params)
+        canned.headers.append(dict(self.headers.items()))
         answer = canned.answers.pop(0) if canned.answers else Answer(500, error("internal", "x"))
         time.sleep(answer.delay_s)
         payload = json.dumps(answer.body if answer.body is not None else {}).encode()

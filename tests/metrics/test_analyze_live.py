@@ -49,7 +49,9 @@ def _scenario(tmp_path: Path, green: Regressions) -> Iterator[PrometheusServer]:
             server.stop()
 
 
-def _analyze(url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object]]:
+def _analyze(
+    url: str, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, dict[str, object]]:
     argv = [
         "analyze",
         "-T",
@@ -70,6 +72,7 @@ def _analyze(url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[st
         url,
         "-o",
         "json",
+        *extra,
     ]
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -93,5 +96,19 @@ def test_a_latency_regression_fails_and_names_the_metric(
 def test_an_aa_pair_never_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with _scenario(tmp_path, Regressions()) as prometheus:
         code, document = _analyze(prometheus.url, capsys)
+        assert code in (0, 3), document
+        assert document["result"] in ("pass", "inconclusive")
+
+
+def test_a_dry_run_latency_regression_is_reported_failing_and_does_not_decide(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with _scenario(tmp_path, Regressions(latency_factor=1.6)) as prometheus:
+        code, document = _analyze(prometheus.url, capsys, "--dry-run", "latency")
+        metrics = document["metrics"]
+        assert isinstance(metrics, list)
+        failed = [m["name"] for m in metrics if m["verdict"] == "Failed"]
+        assert any(name.startswith("latency/") for name in failed), document
+        assert all(m["dry_run"] == m["name"].startswith("latency/") for m in metrics)
         assert code in (0, 3), document
         assert document["result"] in ("pass", "inconclusive")

@@ -118,6 +118,30 @@ def _vec(*pairs: tuple[dict[str, str], float]) -> list[tuple[dict[str, str], flo
         ),
         pytest.param(MetricKind.THRESHOLD, {"value": None}, None, id="value empty"),
         pytest.param(MetricKind.THRESHOLD, {"value": _vec(({}, math.nan))}, None, id="value nan"),
+        pytest.param(
+            MetricKind.LATENCY_TAIL,
+            {"buckets": _vec(({"le": "fast"}, 3.0), ({"le": "+Inf"}, 5.0))},
+            None,
+            id="le not a number",
+        ),
+        pytest.param(
+            MetricKind.LATENCY_TAIL,
+            {"buckets": _vec(({"le": "NaN"}, 3.0), ({"le": "+Inf"}, 5.0))},
+            None,
+            id="le NaN",
+        ),
+        pytest.param(
+            MetricKind.ERRORS,
+            {"events": _vec(({}, 1.0)), "total": _vec(({}, 1.7e308), ({}, 1.7e308))},
+            None,
+            id="counters near 1e308 overflow",
+        ),
+        pytest.param(
+            MetricKind.ERRORS,
+            {"events": _vec(({}, 1e300)), "total": _vec(({}, 1e301))},
+            None,
+            id="counts beyond 2**53",
+        ),
     ],
 )
 def test_compute_measurement(kind: MetricKind, results: dict, expected: object) -> None:

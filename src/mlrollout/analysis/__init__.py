@@ -4,9 +4,9 @@ Imports only the standard library, numpy, scipy, ``mlrollout.errors`` and
 ``mlrollout.model``; no I/O, clock or logging, and randomness only from a passed
 ``numpy.random.Generator``. Pipeline: ``observations`` (windows from providers) →
 ``evidence`` (per-kind e-processes built on ``eprocess``, ``confseq``, ``gaussian``) →
-judges (``sequential`` by default, ``kayenta``, ``flagger``) → ``verdicts``. Around them:
-``integrity`` (SRM, pod effects), ``buckets``, ``planning``, and the benchmark
-(``simulator``, ``scenarios``, ``oracle``, ``comparison``, ``benchmark``, ``suite``).
+judges (``sequential`` by default, ``kayenta``, ``flagger``; the ``judge`` port) →
+``verdicts``. Around them: ``integrity`` (SRM, pod effects), ``buckets``, ``planning``. The
+benchmark that measures the judges lives beside this package, in ``mlrollout.bench``.
 """
 
 from __future__ import annotations

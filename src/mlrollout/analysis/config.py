@@ -58,6 +58,7 @@ class JudgedMetric:
     window_cap: float | None = None
     burst_prior: bool = False
     prior_var: float = 0.5
+    dry_run: bool = False  # measured, judged and reported; never decides, takes no α
 
     def __post_init__(self) -> None:
         path = f"analysis.metrics.{self.name}"
@@ -134,8 +135,9 @@ def compute_alpha_budgets(
     α_c = α · ``critical_alpha_share`` when both kinds of metric exist (all of α otherwise),
     split over critical metrics by ``alpha_weight``.
     """
-    critical = [s for s in specs if s.critical]
-    others = len(specs) - len(critical)
+    deciding = [s for s in specs if not s.dry_run]
+    critical = [s for s in deciding if s.critical]
+    others = len(deciding) - len(critical)
     if not critical:
         return {}, config.alpha
     alpha_c = config.alpha * config.critical_alpha_share if others else config.alpha

@@ -162,8 +162,11 @@ class KayentaJudge:
         score = self.compute_score({n: c for n, (c, _) in results.items()})
         cfg = self.config
         last = self.intervals_done >= cfg.intervals
+        blind = [n for n, (c, _) in results.items() if c is Classification.NODATA]
         if score < cfg.marginal_score or (last and score < cfg.pass_score):
             decision = AnalysisDecision.ROLLBACK
+        elif last and blind:
+            decision = AnalysisDecision.PAUSE  # fail safe: never promote a metric without data
         elif last:
             decision = AnalysisDecision.PROMOTE
         else:
@@ -178,6 +181,8 @@ class KayentaJudge:
             for n, (c, why) in results.items()
         )
         reason = f"interval {self.intervals_done}/{cfg.intervals}: score {score:.1f}"
+        if decision is AnalysisDecision.PAUSE:
+            reason += f"; no data on {', '.join(blind)}: not promoting"
         return Look(decision, reason, elapsed_s, verdicts)
 
     def reopen(self) -> None:

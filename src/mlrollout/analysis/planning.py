@@ -160,11 +160,13 @@ def compute_plan(
 ) -> Plan:
     """Expected times and warnings for a rollout's metrics at ``profile``'s traffic."""
     budgets, alpha_n = compute_alpha_budgets(specs, config)
-    total_weight = sum(s.weight for s in specs if not s.critical) or 1.0
+    total_weight = sum(s.weight for s in specs if not s.critical and not s.dry_run) or 1.0
     plans = []
     for spec in specs:
-        # A group member alone reaches 1/α_n only when weight-share × e ≥ 1/α_n.
+        # A group member alone reaches 1/α_n only when weight-share × e ≥ 1/α_n; a dry-run
+        # metric is judged on its own at α.
         alpha_k = budgets.get(spec.name, alpha_n * spec.weight / total_weight)
+        alpha_k = config.alpha if spec.dry_run else alpha_k
         plans.append(_plan_metric(spec, profile, alpha_k=alpha_k, config=config))
     warnings = [w for plan in plans for w in plan.warnings]
     if profile.canary_pods < 3:

@@ -3,9 +3,11 @@
 Rollback at the first look where a critical metric's rollback e-value reaches 1/α_k
 (Σ α_k = α_c) or the weighted average of the non-critical ones reaches 1/α_n; promote when
 every gated metric's promote e-value has reached 1/β (intersection–union) and the soak is
-met; at maxDuration apply ``onInconclusive``. Errored and empty windows are recorded, never
-counted as health. Neighbours: per-kind ``evidence``; the controller feeds windows scrape by
-scrape and persists ``to_dict()`` to resume after a crash.
+met; at maxDuration apply ``onInconclusive`` — but never ``promote`` while a gated metric
+has had no usable window. Errored and empty windows are recorded, never counted as health;
+an empty window does not end a streak of errored ones. Dry-run metrics are judged on their
+own at α and reported, never decide. Neighbours: per-kind ``evidence``; the controller feeds
+windows scrape by scrape and persists ``to_dict()`` to resume after a crash.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ _POLICY_DECISION = {
     InconclusivePolicy.ROLLBACK: AnalysisDecision.ROLLBACK,
     InconclusivePolicy.PROMOTE: AnalysisDecision.PROMOTE,
 }
+
+
+_DRY_RUN_UNDECIDED = (Verdict.INCONCLUSIVE, "dry run, not deciding: undecided at the end")
 
 
 @dataclass
@@ -90,9 +95,9 @@ class SequentialJudge:
             track.error_streak += 1
             track.last_error = window.error
             return
-        track.error_streak = 0
         if window.usable and track.evidence.update(window):
             track.windows += 1
+            track.error_streak = 0  # only data ends a streak: empty windows do not
         else:
             track.empty += 1
 
@@ -103,7 +108,7 @@ class SequentialJudge:
                 track.promote_reached = True
 
     def _group_log_e(self) -> float:
-        group = [t for t in self.tracks.values() if not t.spec.critical]
+        group = [t for t in self.tracks.values() if not t.spec.critical and not t.spec.dry_run]
         if not group:
             return -math.inf
         total = sum(t.spec.weight for t in group)
@@ -126,7 +131,7 @@ class SequentialJudge:
         records = []
         for name, (verdict, why, rollback_at) in classes.items():
             if verdict is Verdict.RUNNING and relabel is not None:
-                verdict, why = relabel
+                verdict, why = _DRY_RUN_UNDECIDED if self.tracks[name].spec.dry_run else relabel
             records.append(
                 self._verdict_record(
                     self.tracks[name], verdict=verdict, why=why, rollback_at=rollback_at
@@ -139,20 +144,27 @@ class SequentialJudge:
     ) -> tuple[AnalysisDecision, str, tuple[Verdict, str] | None]:
         """AnalysisDecision, reason and the verdict that still-running metrics end with."""
         cfg = self.config
+        classes = {n: c for n, c in classes.items() if not self.tracks[n].spec.dry_run}
         failed = [n for n, c in classes.items() if c[0] is Verdict.FAILED]
         if failed:
             return AnalysisDecision.ROLLBACK, f"regression shown on {', '.join(failed)}", None
         broken = [n for n, c in classes.items() if c[0] is Verdict.ERROR]
         if broken:
             return _POLICY_DECISION[cfg.on_error], f"provider errors on {', '.join(broken)}", None
-        gated = [t for t in self.tracks.values() if t.spec.gated]
+        gated = [t for t in self.tracks.values() if t.spec.gated and not t.spec.dry_run]
         if gated and all(t.promote_reached for t in gated) and self.elapsed_s >= cfg.min_soak_s:
             done = (Verdict.SUCCESSFUL, "no regression shown (not gated)")
             return AnalysisDecision.PROMOTE, "every gated metric is within its margin", done
         if self.elapsed_s >= cfg.max_duration_s:
             reason = f"maxDuration reached; onInconclusive={cfg.on_inconclusive}"
             ended = (Verdict.INCONCLUSIVE, "undecided at maxDuration")
-            return _POLICY_DECISION[cfg.on_inconclusive], reason, ended
+            decision = _POLICY_DECISION[cfg.on_inconclusive]
+            blind = [t.spec.name for t in gated if t.windows == 0]
+            if decision is AnalysisDecision.PROMOTE and blind:
+                # Fail safe: never promote on no data, whatever onInconclusive says.
+                reason += f", but no usable data on {', '.join(blind)}: pausing instead"
+                return AnalysisDecision.PAUSE, reason, ended
+            return decision, reason, ended
         return AnalysisDecision.CONTINUE, "collecting evidence", None
 
     def _look(
@@ -163,6 +175,8 @@ class SequentialJudge:
     def _classify(self, track: _Track, group_failed: bool) -> tuple[Verdict, str, float]:
         spec, summary = track.spec, track.summary
         assert summary is not None
+        if spec.dry_run:
+            return self._classify_dry_run(track)
         alpha_k = self.alpha_critical[spec.name] if spec.critical else self.alpha_group
         rollback_at = 1.0 / alpha_k
         verdict = Verdict.RUNNING
@@ -179,6 +193,22 @@ class SequentialJudge:
         else:
             why = "not enough evidence yet" if track.windows else "no data yet"
         return verdict, why, rollback_at
+
+    def _classify_dry_run(self, track: _Track) -> tuple[Verdict, str, float]:
+        """A dry-run metric on its own at α, as if it were the only critical one."""
+        summary = track.summary
+        assert summary is not None
+        rollback_at = 1.0 / self.config.alpha
+        if summary.forced is Verdict.FAILED:
+            return Verdict.FAILED, "dry run, not deciding: threshold check failed", rollback_at
+        if summary.log_e_rollback >= math.log(rollback_at):
+            return Verdict.FAILED, "dry run, not deciding: regression shown", rollback_at
+        if track.error_streak >= self.config.error_limit:
+            why = f"dry run, not deciding: {track.error_streak} errored windows in a row"
+            return Verdict.ERROR, why, rollback_at
+        if track.promote_reached and track.spec.gated:
+            return Verdict.SUCCESSFUL, "dry run, not deciding: within the margin", rollback_at
+        return Verdict.RUNNING, "dry run, not deciding: not enough evidence yet", rollback_at
 
     def _verdict_record(
         self, track: _Track, *, verdict: Verdict, why: str, rollback_at: float
@@ -214,6 +244,7 @@ class SequentialJudge:
             windows=track.windows,
             errored_windows=track.errored,
             empty_windows=track.empty,
+            dry_run=track.spec.dry_run,
         )
 
     def reopen(self) -> None:

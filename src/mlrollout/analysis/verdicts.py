@@ -45,6 +45,7 @@ class MetricVerdict:
     windows: int = 0
     errored_windows: int = 0
     empty_windows: int = 0
+    dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (infinities and NaN become None)."""

@@ -9,7 +9,7 @@ promotion (tripwires never do).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlrollout.analysis import JudgedMetric
@@ -27,6 +27,7 @@ class BoundMetric:
     template: str
     metric: MetricSpec
     args: Mapping[str, str]
+    dry_run: bool = False
 
     @property
     def key(self) -> str:
@@ -60,14 +61,19 @@ def bind_metrics(
                 path=f"spec.analysis.templates[{i}].name",
             )
         args = {**_defaults(template), **ref.args}
-        bound += [BoundMetric(template.name, m, args) for m in template.spec.metrics]
+        bound += [BoundMetric(template.name, m, args, ref.dry_run) for m in template.spec.metrics]
     return bound
 
 
 def bind_arguments(
-    templates: Sequence[AnalysisTemplate], args: Mapping[str, str], *, path: str = "--arg"
+    templates: Sequence[AnalysisTemplate],
+    args: Mapping[str, str],
+    *,
+    path: str = "--arg",
+    dry_run: Collection[str] = (),
 ) -> list[BoundMetric]:
-    """Metrics of templates named directly, with ``args`` for the arguments they declare.
+    """Metrics of templates named directly, with ``args`` for the arguments they declare;
+    the metrics of templates named in ``dry_run`` are judged and reported, never decide.
 
     An argument no template declares, or one a template needs and nobody gives, is a
     ``SpecError`` naming ``path``: nothing is sent anywhere with a half-filled query.
@@ -87,7 +93,8 @@ def bind_arguments(
             raise SpecError(
                 f"template {template.name!r} needs {path} {missing[0]}=VALUE", path=path
             )
-        bound += [BoundMetric(template.name, m, values) for m in template.spec.metrics]
+        dry = template.name in dry_run
+        bound += [BoundMetric(template.name, m, values, dry) for m in template.spec.metrics]
     return bound
 
 
@@ -114,6 +121,7 @@ def compute_judged_metric(
         threshold_min=rng.min if rng is not None else None,
         threshold_max=rng.max if rng is not None else None,
         burst_prior=tripwire,
+        dry_run=bound.dry_run,
         # Tripwires can roll a release back but need not prove anything for it to be
         # promoted (equal background rates never could).
         gated=not tripwire,

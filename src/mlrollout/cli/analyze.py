@@ -81,6 +81,7 @@ def _policy(
     beta: float,
     window: timedelta,
     period: timedelta,
+    dry_run: frozenset[str] = frozenset(),
 ) -> AnalysisPolicy:
     """The analysis policy of a one-shot run, refused before anything is fetched."""
     try:
@@ -91,7 +92,7 @@ def _policy(
     checks = max(1, min(int(period / window), 1000))
     try:
         return AnalysisPolicy(
-            templates=[TemplateRef(name=t.name) for t in templates],
+            templates=[TemplateRef(name=t.name, dry_run=t.name in dry_run) for t in templates],
             judge=kind,
             alpha=alpha,
             beta=beta,
@@ -184,6 +185,12 @@ def register(app: typer.Typer) -> None:
         alpha: float = typer.Option(0.01, "--alpha", help="Bound on a false 'fail'."),
         beta: float = typer.Option(0.05, "--beta", help="Bound on a false 'pass'."),
         arg: list[str] = typer.Option(None, "--arg", help="Template argument NAME=VALUE."),
+        dry_run: list[str] = typer.Option(
+            None,
+            "--dry-run",
+            help="Name of a chosen template whose metrics are judged and reported but never "
+            "decide (sequential judge); repeatable.",
+        ),
         namespace: str = typer.Option(
             "", "--namespace", "-n", help="Value of {{namespace}} in queries."
         ),
@@ -213,9 +220,19 @@ def register(app: typer.Typer) -> None:
         )
         args = parse_selector(",".join(arg), option="--arg") if arg else {}
         chosen = _templates(template, dirs)
-        metrics = bind_arguments(chosen, args)
+        dry = frozenset(dry_run or ())
+        if unknown := sorted(dry - {t.name for t in chosen}):
+            known = ", ".join(t.name for t in chosen)
+            raise SpecError(f"{unknown[0]!r} is not a chosen template ({known})", path="--dry-run")
+        if dry and (judge != "sequential" or len(dry) == len(chosen)):
+            raise SpecError(
+                "needs --judge sequential and at least one deciding template", path="--dry-run"
+            )
+        metrics = bind_arguments(chosen, args, dry_run=dry)
         period, window = parse_duration(since), parse_duration(interval)
-        policy = _policy(chosen, judge=judge, alpha=alpha, beta=beta, window=window, period=period)
+        policy = _policy(
+            chosen, judge=judge, alpha=alpha, beta=beta, window=window, period=period, dry_run=dry
+        )
         check_judge(policy, metrics, path="--judge")
         end = datetime.now(UTC)
         job = OneShot(

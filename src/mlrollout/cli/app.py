@@ -1,7 +1,8 @@
 """The typer application, the ``--version`` flag, and the one error handler.
 
 Each command module exposes ``register(app)``; this module wires them and maps every
-``MlrolloutError`` to its exit code with a one-line message on stderr.
+``MlrolloutError`` to its exit code with a one-line, redacted message on stderr. Anything
+else (a bug) is still one line and exit 6, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mlrollout.cli import (
     admission,
     analyze,
     controller,
+    history,
     intents,
     lint,
     manifests,
@@ -24,7 +26,8 @@ from mlrollout.cli import (
     status,
     verify,
 )
-from mlrollout.errors import MlrolloutError
+from mlrollout.errors import ExitCode, MlrolloutError
+from mlrollout.redaction import install_log_redaction, redact
 
 __all__ = ["app", "main"]
 
@@ -58,6 +61,7 @@ for _module in (
     promote,
     status,
     intents,
+    history,
     analyze,
     plan,
     simulate,
@@ -73,8 +77,19 @@ def main(argv: list[str] | None = None) -> None:
 
     Usage errors (unknown option, missing argument) are click's: exit 2 with its message.
     """
+    install_log_redaction()
     try:
         app(args=argv, prog_name="mlrollout")
     except MlrolloutError as exc:
-        typer.echo(f"mlrollout: {exc}", err=True)
+        typer.echo(f"mlrollout: {_one_line(exc)}", err=True)
         sys.exit(exc.exit_code)
+    except RecursionError:
+        typer.echo("mlrollout: input nested too deeply to process", err=True)
+        sys.exit(ExitCode.BAD_INPUT)
+    except Exception as exc:  # a bug: still one line and a documented exit code, no traceback
+        typer.echo(f"mlrollout: internal error: {type(exc).__name__}: {_one_line(exc)}", err=True)
+        sys.exit(ExitCode.ERROR)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(redact(str(exc)).split())

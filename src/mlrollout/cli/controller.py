@@ -8,6 +8,7 @@ provider per rollout, the health endpoint and logging, and exits 1 when the Leas
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -23,7 +24,9 @@ from mlrollout.controller.manager import Manager, ManagerSettings
 from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import HealthServer, Telemetry
 from mlrollout.metrics.registry import build_cluster_providers
+from mlrollout.redaction import install_log_redaction
 from mlrollout.spec import ModelRollout, load_paths
+from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES
 
 __all__ = ["register"]
 
@@ -64,6 +67,9 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
+        install_log_redaction()
+        # Controller mode: a rollout may not make the controller read files by path.
+        os.environ.setdefault(ENV_ALLOW_KEY_FILES, "false")
         library = load_paths(template_files(list(templates or []))).templates
         clock = SystemClock()
 
@@ -89,7 +95,7 @@ def register(app: typer.Typer) -> None:
                 clock=clock,
             )
             health = HealthServer(
-                telemetry, host=health_host, port=health_port, ready=lambda: manager.leading
+                telemetry, host=health_host, port=health_port, ready=manager.readiness
             ).start()
 
             def stop(signum: int, frame: FrameType | None) -> None:

@@ -15,6 +15,7 @@ import typer
 from mlrollout.binding import check_rollout
 from mlrollout.cli.output import OutputFormat, print_json
 from mlrollout.errors import ExitCode, SpecError
+from mlrollout.model.analysis import InconclusivePolicy
 from mlrollout.spec import AnalysisTemplate, LoadResult, ModelRollout, check_references, load_paths
 from mlrollout.spec.loader import Document
 
@@ -76,8 +77,21 @@ def _warnings(doc: Document) -> list[str]:
         out.append(
             "spec.gates.signature: not set; images are deployed without signature verification"
         )
-    if resource.spec.analysis is None:
+    analysis = resource.spec.analysis
+    if analysis is None:
         out.append("spec.analysis: not set; traffic moves without any analysis")
+    else:
+        if analysis.on_inconclusive is InconclusivePolicy.PROMOTE:
+            out.append(
+                "spec.analysis.onInconclusive: promote releases a candidate the judge could not "
+                "clear at maxDuration (never one without usable data: that pauses)"
+            )
+        out += [
+            f"spec.analysis.templates[{i}]: {ref.name} is dryRun; its metrics are measured "
+            "and reported but never decide"
+            for i, ref in enumerate(analysis.templates)
+            if ref.dry_run
+        ]
     return out
 
 

@@ -57,7 +57,7 @@ from mlrollout.spec import (
 from mlrollout.spec.loader import Document
 from mlrollout.spec.status import Phase
 
-__all__ = ["EXIT_BY_PHASE", "register"]
+__all__ = ["EXIT_BY_PHASE", "Progress", "finish", "register", "see_through", "template_library"]
 
 EXIT_BY_PHASE = {
     Phase.SUCCEEDED: ExitCode.OK,
@@ -74,6 +74,16 @@ def _templates(dirs: list[Path], extra: dict[str, AnalysisTemplate]) -> dict[str
     if library.errors:
         raise library.errors[0]
     return {**library.templates, **extra}
+
+
+def template_library(
+    templates: list[Path] | None, extra: dict[str, AnalysisTemplate] | None = None
+) -> dict[str, AnalysisTemplate]:
+    """The ``--templates`` directories (default ./analyses when it exists), loaded."""
+    dirs = (
+        list(templates) if templates else ([Path("analyses")] if Path("analyses").is_dir() else [])
+    )
+    return _templates(dirs, extra or {})
 
 
 def _load_target(target: str) -> tuple[ModelRollout | None, dict[str, AnalysisTemplate], str]:
@@ -150,7 +160,7 @@ class Progress:
         self.last = line
 
 
-def _run(
+def see_through(
     client: KubeClient,
     options: ClusterOptions,
     stored: StoredRollout,
@@ -178,14 +188,20 @@ def _run(
     if rollout.spec.analysis is not None:
         config = rollout.spec.metrics.prometheus if rollout.spec.metrics else None
         analyst = MetricsAnalyst(build_cluster_providers(config), templates, now=clock.now)
+    holder = identity("mlrollout-cli")
     reconciler = build_reconciler(
-        client, namespace=rollout.namespace, name=rollout.name, analyst=analyst, clock=clock
+        client,
+        namespace=rollout.namespace,
+        name=rollout.name,
+        analyst=analyst,
+        clock=clock,
+        identity=holder,
     )
     lease = LeaseLock(
         client,
         name=CONTROLLER_LEASE,
         namespace=lease_namespace,
-        identity=identity("mlrollout-cli"),
+        identity=holder,
         settings=lease_settings(),
     )
     return drive_with_lease(
@@ -260,12 +276,7 @@ def register(app: typer.Typer) -> None:
             raise SpecError(str(exc), path="--timeout") from None
         options = ClusterOptions(kubeconfig, context, namespace)
         rollout, own, name = _load_target(target)
-        dirs = (
-            list(templates)
-            if templates
-            else ([Path("analyses")] if Path("analyses").is_dir() else [])
-        )
-        library = _templates(dirs, own)
+        library = template_library(templates, own)
         with options.client() as client:
             if rollout is not None:
                 obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -287,9 +298,9 @@ def register(app: typer.Typer) -> None:
                     RolloutStore(client).request(ns, name, Intent.PROMOTE)
             progress = Progress(output=output, report_dir=report_dir)
             if not wait:
-                _finish(stored, output, ExitCode.OK)
+                finish(stored, output, ExitCode.OK)
                 return
-            outcome = _run(
+            outcome = see_through(
                 client,
                 options,
                 stored,
@@ -300,16 +311,17 @@ def register(app: typer.Typer) -> None:
                 progress=progress,
             )
         code = EXIT_BY_PHASE.get(outcome.stored.status.phase, ExitCode.INCONCLUSIVE)
-        _finish(outcome.stored, output, code, driven=outcome.driven)
+        finish(outcome.stored, output, code, driven=outcome.driven)
 
 
 def _doc(rollout: ModelRollout, source: str) -> Document:
     return Document(source, None, rollout)
 
 
-def _finish(
+def finish(
     stored: StoredRollout, output: OutputFormat, code: int, *, driven: bool | None = None
 ) -> None:
+    """Print the outcome (a line, or the status document with ``exitCode``) and exit."""
     if output is OutputFormat.JSON:
         document = status_document(stored)
         document["exitCode"] = code

@@ -18,11 +18,11 @@ from typing import Any
 
 import typer
 
-from mlrollout.analysis.benchmark import BenchmarkSetup, compute_summary, run_replicates
-from mlrollout.analysis.comparison import JUDGES, Outcome
-from mlrollout.analysis.scenarios import SCENARIOS, Margins, Scenario, decide_scenario
-from mlrollout.analysis.simulator import SimSettings
-from mlrollout.analysis.suite import compute_suite, render_markdown
+from mlrollout.bench.benchmark import BenchmarkSetup, compute_summary, run_replicates
+from mlrollout.bench.comparison import JUDGES, Outcome
+from mlrollout.bench.scenarios import SCENARIOS, Margins, Scenario, decide_scenario
+from mlrollout.bench.simulator import SimSettings
+from mlrollout.bench.suite import compute_suite, render_markdown
 from mlrollout.cli.output import OutputFormat, print_json
 from mlrollout.errors import SpecError
 from mlrollout.model import parse_duration

@@ -20,8 +20,6 @@ from mlrollout.spec import RolloutStatus
 
 __all__ = ["register", "render_status", "status_document"]
 
-TERMINAL = {"Succeeded", "RolledBack", "Aborted", "Failed", "Refused"}
-
 
 def status_document(stored: StoredRollout) -> dict[str, Any]:
     """The JSON document of ``status --output json``."""
@@ -61,7 +59,8 @@ def _metric_lines(status: RolloutStatus) -> list[str]:
         interval = ""
         if metric.lower is not None and metric.upper is not None:
             interval = f" [{metric.lower:.3g}, {metric.upper:.3g}]"
-        lines.append(f"  {metric.name:<22} {metric.verdict.value:<12}{interval}  {metric.reason}")
+        name = f"{metric.name} (dry run)" if metric.dry_run else metric.name
+        lines.append(f"  {name:<22} {metric.verdict.value:<12}{interval}  {metric.reason}")
     return lines
 
 
@@ -123,7 +122,7 @@ def register(app: typer.Typer) -> None:
             if not watch:
                 return
             last = stored.resource_version
-            while stored.status.phase.value not in TERMINAL:
+            while not stored.status.phase.terminal:
                 for _, obj in client.watch(
                     MODELROLLOUTS, ns, resource_version=last, timeout_seconds=30
                 ):
@@ -132,7 +131,7 @@ def register(app: typer.Typer) -> None:
                     stored = parse_stored(obj)
                     last = stored.resource_version
                     _print(stored, output)
-                    if stored.status.phase.value in TERMINAL:
+                    if stored.status.phase.terminal:
                         break
 
     @app.command("list")

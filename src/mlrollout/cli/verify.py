@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -31,8 +33,12 @@ from mlrollout.gates.registry_auth import Credentials
 from mlrollout.gates.result import VerificationResult, describe_refusal
 from mlrollout.gates.verify import decide_image_reference, fetch_verification
 from mlrollout.model import Sha256
+from mlrollout.redaction import register_secret
+from mlrollout.spec.yamlfile import read_regular_file
 
-__all__ = ["register"]
+__all__ = ["fetch_password", "register"]
+
+PASSWORD_ENV = "MLROLLOUT_REGISTRY_PASSWORD"
 
 
 class Output(StrEnum):
@@ -62,7 +68,11 @@ def image_command(
         False, "--plain-http", help="Allow plain HTTP to a non-loopback registry."
     ),
     username: str | None = typer.Option(None, envvar="MLROLLOUT_REGISTRY_USERNAME"),
-    password: str | None = typer.Option(None, envvar="MLROLLOUT_REGISTRY_PASSWORD"),
+    password_file: str | None = typer.Option(
+        None,
+        "--password-file",
+        help=f"File holding the registry password ('-': stdin); else ${PASSWORD_ENV}.",
+    ),
     identity: str | None = typer.Option(
         None, "--certificate-identity", help="Keyless: a trusted certificate identity."
     ),
@@ -98,6 +108,7 @@ def image_command(
         trusted_root=_read(trusted_root, "--trusted-root") if trusted_root else None,
         require_tlog=False if insecure_ignore_tlog else None,
     )
+    password = fetch_password(password_file)
     credentials = Credentials(username, password or "") if username else None
     with RegistryClient(image.registry, credentials=credentials, plain_http=plain_http) as client:
         result = fetch_verification(image, gate_policy, client=client, now=datetime.now(UTC))
@@ -139,6 +150,23 @@ def blob_command(
         str(artifact), digest=digest, bundle=bundle_bytes, policy=policy, now=datetime.now(UTC)
     )
     _emit(result, output)
+
+
+def fetch_password(source: str | None) -> str | None:
+    """The registry password from a file, stdin (``-``) or the environment — never from a
+    command-line argument, which other users of the machine can read in the process list."""
+    if source == "-":
+        value: str | None = sys.stdin.readline().strip()
+    elif source is not None:
+        raw = read_regular_file(source, limit=64 * 1024)
+        try:
+            value = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise SpecError("the password file is not UTF-8", source=source) from None
+    else:
+        value = os.environ.get(PASSWORD_ENV)
+    register_secret(value)
+    return value
 
 
 @verify_app.command("model")

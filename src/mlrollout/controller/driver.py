@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlrollout.clock import Clock
-from mlrollout.controller.loop import SETTLED, Reconciler, drive
+from mlrollout.controller.loop import Reconciler, drive
 from mlrollout.core.decision import Decision
 from mlrollout.errors import DeadlineError, KubeError, NotFoundError
 from mlrollout.kube import KubeClient, LeaseLock, RolloutStore, StoredRollout
+from mlrollout.kube.fencing import LeaseFence
 from mlrollout.kube.kinds import LEASES, MODELROLLOUTS
 from mlrollout.kube.rollouts import parse_stored
 from mlrollout.spec.status import Intent, Phase
@@ -35,7 +37,6 @@ __all__ = [
 ]
 
 CONTROLLER_LEASE = "mlrollout-controller"
-WAITING = SETTLED | {Phase.PAUSED}
 
 
 def identity(role: str) -> str:
@@ -95,22 +96,45 @@ def drive_with_lease(
     duration); one still being renewed by another driver is a ``KubeError``.
     """
     _acquire(lease, reconciler.clock, patience=lease.settings.lease_duration * 2)
+    reconciler.edge.fence = LeaseFence(lease)  # a deposed driver writes nothing more
     store_request = _full_requester(reconciler) if full else None
 
     def each(stored: StoredRollout, decision: Decision) -> None:
-        if not lease.try_acquire_or_renew():
+        if not lease.try_acquire_or_renew() and not lease.held:
             raise KubeError("lost the Lease: another process now drives this rollout")
         if store_request is not None:
             store_request(stored)
         on_pass(stored, decision)
 
+    renewer = _Renewer(lease)
     try:
         stored = drive(
-            reconciler, timeout=timeout, until=lambda s: s.status.phase in WAITING, on_pass=each
+            reconciler, timeout=timeout, until=lambda s: s.status.phase.settled, on_pass=each
         )
     finally:
+        renewer.stop()
         lease.release()
     return DriveOutcome(stored, True)
+
+
+class _Renewer:
+    """Renews the Lease every retry period while a pass runs (a long pass must not lose it:
+    the fence would stop its writes)."""
+
+    def __init__(self, lease: LeaseLock) -> None:
+        self.lease = lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="lease-renewer")
+        self._thread.start()
+
+    def _run(self) -> None:
+        period = self.lease.settings.retry_period.total_seconds()
+        while not self._stop.wait(period):
+            self.lease.try_acquire_or_renew()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def _acquire(lease: LeaseLock, clock: Clock, *, patience: timedelta) -> None:
@@ -155,7 +179,7 @@ def follow(
     deadline = clock.monotonic() + timeout.total_seconds()
     stored = store.read(namespace, name)
     on_change(stored)
-    while stored.status.phase not in WAITING:
+    while not stored.status.phase.settled:
         remaining = deadline - clock.monotonic()
         if remaining <= 0:
             raise DeadlineError(f"rollout still {stored.status.phase.value} after {timeout}")
@@ -168,7 +192,7 @@ def follow(
             if obj.get("metadata", {}).get("name") == name:
                 stored = parse_stored(obj)
                 on_change(stored)
-                if stored.status.phase in WAITING:
+                if stored.status.phase.settled:
                     break
         else:
             stored = store.read(namespace, name)

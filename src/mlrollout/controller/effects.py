@@ -3,8 +3,9 @@
 Part of the ``controller`` layer, at the edge. A ``Shift`` persists ``traffic.target`` before
 the router write and ``traffic.applied`` after it; the decision's status is written last
 with the resourceVersion read. Every action is idempotent, so after a crash at any named
-``CrashPoint`` the next pass repeats what was not recorded. Events, notifications and
-informational webhooks are best effort.
+``CrashPoint`` the next pass repeats what was not recorded. Before every router, workload or
+status write the edge's ``Fence`` checks the writer still holds its Lease (``kube.fencing``).
+Events, notifications and informational webhooks are best effort.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mlrollout.core.actions import (
 from mlrollout.core.decision import Decision
 from mlrollout.errors import SpecError
 from mlrollout.hooks.notify import audit_line
+from mlrollout.kube.fencing import NO_FENCE, Fence
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec import RolloutStatus
 from mlrollout.traffic.port import TrafficRouter
@@ -88,6 +90,7 @@ class Edge:
     emit: Callable[[StoredRollout, Emit], None] = lambda stored, event: None
     notify: Callable[[StoredRollout, Notify], None] = lambda stored, note: None
     log: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
+    fence: Fence = NO_FENCE  # checked before every router, workload and status write
 
 
 def apply_decision(
@@ -107,6 +110,7 @@ def apply_decision(
         )
         stored, status = _apply(edge, stored, status, action)
     edge.crash("before-status-write")
+    edge.fence.check("the status")
     written = edge.state.write_status(stored, status)
     edge.crash("after-status-write")
     return written
@@ -119,13 +123,16 @@ def _apply(
         return _shift(edge, stored, status, action)
     if isinstance(action, Deploy):
         edge.crash("before-scale")
+        edge.fence.check("a Deployment")
         edge.environments.deploy(action)
         edge.crash("after-scale")
     elif isinstance(action, ScaleEnv):
         edge.crash("before-scale")
+        edge.fence.check("a Deployment's scale")
         edge.environments.scale(action.env, action.replicas)
         edge.crash("after-scale")
     elif isinstance(action, SetPreview):
+        edge.fence.check("the preview Service")
         edge.environments.set_preview(action.env)
     elif isinstance(action, Emit):
         edge.emit(stored, action)
@@ -144,8 +151,10 @@ def _shift(
     )
     if stored.status.traffic.target != action.split:
         edge.crash("before-target-write")
+        edge.fence.check("the traffic target")
         stored = edge.state.write_status(stored, with_target)
     edge.crash("before-router-write")
+    edge.fence.check("the traffic split")
     achieved = edge.router.shift(action.split)
     edge.crash("after-router-write")
     applied = with_target.model_copy(

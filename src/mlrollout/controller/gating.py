@@ -43,7 +43,9 @@ from mlrollout.metrics.settings import DEFAULT_SECRETS_DIR, ENV_SECRETS_DIR
 from mlrollout.spec import ModelRollout
 from mlrollout.spec.governance import compute_effective_gates
 from mlrollout.spec.policy import Gates, PublicKeyRef, SignatureGate, TrustedRootRef
+from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES, CredentialScope
 from mlrollout.spec.strategy import RouterKind
+from mlrollout.spec.yamlfile import read_regular_file
 from mlrollout.traffic.factory import build_environments
 from mlrollout.traffic.replica_math import compute_pods_to_place, compute_replica_plan
 
@@ -67,12 +69,18 @@ def load_trusted_key(ref: PublicKeyRef, index: int) -> TrustedKey:
             path = base / ref.secret / ref.key
         else:
             assert ref.file is not None
+            if not CredentialScope.from_environment().allow_key_files:
+                raise SpecError(
+                    f"keys from files are not allowed here ({ENV_ALLOW_KEY_FILES}); use a "
+                    "mounted Secret or inline pem",
+                    path=f"spec.gates.signature.publicKeys[{index}].file",
+                )
             path = Path(ref.file)
         try:
-            pem = path.read_bytes()
-        except OSError as exc:
+            pem = read_regular_file(path, limit=64 * 1024)
+        except SpecError as exc:
             raise SpecError(
-                f"cannot read public key: {exc.strerror}",
+                f"cannot read public key: {exc.reason}",
                 source=str(path),
                 path=f"spec.gates.signature.publicKeys[{index}]",
             ) from None
@@ -140,6 +148,7 @@ def compute_gate_policy(gates: Gates) -> GatePolicy | None:
             max_severity=gates.vulnerabilities.max_severity.upper()
         )
     pod_security = PodSecurityPolicy(
+        level=gates.pod_security,
         max_gpus=gates.max_gpus_per_pod or PodSecurityPolicy().max_gpus,
         require_egress_policy=gates.network_policy != "ignore",
         egress_policy_missing_is_error=gates.network_policy == "require",
@@ -280,6 +289,7 @@ class KubeReleaseVerifier:
             policy.pod_security
             if policy is not None
             else PodSecurityPolicy(
+                level=gates.pod_security,
                 require_egress_policy=gates.network_policy != "ignore",
                 egress_policy_missing_is_error=gates.network_policy == "require",
             )

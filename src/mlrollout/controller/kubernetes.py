@@ -26,11 +26,11 @@ from mlrollout.kube.environments import (
     GpuEnvironments,
     assess_readiness,
     compute_signature_env,
-    other_env,
+    model_container,
 )
 from mlrollout.model import ImageRef, Sha256
 from mlrollout.spec import ModelRollout, RolloutStatus
-from mlrollout.spec.status import EnvName
+from mlrollout.spec.status import EnvName, other_env
 from mlrollout.traffic.factory import build_environments, build_router
 from mlrollout.traffic.selector import ServiceSelectorRouter
 
@@ -56,14 +56,6 @@ class KubeRolloutState:
         return self.store.write_status(stored, status)
 
 
-def _model_container(deployment: dict[str, Any], name: str | None) -> dict[str, Any]:
-    containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
-    for container in containers:
-        if name is None or container.get("name") == name:
-            return dict(container)
-    return {}
-
-
 class KubeEnvironments:
     """The ``Environments`` port over the two Deployments of a rollout."""
 
@@ -80,7 +72,7 @@ class KubeEnvironments:
             readiness = assess_readiness(deployment)
             template = deployment["spec"]["template"]
             annotations = (template.get("metadata") or {}).get("annotations") or {}
-            container = _model_container(deployment, self.deployments.containers.get(env))
+            container = model_container(deployment, self.deployments.containers.get(env))
             out[env] = EnvState(
                 name=env,
                 image=container.get("image"),
@@ -155,6 +147,7 @@ def build_reconciler(
     analyst: Analyst | None = None,
     clock: Clock | None = None,
     edge_options: dict[str, Any] | None = None,
+    identity: str | None = None,
 ) -> Reconciler:
     """A reconciler for one rollout on the cluster ``client`` talks to, with Events,
     notifications and (for tests) the crash hook of ``MLROLLOUT_CRASH_AT`` wired in."""
@@ -179,4 +172,5 @@ def build_reconciler(
         verifier=KubeReleaseVerifier(client),
         clock=clock or SystemClock(),
         analyst=analyst,
+        identity=identity,
     )

@@ -2,7 +2,8 @@
 
 Part of the ``controller`` layer (the manager's edge). Metrics live in a private
 ``CollectorRegistry`` so tests can run several managers in one process; ``/healthz`` answers
-200 while the process runs, ``/readyz`` 200 only while it leads, ``/metrics`` the exposition.
+200 while the process runs, ``/readyz`` 200 only while it leads with every worker alive and
+none stuck (the body says why not), ``/metrics`` the exposition.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ class Telemetry:
             "mlrollout_decisions", "Decisions by resulting phase", ["phase"], registry=self.registry
         )
         self.errors = Counter(
-            "mlrollout_reconcile_errors", "Passes that failed", ["reason"], registry=self.registry
+            "mlrollout_reconcile_errors",
+            "Passes that failed, by cause (an error class, or InternalError)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.worker_restarts = Counter(
+            "mlrollout_worker_restarts",
+            "Worker threads that ended unexpectedly and were started again",
+            registry=self.registry,
         )
         self.duration = Histogram(
             "mlrollout_reconcile_duration_seconds",
@@ -89,6 +98,15 @@ class Telemetry:
         return generate_latest(self.registry)
 
 
+def _readiness(answer: object) -> tuple[bool, str]:
+    """``ready`` may answer a bool (leading or not) or a value with ``ready`` and ``reason``."""
+    if isinstance(answer, bool):
+        return answer, "leading" if answer else "standby"
+    ready = bool(getattr(answer, "ready", False))
+    reason = str(getattr(answer, "reason", "leading" if ready else "standby"))
+    return ready, "leading" if ready else reason
+
+
 class HealthServer:
     """``/healthz``, ``/readyz`` and ``/metrics`` on a port."""
 
@@ -102,9 +120,9 @@ class HealthServer:
                 elif self.path == "/healthz":
                     body, code, kind = b"ok\n", 200, "text/plain"
                 elif self.path == "/readyz":
-                    leading = bool(outer.ready())
-                    body = b"leading\n" if leading else b"standby\n"
-                    code, kind = (200 if leading else 503), "text/plain"
+                    ready, reason = _readiness(outer.ready())
+                    body = (reason + "\n").encode()
+                    code, kind = (200 if ready else 503), "text/plain"
                 else:
                     body, code, kind = b"not found\n", 404, "text/plain"
                 self.send_response(code)

@@ -34,6 +34,7 @@ from mlrollout.core.phases import (
     start_rollback,
     succeed,
 )
+from mlrollout.core.revisions import skipping_analysis
 from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
@@ -151,7 +152,7 @@ def _switching(obs: Observation, status: RolloutStatus) -> Decision:
     moving = moving_to_candidate(obs, status)
     if moving is not None:
         return moving
-    if _strategy(obs).post_promotion_analysis is None:
+    if _strategy(obs).post_promotion_analysis is None or skipping_analysis(obs):
         return _succeed(obs, status, reason=f"switched to {status.candidate_env}")
     reason = f"switched to {status.candidate_env}; post-promotion analysis running"
     moved = enter(

@@ -10,10 +10,12 @@ reached is not a confirmation.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from mlrollout.core.observation import Observation
 from mlrollout.spec import ModelRollout, RolloutStatus
 from mlrollout.spec.policy import WebhookType
-from mlrollout.spec.status import Phase
+from mlrollout.spec.status import Intent, Phase
 
 __all__ = ["awaiting", "compute_due"]
 
@@ -22,17 +24,35 @@ def _configured(rollout: ModelRollout) -> set[WebhookType]:
     return {hook.type for hook in rollout.spec.webhooks}
 
 
-def compute_due(rollout: ModelRollout, status: RolloutStatus) -> tuple[WebhookType, ...]:
-    """The gating webhook types the rollout's next move needs answered."""
+def compute_due(
+    rollout: ModelRollout,
+    status: RolloutStatus,
+    intents: Collection[Intent] = (),
+    *,
+    skip_analysis: bool = False,
+) -> tuple[WebhookType, ...]:
+    """The gating webhook types the rollout's next move needs answered (a pending
+    ``promote --full``, a blue-green ``promote`` or an ``undo --skip-analysis``, which
+    promotes straight from Deploying, is a promotion too)."""
     configured = _configured(rollout)
     if not configured:
         return ()
     due: tuple[WebhookType, ...] = ()
     if status.phase is Phase.DEPLOYING:
         due = (WebhookType.CONFIRM_ROLLOUT, WebhookType.PRE_ROLLOUT)
+        if skip_analysis:
+            due = (*due, WebhookType.CONFIRM_PROMOTION)
     elif status.phase is Phase.PROGRESSING:
         due = _progressing(rollout, status)
-    return tuple(t for t in due if t in configured)
+    if status.phase in (Phase.PROGRESSING, Phase.PAUSED) and _promotion_asked(rollout, intents):
+        due = (*due, WebhookType.CONFIRM_PROMOTION)
+    return tuple(dict.fromkeys(t for t in due if t in configured))
+
+
+def _promotion_asked(rollout: ModelRollout, intents: Collection[Intent]) -> bool:
+    if Intent.PROMOTE_FULL in intents:
+        return True
+    return rollout.spec.strategy.canary is None and Intent.PROMOTE in intents
 
 
 def _progressing(rollout: ModelRollout, status: RolloutStatus) -> tuple[WebhookType, ...]:

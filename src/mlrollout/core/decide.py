@@ -12,22 +12,18 @@ from datetime import timedelta
 from mlrollout.core.actions import ScaleEnv, Shift
 from mlrollout.core.bluegreen import decide_blue_green
 from mlrollout.core.canary import decide_canary
-from mlrollout.core.decision import Decision, enter, other_env, parse_stamp, split_to
+from mlrollout.core.decision import Decision, enter, parse_stamp, split_to
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
-    IN_FLIGHT,
-    TERMINAL,
     acknowledge,
     release_of,
     start,
     start_rollback,
 )
 from mlrollout.spec import RolloutStatus
-from mlrollout.spec.status import Intent, Phase, RollbackCause
+from mlrollout.spec.status import Intent, Phase, RollbackCause, other_env
 
 __all__ = ["decide"]
-
-_RETRYABLE = frozenset({Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.REFUSED})
 
 
 def decide(obs: Observation) -> Decision:
@@ -35,11 +31,11 @@ def decide(obs: Observation) -> Decision:
     status = acknowledge(obs, obs.status)
     if obs.analysis is not None and obs.analysis.record:
         status = status.model_copy(update={"analysis": obs.analysis.record})
-    if status.phase in IN_FLIGHT and status.observed_generation != obs.generation:
+    if status.phase.in_flight and status.observed_generation != obs.generation:
         return _restart(obs, status)
     if status.phase is Phase.PENDING or status.release is None:
         return start(obs, status, reason="new rollout: verifying the release")
-    if status.phase in TERMINAL:
+    if status.phase.terminal:
         return _after_terminal(obs, status)
     if Intent.ABORT in obs.intents:
         return start_rollback(obs, status, cause=RollbackCause.ABORT, reason="aborted by the user")
@@ -65,7 +61,7 @@ def _restart(obs: Observation, status: RolloutStatus) -> Decision:
 def _after_terminal(obs: Observation, status: RolloutStatus) -> Decision:
     if status.release != release_of(obs):
         return start(obs, status, reason="new release: verifying it")
-    if Intent.RETRY in obs.intents and status.phase in _RETRYABLE:
+    if Intent.RETRY in obs.intents and status.phase.retryable:
         return start(obs, status, reason="retry requested: starting over from the first step")
     if Intent.ROLLBACK in obs.intents and status.phase is Phase.SUCCEEDED:
         return _rollback_to_previous(obs, status)

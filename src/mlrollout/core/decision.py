@@ -12,14 +12,13 @@ from typing import Any
 
 from mlrollout.core.actions import Action, Emit, Notify
 from mlrollout.spec import RolloutStatus
-from mlrollout.spec.status import EnvName, HistoryEntry, Phase, TrafficSplit
+from mlrollout.spec.status import EnvName, HistoryEntry, Phase, TrafficSplit, other_env
 
 __all__ = [
     "HISTORY_LIMIT",
     "Decision",
     "announce",
     "enter",
-    "other_env",
     "parse_stamp",
     "split_to",
     "stamp",
@@ -49,11 +48,6 @@ def parse_stamp(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def other_env(env: EnvName) -> EnvName:
-    """The other environment."""
-    return "green" if env == "blue" else "blue"
 
 
 def split_to(stable: EnvName, weight: float) -> TrafficSplit:

@@ -15,7 +15,7 @@ from mlrollout.spec import ModelRollout, RolloutStatus
 from mlrollout.spec.analysis import AnalysisRecord
 from mlrollout.spec.status import EnvName, Intent, TrafficSplit
 
-__all__ = ["AnalysisLook", "EnvState", "Observation", "VerificationOutcome"]
+__all__ = ["AnalysisLook", "EnvState", "Observation", "UndoRequest", "VerificationOutcome"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,16 @@ class AnalysisLook:
 
 
 @dataclass(frozen=True)
+class UndoRequest:
+    """``mlrollout undo`` wrote the spec's release from revision ``revision`` (this
+    generation only); ``skip_analysis`` goes straight to full weight once the gates pass
+    and the candidate is ready."""
+
+    revision: int
+    skip_analysis: bool = False
+
+
+@dataclass(frozen=True)
 class Observation:
     """A snapshot: the rollout as stored, its environments, traffic, gates, analysis, now."""
 
@@ -77,6 +87,8 @@ class Observation:
     analysis: AnalysisLook | None = None
     intents: dict[Intent, str] = field(default_factory=dict)
     confirmations: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    undo: UndoRequest | None = None
+    actor: str | None = None  # the identity driving this pass (the Lease holder)
 
     @property
     def status(self) -> RolloutStatus:

@@ -16,12 +16,12 @@ from mlrollout.core.decision import (
     Decision,
     announce,
     enter,
-    other_env,
     parse_stamp,
     split_to,
     stamp,
 )
 from mlrollout.core.observation import AnalysisLook, Observation
+from mlrollout.core.revisions import record_revision, skipping_analysis
 from mlrollout.model.analysis import AnalysisDecision, InconclusivePolicy
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
@@ -33,13 +33,12 @@ from mlrollout.spec.status import (
     StatusRelease,
     TrafficSplit,
     VerificationStatus,
+    other_env,
 )
 from mlrollout.spec.strategy import RouterKind
 
 __all__ = [
-    "IN_FLIGHT",
     "QUICK",
-    "TERMINAL",
     "acknowledge",
     "active_env",
     "begin_promotion",
@@ -61,19 +60,6 @@ __all__ = [
     "succeed",
 ]
 
-TERMINAL = frozenset(
-    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.REFUSED}
-)
-IN_FLIGHT = frozenset(
-    {
-        Phase.VERIFYING,
-        Phase.DEPLOYING,
-        Phase.PROGRESSING,
-        Phase.PAUSED,
-        Phase.PROMOTING,
-        Phase.ROLLING_BACK,
-    }
-)
 QUICK = timedelta(seconds=1)
 HOLD = timedelta(seconds=10)
 ROLLBACK_POLL = timedelta(milliseconds=200)
@@ -196,6 +182,7 @@ def decide_verifying(obs: Observation, status: RolloutStatus) -> Decision:
         verified=outcome.passed,
         reason_code=outcome.reason_code,
         message=outcome.message,
+        checked_at=stamp(obs.now),
     )
     if not outcome.passed:
         reason = f"refused by a gate: {outcome.reason_code}: {outcome.message}"
@@ -261,6 +248,13 @@ def decide_deploying(obs: Observation, status: RolloutStatus, *, first_step: Pha
         waiting = awaiting(obs, WebhookType.CONFIRM_ROLLOUT, WebhookType.PRE_ROLLOUT)
         if waiting is not None:
             return _hold_or_fail(obs, status, waiting)
+        if skipping_analysis(obs):
+            assert obs.undo is not None
+            reason = (
+                f"{status.candidate_env} is ready; undo to revision {obs.undo.revision} "
+                "with --skip-analysis: straight to full weight"
+            )
+            return begin_promotion(obs, status, reason=reason, action="promote")
         reason = f"{status.candidate_env} is ready"
         moved = enter(
             status,
@@ -369,7 +363,14 @@ def decide_rolling_back(obs: Observation, status: RolloutStatus) -> Decision:
 def begin_promotion(
     obs: Observation, status: RolloutStatus, *, reason: str, action: str
 ) -> Decision:
-    """Enter Promoting: all traffic to the candidate (persisted as the target first)."""
+    """Enter Promoting: all traffic to the candidate (persisted as the target first).
+
+    Every promotion path comes here (last step, ``promote --full``, blue-green switch), so
+    a configured confirm-promotion webhook holds each of them until it answers 2xx.
+    """
+    waiting = awaiting(obs, WebhookType.CONFIRM_PROMOTION)
+    if waiting is not None:
+        return hold(status, waiting)
     assert status.active_env is not None
     target = split_to(status.active_env, 100)
     promoting = enter(
@@ -416,6 +417,7 @@ def succeed(
         candidate_env=other_env(new),
         traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
         scale_down=ScaleDown(env=old, at=stamp(obs.now + keep_warm)),
+        revisions=record_revision(obs, status),
     )
     return Decision(
         status=done, actions=announce(Phase.SUCCEEDED, text), requeue_after=keep_warm, reason=text

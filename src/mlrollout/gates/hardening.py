@@ -3,7 +3,8 @@
 Pure. Adds: read-only root filesystem with an emptyDir at /tmp, resource requests and
 limits, GPU limits present and bounded, no literal secrets in env, model URI over TLS, and
 an egress NetworkPolicy selecting the pod (NetworkPolicy dicts are passed in by the kube
-layer). ``assess_pod_template`` combines these with ``podsecurity.assess_restricted``.
+layer), and a numeric non-root UID at every level. ``assess_pod_template`` combines these
+with the Pod Security Standards level the policy names (``podsecurity``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from mlrollout.gates.podsecurity import Finding, assess_restricted, iter_containers
+from mlrollout.gates.podsecurity import Finding, assess_pod_security, iter_containers
 from mlrollout.gates.policy import PodSecurityPolicy
 from mlrollout.gates.reasons import Reason
 from mlrollout.gates.result import Check, VerificationResult
@@ -68,6 +69,15 @@ def _container(
                 f"{path}.volumeMounts",
                 "tmp-empty-dir",
                 "mount an emptyDir at /tmp for a read-only root filesystem",
+            )
+        )
+    uid = (
+        sc["runAsUser"] if "runAsUser" in sc else _obj(spec.get("securityContext")).get("runAsUser")
+    )
+    if not isinstance(uid, int) or isinstance(uid, bool):
+        found.append(
+            Finding(
+                f"{path}.securityContext.runAsUser", "run-as-user", "must be set to a numeric UID"
             )
         )
     resources = _obj(container.get("resources"))
@@ -159,11 +169,11 @@ def assess_pod_template(
     network_policies: Sequence[Mapping[str, Any]],
     model_uri: str | None = None,
 ) -> list[Finding]:
-    """All findings: restricted profile plus the extra rules."""
+    """All findings: the Pod Security Standards level of ``policy`` plus the extra rules."""
     extra = assess_hardening(
         template, policy, network_policies=network_policies, model_uri=model_uri
     )
-    return [*assess_restricted(template), *extra]
+    return [*assess_pod_security(template, policy.level), *extra]
 
 
 def decide_pod_security(environment: str, findings: Sequence[Finding]) -> VerificationResult:

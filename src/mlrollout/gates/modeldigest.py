@@ -30,7 +30,8 @@ _LINE = re.compile(r"(?P<hex>[0-9a-f]{64}) [ *](?P<path>.+)")
 
 def compute_file_sha256(path: Path) -> Sha256:
     """Stream a regular file's SHA-256 without following a symlink at the last component."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    # Non-blocking open: a FIFO is refused by the S_ISREG check instead of hanging the read.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise GateError(Reason.MODEL_PATH_UNSAFE.value, f"{path} is not a regular file")
@@ -83,7 +84,11 @@ def _walk_files(root: Path) -> set[str]:
 def _check_directory(root: Path, expected: Sha256) -> int:
     manifest = root / MANIFEST_NAME
     _expect(manifest, expected)
-    entries = _parse_manifest(manifest.read_text(encoding="utf-8"))
+    try:
+        text = manifest.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _unsafe(f"{MANIFEST_NAME} is not UTF-8 text (byte {exc.start})") from None
+    entries = _parse_manifest(text)
     present = _walk_files(root)
     if present != entries.keys():
         extra, missing = sorted(present - entries.keys()), sorted(entries.keys() - present)

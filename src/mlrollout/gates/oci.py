@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from mlrollout.deadline import bounded_transport, total_deadline
 from mlrollout.errors import GateError, RegistryError, RegistryUnavailableError
 from mlrollout.gates.manifest import MANIFEST_ACCEPT, Descriptor, Manifest, parse_manifest
 from mlrollout.gates.reasons import Reason
@@ -29,6 +30,7 @@ from mlrollout.gates.registry_auth import (
     parse_challenge,
 )
 from mlrollout.model import Sha256
+from mlrollout.redaction import register_secret
 
 __all__ = [
     "REFERRERS_ACCEPT",
@@ -109,7 +111,10 @@ class RegistryClient:
         self._credentials = credentials
         self._limits = limits
         self._tokens = TokenCache(monotonic=monotonic)
-        self._http = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
+        self._timeout = timeout  # the total deadline of each request (``deadline``)
+        self._http = httpx.Client(
+            transport=transport or bounded_transport(), timeout=timeout, follow_redirects=False
+        )
         self._retrying = Retrying(
             retry=retry_if_exception_type(RegistryUnavailableError),
             stop=stop_after_attempt(attempts),
@@ -271,13 +276,20 @@ class RegistryClient:
             if authorization and _same_origin(current, origin):
                 headers["Authorization"] = authorization
             try:
-                with self._http.stream("GET", current, headers=headers) as response:
+                with (
+                    total_deadline(self._timeout),
+                    self._http.stream("GET", current, headers=headers) as response,
+                ):
                     if response.is_redirect:
                         current = self._redirect_target(current, response)
                         continue
                     ok = response.status_code == 200
                     cap = limit if ok else _ERROR_BODY_BYTES
                     return response, _read_capped(response, cap, truncate=truncate or not ok)
+            except httpx.TimeoutException as exc:
+                raise RegistryUnavailableError(
+                    f"{current}: no complete answer within {self._timeout:g}s"
+                ) from exc
             except httpx.TransportError as exc:
                 raise RegistryUnavailableError(f"{current}: {type(exc).__name__}: {exc}") from exc
         raise RegistryError(f"{url}: more than {self._limits.max_redirects} redirects")
@@ -308,7 +320,10 @@ class RegistryClient:
         self._tokens.store(scope, token, expires_in=expires_in)
 
     def _fetch_token(self, params: dict[str, str], scope: str) -> tuple[str, float | None]:
-        realm = httpx.URL(params["realm"])
+        try:
+            realm = httpx.URL(params["realm"])
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            raise RegistryError(f"unusable token realm: {exc}") from None
         if realm.scheme != "https" and not (
             self._plain_http or decide_loopback(realm.netloc.decode())
         ):
@@ -351,10 +366,11 @@ def _raise_for_status(response: httpx.Response) -> None:
 def _parse_token(body: bytes, url: str) -> tuple[str, float | None]:
     try:
         doc = json.loads(body)
-    except ValueError as exc:
-        raise RegistryError(f"token endpoint {url} did not answer JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        raise RegistryError(f"token endpoint {url} did not answer usable JSON") from exc
     token = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
     if not isinstance(token, str) or not token:
         raise RegistryError(f"token endpoint {url} returned no token")
+    register_secret(token)
     expires = doc.get("expires_in")
     return token, float(expires) if isinstance(expires, int | float) and expires > 0 else None

@@ -188,8 +188,9 @@ class AttestationPolicy:
 
 @dataclass(frozen=True)
 class PodSecurityPolicy:
-    """Restricted profile plus mlrollout's extras for model-serving pods."""
+    """A Pod Security Standards level plus mlrollout's extras for model-serving pods."""
 
+    level: str = "restricted"  # ``baseline`` or ``restricted`` (``gates.podSecurity``)
     max_gpus: int = 8
     gpu_resource: str = "nvidia.com/gpu"
     require_gpu: bool = True

@@ -7,13 +7,11 @@ the file and field.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 import pydantic
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from mlrollout.errors import SpecError
 from mlrollout.gates.policy import (
@@ -25,6 +23,7 @@ from mlrollout.gates.policy import (
     TrustedKey,
     VulnerabilityPolicy,
 )
+from mlrollout.spec.yamlfile import parse_yaml_documents, read_regular_file
 
 __all__ = ["load_gate_policy"]
 
@@ -36,8 +35,8 @@ class _Model(BaseModel):
 class _Key(_Model):
     path: str
     name: str | None = None
-    not_before: datetime | None = Field(None, alias="notBefore")
-    not_after: datetime | None = Field(None, alias="notAfter")
+    not_before: AwareDatetime | None = Field(None, alias="notBefore")
+    not_after: AwareDatetime | None = Field(None, alias="notAfter")
 
 
 class _Keyless(_Model):
@@ -84,7 +83,7 @@ class _PolicyFile(_Model):
 
 def _load_key(path: Path, *, name: str, entry: _Key | None = None) -> TrustedKey:
     try:
-        pem = path.read_bytes()
+        pem = read_regular_file(path, limit=64 * 1024)
         return TrustedKey.from_pem(
             pem,
             name=name,
@@ -96,13 +95,13 @@ def _load_key(path: Path, *, name: str, entry: _Key | None = None) -> TrustedKey
 
 
 def _read(policy_path: Path) -> _PolicyFile:
+    source = str(policy_path)
+    documents = parse_yaml_documents(read_regular_file(policy_path), source=source)
+    if len(documents) > 1:
+        raise SpecError("expected one YAML document", source=source)
+    doc = documents[0] if documents else {}
     try:
-        doc = yaml.safe_load(policy_path.read_text()) or {}
         return _PolicyFile.model_validate(doc)
-    except OSError as exc:
-        raise SpecError(f"cannot read policy: {exc}", source=str(policy_path)) from exc
-    except yaml.YAMLError as exc:
-        raise SpecError(f"not YAML: {exc}", source=str(policy_path)) from exc
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -46,9 +46,31 @@ def load_strict_json(data: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise ValueError("payload is not UTF-8") from exc
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise ValueError(f"payload is not JSON: {exc.msg} at {exc.pos}") from exc
+    except RecursionError:
+        raise ValueError(f"payload is nested deeper than {MAX_DEPTH} levels") from None
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"payload is nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+MAX_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
 
 
 def expect_object(value: Any, where: str) -> dict[str, Any]:

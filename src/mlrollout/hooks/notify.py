@@ -3,6 +3,9 @@
 Part of ``hooks``. Notifications are best effort: a failure is
 logged, never allowed to hold a rollback. Every action the controller takes is also written
 as one JSON line (what, why, which rollout, which generation) to the audit log.
+
+A Slack URL is itself the credential: failures name it redacted (``redaction``); each post
+has a total deadline (``deadline``) and the destination must be allowed (``spec.scope``).
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ from typing import Any
 
 import httpx
 
+from mlrollout.deadline import bounded_transport, total_deadline
+from mlrollout.errors import SpecError
+from mlrollout.redaction import redact
 from mlrollout.spec.policy import Notification
+from mlrollout.spec.scope import CredentialScope
 
 __all__ = ["audit_line", "send_notifications", "slack_message"]
 
 log = logging.getLogger("mlrollout.audit")
+TIMEOUT_S = 10.0
 
 _ICON = {
     "Succeeded": ":white_check_mark:",
@@ -61,7 +69,8 @@ def send_notifications(
     post: Callable[[str, dict[str, Any]], httpx.Response] | None = None,
 ) -> list[str]:
     """Notify every channel subscribed to ``phase``; returns the failures (for logging)."""
-    sender = post or (lambda url, body: httpx.post(url, json=body, timeout=10.0))
+    sender = post or _post
+    scope = CredentialScope.from_environment()
     failures = []
     for channel in channels:
         if channel.on and phase not in channel.on:
@@ -69,14 +78,26 @@ def send_notifications(
         body = slack_message(
             rollout=rollout, phase=phase, reason=reason, image=image, channel=channel.channel
         )
+        shown = redact(channel.url)
         try:
-            response = sender(channel.url, body)
-        except httpx.HTTPError as exc:
-            failures.append(f"{channel.url}: {exc}")
+            scope.assess_destination(channel.url, field="notifications.url")
+            with total_deadline(TIMEOUT_S):
+                response = sender(channel.url, body)
+        except (SpecError, httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
+            failures.append(f"{shown}: {type(exc).__name__}: {redact(str(exc))}")
             continue
         if response.status_code >= 300:
-            failures.append(f"{channel.url}: HTTP {response.status_code}")
+            failures.append(f"{shown}: HTTP {response.status_code}")
     return failures
+
+
+def _post(url: str, body: dict[str, Any]) -> httpx.Response:
+    # The answer is not needed: close without reading more than the status line.
+    with (
+        httpx.Client(transport=bounded_transport(), follow_redirects=False) as client,
+        client.stream("POST", url, json=body, timeout=TIMEOUT_S) as response,
+    ):
+        return response
 
 
 def audit_line(

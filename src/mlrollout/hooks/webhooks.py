@@ -6,6 +6,12 @@ cannot be reached counts as a refusal ("not confirmed"), never as a confirmation
 confirm-rollout and pre-rollout before any traffic, confirm-traffic-increase before each
 weight increase, confirm-promotion before promotion. Informational: event on every phase
 change, post-rollout on success, rollback when a release goes back.
+
+Untrusted data is handled here, at the boundary: a URL that does not parse, a header value
+that is not printable ASCII or a host the controller does not allow (``spec.scope``) is a
+``WebhookError`` (a refusal), never an exception out of the pass. Each attempt has a total
+deadline of the webhook's ``timeout`` (``deadline``), the answer is read up to
+``MAX_RESPONSE_BYTES`` and only a short redacted summary of it is kept for status and logs.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ from typing import Any
 import httpx
 import tenacity
 
-from mlrollout.errors import WebhookError, WebhookUnavailableError
+from mlrollout.deadline import bounded_transport, total_deadline
+from mlrollout.errors import SpecError, WebhookError, WebhookUnavailableError
 from mlrollout.kube.rollouts import StoredRollout
+from mlrollout.redaction import redact, summarise_body
 from mlrollout.spec.policy import Webhook, WebhookType
+from mlrollout.spec.scope import CredentialScope
 
 __all__ = [
     "GATING",
@@ -39,6 +48,8 @@ GATING = frozenset(
         WebhookType.CONFIRM_PROMOTION,
     }
 )
+
+MAX_RESPONSE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,18 +89,63 @@ class WebhookOutcome:
     message: str
 
 
-def _once(client: httpx.Client, hook: Webhook, body: dict[str, Any]) -> httpx.Response:
+def _assess_request(hook: Webhook, scope: CredentialScope) -> None:
+    """Refuse what cannot be sent safely before sending anything."""
     try:
-        response = client.post(
-            hook.url, json=body, headers=dict(hook.headers), timeout=hook.timeout.total_seconds()
-        )
+        scope.assess_destination(hook.url, field="url")
+        httpx.URL(hook.url)
+    except (SpecError, httpx.InvalidURL) as exc:
+        raise WebhookError(f"webhook {redact(hook.url)}: unusable URL: {exc}") from None
+    for name, value in hook.headers.items():
+        if not _printable_ascii(name) or not _printable_ascii(value):
+            raise WebhookError(
+                f"webhook {redact(hook.url)}: header {name[:40]!r} must be printable ASCII"
+            )
+
+
+def _printable_ascii(text: str) -> bool:
+    return all(" " <= ch <= "~" or ch == "\t" for ch in text)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+
+
+def _once(client: httpx.Client, hook: Webhook, body: dict[str, Any]) -> _Answer:
+    shown = redact(hook.url)
+    seconds = hook.timeout.total_seconds()
+    try:
+        with (
+            total_deadline(seconds),
+            client.stream(
+                "POST", hook.url, json=body, headers=dict(hook.headers), timeout=seconds
+            ) as response,
+        ):
+            answer = _Answer(response.status_code, _read_capped(response))
+    except httpx.TimeoutException as exc:
+        raise WebhookUnavailableError(f"webhook {shown}: no answer within {seconds:g}s") from exc
     except httpx.TransportError as exc:
         raise WebhookUnavailableError(
-            f"webhook {hook.url}: {exc.__class__.__name__}: {exc}"
+            f"webhook {shown}: {exc.__class__.__name__}: {redact(str(exc))}"
         ) from exc
-    if response.status_code >= 500 or response.status_code == 429:
-        raise WebhookUnavailableError(f"webhook {hook.url}: HTTP {response.status_code}")
-    return response
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise WebhookError(
+            f"webhook {shown}: {exc.__class__.__name__}: {redact(str(exc))}"
+        ) from exc
+    if answer.status >= 500 or answer.status == 429:
+        raise WebhookUnavailableError(f"webhook {shown}: HTTP {answer.status}")
+    return answer
+
+
+def _read_capped(response: httpx.Response) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            break  # only a summary is ever kept
+    return bytes(body[:MAX_RESPONSE_BYTES])
 
 
 def send_webhook(
@@ -100,6 +156,10 @@ def send_webhook(
     sleep: Callable[[float], None] = time.sleep,
 ) -> WebhookOutcome:
     """Call one webhook with retries on transient failures; never raises."""
+    try:
+        _assess_request(hook, CredentialScope.from_environment())
+    except (WebhookError, SpecError) as exc:
+        return WebhookOutcome(redact(hook.url), hook.type, False, None, str(exc))
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(hook.retries + 1),
         wait=tenacity.wait_exponential(multiplier=0.5, max=5),
@@ -108,13 +168,13 @@ def send_webhook(
         reraise=True,
     )
     try:
-        response = retrying(_once, client, hook, payload.to_json(hook))
+        answer = retrying(_once, client, hook, payload.to_json(hook))
     except WebhookError as exc:
-        return WebhookOutcome(hook.url, hook.type, False, None, str(exc))
-    ok = 200 <= response.status_code < 300
-    text = response.text[:200].strip()
-    message = f"HTTP {response.status_code}" + (f": {text}" if text else "")
-    return WebhookOutcome(hook.url, hook.type, ok, response.status_code, message)
+        return WebhookOutcome(redact(hook.url), hook.type, False, None, str(exc))
+    ok = 200 <= answer.status < 300
+    text = summarise_body(answer.body)
+    message = f"HTTP {answer.status}" + (f": {text}" if text else "")
+    return WebhookOutcome(redact(hook.url), hook.type, ok, answer.status, message)
 
 
 def send_webhooks(
@@ -126,7 +186,7 @@ def send_webhooks(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[WebhookOutcome]:
     """Call every webhook of ``kind``; a gating kind passes only if all answered 2xx."""
-    factory = client_factory or (lambda verify: httpx.Client(verify=verify))
+    factory = client_factory or _bounded_client
     outcomes = []
     for hook in hooks:
         if hook.type is not kind:
@@ -134,6 +194,10 @@ def send_webhooks(
         with factory(not hook.insecure_skip_tls_verify) as client:
             outcomes.append(send_webhook(hook, payload, client=client, sleep=sleep))
     return outcomes
+
+
+def _bounded_client(verify: bool) -> httpx.Client:
+    return httpx.Client(transport=bounded_transport(verify=verify), follow_redirects=False)
 
 
 def _payload(stored: StoredRollout, reason: str) -> WebhookPayload:

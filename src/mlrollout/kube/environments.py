@@ -25,7 +25,7 @@ from mlrollout.kube.client import KubeClient, PatchType
 from mlrollout.kube.kinds import DEPLOYMENTS
 from mlrollout.model import ImageRef, Sha256
 from mlrollout.spec.rollout import ModelSignature
-from mlrollout.spec.status import EnvName
+from mlrollout.spec.status import EnvName, other_env
 
 __all__ = [
     "GPU_RESOURCE_PREFIX",
@@ -38,7 +38,7 @@ __all__ = [
     "compute_pod_gpus",
     "compute_released",
     "compute_signature_env",
-    "other_env",
+    "model_container",
 ]
 
 MODEL_SHA_ANNOTATION = "mlrollout.io/model-sha256"
@@ -55,11 +55,6 @@ GPU_RESOURCE_PREFIX = "nvidia.com/"
 _CONFLICT_ATTEMPTS = 3
 
 Obj = dict[str, Any]
-
-
-def other_env(env: EnvName) -> EnvName:
-    """The other environment: ``other_env("blue") == "green"``."""
-    return "green" if env == "blue" else "blue"
 
 
 @dataclass(frozen=True)
@@ -163,7 +158,8 @@ def compute_pod_gpus(pod_spec: Mapping[str, Any]) -> dict[str, int]:
     return totals
 
 
-def _model_container(deployment: Mapping[str, Any], container: str | None) -> Obj:
+def model_container(deployment: Mapping[str, Any], container: str | None) -> Obj:
+    """The model's container in ``deployment``: the one named, or the only one."""
     name = deployment["metadata"]["name"]
     containers = deployment["spec"]["template"]["spec"].get("containers") or []
     if container is not None:
@@ -222,7 +218,7 @@ def compute_released(
     template = result["spec"]["template"]
     annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
     annotations[MODEL_SHA_ANNOTATION] = model_sha256.hex
-    chosen = _model_container(result, container)
+    chosen = model_container(result, container)
     ours = {MODEL_SHA_ENV: model_sha256.hex, MODEL_URI_ENV: model_uri, **(signature_env or {})}
     chosen = _with_env(chosen, ours)
     chosen["image"] = str(image)

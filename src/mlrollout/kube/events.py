@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from mlrollout.kube.client import KubeClient
 from mlrollout.kube.kinds import EVENTS
+from mlrollout.redaction import redact
 
 __all__ = ["EventRecorder", "build_event"]
 
@@ -46,7 +47,7 @@ def build_event(
         },
         "type": type,
         "reason": reason[:128],
-        "message": message[:1024],
+        "message": redact(message)[:1024],
         "source": {"component": COMPONENT},
         "reportingComponent": COMPONENT,
         "firstTimestamp": stamp,

@@ -20,6 +20,7 @@ from typing import Any
 from mlrollout.errors import ConflictError, SpecError
 from mlrollout.kube.client import KubeClient, PatchType
 from mlrollout.kube.kinds import MODELROLLOUTS
+from mlrollout.redaction import redact
 from mlrollout.spec import ModelRollout, RolloutStatus, load_object
 from mlrollout.spec.status import INTENT_PREFIX, Intent
 
@@ -29,6 +30,7 @@ __all__ = [
     "RolloutStore",
     "StoredRollout",
     "pending_intents",
+    "redact_texts",
 ]
 
 
@@ -67,6 +69,22 @@ def pending_intents(stored: StoredRollout) -> dict[Intent, str]:
     return pending
 
 
+_TEXT_KEYS = frozenset({"message", "reason"})
+
+
+def redact_texts(value: Any) -> Any:
+    """``value`` with every ``message`` and ``reason`` string redacted (credentials never
+    reach the status, whatever an error or a webhook said)."""
+    if isinstance(value, dict):
+        return {
+            k: redact(v) if k in _TEXT_KEYS and isinstance(v, str) else redact_texts(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_texts(item) for item in value]
+    return value
+
+
 def parse_stored(raw: dict[str, Any]) -> StoredRollout:
     """Validate a ModelRollout object read from the API server."""
     meta = raw.get("metadata", {})
@@ -95,7 +113,9 @@ class RolloutStore:
     def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
         """PUT the status at the resourceVersion ``stored`` was read at (409 if stale)."""
         body = dict(stored.raw)
-        body["status"] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        body["status"] = redact_texts(
+            status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        )
         written = self.client.replace(MODELROLLOUTS, body, status=True)
         return parse_stored(written)
 

@@ -33,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlrollout.analysis.observations import Measurement, Window
 from mlrollout.clock import Clock, SystemClock
+from mlrollout.deadline import bounded_transport, total_deadline
 from mlrollout.errors import SpecError
 from mlrollout.metrics.increase import Series, compute_group_increases
 from mlrollout.metrics.localquery import (
@@ -85,6 +86,9 @@ def compute_exposition_samples(text: str, *, instance: str) -> list[tuple[_Key, 
     return out
 
 
+MAX_SCRAPE_BYTES = 16 * 1024 * 1024
+
+
 class LocalProvider:
     """Scrapes model servers into memory and answers windows from what it scraped."""
 
@@ -99,7 +103,10 @@ class LocalProvider:
     ) -> None:
         self.targets = tuple(_metrics_url(t) for t in targets)
         self.retention = retention
-        self._client = client or httpx.Client(timeout=timeout_s, follow_redirects=False)
+        self.timeout_s = timeout_s
+        self._client = client or httpx.Client(
+            transport=bounded_transport(), timeout=timeout_s, follow_redirects=False
+        )
         self._clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._series: dict[_Key, _Stored] = {}
@@ -149,9 +156,18 @@ class LocalProvider:
         return windows
 
     def _scrape(self, target: str) -> list[tuple[_Key, float]]:
-        response = self._client.get(target)
-        response.raise_for_status()
-        return compute_exposition_samples(response.text, instance=urlsplit(target).netloc)
+        with (
+            total_deadline(self.timeout_s),
+            self._client.stream("GET", target) as response,
+        ):
+            response.raise_for_status()
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_SCRAPE_BYTES:
+                    raise ValueError(f"the exposition exceeds {MAX_SCRAPE_BYTES} bytes")
+        text = bytes(body).decode("utf-8", "replace")
+        return compute_exposition_samples(text, instance=urlsplit(target).netloc)
 
     def _store(self, target: str, samples: Iterable[tuple[_Key, float]], *, at: float) -> None:
         with self._lock:

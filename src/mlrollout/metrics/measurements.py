@@ -9,7 +9,9 @@ No data is never a number. A measurement is ``None`` (no data) when:
 
 - the *exposure* query is empty, or any value involved is NaN or Inf: ``total`` for errors
   and accuracy, ``buckets`` for latency, ``value`` for a threshold;
-- latency-body has no ``sum`` query or an empty one (its test needs mean latencies).
+- latency-body has no ``sum`` query or an empty one (its test needs mean latencies);
+- a bucket's ``le`` label is not a number, or a sum overflows or exceeds ``MAX_MAGNITUDE``
+  (2**53, beyond which floats no longer count exactly: counters near 1e308 are garbage).
 
 An empty ``events`` (or ``sources``) query with a present exposure counts as zero events:
 counters such as ``model_requests_total{status="500"}`` or Falco's event counter only exist
@@ -26,7 +28,9 @@ from collections.abc import Mapping, Sequence
 from mlrollout.analysis.observations import EventCounts, Histogram, Measurement, ScalarValue
 from mlrollout.spec.template import MetricKind
 
-__all__ = ["VectorResult", "compute_measurement"]
+__all__ = ["MAX_MAGNITUDE", "VectorResult", "compute_measurement"]
+
+MAX_MAGNITUDE = float(2**53)
 
 VectorResult = Sequence[tuple[Mapping[str, str], float]]
 """One query's answer in one window: ``(labels, value)`` per series."""
@@ -66,19 +70,43 @@ def _values(result: VectorResult) -> list[float]:
     return values
 
 
+def _finite_sum(values: list[float]) -> float:
+    """The exact sum, or no data when it overflows (counters near 1e308 are not numbers
+    anyone can compare)."""
+    try:
+        total = math.fsum(values)
+    except OverflowError:
+        raise _NoDataError from None
+    if not math.isfinite(total) or abs(total) > MAX_MAGNITUDE:
+        raise _NoDataError
+    return total
+
+
 def _required(result: VectorResult | None) -> float:
     if not result:
         raise _NoDataError
-    return math.fsum(_values(result))
+    return _finite_sum(_values(result))
 
 
 def _events(result: VectorResult | None) -> float:
     if not result:
         return 0.0
-    total = math.fsum(_values(result))
+    total = _finite_sum(_values(result))
     if total < 0:
         raise _NoDataError
     return total
+
+
+def _bound(text: object) -> float:
+    """A bucket's ``le`` label as a number; anything else (the canary may export garbage)
+    makes the window no data."""
+    try:
+        bound = float(str(text))
+    except ValueError:
+        raise _NoDataError from None
+    if math.isnan(bound):
+        raise _NoDataError
+    return bound
 
 
 def _histogram(kind: MetricKind, results: Mapping[str, VectorResult | None]) -> Histogram:
@@ -89,8 +117,10 @@ def _histogram(kind: MetricKind, results: Mapping[str, VectorResult | None]) -> 
     for labels, value in buckets:
         if "le" not in labels or not math.isfinite(value):
             raise _NoDataError
-        bound = float(labels["le"])
+        bound = _bound(labels["le"])
         by_bound[bound] = by_bound.get(bound, 0.0) + value
+        if not math.isfinite(by_bound[bound]) or abs(by_bound[bound]) > MAX_MAGNITUDE:
+            raise _NoDataError
     total_count = by_bound.pop(math.inf, None)
     if total_count is None:
         total_count = _required(results.get("count"))

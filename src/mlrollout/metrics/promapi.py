@@ -12,7 +12,8 @@ Every library failure becomes an ``mlrollout.errors`` class here and nowhere els
 - anything else (401/403, 404, an unreadable answer) -> ``ProviderError``.
 
 The library's own urllib3 retry (1 s back-off) is switched off so the injected sleep is
-the only one.
+the only one. ``bounded_http.BoundedAdapter`` makes the timeout a *total* deadline per request
+and caps the answer at ``MAX_RESPONSE_BYTES``.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ from mlrollout.errors import (
     ProviderUnavailableError,
     QueryError,
 )
+from mlrollout.metrics.bounded_http import BoundedAdapter
 from mlrollout.metrics.increase import Series
 from mlrollout.metrics.measurements import VectorResult
 from mlrollout.metrics.retry import PROVIDER_RETRY, RetryPolicy, compute_retrying
 from mlrollout.metrics.settings import PrometheusSettings
 
-__all__ = ["PromApi", "QueryOrigin"]
+__all__ = ["MAX_RESPONSE_BYTES", "PromApi", "QueryOrigin"]
+
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,17 @@ class PromApi:
             timeout=settings.timeout_s,
             retry=Retry(total=0, raise_on_status=False),
         )
+        # Mounted after the library's own adapter (same prefix wins): every request, and any
+        # redirect it follows, ends within the timeout in total and reads a bounded answer.
+        for prefix in (settings.url, "http://", "https://"):
+            session.mount(
+                prefix,
+                BoundedAdapter(
+                    total_s=settings.timeout_s,
+                    max_bytes=MAX_RESPONSE_BYTES,
+                    max_retries=Retry(total=0, raise_on_status=False),
+                ),
+            )
 
     def close(self) -> None:
         """Release the connection pool."""

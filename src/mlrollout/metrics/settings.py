@@ -6,6 +6,11 @@ headers, bearer token, basic auth, CA file) and the environment, and produces th
 overrides the spec's address (or stands alone when the spec has none);
 ``MLROLLOUT_PROMETHEUS_TOKEN`` overrides the spec's bearer token.
 
+Scope (``spec.scope``, controller configuration): the controller-wide token is sent only to
+hosts the controller configured (``MLROLLOUT_PROMETHEUS_URL``'s host and
+``MLROLLOUT_CREDENTIAL_HOSTS``), never to an arbitrary address a rollout names; a rollout's
+own ``bearerToken``/``basicAuth`` must name an allowed Secret and an allowed host.
+
 Secrets are never read through the Kubernetes API: a ``SecretKeyRef`` names a Secret mounted
 into the controller at ``$MLROLLOUT_SECRETS_DIR/<secret>/<key>`` (default directory
 ``/etc/mlrollout/secrets``). A basic-auth secret holds ``username:password``.
@@ -19,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlrollout.errors import SpecError
+from mlrollout.redaction import register_secret
 from mlrollout.spec.policy import PrometheusConfig, SecretKeyRef
+from mlrollout.spec.scope import CredentialScope
+from mlrollout.spec.yamlfile import read_regular_file
 
 __all__ = [
     "ENV_SECRETS_DIR",
@@ -56,12 +64,15 @@ def fetch_secret(ref: SecretKeyRef, *, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     path = Path(env.get(ENV_SECRETS_DIR, DEFAULT_SECRETS_DIR)) / ref.secret / ref.key
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
+        value = read_regular_file(path, limit=64 * 1024).decode("utf-8").strip()
+    except (SpecError, UnicodeDecodeError) as exc:
+        problem = exc.reason if isinstance(exc, SpecError) else "not UTF-8"
         raise SpecError(
-            f"cannot read mounted secret {ref.secret}/{ref.key} at {path}: {exc.strerror}",
+            f"cannot read mounted secret {ref.secret}/{ref.key} at {path}: {problem}",
             path="metrics.prometheus",
-        ) from exc
+        ) from None
+    register_secret(value)
+    return value
 
 
 def compute_settings(
@@ -69,30 +80,61 @@ def compute_settings(
 ) -> PrometheusSettings:
     """Settings from ``config`` and the environment (precedence in the module docstring)."""
     env = os.environ if environ is None else environ
+    scope = CredentialScope.from_environment(env)
     url = env.get(ENV_URL) or (config.address if config else None)
     if not url:
         raise SpecError(
             f"no Prometheus address: set metrics.prometheus.address or {ENV_URL}",
             path="metrics.prometheus.address",
         )
+    if not env.get(ENV_URL):
+        scope.assess_destination(url, field="metrics.prometheus.address")
     headers = dict(config.headers) if config else {}
-    token = env.get(ENV_TOKEN)
-    if not token and config and config.bearer_token:
-        token = fetch_secret(config.bearer_token, environ=env)
+    token = _token(config, env, scope=scope, url=url)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return PrometheusSettings(
         url=url.rstrip("/"),
         timeout_s=config.timeout.total_seconds() if config else 10.0,
         headers=headers,
-        basic_auth=_basic_auth(config, env),
+        basic_auth=_basic_auth(config, env, scope=scope, url=url),
         verify=_verify(config),
     )
 
 
-def _basic_auth(config: PrometheusConfig | None, env: Mapping[str, str]) -> tuple[str, str] | None:
+def _token(
+    config: PrometheusConfig | None,
+    env: Mapping[str, str],
+    *,
+    scope: CredentialScope,
+    url: str,
+) -> str | None:
+    """The controller's token when ``url`` is a host it may go to; else the rollout's own."""
+    controller_token = env.get(ENV_TOKEN)
+    if controller_token:
+        register_secret(controller_token)
+        if scope.may_send_credentials(url):
+            return controller_token
+    if config is None or config.bearer_token is None:
+        return None
+    field_path = "metrics.prometheus.bearerToken"
+    scope.assess_credential_secret(config.bearer_token.secret, field=field_path)
+    scope.assess_credential_destination(url, field=field_path)
+    return fetch_secret(config.bearer_token, environ=env)
+
+
+def _basic_auth(
+    config: PrometheusConfig | None,
+    env: Mapping[str, str],
+    *,
+    scope: CredentialScope,
+    url: str,
+) -> tuple[str, str] | None:
     if config is None or config.basic_auth is None:
         return None
+    field_path = "metrics.prometheus.basicAuth"
+    scope.assess_credential_secret(config.basic_auth.secret, field=field_path)
+    scope.assess_credential_destination(url, field=field_path)
     user, sep, password = fetch_secret(config.basic_auth, environ=env).partition(":")
     if not sep:
         raise SpecError(

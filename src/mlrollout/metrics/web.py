@@ -50,11 +50,13 @@ import httpx
 
 from mlrollout.analysis.observations import Measurement, Window, WindowStatus
 from mlrollout.clock import Clock, SystemClock
+from mlrollout.deadline import bounded_transport, total_deadline
 from mlrollout.errors import ProviderError, ProviderUnavailableError, QueryError, SpecError
 from mlrollout.metrics.measurements import VectorResult, compute_measurement
 from mlrollout.metrics.provider import MetricRequest, VariantScope
 from mlrollout.metrics.query import LABEL_NAME, compute_promql_duration
 from mlrollout.metrics.retry import PROVIDER_RETRY, RetryPolicy, compute_retrying
+from mlrollout.redaction import summarise_body
 from mlrollout.spec.template import MetricKind, WebQuery
 
 __all__ = [
@@ -171,7 +173,9 @@ class WebProvider:
     ) -> None:
         self.timeout_s = timeout_s
         self.max_lag = max_lag
-        self._client = client or httpx.Client(timeout=timeout_s, follow_redirects=False)
+        self._client = client or httpx.Client(
+            transport=bounded_transport(), timeout=timeout_s, follow_redirects=False
+        )
         self._retrying = compute_retrying(retry, sleep)
         self._clock: Clock = clock or SystemClock()
 
@@ -234,13 +238,17 @@ class WebProvider:
     def _send_once(self, rendered: RenderedRequest, request: MetricRequest) -> Any:
         where = f"{_origin(request)} at {_redacted(rendered.url)}"
         try:
-            response = self._client.request(
-                rendered.method,
-                rendered.url,
-                headers=list(rendered.headers),
-                content=rendered.body,
-                timeout=self.timeout_s,
-            )
+            with (
+                total_deadline(self.timeout_s),
+                self._client.stream(
+                    rendered.method,
+                    rendered.url,
+                    headers=list(rendered.headers),
+                    content=rendered.body,
+                    timeout=self.timeout_s,
+                ) as response,
+            ):
+                body = _read_capped(response, where)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailableError(
                 f"web service timed out after {self.timeout_s:g}s ({where})"
@@ -249,10 +257,12 @@ class WebProvider:
             raise ProviderUnavailableError(
                 f"web service is unreachable ({where}): {exc!s:.200}"
             ) from exc
-        _check_status(response, request=request, where=where)
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            raise ProviderError(f"web request cannot be sent ({where}): {exc!s:.200}") from exc
+        _check_status(response, body, request=request, where=where)
         try:
-            return response.json()
-        except ValueError as exc:
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
             raise ProviderError(
                 f"web service answered something other than JSON ({where})"
             ) from exc
@@ -275,7 +285,24 @@ def compute_answer_measurement(
 def _number_result(found: Any) -> VectorResult | None:
     if isinstance(found, bool) or not isinstance(found, int | float):
         return None
-    return [({}, float(found))]
+    try:
+        return [({}, float(found))]
+    except OverflowError:  # an integer beyond float range: not a usable number
+        return None
+
+
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+def _read_capped(response: httpx.Response, where: str) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise ProviderError(
+                f"web service answered more than {MAX_RESPONSE_BYTES} bytes ({where})"
+            )
+    return bytes(body)
 
 
 def _bucket_result(found: Any) -> VectorResult | None:
@@ -290,11 +317,13 @@ def _bucket_result(found: Any) -> VectorResult | None:
     return out
 
 
-def _check_status(response: httpx.Response, *, request: MetricRequest, where: str) -> None:
+def _check_status(
+    response: httpx.Response, body: bytes, *, request: MetricRequest, where: str
+) -> None:
     status = response.status_code
     if status < 300:
         return
-    detail = response.text[:200].strip() or response.reason_phrase
+    detail = summarise_body(body) or response.reason_phrase
     if status in _CONFIG_STATUSES:
         raise QueryError(
             f"{_origin(request)}: the web service refused the request (HTTP {status}: {detail})",

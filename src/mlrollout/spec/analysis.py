@@ -51,6 +51,7 @@ class MetricVerdictRecord(SpecModel):
     windows: int = 0
     errored_windows: int = 0
     empty_windows: int = 0
+    dry_run: bool = False
 
 
 class LookRecord(SpecModel):

@@ -28,6 +28,7 @@ from mlrollout.model.duration import HINT as DURATION_HINT
 __all__ = [
     "API_GROUP",
     "API_VERSION",
+    "CallTimeout",
     "DnsLabel",
     "DnsSubdomain",
     "Duration",
@@ -37,6 +38,8 @@ __all__ = [
     "LabelMap",
     "Sha256Hex",
     "SpecModel",
+    "StepDuration",
+    "WaitDuration",
 ]
 
 API_GROUP = "mlrollout.io"
@@ -74,6 +77,56 @@ Duration = Annotated[
     WithJsonSchema({"type": "string", "pattern": _DURATION_PATTERN, "description": DURATION_HINT}),
 ]
 """A Kubernetes-style duration string (``30s``, ``10m``, ``1h30m``) held as ``timedelta``."""
+
+
+def _at_most(limit: timedelta) -> Any:
+    def check(value: timedelta) -> timedelta:
+        if value > limit:
+            raise ValueError(
+                f"must be at most {format_duration(limit)}, got {format_duration(value)}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _bounded_schema(limit: timedelta) -> WithJsonSchema:
+    # The same schema as ``Duration`` (the CRD stays as it is); the bound is checked at load.
+    return WithJsonSchema(
+        {"type": "string", "pattern": _DURATION_PATTERN, "description": DURATION_HINT}
+    )
+
+
+MAX_CALL_TIMEOUT = timedelta(minutes=1)
+MAX_STEP_DURATION = timedelta(hours=24)
+MAX_WAIT = timedelta(days=7)
+
+CallTimeout = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    _at_most(MAX_CALL_TIMEOUT),
+    PlainSerializer(format_duration, return_type=str),
+    _bounded_schema(MAX_CALL_TIMEOUT),
+]
+"""The total deadline of one outbound call (webhook, provider): at most one minute."""
+
+StepDuration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    _at_most(MAX_STEP_DURATION),
+    PlainSerializer(format_duration, return_type=str),
+    _bounded_schema(MAX_STEP_DURATION),
+]
+"""An analysis duration, interval or deadline: at most 24 hours."""
+
+WaitDuration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    _at_most(MAX_WAIT),
+    PlainSerializer(format_duration, return_type=str),
+    _bounded_schema(MAX_WAIT),
+]
+"""A pause or a promotion delay: at most 7 days."""
 
 DnsLabel = Annotated[
     str, StringConstraints(min_length=1, max_length=63, pattern=_DNS_LABEL, strict=True)

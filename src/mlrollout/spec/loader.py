@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from mlrollout.errors import SpecError
 from mlrollout.spec.rollout import ModelRollout
 from mlrollout.spec.template import AnalysisTemplate
-from mlrollout.spec.yamlfile import parse_yaml_documents
+from mlrollout.spec.yamlfile import parse_yaml_documents, read_regular_file
 
 __all__ = [
     "KINDS",
@@ -233,15 +233,7 @@ def _reference_problems(
 
 
 def _read(path: str | Path) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(MAX_READ + 1)
-    except FileNotFoundError:
-        raise SpecError("no such file", source=str(path)) from None
-    except IsADirectoryError:
-        raise SpecError("is a directory, expected a YAML file", source=str(path)) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    return read_regular_file(path, limit=MAX_READ)
 
 
 MAX_READ = 1 << 20

@@ -7,14 +7,22 @@ act on them (``analysis``, ``gates``, ``controller``, ``metrics``) read them as 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from mlrollout.model.analysis import InconclusivePolicy
-from mlrollout.spec.base import DnsLabel, DnsSubdomain, Duration, HttpUrl, LabelMap, SpecModel
+from mlrollout.spec.base import (
+    CallTimeout,
+    DnsLabel,
+    DnsSubdomain,
+    HttpUrl,
+    LabelMap,
+    SpecModel,
+    StepDuration,
+)
 
 __all__ = [
     "AnalysisPolicy",
@@ -52,10 +60,16 @@ class OnErrorLimit(StrEnum):
 
 
 class TemplateRef(SpecModel):
-    """A reference to an ``AnalysisTemplate`` by name, with argument values."""
+    """A reference to an ``AnalysisTemplate`` by name, with argument values.
+
+    ``dryRun``: the template's metrics are measured, judged and reported (marked ``dryRun``
+    in ``status.analysis``) but never decide — no rollback, no hold on promotion, no share
+    of the α budget of the deciding metrics. Sequential judge only.
+    """
 
     name: DnsSubdomain
     args: LabelMap = Field(default_factory=dict)
+    dry_run: bool = False
 
 
 class KayentaSettings(SpecModel):
@@ -64,7 +78,7 @@ class KayentaSettings(SpecModel):
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.98
     pass_score: Annotated[float, Field(ge=0.0, le=100.0)] = 75.0
     marginal_score: Annotated[float, Field(ge=0.0, le=100.0)] = 50.0
-    interval: Duration = timedelta(minutes=20)
+    interval: StepDuration = timedelta(minutes=20)
     intervals: Annotated[int, Field(ge=1, le=100)] = 3
 
     @model_validator(mode="after")
@@ -77,7 +91,7 @@ class KayentaSettings(SpecModel):
 class ThresholdSettings(SpecModel):
     """Settings of the Flagger-compatible threshold judge."""
 
-    interval: Duration = timedelta(minutes=1)
+    interval: StepDuration = timedelta(minutes=1)
     failure_limit: Annotated[int, Field(ge=1, le=1000)] = 2
     checks: Annotated[int, Field(ge=1, le=1000)] = 10
 
@@ -90,9 +104,9 @@ class AnalysisPolicy(SpecModel):
     alpha: Annotated[float, Field(gt=0.0, le=0.2)] = 0.01
     beta: Annotated[float, Field(gt=0.0, le=0.5)] = 0.05
     on_inconclusive: InconclusivePolicy = InconclusivePolicy.PAUSE
-    max_duration: Duration = timedelta(hours=1)
-    min_duration: Duration = timedelta(0)
-    interval: Duration = timedelta(seconds=30)
+    max_duration: StepDuration = timedelta(hours=1)
+    min_duration: StepDuration = timedelta(0)
+    interval: StepDuration = timedelta(seconds=30)
     consecutive_error_limit: Annotated[int, Field(ge=1, le=1000)] = 4
     on_error_limit: OnErrorLimit = OnErrorLimit.ROLLBACK
     kayenta: KayentaSettings = Field(default_factory=KayentaSettings)
@@ -107,6 +121,17 @@ class AnalysisPolicy(SpecModel):
         names = [t.name for t in self.templates]
         if len(set(names)) != len(names):
             raise ValueError(f"templates: each template may be referenced once, got {names}")
+        return self._dry_run()
+
+    def _dry_run(self) -> AnalysisPolicy:
+        dry = [t.name for t in self.templates if t.dry_run]
+        if dry and self.judge is not JudgeKind.SEQUENTIAL:
+            raise ValueError(
+                f"templates: dryRun is supported by the sequential judge only "
+                f"(judge is {self.judge.value}; dry-run: {', '.join(dry)})"
+            )
+        if len(dry) == len(self.templates):
+            raise ValueError("templates: every template is dryRun; at least one must decide")
         return self
 
 
@@ -119,6 +144,18 @@ class SecretKeyRef(SpecModel):
     )
 
 
+def _zoned(text: str) -> str:
+    """An RFC 3339 timestamp with a timezone (``Z`` or an offset); naive times are refused,
+    since comparing them with the aware clock is meaningless."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"must be an RFC 3339 timestamp, got {text[:64]!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"must carry a timezone (Z or +hh:mm), got {text[:64]!r}")
+    return text
+
+
 class PublicKeyRef(SpecModel):
     """A trusted cosign public key: from a Secret, a file, or inline PEM."""
 
@@ -128,8 +165,12 @@ class PublicKeyRef(SpecModel):
     )
     file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
     pem: Annotated[str, StringConstraints(max_length=16384)] | None = None
-    not_before: Annotated[str, StringConstraints(max_length=64)] | None = None
-    not_after: Annotated[str, StringConstraints(max_length=64)] | None = None
+    not_before: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zoned)] | None = (
+        None
+    )
+    not_after: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zoned)] | None = (
+        None
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> PublicKeyRef:
@@ -253,17 +294,30 @@ class WebhookType(StrEnum):
     EVENT = "event"
 
 
+def _assess_headers(headers: dict[str, str]) -> None:
+    """HTTP header names and values must be printable ASCII (no line breaks: no injection)."""
+    for name, value in headers.items():
+        for text in (name, value):
+            if not all(" " <= ch <= "~" or ch == "\t" for ch in text):
+                raise ValueError(f"headers: {name[:40]!r} must be printable ASCII")
+
+
 class Webhook(SpecModel):
     """An HTTP hook; gating types must answer 2xx for the rollout to go on."""
 
     name: DnsLabel | None = None
     type: WebhookType
     url: HttpUrl
-    timeout: Duration = timedelta(seconds=10)
+    timeout: CallTimeout = timedelta(seconds=10)
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     headers: LabelMap = Field(default_factory=dict)
     metadata: LabelMap = Field(default_factory=dict)
     insecure_skip_tls_verify: bool = False
+
+    @model_validator(mode="after")
+    def _sendable_headers(self) -> Webhook:
+        _assess_headers(self.headers)
+        return self
 
 
 class Notification(SpecModel):
@@ -281,12 +335,17 @@ class PrometheusConfig(SpecModel):
     """How to reach Prometheus (environment variables may override the address)."""
 
     address: HttpUrl
-    timeout: Duration = timedelta(seconds=10)
+    timeout: CallTimeout = timedelta(seconds=10)
     headers: LabelMap = Field(default_factory=dict)
     bearer_token: SecretKeyRef | None = None
     basic_auth: SecretKeyRef | None = None
     ca_file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
     insecure_skip_tls_verify: bool = False
+
+    @model_validator(mode="after")
+    def _sendable_headers(self) -> PrometheusConfig:
+        _assess_headers(self.headers)
+        return self
 
 
 class MetricsConfig(SpecModel):

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from mlrollout.spec.base import DnsSubdomain, Duration, ImageReference, Sha256Hex, SpecModel
+from mlrollout.spec.base import DnsSubdomain, ImageReference, Sha256Hex, SpecModel, StepDuration
 from mlrollout.spec.meta import ObjectMeta
 from mlrollout.spec.policy import (
     AnalysisPolicy,
@@ -21,7 +21,7 @@ from mlrollout.spec.policy import (
     Notification,
     Webhook,
 )
-from mlrollout.spec.status import RolloutStatus
+from mlrollout.spec.status import REVISION_LIMIT_MAX, RolloutStatus
 from mlrollout.spec.strategy import Strategy
 
 __all__ = [
@@ -117,7 +117,8 @@ class ModelRolloutSpec(SpecModel):
     webhooks: list[Webhook] = Field(default_factory=list, max_length=32)
     notifications: list[Notification] = Field(default_factory=list, max_length=16)
     metrics: MetricsConfig | None = None
-    progress_deadline: Duration = timedelta(minutes=10)
+    progress_deadline: StepDuration = timedelta(minutes=10)
+    revision_history_limit: Annotated[int, Field(ge=1, le=REVISION_LIMIT_MAX)] = 10
 
     @model_validator(mode="after")
     def _analysis_needed(self) -> ModelRolloutSpec:

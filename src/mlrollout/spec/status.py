@@ -17,11 +17,14 @@ from mlrollout.spec.base import SpecModel
 
 __all__ = [
     "INTENT_PREFIX",
+    "REVISION_LIMIT_MAX",
+    "UNDO_ANNOTATION",
     "Condition",
     "EnvName",
     "HistoryEntry",
     "Intent",
     "Phase",
+    "Revision",
     "RollbackCause",
     "RolloutStatus",
     "ScaleDown",
@@ -29,16 +32,29 @@ __all__ = [
     "TrafficSplit",
     "TrafficStatus",
     "VerificationStatus",
+    "other_env",
     "set_condition",
 ]
 
 EnvName = Literal["blue", "green"]
+
+
+def other_env(env: EnvName) -> EnvName:
+    """The other environment."""
+    return "green" if env == "blue" else "blue"
+
+
 Text = Annotated[str, StringConstraints(max_length=32768)]
 Timestamp = Annotated[str, StringConstraints(max_length=64)]
 
 
 INTENT_PREFIX = "mlrollout.io/intent."
 """Annotation prefix under which the CLI records intents (metadata: no new generation)."""
+
+
+UNDO_ANNOTATION = "mlrollout.io/undo"
+"""Annotation written by ``mlrollout undo`` with the spec change it makes:
+``revision=<n>,generation=<g>[,skipAnalysis]``; it applies to generation ``g`` only."""
 
 
 class Intent(StrEnum):
@@ -68,6 +84,31 @@ class Phase(StrEnum):
     ABORTED = "Aborted"
     FAILED = "Failed"
     REFUSED = "Refused"
+
+    @property
+    def terminal(self) -> bool:
+        """The rollout has ended; only a new release, ``retry`` or ``rollback`` moves it."""
+        return self in _TERMINAL
+
+    @property
+    def in_flight(self) -> bool:
+        """A release is being verified, deployed, analysed, promoted or rolled back."""
+        return not self.terminal and self is not Phase.PENDING
+
+    @property
+    def retryable(self) -> bool:
+        """``retry`` starts the same release again from this phase."""
+        return self.terminal and self is not Phase.SUCCEEDED
+
+    @property
+    def settled(self) -> bool:
+        """Nothing moves without a person: ended, or paused for a decision."""
+        return self.terminal or self is Phase.PAUSED
+
+
+_TERMINAL = frozenset(
+    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.REFUSED}
+)
 
 
 class TrafficSplit(SpecModel):
@@ -146,6 +187,39 @@ class StatusRelease(SpecModel):
     model_sha256: Annotated[str, StringConstraints(max_length=64)]
 
 
+class Revision(SpecModel):
+    """A release that reached Succeeded, as verified: enough to roll it out again.
+
+    ``drivenBy`` is the identity of the process that held the controller Lease (the CLI's
+    ``mlrollout-cli-<host>-<pid>`` or the in-cluster controller's); ``undoOf`` the revision
+    an ``mlrollout undo`` re-released. Numbers only grow; the oldest entries are dropped
+    beyond ``spec.revisionHistoryLimit``.
+    """
+
+    number: Annotated[int, Field(ge=1)]
+    image: Text
+    model_uri: Text
+    model_sha256: Annotated[str, StringConstraints(max_length=64)]
+    generation: int | None = None
+    verification: VerificationStatus
+    driven_by: Annotated[str, StringConstraints(max_length=253)] | None = None
+    undo_of: Annotated[int, Field(ge=1)] | None = None
+    skipped_analysis: bool = False
+    verified_at: Timestamp | None = None
+    succeeded_at: Timestamp
+
+    @property
+    def release(self) -> StatusRelease:
+        """The release this revision recorded."""
+        return StatusRelease(
+            image=self.image, model_uri=self.model_uri, model_sha256=self.model_sha256
+        )
+
+
+REVISION_LIMIT_MAX = 50
+"""Upper bound of ``spec.revisionHistoryLimit`` (status stays small: ~1 KiB a revision)."""
+
+
 class RolloutStatus(SpecModel):
     """``status`` of a ModelRollout."""
 
@@ -164,6 +238,7 @@ class RolloutStatus(SpecModel):
     analysis: AnalysisRecord | None = None
     conditions: list[Condition] = Field(default_factory=list, max_length=64)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=256)
+    revisions: list[Revision] = Field(default_factory=list, max_length=REVISION_LIMIT_MAX)
     acknowledged_intents: dict[Annotated[str, StringConstraints(max_length=64)], Timestamp] = Field(
         default_factory=dict
     )

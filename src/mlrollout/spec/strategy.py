@@ -13,7 +13,14 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from mlrollout.spec.base import DnsLabel, DnsSubdomain, Duration, LabelMap, SpecModel
+from mlrollout.spec.base import (
+    DnsLabel,
+    DnsSubdomain,
+    LabelMap,
+    SpecModel,
+    StepDuration,
+    WaitDuration,
+)
 
 __all__ = [
     "AnalyzeStep",
@@ -90,14 +97,14 @@ class TrafficRouting(SpecModel):
 class AnalyzeStep(SpecModel):
     """Analyse at the current weight until a decision or ``maxDuration``."""
 
-    max_duration: Duration | None = None
-    min_duration: Duration | None = None
+    max_duration: StepDuration | None = None
+    min_duration: StepDuration | None = None
 
 
 class PauseStep(SpecModel):
     """Hold the weight for ``duration``, or until ``mlrollout promote`` when no duration."""
 
-    duration: Duration | None = None
+    duration: WaitDuration | None = None
 
 
 Weight = Annotated[float, Field(ge=0.0, le=100.0, multiple_of=0.01)]
@@ -165,8 +172,8 @@ class CanaryStrategy(SpecModel):
 class PhaseAnalysis(SpecModel):
     """Analysis run before or after a blue-green switch."""
 
-    max_duration: Duration | None = None
-    min_duration: Duration | None = None
+    max_duration: StepDuration | None = None
+    min_duration: StepDuration | None = None
 
 
 class BlueGreenStrategy(SpecModel):
@@ -179,8 +186,8 @@ class BlueGreenStrategy(SpecModel):
     pre_promotion_analysis: PhaseAnalysis | None = None
     post_promotion_analysis: PhaseAnalysis | None = None
     auto_promotion_enabled: bool = True
-    auto_promotion_delay: Duration | None = None
-    scale_down_delay: Duration = timedelta(seconds=30)
+    auto_promotion_delay: WaitDuration | None = None
+    scale_down_delay: StepDuration = timedelta(seconds=30)
 
     @model_validator(mode="after")
     def _rules(self) -> BlueGreenStrategy:

@@ -1,19 +1,24 @@
-"""Reading YAML safely: size and depth limits, UTF-8 only, no duplicate keys, no aliases.
+"""Reading YAML safely: regular files only, size and depth limits, UTF-8 only, no duplicate
+keys, no aliases, no numbers beyond Python's digit limit.
 
-Part of the ``spec`` layer; the loader's first step. Every failure is a ``SpecError`` that
-names the file (and document) and says what was expected.
+Part of the ``spec`` layer; the loader's first step, also used for the CLI's policy file.
+Every failure is a ``SpecError`` that names the file (and document) and says what was
+expected.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mlrollout.errors import SpecError
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "parse_yaml_documents"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "parse_yaml_documents", "read_regular_file"]
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -57,6 +62,31 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
+def read_regular_file(path: str | Path, *, limit: int = MAX_BYTES) -> bytes:
+    """Up to ``limit + 1`` bytes of a regular file; a FIFO, device or directory is refused
+    without blocking (opened non-blocking, checked with ``fstat`` before reading)."""
+    source = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise SpecError("no such file", source=source) from None
+    except IsADirectoryError:
+        raise SpecError("is a directory, expected a file", source=source) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", source=source) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise SpecError("is a directory, expected a file", source=source)
+        raise SpecError("is not a regular file (a FIFO, socket or device)", source=source)
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            return handle.read(limit + 1)
+        except OSError as exc:
+            raise SpecError(f"cannot read: {exc.strerror}", source=source) from None
+
+
 def parse_yaml_documents(data: bytes | str, *, source: str) -> list[Any]:
     """Parse every document of a YAML stream; empty documents are dropped."""
     if isinstance(data, bytes):
@@ -85,6 +115,8 @@ def parse_yaml_documents(data: bytes | str, *, source: str) -> list[Any]:
         raise SpecError(f"invalid YAML: {exc}", source=source) from None
     except RecursionError:
         raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", source=source) from None
+    except ValueError as exc:  # int() beyond sys.get_int_max_str_digits(), bad timestamps
+        raise SpecError(f"invalid YAML value: {str(exc)[:200]}", source=source) from None
     for index, document in enumerate(documents):
         if _depth(document) > MAX_DEPTH:
             number = index + 1 if len(documents) > 1 else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mlrollout.errors import MlrolloutError
-from mlrollout.spec.status import EnvName, TrafficSplit
+from mlrollout.spec.status import EnvName, TrafficSplit, other_env
 from mlrollout.traffic.split import assess_destinations, assess_target, compute_split
 
 __all__ = ["FakeRouter"]
@@ -32,7 +32,7 @@ class FakeRouter:
         available: Mapping[EnvName, int] | None = None,
         resolution: float = 0.01,
     ) -> None:
-        other: EnvName = "green" if live_env == "blue" else "blue"
+        other = other_env(live_env)
         self.available: dict[EnvName, int] = dict(available or {"blue": 1, "green": 1})
         self.resolution = resolution
         self.weights: dict[EnvName, float] = {live_env: 100.0, other: 0.0}
@@ -51,7 +51,7 @@ class FakeRouter:
 
     def observe(self, stable_env: EnvName) -> TrafficSplit:
         """The split in force, relative to ``stable_env``."""
-        canary: EnvName = "green" if stable_env == "blue" else "blue"
+        canary = other_env(stable_env)
         return TrafficSplit(
             stable_env=stable_env, canary_env=canary, canary_weight=self.weights[canary]
         )
@@ -78,7 +78,7 @@ class FakeRouter:
 
     def release(self, stable_env: EnvName) -> TrafficSplit:
         """All traffic to ``stable_env``; extras removed."""
-        canary: EnvName = "green" if stable_env == "blue" else "blue"
+        canary = other_env(stable_env)
         achieved = self.shift(
             TrafficSplit(stable_env=stable_env, canary_env=canary, canary_weight=0)
         )

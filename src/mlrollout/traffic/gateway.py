@@ -22,9 +22,9 @@ from typing import Any
 
 from mlrollout.errors import ConflictError, NotFoundError, RouterError
 from mlrollout.kube import KubeClient
-from mlrollout.kube.environments import GpuEnvironments, assess_readiness, other_env
+from mlrollout.kube.environments import GpuEnvironments, assess_readiness
 from mlrollout.kube.kinds import HTTPROUTES, SERVICES
-from mlrollout.spec.status import EnvName, TrafficSplit
+from mlrollout.spec.status import EnvName, TrafficSplit, other_env
 from mlrollout.traffic.httproute import (
     Backend,
     Extras,

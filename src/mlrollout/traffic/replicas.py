@@ -30,10 +30,9 @@ from mlrollout.kube.environments import (
     GpuEnvironments,
     assess_readiness,
     compute_pod_gpus,
-    other_env,
 )
 from mlrollout.kube.kinds import SERVICES
-from mlrollout.spec.status import EnvName, TrafficSplit
+from mlrollout.spec.status import EnvName, TrafficSplit, other_env
 from mlrollout.spec.strategy import CapacityMode
 from mlrollout.traffic.replica_math import ReplicaPlan, compute_canary_bp, compute_replica_plan
 from mlrollout.traffic.split import assess_target, compute_basis_points, compute_split

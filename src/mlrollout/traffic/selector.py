@@ -16,9 +16,9 @@ from typing import Any
 
 from mlrollout.errors import NotFoundError, RouterError, SpecError
 from mlrollout.kube import KubeClient, PatchType
-from mlrollout.kube.environments import GpuEnvironments, assess_readiness, other_env
+from mlrollout.kube.environments import GpuEnvironments, assess_readiness
 from mlrollout.kube.kinds import SERVICES
-from mlrollout.spec.status import EnvName, TrafficSplit
+from mlrollout.spec.status import EnvName, TrafficSplit, other_env
 from mlrollout.traffic.split import assess_destinations, assess_target
 
 __all__ = ["ServiceSelectorRouter", "decide_env_label"]

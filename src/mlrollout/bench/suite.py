@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from mlrollout.analysis.benchmark import BenchmarkSetup, compute_summary
-from mlrollout.analysis.comparison import JUDGES, Outcome
 from mlrollout.analysis.kinds import AnalysisDecision
-from mlrollout.analysis.scenarios import SCENARIOS, Scenario
+from mlrollout.bench.benchmark import BenchmarkSetup, compute_summary
+from mlrollout.bench.comparison import JUDGES, Outcome
+from mlrollout.bench.scenarios import SCENARIOS, Scenario
 
 __all__ = ["Collect", "compute_calibration", "compute_suite", "render_markdown"]
 

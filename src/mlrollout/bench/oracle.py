@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlrollout.analysis.kinds import AnalysisDecision
-from mlrollout.analysis.scenarios import Margins, Scenario, Truth
-from mlrollout.analysis.simulator import SimRun
+from mlrollout.bench.scenarios import Margins, Scenario, Truth
+from mlrollout.bench.simulator import SimRun
 
 __all__ = ["OracleOutcome", "decide_oracle"]
 

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import beta as beta_dist
 
-from mlrollout.analysis.comparison import (
+from mlrollout.analysis.config import SequentialConfig
+from mlrollout.analysis.kinds import AnalysisDecision
+from mlrollout.bench.comparison import (
     Outcome,
     assess_kayenta,
     assess_oracle,
@@ -27,10 +29,8 @@ from mlrollout.analysis.comparison import (
     compute_baseline_points,
     compute_standard_specs,
 )
-from mlrollout.analysis.config import SequentialConfig
-from mlrollout.analysis.kinds import AnalysisDecision
-from mlrollout.analysis.scenarios import Margins, Scenario
-from mlrollout.analysis.simulator import SimSettings, simulate_run
+from mlrollout.bench.scenarios import Margins, Scenario
+from mlrollout.bench.simulator import SimSettings, simulate_run
 
 __all__ = [
     "BenchmarkSetup",

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from scipy.special import ndtr
 
 from mlrollout.analysis.observations import EventCounts, Histogram, Window
-from mlrollout.analysis.scenarios import Scenario
+from mlrollout.bench.scenarios import Scenario
 
 __all__ = ["SimRun", "SimSettings", "compute_geometric_bounds", "simulate_run"]
 

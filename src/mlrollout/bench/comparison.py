@@ -22,11 +22,11 @@ from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdChe
 from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
 from mlrollout.analysis.kinds import AnalysisDecision, MetricKind
 from mlrollout.analysis.observations import Histogram
-from mlrollout.analysis.oracle import decide_oracle
 from mlrollout.analysis.points import compute_histogram_quantile, compute_points
-from mlrollout.analysis.scenarios import Margins, Scenario
 from mlrollout.analysis.sequential import SequentialJudge
-from mlrollout.analysis.simulator import SimRun, SimSettings
+from mlrollout.bench.oracle import decide_oracle
+from mlrollout.bench.scenarios import Margins, Scenario
+from mlrollout.bench.simulator import SimRun, SimSettings
 
 __all__ = [
     "JUDGES",

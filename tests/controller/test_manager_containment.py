@@ -1,0 +1,258 @@
+"""Acceptance of the containment boundary on the strict test API server: several rollouts,
+one poisoned in each way; the healthy ones reach their terminal phase, every poisoned one
+carries a condition naming the cause, no worker dies, no secret reaches a status or an
+Event, and ``/readyz`` reports the stuck worker."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from loop_fakes import ScriptedAnalyst
+
+from kubeapi import KubeApiServer
+from mlrollout.controller.containment import Backoff
+from mlrollout.controller.gating import KubeReleaseVerifier
+from mlrollout.controller.kubernetes import build_reconciler
+from mlrollout.controller.loop import Reconciler
+from mlrollout.controller.manager import Manager, ManagerSettings
+from mlrollout.controller.telemetry import HealthServer
+from mlrollout.core import AnalysisLook
+from mlrollout.errors import ProviderUnavailableError
+from mlrollout.kube import KubeClient, LeaseSettings, StoredRollout
+from mlrollout.kube.kinds import DEPLOYMENTS, EVENTS, MODELROLLOUTS, SERVICES
+from mlrollout.redaction import register_secret
+from support.cluster import (
+    MODEL_URI,
+    OLD,
+    BriskClock,
+    SignedRegistry,
+    build_cluster,
+    deployment,
+    rollout_from,
+)
+
+FAST_LEASE = LeaseSettings(
+    lease_duration=timedelta(seconds=3),
+    renew_deadline=timedelta(seconds=2),
+    retry_period=timedelta(milliseconds=200),
+)
+SECRET = "s3cr3t-token-4711"
+
+
+class RaisingAnalyst:
+    """A judge whose every look raises ``error`` (a provider bug, a parse error...)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def look(self, stored: StoredRollout, *, now_s: float) -> AnalysisLook | None:
+        raise self.error
+
+
+class BlockingAnalyst:
+    """A judge that never answers until released: the worker running it is stuck."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def look(self, stored: StoredRollout, *, now_s: float) -> AnalysisLook | None:
+        self.entered.set()
+        self.release.wait(60)
+        return None
+
+
+def _app(kube: KubeClient, app: str) -> None:
+    for env, replicas in (("blue", 4), ("green", 0)):
+        body = deployment(env, replicas, OLD)
+        body["metadata"]["name"] = f"{app}-{env}"
+        labels = {"app": app, "env": env}
+        body["spec"]["selector"]["matchLabels"] = labels
+        body["spec"]["template"]["metadata"]["labels"] = labels
+        kube.create(DEPLOYMENTS, body, "default")
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": app, "namespace": "default"},
+        "spec": {"selector": {"app": app}, "ports": [{"port": 8080}]},
+    }
+    kube.create(SERVICES, service, "default")
+
+
+def _rollout(
+    kube: KubeClient,
+    app: str,
+    image: str,
+    *,
+    error_limit: int = 1000,
+    webhooks: list[dict[str, Any]] | None = None,
+    **gates: Any,
+) -> None:
+    raw = rollout_from("canary.yaml")
+    raw["metadata"] = {"name": app, "namespace": "default"}
+    spec = raw["spec"]
+    for key in ("webhooks", "notifications", "metrics"):
+        spec.pop(key, None)
+    spec["service"] = app
+    spec["environments"] = {
+        "blue": {"deployment": f"{app}-blue"},
+        "green": {"deployment": f"{app}-green"},
+    }
+    spec["release"] = {"image": image, "model": {"uri": MODEL_URI, "sha256": "c" * 64}}
+    key: dict[str, Any] = {"secret": "cosign-pub", **gates}
+    spec["gates"] = {"signature": {"publicKeys": [key]}}
+    spec["strategy"]["canary"]["steps"] = [{"setWeight": 25}, {"analyze": {}}]
+    spec["analysis"]["consecutiveErrorLimit"] = error_limit
+    if webhooks:
+        spec["webhooks"] = webhooks
+    kube.create(MODELROLLOUTS, copy.deepcopy(raw), "default")
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.read().decode()
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
+    monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
+    return SignedRegistry(tmp_path / "secrets")
+
+
+@pytest.mark.slow
+def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
+    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+) -> None:
+    register_secret(SECRET)
+    build_cluster(kube, gpus_per_node=64)
+    blocking = BlockingAnalyst()
+    analysts: dict[str, object] = {
+        "healthy-a": ScriptedAnalyst(),
+        "healthy-b": ScriptedAnalyst(),
+        "internal": RaisingAnalyst(ValueError("could not convert string to float: '+Inf5'")),
+        "overflow": RaisingAnalyst(OverflowError("counter 1.7e308 overflowed")),
+        "provider": RaisingAnalyst(
+            ProviderUnavailableError(f"GET https://u:{SECRET}@prom.example/api: 503")
+        ),
+        "stuck": blocking,
+        "fallback": RaisingAnalyst(KeyError("le")),
+    }
+
+    def reconciler_for(client: KubeClient, key: tuple[str, str], analyst: object) -> Reconciler:
+        reconciler = build_reconciler(
+            client,
+            namespace=key[0],
+            name=key[1],
+            analyst=analysts[key[1]],  # type: ignore[arg-type]
+            clock=BriskClock(),
+        )
+        reconciler.verifier = KubeReleaseVerifier(client, registry_factory=registry.client)
+        return reconciler
+
+    manager = Manager(
+        kube,
+        ManagerSettings(
+            identity="a",
+            workers=3,
+            lease=FAST_LEASE,
+            stuck_after=timedelta(seconds=1),
+            backoff=Backoff(base=timedelta(milliseconds=100), cap=timedelta(milliseconds=400)),
+        ),
+        reconciler_for=reconciler_for,
+    )
+    for app in [*analysts, "naive-time", "bad-header"]:
+        _app(kube, app)
+        if app == "bad-header":
+            hook = {"type": "event", "url": "https://hooks.example/x", "headers": {"X": "é"}}
+            _rollout(kube, app, registry.image, webhooks=[hook])
+        elif app == "naive-time":
+            _rollout(kube, app, registry.image, notBefore="2026-01-01T00:00:00")
+        elif app == "fallback":
+            _rollout(kube, app, registry.image, error_limit=2)
+        else:
+            _rollout(kube, app, registry.image)
+    health = HealthServer(
+        manager.telemetry, host="127.0.0.1", port=0, ready=manager.readiness
+    ).start()
+    thread = threading.Thread(target=manager.run)
+    thread.start()
+    try:
+        _wait(lambda: manager.leading)
+        assert blocking.entered.wait(60)
+        for app in ("healthy-a", "healthy-b"):
+            _wait(lambda app=app: _phase(kube, app) == "Succeeded")
+        _wait(lambda: _phase(kube, "fallback") == "RolledBack")
+        message = kube.get(MODELROLLOUTS, "fallback", "default")["status"]["message"]
+        assert "passes failed in a row (analysis.onErrorLimit: rollback)" in message
+        expected = {
+            "internal": "InternalError",
+            "overflow": "InternalError",
+            "provider": "ProviderUnavailableError",
+            "naive-time": "SpecError",
+            "bad-header": "SpecError",
+        }
+        for app, reason in expected.items():
+            _wait(lambda app=app, reason=reason: _reconciled(kube, app) == ("False", reason))
+        assert "must carry a timezone" in _condition(kube, "naive-time")["message"]
+        assert "must be printable ASCII" in _condition(kube, "bad-header")["message"]
+        assert "+Inf5" in _condition(kube, "internal")["message"]
+        readyz = f"http://127.0.0.1:{health.port}/readyz"
+        _wait(lambda: _get(readyz)[0] == 503, timeout=10)
+        body = _get(readyz)[1]
+        assert body.startswith("worker stuck: worker-")
+        assert "default/stuck" in body
+        assert manager.heartbeats.dead() == []
+        metrics = _get(f"http://127.0.0.1:{health.port}/metrics")[1]
+        assert 'mlrollout_reconcile_errors_total{reason="InternalError"}' in metrics
+        assert 'mlrollout_reconcile_errors_total{reason="SpecError"}' in metrics
+        events = kube.list(EVENTS, "default")
+        reasons = {
+            e["involvedObject"]["name"]: e["reason"] for e in events if "Reconcile" in e["reason"]
+        }
+        assert reasons["provider"] == "ReconcileProviderUnavailableError"
+        everything = repr(events) + repr(kube.list(MODELROLLOUTS, "default"))
+        assert SECRET not in everything
+    finally:
+        blocking.release.set()
+        manager.stop()
+        thread.join(timeout=15)
+        health.stop()
+    assert not thread.is_alive()
+
+
+def _phase(kube: KubeClient, name: str) -> str:
+    return str((kube.get(MODELROLLOUTS, name, "default").get("status") or {}).get("phase"))
+
+
+def _condition(kube: KubeClient, name: str) -> dict[str, Any]:
+    conditions = (kube.get(MODELROLLOUTS, name, "default").get("status") or {}).get(
+        "conditions"
+    ) or []
+    return next((c for c in conditions if c.get("type") == "Reconciled"), {})
+
+
+def _reconciled(kube: KubeClient, name: str) -> tuple[str, str] | None:
+    condition = _condition(kube, name)
+    return (condition["status"], condition["reason"]) if condition else None
