@@ -161,6 +161,9 @@ def test_manifests_crd_prints_the_checked_in_crd(capsys: pytest.CaptureFixture[s
     assert out == (ROOT / "examples" / "crd" / "modelrollout.yaml").read_text()
     code, out, _ = run(["manifests", "crd", "--output", "json"], capsys)
     assert json.loads(out)["kind"] == "CustomResourceDefinition"
+    code, out, _ = run(["manifests", "crd", "--kind", "clusterreleasepolicy"], capsys)
+    assert code == 0
+    assert out == (ROOT / "examples" / "crd" / "clusterreleasepolicy.yaml").read_text()
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from mlrollout.controller import AnalysisLook
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
-from mlrollout.controller.loop import SETTLED, Reconciler, drive
+from mlrollout.controller.loop import Reconciler, drive
 from mlrollout.controller.manager import Manager, ManagerSettings
+from mlrollout.core import AnalysisLook
 from mlrollout.kube import KubeClient, LeaseSettings, StoredRollout
+from mlrollout.model.analysis import AnalysisDecision
 from support.cluster import BriskClock, SignedRegistry
 
 from .audit import AuditLog, Request
@@ -53,7 +54,9 @@ class ScriptAnalyst:
         self.looks += 1
         self.seen.append(step)
         return AnalysisLook(
-            decision=self.script(step), reason=f"scripted at step {step}", step=step, record={}
+            decision=AnalysisDecision(self.script(step)),
+            reason=f"scripted at step {step}",
+            step=step,
         )
 
 
@@ -140,7 +143,7 @@ def run_manager(
 
 def settled(stored: StoredRollout) -> bool:
     """Finished, and the old environment scaled down."""
-    return stored.status.phase in SETTLED and stored.status.scale_down is None
+    return stored.status.phase.terminal and stored.status.scale_down is None
 
 
 def _verified(write: Request) -> bool:

@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from mlrollout.controller.decision import Decision
 
 from mlrollout.controller.loop import drive
+from mlrollout.core.decision import Decision
 from mlrollout.kube import StoredRollout
 from mlrollout.kube.kinds import DEPLOYMENTS
 from mlrollout.spec.status import Phase

@@ -175,3 +175,21 @@ def test_bad_input_exits_2(
     }[case]
     code, _ = _run([str(model), *args], capsys)
     assert code == 2
+
+
+@pytest.mark.parametrize("tampered", [False, True], ids=["intact", "changed-byte"])
+def test_init_container_form_reads_the_controllers_environment(
+    signed_model: tuple[Path, Path, Path, Path],
+    tampered: bool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``mlrollout verify model DIR`` with only the variables the controller writes."""
+    model, signature, public, _ = signed_model
+    monkeypatch.setenv("MLROLLOUT_MODEL_SIGNATURE", str(signature))
+    monkeypatch.setenv("MLROLLOUT_MODEL_SIGNATURE_KEY", str(public))
+    if tampered:
+        _tamper(model, "changed-byte")
+    code, report = _run([str(model), "-o", "json"], capsys)
+    assert code == (4 if tampered else 0)
+    assert report["reason"] == ("MODEL_SIGNATURE_INVALID" if tampered else None)

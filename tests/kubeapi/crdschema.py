@@ -109,22 +109,33 @@ def validate_against(validator: jsonschema.protocols.Validator, obj: Any) -> lis
 
 
 class CrdAdmission:
-    """Admission of custom-resource writes: ModelRollout against the CRD schema, if given."""
+    """Admission of custom-resource writes: ModelRollout against the CRD schema, if given,
+    and other custom kinds (e.g. ClusterReleasePolicy) against theirs in ``others``."""
 
-    def __init__(self, schema: dict[str, Any] | None) -> None:
+    def __init__(
+        self, schema: dict[str, Any] | None, *, others: Mapping[str, dict[str, Any]] = {}
+    ) -> None:
         self.schema = schema
         self.validator = (
             jsonschema.Draft4Validator(compute_json_schema(schema)) if schema is not None else None
         )
+        self.others = {
+            kind: (s, jsonschema.Draft4Validator(compute_json_schema(s)))
+            for kind, s in others.items()
+        }
 
     def __call__(
         self, kind: ResourceKind, obj: dict[str, Any]
     ) -> tuple[dict[str, Any], tuple[str, ...]]:
         """Prune and validate ``obj``; 422 Invalid on the first violation."""
-        if kind != MODEL_ROLLOUT or self.schema is None or self.validator is None:
+        if kind.kind in self.others:
+            schema, validator = self.others[kind.kind]
+        elif kind != MODEL_ROLLOUT or self.schema is None or self.validator is None:
             return obj, ()
-        pruned_obj, pruned = compute_pruned(obj, self.schema)
-        problems = validate_against(self.validator, pruned_obj)
+        else:
+            schema, validator = self.schema, self.validator
+        pruned_obj, pruned = compute_pruned(obj, schema)
+        problems = validate_against(validator, pruned_obj)
         if problems:
             field, _, detail = problems[0].partition(": ")
             raise StatusError.invalid(kind, obj["metadata"]["name"], field=field, detail=detail)

@@ -20,6 +20,7 @@ from .server import KubeApiServer
 __all__ = ["CRD_PATH", "kube_client", "kube_crd", "kube_server", "kubeconfig_path"]
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "examples" / "crd" / "modelrollout.yaml"
+POLICY_CRD_PATH = CRD_PATH.with_name("clusterreleasepolicy.yaml")
 
 
 @pytest.fixture
@@ -31,7 +32,8 @@ def kube_crd() -> Path | None:
 @pytest.fixture
 def kube_server(kube_crd: Path | None) -> Iterator[KubeApiServer]:
     """A running test API server (pods become Ready 0.05 s after creation)."""
-    server = KubeApiServer(pod_ready_delay=0.05, crd=kube_crd).start()
+    others = {"ClusterReleasePolicy": POLICY_CRD_PATH} if POLICY_CRD_PATH.exists() else {}
+    server = KubeApiServer(pod_ready_delay=0.05, crd=kube_crd, other_crds=others).start()
     try:
         yield server
     finally:

@@ -133,6 +133,16 @@ KINDS: tuple[ResourceKind, ...] = (
         short_names=("cat",),
     ),
     ResourceKind(
+        "mlrollout.io",
+        "v1alpha1",
+        "ClusterReleasePolicy",
+        "clusterreleasepolicies",
+        namespaced=False,
+        custom=True,
+        delete_returns_object=True,
+        short_names=("crp",),
+    ),
+    ResourceKind(
         "gateway.networking.k8s.io",
         "v1",
         "HTTPRoute",

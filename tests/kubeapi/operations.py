@@ -51,21 +51,25 @@ def _not_allowed(verb: str) -> StatusError:
     return StatusError(f"the server does not allow this method ({verb}) on the resource", code=405)
 
 
-def _namespace(name: str) -> dict[str, Any]:
+def _namespace(name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+        "metadata": {
+            "name": name,
+            "labels": {**(labels or {}), "kubernetes.io/metadata.name": name},
+        },
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": "Active"},
     }
 
 
-def _serve_namespace(request: ApiRequest, route: NamespaceRoute) -> ApiResponse:
+def _serve_namespace(store: ObjectStore, request: ApiRequest, route: NamespaceRoute) -> ApiResponse:
+    labels = store.namespace_labels
     if request.verb == "GET" and route.name is not None:
-        return ApiResponse(200, _namespace(route.name))
+        return ApiResponse(200, _namespace(route.name, labels.get(route.name)))
     if request.verb == "GET":
-        items = [_namespace("default")]
+        items = [_namespace(name, labels[name]) for name in sorted(labels)]
         return ApiResponse(200, {"apiVersion": "v1", "kind": "NamespaceList", "items": items})
     if request.verb == "POST" and route.name is None and isinstance(request.body, dict):
         return ApiResponse(201, _namespace((request.body.get("metadata") or {}).get("name", "")))
@@ -215,7 +219,7 @@ def serve_request(
 ) -> ApiResponse | WatchPlan:
     """Perform ``request`` on ``route``: a response, or the plan of a watch to stream."""
     if isinstance(route, NamespaceRoute):
-        return _serve_namespace(request, route)
+        return _serve_namespace(store, request, route)
     if request.query.get("dryRun"):
         raise StatusError.bad_request("dryRun is not supported by the test API server")
     if request.verb == "GET" and request.query.get("watch", "").lower() in ("true", "1"):

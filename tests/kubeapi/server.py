@@ -35,11 +35,13 @@ class KubeApiServer:
         *,
         pod_ready_delay: float = 0.1,
         crd: Path | str | Mapping[str, Any] | None = None,
+        other_crds: Mapping[str, Path | str | Mapping[str, Any]] = {},
         event_window: int = 10_000,
         max_watch_seconds: float = 60.0,
     ) -> None:
         schema = load_crd_schema(crd) if crd is not None else None
-        self._admission = CrdAdmission(schema)
+        others = {kind: load_crd_schema(c) for kind, c in other_crds.items()}
+        self._admission = CrdAdmission(schema, others=others)
         self.history = WriteHistory()
         self.store = ObjectStore(
             history=self.history, admit=self._admission, event_window=event_window

@@ -83,6 +83,8 @@ class ObjectStore:
         self._window = event_window
         self._closed = False
         self._pokes = 0
+        # Namespaces are synthetic (see ``operations``); tests may label them here.
+        self.namespace_labels: dict[str, dict[str, str]] = {"default": {}}
 
     @property
     def resource_version(self) -> int:

@@ -24,7 +24,9 @@ from packaging.version import Version
 from pydantic import ValidationError
 from referencing import Registry, Resource
 
+from mlrollout.errors import SpecError
 from mlrollout.spec.analysis import AnalysisRecord
+from mlrollout.spec.release_policy import load_release_policy_object
 
 from .crdschema import validate_against
 from .history import WriteRecord
@@ -80,11 +82,22 @@ def assess_record(
         if crd_validator is not None:
             problems += validate_against(crd_validator, record.object)
         problems += _assess_analysis(record.object)
+    elif record.kind == "ClusterReleasePolicy":
+        problems += _assess_release_policy(record.object)
     elif record.kind == "HTTPRoute":
         problems += validate_against(_HTTPROUTE, record.object)
     else:
         problems += _assess_builtin(record.object, kubernetes_version)
     return problems
+
+
+def _assess_release_policy(obj: dict[str, Any]) -> list[str]:
+    """A ClusterReleasePolicy must load as mlrollout loads it from the cluster."""
+    try:
+        load_release_policy_object(obj, source="ClusterReleasePolicy")
+    except SpecError as exc:
+        return [str(exc)]
+    return []
 
 
 def _assess_analysis(obj: dict[str, Any]) -> list[str]:

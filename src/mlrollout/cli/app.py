@@ -100,6 +100,10 @@ COMMANDS: dict[str, CommandEntry] = {
         "mlrollout.cli.verify",
         "Verify a release (image signatures, attestations, model digests) before it runs.",
     ),
+    "admission": CommandEntry(
+        "mlrollout.cli.admission",
+        "Admission webhook: deny unpinned or unverified images where a policy governs.",
+    ),
     "manifests": CommandEntry(
         "mlrollout.cli.manifests", "Print Kubernetes manifests generated from the models."
     ),

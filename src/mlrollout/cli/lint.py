@@ -121,11 +121,20 @@ def register(app: typer.Typer) -> None:
             max=10_000,
             help="Stable pods assumed when checking which weights the replicas router can give.",
         ),
+        policy: list[Path] = typer.Option(
+            None,
+            "--policy",
+            help="ClusterReleasePolicy file: report what it would refuse (repeatable).",
+        ),
         output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Validate rollouts and analysis templates; exit 0 when clean, 2 otherwise."""
         dirs = default_template_dirs(templates)
         result, references = lint_paths(files, dirs)
+        if policy:
+            from mlrollout.cli.policy_lint import load_policy_files, policy_refusals
+
+            references += policy_refusals(result, load_policy_files(list(policy)))
         errors = [*result.errors, *references]
         if output.machine:
             print_document(_json_report(files, result, errors, replicas=replicas), output)

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 import yaml
 
-from mlrollout.spec.crd import crd_manifest, template_crd_manifest
+from mlrollout.spec.crd import crd_manifest, release_policy_crd_manifest, template_crd_manifest
 
 __all__ = ["CRDS", "render_crd", "render_yaml"]
 
@@ -31,6 +31,7 @@ CRDS: dict[str, Callable[[], dict[str, Any]]] = {
     "ModelRollout": crd_manifest,
     "AnalysisTemplate": _analysis_template_crd,
     "ClusterAnalysisTemplate": _cluster_analysis_template_crd,
+    "ClusterReleasePolicy": release_policy_crd_manifest,
 }
 
 
@@ -68,12 +69,14 @@ def register(app: typer.Typer) -> None:
         kind: str = typer.Option(
             "ModelRollout",
             "--kind",
-            help="ModelRollout, AnalysisTemplate, ClusterAnalysisTemplate, or all.",
+            help="ModelRollout, AnalysisTemplate, ClusterAnalysisTemplate, "
+            "ClusterReleasePolicy, or all (any case).",
         ),
     ) -> None:
         """Print the ModelRollout CustomResourceDefinition (or another of mlrollout's CRDs)."""
         from mlrollout.errors import SpecError
 
+        kind = {k.lower(): k for k in CRDS}.get(kind.lower(), kind)
         if kind != "all" and kind not in CRDS:
             allowed = ", ".join([*CRDS, "all"])
             raise SpecError(f"must be one of {allowed}, got {kind!r}", path="--kind")

@@ -164,20 +164,40 @@ def fetch_password(source: str | None) -> str | None:
 def model_command(
     path: Path = typer.Argument(..., help="Model file, or directory with a SHA256SUMS file."),
     sha256: str | None = typer.Option(
-        None, "--sha256", help="Expected digest (of SHA256SUMS for a dir)."
+        None,
+        "--sha256",
+        envvar="MLROLLOUT_MODEL_SHA256",
+        help="Expected digest (of SHA256SUMS for a dir).",
     ),
     signature: Path | None = typer.Option(
-        None, "--signature", help="OpenSSF model signature (model-signing) of the directory."
+        None,
+        "--signature",
+        envvar="MLROLLOUT_MODEL_SIGNATURE",
+        help="OpenSSF model signature (model-signing) of the directory.",
     ),
-    key: Path | None = typer.Option(None, "--key", help="With --signature: trusted public key."),
+    key: Path | None = typer.Option(
+        None,
+        "--key",
+        envvar="MLROLLOUT_MODEL_SIGNATURE_KEY",
+        help="With --signature: trusted public key.",
+    ),
     identity: str | None = typer.Option(
-        None, "--certificate-identity", help="With --signature: keyless identity, exactly."
+        None,
+        "--certificate-identity",
+        envvar="MLROLLOUT_MODEL_SIGNATURE_IDENTITY",
+        help="With --signature: keyless identity, exactly.",
     ),
     issuer: str | None = typer.Option(
-        None, "--certificate-oidc-issuer", help="With --signature: the OIDC issuer, exactly."
+        None,
+        "--certificate-oidc-issuer",
+        envvar="MLROLLOUT_MODEL_SIGNATURE_ISSUER",
+        help="With --signature: the OIDC issuer, exactly.",
     ),
     trusted_root: Path | None = typer.Option(
-        None, "--trusted-root", help="With keyless --signature: trusted_root.json."
+        None,
+        "--trusted-root",
+        envvar="MLROLLOUT_MODEL_TRUSTED_ROOT",
+        help="With keyless --signature: trusted_root.json.",
     ),
     output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
 ) -> None:

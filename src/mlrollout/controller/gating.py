@@ -9,6 +9,7 @@ failure — including an unreachable registry — is a refusal: the gates fail c
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from mlrollout.gates import (
     KeylessIdentity,
     PodSecurityPolicy,
     ProvenancePolicy,
+    Reason,
     RegistryClient,
     SignaturePolicy,
     TrustedKey,
@@ -35,9 +37,11 @@ from mlrollout.gates import (
 from mlrollout.gates.capacity import fetch_gpu_capacity
 from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import NETWORKPOLICIES
+from mlrollout.kube.release_policies import fetch_governing_policies
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.metrics.settings import DEFAULT_SECRETS_DIR, ENV_SECRETS_DIR
 from mlrollout.spec import ModelRollout
+from mlrollout.spec.governance import compute_effective_gates
 from mlrollout.spec.policy import Gates, PublicKeyRef, SignatureGate, TrustedRootRef
 from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES, CredentialScope
 from mlrollout.spec.strategy import RouterKind
@@ -49,6 +53,7 @@ __all__ = [
     "KubeReleaseVerifier",
     "compute_candidate_pods",
     "compute_gate_policy",
+    "decide_model_verifier",
     "load_trusted_key",
     "load_trusted_root",
 ]
@@ -157,6 +162,27 @@ def compute_gate_policy(gates: Gates) -> GatePolicy | None:
     )
 
 
+def decide_model_verifier(template: dict[str, Any]) -> str | None:
+    """None when an init container of ``template`` runs ``mlrollout verify model``.
+
+    The controller hands that container the signature's settings as environment variables
+    (``kube.environments.compute_signature_env``); without one, nothing would check the
+    model signature the rollout asks for. The command and arguments must hold ``verify``
+    and ``model`` as consecutive items (a shell string does not count).
+    """
+    spec = template.get("spec") or {}
+    for container in spec.get("initContainers") or []:
+        words = [
+            str(w) for w in [*(container.get("command") or []), *(container.get("args") or [])]
+        ]
+        if any(a == "verify" and b == "model" for a, b in itertools.pairwise(words)):
+            return None
+    return (
+        "spec.release.model.signature is set but no init container of the candidate runs "
+        "`mlrollout verify model`"
+    )
+
+
 def compute_candidate_pods(rollout: ModelRollout, replicas: int) -> int:
     """Candidate pods the cluster must find GPUs for while the release rolls out.
 
@@ -189,12 +215,17 @@ class KubeReleaseVerifier:
         self.now = now
 
     def verify(self, stored: StoredRollout) -> VerificationOutcome:
-        """Signatures and attestations, pod security, GPU capacity; the first refusal wins."""
+        """Cluster policy, signatures and attestations, pod security, GPU capacity; the
+        first refusal wins. The gates run are the rollout's merged with the policy's."""
         release = stored.status.release
         assert release is not None
         try:
-            for check in (self._supply_chain, self._pod_security, self._capacity):
-                refusal = check(stored.rollout, stored)
+            gates = self._governed_gates(stored.rollout)
+            if isinstance(gates, VerificationOutcome):
+                return gates
+            checks = (self._supply_chain, self._model_verifier, self._pod_security, self._capacity)
+            for check in checks:
+                refusal = check(stored.rollout, stored, gates)
                 if refusal is not None:
                     return refusal
         except GateError as exc:
@@ -203,11 +234,25 @@ class KubeReleaseVerifier:
             return VerificationOutcome(release.image, False, "PREFLIGHT_ERROR", str(exc))
         return VerificationOutcome(release.image, True, None, "every gate passed")
 
+    def _governed_gates(self, rollout: ModelRollout) -> Gates | VerificationOutcome:
+        """The effective gates, or a ``POLICY`` refusal naming the policy and the field."""
+        image = rollout.spec.release.image
+        try:
+            policies = fetch_governing_policies(self.client, rollout.namespace)
+        except SpecError as exc:  # a policy that does not validate governs by refusing
+            return VerificationOutcome(image, False, Reason.POLICY.value, str(exc))
+        signed = rollout.spec.release.model.signature is not None
+        governance = compute_effective_gates(rollout.spec.gates, policies, model_signed=signed)
+        if governance.allowed:
+            return governance.gates
+        message = "; ".join(str(r) for r in governance.refusals)
+        return VerificationOutcome(image, False, Reason.POLICY.value, message)
+
     def _supply_chain(
-        self, rollout: ModelRollout, stored: StoredRollout
+        self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
     ) -> VerificationOutcome | None:
         image_text = rollout.spec.release.image
-        policy = compute_gate_policy(rollout.spec.gates)
+        policy = compute_gate_policy(gates)
         if policy is None:
             return None
         image = decide_image_reference(image_text)
@@ -218,6 +263,17 @@ class KubeReleaseVerifier:
         assert result.reason is not None
         return VerificationOutcome(image_text, False, result.reason.value, result.message)
 
+    def _model_verifier(
+        self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
+    ) -> VerificationOutcome | None:
+        if rollout.spec.release.model.signature is None:
+            return None
+        problem = decide_model_verifier(self._candidate_template(stored))
+        if problem is None:
+            return None
+        code = Reason.MODEL_SIGNATURE_UNCHECKED.value
+        return VerificationOutcome(rollout.spec.release.image, False, code, problem)
+
     def _candidate_template(self, stored: StoredRollout) -> dict[str, Any]:
         rollout = stored.rollout
         candidate = stored.status.candidate_env or "green"
@@ -226,14 +282,14 @@ class KubeReleaseVerifier:
         return template
 
     def _pod_security(
-        self, rollout: ModelRollout, stored: StoredRollout
+        self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
     ) -> VerificationOutcome | None:
-        gates = rollout.spec.gates
         policy = compute_gate_policy(gates)
         pod_policy = (
             policy.pod_security
             if policy is not None
             else PodSecurityPolicy(
+                level=gates.pod_security,
                 require_egress_policy=gates.network_policy != "ignore",
                 egress_policy_missing_is_error=gates.network_policy == "require",
             )
@@ -257,8 +313,10 @@ class KubeReleaseVerifier:
             rollout.spec.release.image, False, result.reason.value, result.message
         )
 
-    def _capacity(self, rollout: ModelRollout, stored: StoredRollout) -> VerificationOutcome | None:
-        if not rollout.spec.gates.gpu_capacity:
+    def _capacity(
+        self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
+    ) -> VerificationOutcome | None:
+        if not gates.gpu_capacity:
             return None
         template = self._candidate_template(stored)
         active = stored.status.active_env or "blue"

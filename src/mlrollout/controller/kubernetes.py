@@ -26,6 +26,7 @@ from mlrollout.kube.environments import (
     MODEL_SHA_ANNOTATION,
     GpuEnvironments,
     assess_readiness,
+    compute_signature_env,
     model_container,
 )
 from mlrollout.model import ImageRef, Sha256
@@ -93,6 +94,7 @@ class KubeEnvironments:
                 image=ImageRef.parse(action.image),
                 model_uri=action.model_uri,
                 model_sha256=Sha256(action.model_sha256),
+                signature_env=compute_signature_env(self.rollout.spec.release.model.signature),
             )
         if action.replicas is not None and current.replicas != action.replicas:
             self.deployments.patch_replicas(action.env, action.replicas)

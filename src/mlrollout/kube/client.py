@@ -100,6 +100,16 @@ class KubeClient:
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj:
         """Read one object (``NotFoundError`` when absent)."""
         action = f"get {kind.plural} {_ref(namespace, name)}"
+        if kind.custom and not kind.namespaced:
+            return self._call(
+                action,
+                API_READ,
+                "get_cluster_custom_object",
+                kind.group,
+                kind.version,
+                kind.plural,
+                name,
+            )
         if kind.custom:
             return self._call(
                 action, API_READ, "get_namespaced_custom_object", *self._gvp(kind, namespace), name
@@ -155,6 +165,16 @@ class KubeClient:
         name = obj.get("metadata", {}).get("name", "?")
         namespace = namespace or obj.get("metadata", {}).get("namespace")
         action = f"create {kind.plural} {_ref(namespace, name)}"
+        if kind.custom and not kind.namespaced:
+            return self._call(
+                action,
+                API_WRITE,
+                "create_cluster_custom_object",
+                kind.group,
+                kind.version,
+                kind.plural,
+                obj,
+            )
         if kind.custom:
             return self._call(
                 action,

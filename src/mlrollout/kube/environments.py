@@ -24,6 +24,7 @@ from mlrollout.errors import ConflictError, DeadlineError, RouterError, SpecErro
 from mlrollout.kube.client import KubeClient, PatchType
 from mlrollout.kube.kinds import DEPLOYMENTS
 from mlrollout.model import ImageRef, Sha256
+from mlrollout.spec.rollout import ModelSignature
 from mlrollout.spec.status import EnvName, other_env
 
 __all__ = [
@@ -36,12 +37,20 @@ __all__ = [
     "assess_readiness",
     "compute_pod_gpus",
     "compute_released",
+    "compute_signature_env",
     "model_container",
 ]
 
 MODEL_SHA_ANNOTATION = "mlrollout.io/model-sha256"
 MODEL_SHA_ENV = "MLROLLOUT_MODEL_SHA256"
 MODEL_URI_ENV = "MLROLLOUT_MODEL_URI"
+SIGNATURE_ENV = {
+    "file": "MLROLLOUT_MODEL_SIGNATURE",
+    "key": "MLROLLOUT_MODEL_SIGNATURE_KEY",
+    "identity": "MLROLLOUT_MODEL_SIGNATURE_IDENTITY",
+    "issuer": "MLROLLOUT_MODEL_SIGNATURE_ISSUER",
+    "trusted_root": "MLROLLOUT_MODEL_TRUSTED_ROOT",
+}
 GPU_RESOURCE_PREFIX = "nvidia.com/"
 _CONFLICT_ATTEMPTS = 3
 
@@ -166,6 +175,28 @@ def model_container(deployment: Mapping[str, Any], container: str | None) -> Obj
     return dict(containers[0])
 
 
+def compute_signature_env(signature: ModelSignature | None) -> dict[str, str]:
+    """The variables ``mlrollout verify model`` reads for a model signature (none: {})."""
+    if signature is None:
+        return {}
+    env = {SIGNATURE_ENV["file"]: signature.file}
+    if signature.key is not None:
+        env[SIGNATURE_ENV["key"]] = signature.key
+    if signature.keyless is not None and signature.keyless.identity is not None:
+        env[SIGNATURE_ENV["identity"]] = signature.keyless.identity
+        env[SIGNATURE_ENV["issuer"]] = signature.keyless.issuer
+    if signature.trusted_root is not None:
+        env[SIGNATURE_ENV["trusted_root"]] = signature.trusted_root
+    return env
+
+
+def _with_env(container: Mapping[str, Any], ours: Mapping[str, str]) -> Obj:
+    """``container`` with ``ours`` set, stale signature variables dropped, others kept."""
+    drop = {*ours, *SIGNATURE_ENV.values()}
+    kept = [e for e in container.get("env") or [] if e.get("name") not in drop]
+    return {**container, "env": [*kept, *({"name": k, "value": v} for k, v in ours.items())]}
+
+
 def compute_released(
     deployment: Mapping[str, Any],
     *,
@@ -173,24 +204,36 @@ def compute_released(
     model_uri: str,
     model_sha256: Sha256,
     container: str | None = None,
+    signature_env: Mapping[str, str] | None = None,
 ) -> Obj:
     """``deployment`` with the release in its pod template: image, model digest and URI.
 
     The digest goes into the template annotation ``mlrollout.io/model-sha256`` and, with the
-    URI, into the model container's environment; other variables are kept.
+    URI, into the model container's environment; other variables are kept. With a model
+    signature (``signature_env``, from ``compute_signature_env``) those variables, the
+    digest and the URI also go into every init container, where ``mlrollout verify model``
+    checks the model before the server starts.
     """
     result = copy.deepcopy(dict(deployment))
     template = result["spec"]["template"]
     annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
     annotations[MODEL_SHA_ANNOTATION] = model_sha256.hex
     chosen = model_container(result, container)
-    ours = {MODEL_SHA_ENV: model_sha256.hex, MODEL_URI_ENV: model_uri}
-    kept = [e for e in chosen.get("env") or [] if e.get("name") not in ours]
+    ours = {MODEL_SHA_ENV: model_sha256.hex, MODEL_URI_ENV: model_uri, **(signature_env or {})}
+    chosen = _with_env(chosen, ours)
     chosen["image"] = str(image)
-    chosen["env"] = [*kept, *({"name": k, "value": v} for k, v in ours.items())]
     template["spec"]["containers"] = [
         chosen if c.get("name") == chosen.get("name") else c for c in template["spec"]["containers"]
     ]
+    inits = template["spec"].get("initContainers")
+    if signature_env and inits:
+        template["spec"]["initContainers"] = [_with_env(c, ours) for c in inits]
+    elif inits:
+        stale = set(SIGNATURE_ENV.values())
+        template["spec"]["initContainers"] = [
+            {**c, "env": [e for e in c["env"] if e.get("name") not in stale]} if c.get("env") else c
+            for c in inits
+        ]
     return result
 
 
@@ -226,6 +269,7 @@ class GpuEnvironments:
         image: ImageRef,
         model_uri: str,
         model_sha256: Sha256,
+        signature_env: Mapping[str, str] | None = None,
     ) -> Obj:
         """Write image and model into ``env``'s template in one resourceVersion-checked PUT.
 
@@ -245,6 +289,7 @@ class GpuEnvironments:
                 model_uri=model_uri,
                 model_sha256=model_sha256,
                 container=self.containers.get(env),
+                signature_env=signature_env,
             )
             try:
                 return self.client.replace(DEPLOYMENTS, released)

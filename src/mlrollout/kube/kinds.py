@@ -11,12 +11,14 @@ from dataclasses import dataclass
 __all__ = [
     "ANALYSISTEMPLATES",
     "CLUSTERANALYSISTEMPLATES",
+    "CLUSTERRELEASEPOLICIES",
     "CONFIGMAPS",
     "DEPLOYMENTS",
     "EVENTS",
     "HTTPROUTES",
     "LEASES",
     "MODELROLLOUTS",
+    "NAMESPACES",
     "NETWORKPOLICIES",
     "NODES",
     "PODS",
@@ -67,6 +69,10 @@ CLUSTERANALYSISTEMPLATES = Kind(
     "mlrollout.io/v1alpha1",
     "clusteranalysistemplates",
     namespaced=False,
+)
+NAMESPACES = Kind("Namespace", "v1", "namespaces", "CoreV1Api", "namespace", namespaced=False)
+CLUSTERRELEASEPOLICIES = Kind(
+    "ClusterReleasePolicy", "mlrollout.io/v1alpha1", "clusterreleasepolicies", namespaced=False
 )
 NETWORKPOLICIES = Kind(
     "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", "NetworkingV1Api", "network_policy"

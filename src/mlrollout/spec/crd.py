@@ -12,11 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 from mlrollout.spec.base import API_GROUP
+from mlrollout.spec.release_policy import ClusterReleasePolicySpec
 from mlrollout.spec.rollout import ModelRolloutSpec
 from mlrollout.spec.status import RolloutStatus
 from mlrollout.spec.template import AnalysisTemplateSpec
 
-__all__ = ["crd_manifest", "structural_schema", "template_crd_manifest"]
+__all__ = [
+    "crd_manifest",
+    "release_policy_crd_manifest",
+    "structural_schema",
+    "template_crd_manifest",
+]
 
 _DROP = {"title", "default", "examples", "discriminator", "$defs", "const_"}
 
@@ -142,7 +148,39 @@ def template_crd_manifest(*, cluster: bool) -> dict[str, Any]:
     of its namespace and a cluster template serves every namespace.
     """
     kind = "ClusterAnalysisTemplate" if cluster else "AnalysisTemplate"
-    plural = kind.lower() + "s"
+    return _spec_only_crd(
+        kind,
+        plural=kind.lower() + "s",
+        scope="Cluster" if cluster else "Namespaced",
+        short="cat" if cluster else "at",
+        spec=structural_schema(AnalysisTemplateSpec),
+    )
+
+
+def release_policy_crd_manifest() -> dict[str, Any]:
+    """The CustomResourceDefinition object for ClusterReleasePolicy (cluster-scoped)."""
+    columns = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+    return _spec_only_crd(
+        "ClusterReleasePolicy",
+        plural="clusterreleasepolicies",
+        scope="Cluster",
+        short="crp",
+        spec=structural_schema(ClusterReleasePolicySpec),
+        columns=columns,
+    )
+
+
+def _spec_only_crd(
+    kind: str,
+    *,
+    plural: str,
+    scope: str,
+    short: str,
+    spec: dict[str, Any],
+    columns: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A CRD whose objects hold a ``spec`` and no status."""
+    singular = kind.lower()
     schema = {
         "type": "object",
         "required": ["spec"],
@@ -150,31 +188,32 @@ def template_crd_manifest(*, cluster: bool) -> dict[str, Any]:
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": structural_schema(AnalysisTemplateSpec),
+            "spec": spec,
         },
     }
+    version: dict[str, Any] = {
+        "name": "v1alpha1",
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": schema},
+    }
+    if columns:
+        version["additionalPrinterColumns"] = columns
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{API_GROUP}"},
         "spec": {
             "group": API_GROUP,
-            "scope": "Cluster" if cluster else "Namespaced",
+            "scope": scope,
             "names": {
                 "plural": plural,
-                "singular": kind.lower(),
+                "singular": singular,
                 "kind": kind,
                 "listKind": f"{kind}List",
-                "shortNames": ["cat" if cluster else "at"],
+                "shortNames": [short],
                 "categories": ["mlrollout"],
             },
-            "versions": [
-                {
-                    "name": "v1alpha1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": schema},
-                }
-            ],
+            "versions": [version],
         },
     }

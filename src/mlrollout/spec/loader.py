@@ -239,9 +239,11 @@ def _read(path: str | Path) -> bytes:
 MAX_READ = 1 << 20
 
 
-def translate_validation_error(exc: ValidationError, *, source: str) -> list[SpecError]:
-    """Every problem of a pydantic validation as a ``SpecError`` naming the field path."""
-    return _translate(exc, source=source, index=None)
+def translate_validation_error(
+    exc: ValidationError, *, source: str, index: int | None
+) -> SpecError:
+    """The first problem of a pydantic error as a ``SpecError`` naming the field."""
+    return _translate(exc, source=source, index=index)[0]
 
 
 def _translate(exc: ValidationError, *, source: str, index: int | None) -> list[SpecError]:

@@ -13,7 +13,14 @@ from pydantic import Field, StringConstraints, model_validator
 
 from mlrollout.spec.base import DnsSubdomain, ImageReference, Sha256Hex, SpecModel, StepDuration
 from mlrollout.spec.meta import ObjectMeta
-from mlrollout.spec.policy import AnalysisPolicy, Gates, MetricsConfig, Notification, Webhook
+from mlrollout.spec.policy import (
+    AnalysisPolicy,
+    Gates,
+    KeylessIdentity,
+    MetricsConfig,
+    Notification,
+    Webhook,
+)
 from mlrollout.spec.status import REVISION_LIMIT_MAX, RolloutStatus
 from mlrollout.spec.strategy import Strategy
 
@@ -23,6 +30,7 @@ __all__ = [
     "ModelArtifact",
     "ModelRollout",
     "ModelRolloutSpec",
+    "ModelSignature",
     "Release",
 ]
 
@@ -51,11 +59,43 @@ class Environments(SpecModel):
         return self
 
 
+PodPath = Annotated[str, StringConstraints(pattern=r"^/[^\x00]*$", max_length=4096)]
+
+
+class ModelSignature(SpecModel):
+    """An OpenSSF model signature (``model-signing``) the environment checks at start-up.
+
+    Paths are inside the verifying init container (``mlrollout verify model``), which the
+    controller hands them to as environment variables; the release is refused unless the
+    candidate's template has such an init container. Set exactly one of ``key`` (a PEM
+    public key file) and ``keyless`` (an exact identity and issuer, with ``trustedRoot``).
+    """
+
+    file: PodPath
+    key: PodPath | None = None
+    keyless: KeylessIdentity | None = None
+    trusted_root: PodPath | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ModelSignature:
+        if (self.key is None) == (self.keyless is None):
+            raise ValueError("set exactly one of key and keyless")
+        if self.keyless is not None:
+            if self.keyless.identity is None:
+                raise ValueError("keyless model signatures need an exact identity, not a regexp")
+            if self.trusted_root is None:
+                raise ValueError("keyless needs trustedRoot")
+        elif self.trusted_root is not None:
+            raise ValueError("trustedRoot is only used with keyless")
+        return self
+
+
 class ModelArtifact(SpecModel):
-    """The model the image serves, pinned by SHA-256."""
+    """The model the image serves, pinned by SHA-256 and optionally signed."""
 
     uri: Annotated[str, StringConstraints(pattern=_MODEL_URI, max_length=2048)]
     sha256: Sha256Hex
+    signature: ModelSignature | None = None
 
 
 class Release(SpecModel):
