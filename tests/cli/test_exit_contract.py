@@ -88,6 +88,15 @@ CASES: dict[str, tuple[list[str], int]] = {
         ["undo", "fraud", "--to-revision", "0", "--kubeconfig", KC],
         ExitCode.BAD_INPUT,
     ),
+    # admission
+    "admission/missing-certificate": (
+        ["admission", "--tls-cert-file", "/nonexistent", "--tls-private-key-file", "/nonexistent"],
+        ExitCode.BAD_INPUT,
+    ),
+    "admission/port-out-of-range": (
+        ["admission", "--port", "99999", "--tls-cert-file", "x", "--tls-private-key-file", "y"],
+        ExitCode.BAD_INPUT,
+    ),
     # report
     "report/missing-file": (["report", "nope.json", "--format", "html"], ExitCode.BAD_INPUT),
     "report/bad-format": (["report", "x", "--format", "pdf"], ExitCode.BAD_INPUT),

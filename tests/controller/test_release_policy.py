@@ -107,7 +107,8 @@ def test_governed_rollout_removing_a_requirement_is_refused_and_nothing_deployed
     assert message in str(verification.message)
     assert "ClusterReleasePolicy production" in str(verification.message)
     writes = {(r.kind, r.actor) for r in kube_server.history.records()}
-    assert writes <= {("ModelRollout", "client"), ("Event", "client")}
+    # The refusal's report record (a ConfigMap owned by the rollout) is the only other write.
+    assert writes <= {("ModelRollout", "client"), ("Event", "client"), ("ConfigMap", "client")}
     assert not kube_server.history.records(kind="Pod")
     assert_valid_history(kube_server)
 
@@ -198,7 +199,8 @@ def test_signed_model_is_refused_without_a_verifying_init_container(
     assert final.status.verification is not None
     assert final.status.verification.reason_code == "MODEL_SIGNATURE_UNCHECKED"
     writes = {(r.kind, r.actor) for r in kube_server.history.records()}
-    assert writes <= {("ModelRollout", "client"), ("Event", "client")}
+    # The refusal's report record (a ConfigMap owned by the rollout) is the only other write.
+    assert writes <= {("ModelRollout", "client"), ("Event", "client"), ("ConfigMap", "client")}
 
 
 def test_signed_model_settings_reach_the_verifying_init_container(
