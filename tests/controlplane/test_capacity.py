@@ -67,7 +67,8 @@ def test_release_needing_more_gpus_than_free_is_refused_before_deploying(
     assert final.status.verification is not None
     assert final.status.verification.reason_code == "GPU_CAPACITY"
     writes = check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
-    assert {w.resource for w in writes} <= {"modelrollouts", "events"}
+    # Only the rollout's status, Events and its report record (a ConfigMap it owns).
+    assert {w.resource for w in writes} <= {"modelrollouts", "events", "configmaps"}
     assert _pods(cp, "green") == []
     green = cp.admin.get(DEPLOYMENTS, "fraud-scorer-green", cp.namespace)
     assert green["metadata"]["generation"] == 1

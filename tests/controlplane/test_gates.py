@@ -56,9 +56,11 @@ def test_refused_release_writes_nothing_but_its_status(
     assert final.status.verification is not None
     assert final.status.verification.reason_code == _REASONS[defect]
     writes = check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
+    # Only the rollout's status, Events and its report record (a ConfigMap it owns).
     assert {(w.resource, w.subresource) for w in writes} <= {
         ("modelrollouts", "status"),
         ("events", ""),
+        ("configmaps", ""),
     }
 
 
