@@ -1,7 +1,7 @@
 """Pytest fixtures for the real control plane (loaded by ``tests/conftest.py``).
 
 ``control_plane`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-kwok once per session (``cluster``) and installs the ModelRollout CRD; ``cp`` gives each
+kwok once per session (``cluster``) and installs mlrollout's CRDs; ``cp`` gives each
 test a namespace of its own (restricted Pod Security enforced), an admin client, the audit
 log and a way to get a client that holds only the shipped RBAC (``rbac``). Missing
 binaries (``tests/controlplane/build.sh`` not run) skip the tests, or fail them under CI.
@@ -32,7 +32,14 @@ from .workloads import wait_until
 __all__ = ["ControlPlaneSession", "TestBed", "control_plane", "cp"]
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_PATH = ROOT / "examples" / "crd" / "modelrollout.yaml"
+CRD_DIR = ROOT / "examples" / "crd"
+# Every CRD mlrollout ships, installed as an operator would (`kubectl apply -f examples/crd`).
+CRD_FILES = (
+    "modelrollout.yaml",
+    "analysistemplate.yaml",
+    "clusteranalysistemplate.yaml",
+    "clusterreleasepolicy.yaml",
+)
 CONTROLLER_SA = "mlrollout-controller"
 
 
@@ -78,7 +85,8 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     api = kubernetes.config.new_client_from_config(config_file=str(plane.admin_kubeconfig))
     admin = connect(kubeconfig=str(plane.admin_kubeconfig), timeout=10.0)
     try:
-        install_crd(api, CRD_PATH)
+        for name in CRD_FILES:
+            install_crd(api, CRD_DIR / name)
         install_crd(api, plane.httproute_crd)
         yield ControlPlaneSession(plane, admin, api, AuditLog(plane.audit_log))
     finally:

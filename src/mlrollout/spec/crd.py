@@ -72,6 +72,12 @@ def _convert(node: Any, defs: dict[str, Any], *, depth: int) -> Any:
             out["maximum"], out["exclusiveMaximum"] = value, True
         elif key == "propertyNames":
             continue
+        elif key == "patternProperties" and isinstance(value, dict) and len(value) == 1:
+            # kube-apiserver refuses patternProperties: the values' schema stays, the key
+            # pattern is checked by the models.
+            out["additionalProperties"] = _convert(
+                next(iter(value.values())), defs, depth=depth + 1
+            )
         elif key == "multipleOf" and value != int(value):
             # kube-apiserver checks an integer value against int(factor), 0 for 0.01, and
             # refuses it ("must be positive"); the models still check fractional factors.
