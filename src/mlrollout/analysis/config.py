@@ -39,7 +39,10 @@ class JudgedMetric:
     (weighted Bonferroni, fixed before the rollout); the others are combined by ``weight``.
     ``gated`` metrics must show they are within the margin before promotion.
     ``tail_thresholds`` are baseline bucket bounds near the baseline tail quantile, picked
-    from pre-rollout data (see ``buckets.compute_tail_thresholds``).
+    from pre-rollout data (see ``buckets.compute_tail_thresholds``). ``hold_windows`` > 0
+    (tripwire guards) holds promotion while the canary had more events than its exposure
+    share of all events in that many recent windows. ``prior_var`` is the latency-body
+    test's prior per-request variance (squared coefficient of variation).
     """
 
     name: str
@@ -58,11 +61,14 @@ class JudgedMetric:
     window_cap: float | None = None
     burst_prior: bool = False
     prior_var: float = 0.5
+    hold_windows: int = 0
 
     def __post_init__(self) -> None:
         path = f"analysis.metrics.{self.name}"
         if self.margin < 0 or (self.promote_margin is not None and self.promote_margin < 0):
             raise SpecError("margin must be non-negative", path=path)
+        if self.hold_windows < 0 or not 0.0 < self.prior_var < 1e6:
+            raise SpecError("holdWindows must be >= 0 and prior variance positive", path=path)
         if self.weight <= 0 or self.alpha_weight <= 0 or self.failure_limit < 1:
             raise SpecError(
                 "weight and alphaWeight must be positive and failureLimit at least 1", path=path

@@ -36,6 +36,7 @@ class EvidenceSummary:
     """What one metric's evidence says at a look.
 
     ``forced`` is a deterministic verdict outside the α budget (threshold checks).
+    ``holding`` says a tripwire guard saw canary events above background recently.
     ``estimate``/``lower``/``upper`` are in ``unit`` (a ratio; 1 = no difference).
     """
 
@@ -47,6 +48,7 @@ class EvidenceSummary:
     unit: str
     events: float
     forced: Verdict | None = None
+    holding: bool = False
 
 
 class MetricEvidence(Protocol):
@@ -94,6 +96,8 @@ class CountEvidence:
         )
         self.interval = KappaConfidenceSequence()
         self.use_sources = spec.kind in (MetricKind.ANOMALIES, MetricKind.GPU_HEALTH)
+        self.hold_windows = spec.hold_windows
+        self.recent: list[tuple[float, float]] = []  # (canary events, expected at κ = 1)
 
     def _events(self, counts: EventCounts) -> float:
         if self.use_sources and counts.sources is not None:
@@ -111,7 +115,16 @@ class CountEvidence:
         m = c + self._events(baseline)
         for process in (self.rollback, self.promote, self.interval):
             process.update(canary_events=c, total_events=m, canary_share=rho)
+        if self.hold_windows:
+            self.recent = [*self.recent, (c, m * rho)][-self.hold_windows :]
         return True
+
+    @property
+    def holding(self) -> bool:
+        """More canary events than its exposure share of all events in the recent windows."""
+        if not self.recent:
+            return False
+        return sum(c for c, _ in self.recent) > sum(e for _, e in self.recent)
 
     def summarise(self, alpha: float, *, detail: bool = True) -> EvidenceSummary:
         lower, upper = self.interval.compute_interval(alpha) if detail else _OPEN
@@ -123,6 +136,7 @@ class CountEvidence:
             upper=upper,
             unit="event-rate ratio canary/baseline",
             events=self.rollback.events,
+            holding=self.holding,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,12 +144,14 @@ class CountEvidence:
             "rollback": self.rollback.to_dict(),
             "promote": self.promote.to_dict(),
             "interval": self.interval.to_dict(),
+            "recent": [list(pair) for pair in self.recent],
         }
 
     def load(self, state: dict[str, Any]) -> None:
         self.rollback.load(state["rollback"])
         self.promote.load(state["promote"])
         self.interval.load(state["interval"])
+        self.recent = [(float(c), float(e)) for c, e in state.get("recent", [])]
 
 
 def _round_bound(bounds: tuple[float, ...], target: float, *, up: bool) -> float | None:

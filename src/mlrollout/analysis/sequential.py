@@ -2,8 +2,9 @@
 
 Rollback at the first look where a critical metric's rollback e-value reaches 1/α_k
 (Σ α_k = α_c) or the weighted average of the non-critical ones reaches 1/α_n; promote when
-every gated metric's promote e-value has reached 1/β (intersection–union) and the soak is
-met; at maxDuration apply ``onInconclusive``. Errored and empty windows are recorded, never
+every gated metric's promote e-value has reached 1/β (intersection–union), the soak is
+met and no tripwire guard holds (canary events above background in its recent windows);
+at maxDuration apply ``onInconclusive``. Errored and empty windows are recorded, never
 counted as health. Neighbours: per-kind ``evidence``; the controller feeds windows scrape by
 scrape and persists ``to_dict()`` to resume after a crash.
 """
@@ -146,13 +147,17 @@ class SequentialJudge:
         if broken:
             return _POLICY_DECISION[cfg.on_error], f"provider errors on {', '.join(broken)}", None
         gated = [t for t in self.tracks.values() if t.spec.gated]
-        if gated and all(t.promote_reached for t in gated) and self.elapsed_s >= cfg.min_soak_s:
+        holding = [t.spec.name for t in self.tracks.values() if t.summary and t.summary.holding]
+        ready = gated and all(t.promote_reached for t in gated)
+        if ready and not holding and self.elapsed_s >= cfg.min_soak_s:
             done = (Verdict.SUCCESSFUL, "no regression shown (not gated)")
             return AnalysisDecision.PROMOTE, "every gated metric is within its margin", done
         if self.elapsed_s >= cfg.max_duration_s:
             reason = f"maxDuration reached; onInconclusive={cfg.on_inconclusive}"
             ended = (Verdict.INCONCLUSIVE, "undecided at maxDuration")
             return _POLICY_DECISION[cfg.on_inconclusive], reason, ended
+        if holding:
+            return AnalysisDecision.CONTINUE, f"held by canary events on {', '.join(holding)}", None
         return AnalysisDecision.CONTINUE, "collecting evidence", None
 
     def _look(

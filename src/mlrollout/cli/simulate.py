@@ -2,8 +2,9 @@
 
 Part of the ``cli`` layer: parses options, validates them into ``SpecError``s naming the
 option and allowed values, spreads replicates over worker processes, and renders JSON, text
-or a Markdown table. The statistics live in ``mlrollout.analysis`` (simulator, judges,
-benchmark, suite); this module only drives them.
+or a Markdown table. The sequential judge runs the metrics of the shipped templates bound by
+``simulation_setup`` through ``mlrollout.binding`` (what the controller gates); the
+simulator, baselines and suite live in ``mlrollout.bench``; this module only drives them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import typer
 
 from mlrollout.bench.benchmark import BenchmarkSetup, compute_summary, run_replicates
 from mlrollout.bench.comparison import JUDGES, Outcome
-from mlrollout.bench.scenarios import SCENARIOS, Margins, Scenario, decide_scenario
+from mlrollout.bench.scenarios import SCENARIOS, Scenario, decide_scenario
 from mlrollout.bench.simulator import SimSettings
 from mlrollout.bench.suite import compute_suite, render_markdown
 from mlrollout.cli.output import OutputFormat, print_json
+from mlrollout.cli.simulation_setup import MarginOverrides, compute_setup, load_templates
 from mlrollout.errors import SpecError
 from mlrollout.model import parse_duration
 
@@ -113,14 +115,16 @@ def _settings(*, rps: float, canary_weight: float, duration: str) -> SimSettings
     return replace(SimSettings(), rps=rps, canary_weight=canary_weight / 100, duration_s=seconds)
 
 
-def _checked_margins(margins: Margins) -> Margins:
+def _checked_margins(margins: MarginOverrides) -> MarginOverrides:
     for option, value in (
         ("--margin-latency", margins.latency),
         ("--margin-errors", margins.errors),
         ("--margin-anomalies", margins.anomalies),
     ):
-        _check_range(option, value, low=0.0, high=10.0)
-    _check_range("--margin-accuracy", margins.accuracy_points, low=0.0, high=50.0)
+        if value is not None:
+            _check_range(option, value, low=0.0, high=10.0)
+    if margins.accuracy_points is not None:
+        _check_range("--margin-accuracy", margins.accuracy_points, low=0.0, high=50.0)
     return margins
 
 
@@ -137,20 +141,29 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed; same seed, same numbers."),
         rps: float = typer.Option(50.0, "--rps", help="Requests per second to the service."),
         canary_weight: float = typer.Option(
-            5.0, "--canary-weight", help="Canary traffic weight in percent."
+            5.0, "--canary-weight", help="Canary traffic weight in percent (5 = 5%, not 0.05)."
         ),
         duration: str = typer.Option("60m", "--duration", help="maxDuration of the analysis."),
-        margin_latency: float = typer.Option(
-            0.05, "--margin-latency", help="Relative latency margin (0.05 = 5% worse tolerated)."
+        templates: list[Path] = typer.Option(
+            None,
+            "--templates",
+            "-t",
+            help="AnalysisTemplate directory judged as the controller judges it "
+            "(default ./analyses, the shipped templates).",
         ),
-        margin_errors: float = typer.Option(
-            0.20, "--margin-errors", help="Relative error-rate margin (0.2 = 20%)."
+        margin_latency: float | None = typer.Option(
+            None,
+            "--margin-latency",
+            help="Replace the templates' latency margins (0.05 = 5% worse tolerated).",
         ),
-        margin_accuracy: float = typer.Option(
-            0.5, "--margin-accuracy", help="Accuracy margin in points (0.5 = half a point)."
+        margin_errors: float | None = typer.Option(
+            None, "--margin-errors", help="Replace the error-rate margin (0.2 = 20%)."
         ),
-        margin_anomalies: float = typer.Option(
-            0.0, "--margin-anomalies", help="Relative anomaly-rate margin beyond background."
+        margin_accuracy: float | None = typer.Option(
+            None, "--margin-accuracy", help="Replace the accuracy margin in points."
+        ),
+        margin_anomalies: float | None = typer.Option(
+            None, "--margin-anomalies", help="Replace the anomaly-rate margins."
         ),
         suite: str | None = typer.Option(
             None, "--suite", help="Run every judge on every scenario: 'standard'."
@@ -173,15 +186,16 @@ def register(app: typer.Typer) -> None:
             return
         _check_range("--replicates", replicates, low=1, high=1_000_000)
         _check_range("--workers", workers, low=1, high=64)
-        margins = Margins(
+        overrides = MarginOverrides(
             latency=margin_latency,
             errors=margin_errors,
             accuracy_points=margin_accuracy,
             anomalies=margin_anomalies,
         )
-        setup = BenchmarkSetup(
-            settings=_settings(rps=rps, canary_weight=canary_weight, duration=duration),
-            margins=_checked_margins(margins),
+        setup = compute_setup(
+            load_templates(templates or []),
+            _settings(rps=rps, canary_weight=canary_weight, duration=duration),
+            overrides=_checked_margins(overrides),
         )
         collect = ParallelCollector(seed=seed, workers=workers)
         if suite is not None:
@@ -201,6 +215,6 @@ def register(app: typer.Typer) -> None:
         _check_choice("--judge", judge, JUDGES)
         outcomes = collect(chosen, [judge], setup, replicates)[judge]
         summary = compute_summary(
-            outcomes, scenario=chosen, judge=judge, seed=seed, margins=margins
+            outcomes, scenario=chosen, judge=judge, seed=seed, margins=setup.margins
         )
         _emit(summary, output, render=lambda: _render_text(summary))
