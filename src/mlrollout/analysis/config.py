@@ -108,7 +108,9 @@ class SequentialConfig:
     α bounds false rollback, β false promotion. ``critical_alpha_share`` splits α between
     critical metrics (Bonferroni) and the weighted group when both exist. ``error_limit``
     consecutive errored windows of a metric make it an Error verdict and end the analysis
-    per ``on_error`` (never a promotion).
+    per ``on_error`` (never a promotion). ``final_look_share`` of β is kept for one
+    fixed-horizon look at maxDuration (the anytime test runs at the rest): P(false
+    promotion) ≤ β(1 − share) + β·share by a union bound; 0 disables the final look.
     """
 
     alpha: float = 0.01
@@ -119,8 +121,21 @@ class SequentialConfig:
     on_inconclusive: InconclusivePolicy = InconclusivePolicy.PAUSE
     error_limit: int = 4
     on_error: InconclusivePolicy = InconclusivePolicy.ROLLBACK
+    final_look_share: float = 0.5
+
+    @property
+    def beta_anytime(self) -> float:
+        """β of the anytime promote test."""
+        return self.beta * (1.0 - self.final_look_share)
+
+    @property
+    def beta_final(self) -> float:
+        """β of the one fixed-horizon look at maxDuration (0: none)."""
+        return self.beta * self.final_look_share
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.final_look_share < 1.0:
+            raise SpecError("finalLookShare must be in [0, 1)", path="analysis")
         for name, value in (("alpha", self.alpha), ("beta", self.beta)):
             if not 0.0 < value < 0.5:
                 raise SpecError(f"{name} must be in (0, 0.5)", path=f"analysis.{name}")

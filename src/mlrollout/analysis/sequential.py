@@ -2,9 +2,10 @@
 
 Rollback at the first look where a critical metric's rollback e-value reaches 1/α_k
 (Σ α_k = α_c) or the weighted average of the non-critical ones reaches 1/α_n; promote when
-every gated metric's promote e-value has reached 1/β (intersection–union), the soak is
-met and no tripwire guard holds (canary events above background in its recent windows);
-at maxDuration apply ``onInconclusive``. Errored and empty windows are recorded, never
+every gated metric's promote e-value has reached 1/β_anytime (intersection–union), the
+soak is met and no tripwire guard holds (canary events above background in its recent
+windows); at maxDuration one fixed-horizon look at β_final may still promote, else apply
+``onInconclusive``. Errored and empty windows are recorded, never
 counted as health. Neighbours: per-kind ``evidence``; the controller feeds windows scrape by
 scrape and persists ``to_dict()`` to resume after a crash.
 """
@@ -100,7 +101,7 @@ class SequentialJudge:
     def _summaries(self, detail: bool) -> None:
         for track in self.tracks.values():
             track.summary = track.evidence.summarise(self.config.alpha, detail=detail)
-            if track.summary.log_e_promote >= math.log(1.0 / self.config.beta):
+            if track.summary.log_e_promote >= math.log(1.0 / self.config.beta_anytime):
                 track.promote_reached = True
 
     def _group_log_e(self) -> float:
@@ -153,12 +154,23 @@ class SequentialJudge:
             done = (Verdict.SUCCESSFUL, "no regression shown (not gated)")
             return AnalysisDecision.PROMOTE, "every gated metric is within its margin", done
         if self.elapsed_s >= cfg.max_duration_s:
+            if self._final_look(gated) and not holding and self.elapsed_s >= cfg.min_soak_s:
+                done = (Verdict.SUCCESSFUL, "no regression shown (not gated)")
+                reason = "every gated metric is within its margin at the final look"
+                return AnalysisDecision.PROMOTE, reason, done
             reason = f"maxDuration reached; onInconclusive={cfg.on_inconclusive}"
             ended = (Verdict.INCONCLUSIVE, "undecided at maxDuration")
             return _POLICY_DECISION[cfg.on_inconclusive], reason, ended
         if holding:
             return AnalysisDecision.CONTINUE, f"held by canary events on {', '.join(holding)}", None
         return AnalysisDecision.CONTINUE, "collecting evidence", None
+
+    def _final_look(self, gated: Sequence[_Track]) -> bool:
+        """The fixed-horizon look at maxDuration, at β·final_look_share."""
+        beta = self.config.beta_final
+        if not gated or beta <= 0:
+            return False
+        return all(t.promote_reached or t.evidence.passes_final(beta) for t in gated)
 
     def _look(
         self, decision: AnalysisDecision, reason: str, metrics: tuple[MetricVerdict, ...]
@@ -198,7 +210,7 @@ class SequentialJudge:
             f"{track.spec.name}: {why}; {summary.unit} {estimate} "
             f"({1 - self.config.alpha:.0%} CS {interval}); rollback e-value {_fmt(e_rb)} "
             f"(needs {_fmt(rollback_at)}), promote e-value {_fmt(e_pr)} "
-            f"(needs {_fmt(1 / self.config.beta)})"
+            f"(needs {_fmt(1 / self.config.beta_anytime)})"
         )
         if track.errored or track.empty:
             reason += f"; {track.errored} errored and {track.empty} empty windows"
@@ -214,7 +226,7 @@ class SequentialJudge:
             e_rollback=e_rb,
             e_promote=e_pr,
             rollback_at=rollback_at,
-            promote_at=1.0 / self.config.beta,
+            promote_at=1.0 / self.config.beta_anytime,
             events=summary.events,
             windows=track.windows,
             errored_windows=track.errored,
