@@ -31,6 +31,7 @@ from mlrollout.cli.simulate import ParallelCollector
 from mlrollout.cli.simulation_setup import compute_setup, load_templates
 
 TEMPLATES = load_templates([])
+MIN_DURATION_S = 0.0
 
 
 def _run(
@@ -47,7 +48,7 @@ def _run(
     settings = replace(
         SimSettings(), rps=rps, canary_weight=weight_pct / 100, sigma=sigma, pod_sd=pod_sd
     )
-    setup = compute_setup(TEMPLATES, settings)
+    setup = compute_setup(TEMPLATES, settings, min_duration_s=MIN_DURATION_S)
     chosen = SCENARIOS[scenario]
     outcomes = collect(chosen, list(judges), setup, max(replicates, 1))
     out = {}
@@ -68,13 +69,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--sections", default="boundary,aa_grid,burst_grid,delayed,promote,ratios")
     parser.add_argument("--boundary-scale", type=float, default=None)
+    parser.add_argument("--min-duration-s", type=float, default=0.0)
     args = parser.parse_args()
+    global MIN_DURATION_S
+    MIN_DURATION_S = args.min_duration_s
     n = lambda count: max(1, round(count * args.scale))  # noqa: E731
     boundary_n = round(300 * (args.boundary_scale or args.scale))
     collect = ParallelCollector(seed=args.seed, workers=args.workers)
     started = time.perf_counter()
     sections = set(args.sections.split(","))
-    report: dict[str, Any] = {"seed": args.seed, "scale": args.scale}
+    report: dict[str, Any] = {
+        "seed": args.seed,
+        "scale": args.scale,
+        "min_duration_s": args.min_duration_s,
+    }
     if "boundary" in sections:
         report["boundary"] = [
             _run(

@@ -101,8 +101,11 @@ class SequentialJudge:
     def _summaries(self, detail: bool) -> None:
         for track in self.tracks.values():
             track.summary = track.evidence.summarise(self.config.alpha, detail=detail)
-            if track.summary.log_e_promote >= math.log(1.0 / self.config.beta_anytime):
-                track.promote_reached = True
+            # Current, not sticky: promotion needs the evidence at this look (after the
+            # soak), so a regression that starts after early evidence withdraws it. Valid:
+            # promoting at a look where e ≥ 1/β lies within {sup e ≥ 1/β} (Ville).
+            threshold = math.log(1.0 / self.config.beta_anytime)
+            track.promote_reached = track.summary.log_e_promote >= threshold
 
     def _group_log_e(self) -> float:
         group = [t for t in self.tracks.values() if not t.spec.critical]

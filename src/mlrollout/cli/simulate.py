@@ -103,6 +103,14 @@ def _emit(document: dict[str, Any], output: OutputFormat, *, render: Callable[[]
         render()
 
 
+def _seconds(option: str, text: str, *, low: float, high: float) -> float:
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise SpecError(str(exc), path=option) from exc
+    return _check_range(option, seconds, low=low, high=high)
+
+
 def _settings(*, rps: float, canary_weight: float, duration: str) -> SimSettings:
     """Simulated traffic from the options (weight in percent, duration like ``60m``)."""
     _check_range("--rps", rps, low=0.01, high=1e6)
@@ -144,6 +152,9 @@ def register(app: typer.Typer) -> None:
             5.0, "--canary-weight", help="Canary traffic weight in percent (5 = 5%, not 0.05)."
         ),
         duration: str = typer.Option("60m", "--duration", help="maxDuration of the analysis."),
+        min_duration: str = typer.Option(
+            "0s", "--min-duration", help="minDuration: soak before any promotion (policy)."
+        ),
         templates: list[Path] = typer.Option(
             None,
             "--templates",
@@ -196,6 +207,7 @@ def register(app: typer.Typer) -> None:
             load_templates(templates or []),
             _settings(rps=rps, canary_weight=canary_weight, duration=duration),
             overrides=_checked_margins(overrides),
+            min_duration_s=_seconds("--min-duration", min_duration, low=0.0, high=7 * 86400.0),
         )
         collect = ParallelCollector(seed=seed, workers=workers)
         if suite is not None:

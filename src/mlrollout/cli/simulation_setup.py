@@ -139,19 +139,27 @@ def compute_setup(
     settings: SimSettings,
     *,
     overrides: MarginOverrides | None = None,
+    min_duration_s: float = 0.0,
 ) -> BenchmarkSetup:
     """The benchmark setup: metrics and sequential configuration from ``binding``.
 
     The analysis policy is the default one (α 0.01, β 0.05, onInconclusive pause) with
-    maxDuration the simulated duration and one window per scrape.
+    maxDuration the simulated duration, minDuration ``min_duration_s`` (the soak before
+    any promotion) and one window per scrape.
     """
     specs = compute_judged_metrics(templates, settings, overrides=overrides or MarginOverrides())
     policy = AnalysisPolicy(
         templates=[TemplateRef(name=t.name) for t in templates],
         max_duration=timedelta(seconds=settings.duration_s),
         interval=timedelta(seconds=settings.scrape_s),
+        min_duration=timedelta(seconds=min_duration_s),
     )
-    config = compute_sequential_config(policy, offset_s=0.0, min_s=0.0, max_s=settings.duration_s)
+    config = compute_sequential_config(
+        policy,
+        offset_s=0.0,
+        min_s=policy.min_duration.total_seconds(),
+        max_s=settings.duration_s,
+    )
     return BenchmarkSetup(
         specs=tuple(specs), sequential=config, settings=settings, margins=_margins(specs)
     )
