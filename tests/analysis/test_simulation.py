@@ -194,8 +194,10 @@ def test_cli_runs_a_small_benchmark_as_json() -> None:
         (["--canary-weight", "150"], "--canary-weight"),
         (["--duration", "soon"], "--duration"),
         (["--suite", "huge"], "--suite: unknown value 'huge'; allowed: standard"),
+        (["--min-duration", "soon"], "--min-duration"),
+        (["--margin-errors", "-1"], "--margin-errors"),
     ],
-    ids=["scenario", "judge", "weight", "duration", "suite"],
+    ids=["scenario", "judge", "weight", "duration", "suite", "min-duration", "margin"],
 )
 def test_cli_bad_input_is_a_spec_error(args: list[str], message: str) -> None:
     result = CliRunner().invoke(_app(), ["simulate", "--replicates", "1", *args])

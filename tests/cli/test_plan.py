@@ -88,3 +88,18 @@ def test_bad_buckets_are_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 2
     assert "--buckets" in err
+
+
+def test_roles_and_which_metrics_can_gate_at_the_traffic(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    low = {m["name"]: m for m in _plan(capsys, "--rps", "50")["steps"][0]["metrics"]}  # type: ignore[index]
+    high = {m["name"]: m for m in _plan(capsys, *BIG)["steps"][0]["metrics"]}  # type: ignore[index]
+    assert low["latency/latency-p99"]["role"] == "guard"
+    assert low["errors/error-rate"]["role"] == "gate"
+    assert low["security-anomalies/falco-events"]["canGate"] is False
+    # At 50 req/s and 5% the p99 cannot be shown within 5% in an hour; a wider margin could.
+    assert low["latency/latency-p99"]["canGate"] is False
+    assert low["latency/latency-p99"]["recommendedMargin"] > 0.05
+    assert high["latency/latency-p99"]["canGate"] is True
+    assert high["latency/latency-p99"]["recommendedMargin"] is None
