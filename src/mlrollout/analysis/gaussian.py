@@ -3,9 +3,11 @@
 Used by the latency-body test (STATISTICS.md §3): each window gives y = log(mean canary
 latency / mean baseline latency) from ``_sum/_count`` with windows as units, which absorbs
 within-window autocorrelation and cancels the shared load. Variance is a predictable
-plug-in from *earlier* windows only: τ²/h_j from the spread of windows (shrunk to the
-pre-rollout CV²) plus an excess long-run variance per window measured by batch means over
-blocks of ``BATCH`` windows (shrunk to a prior): pod noise correlated between windows
+plug-in from *earlier* windows only: τ²/h_j from successive window differences (shrunk to
+the pre-rollout CV²) plus an excess long-run variance per window from successive differences
+of block means over blocks of ``BATCH`` windows (shrunk to a prior); medians of squared
+differences keep a late level shift (a regression starting mid-analysis) from posing as
+variance. Pod noise correlated between windows
 (AR(1) with φ ≈ 0.7 per 15 s) makes a sum of windows about five times as variable as
 independent windows would be. Assumptions:
 windows are exchangeable given the load, correlation between windows dies out within a
@@ -37,6 +39,8 @@ PRIOR_EXCESS = 1e-3
 _BLOCK_CORRECTION = 1.65
 """Blocks of 8 windows see (LRF_8 − 1)/(LRF − 1) ≈ 0.6 of an AR(1) excess at φ = 0.7."""
 _PRIOR_BLOCKS = 8.0
+_CHI2_MEDIAN = 0.4549
+_MAX_PAIRS = 480
 
 
 class LogRatioEProcess:
@@ -62,56 +66,63 @@ class LogRatioEProcess:
         self._h = 0.0
         self._hy = 0.0
         self._hyy = 0.0
-        # current block (h, h·y, windows) and complete blocks (count, ΣH, ΣH·ȳ, ΣH·ȳ²)
-        self._block = [0.0, 0.0, 0.0]
-        self._blocks = [0.0, 0.0, 0.0, 0.0]
+        # successive differences, robust to a level shift such as a regression that starts
+        # late: τ² estimates of each pair of neighbouring windows and of neighbouring blocks
+        self._last = [0.0, 0.0]  # last window's y and h
+        self._pairs: list[float] = []
+        self._block_pairs: list[float] = []
+        self._last_block = [0.0, 0.0]  # last block's mean and H
+        self._block = [0.0, 0.0, 0.0]  # current block: h, h·y, windows
+        self._block_h = [0.0, 0.0]  # complete blocks: count, ΣH
+
+    @staticmethod
+    def _robust(pairs: list[float]) -> float:
+        """τ² from squared differences: their median over the χ²₁ median (0.455)."""
+        return float(np.median(pairs)) / _CHI2_MEDIAN if pairs else 0.0
 
     @property
     def window_var(self) -> float:
-        """Per-request variance from the spread of windows, shrunk to the prior."""
-        spread = 0.0
-        if self.windows >= 2 and self._h > 0:
-            spread = max(self._hyy - self._hy * self._hy / self._h, 0.0)
-        return (self.prior_windows * self.prior_var + spread) / (
-            self.prior_windows + max(self.windows - 1, 0)
-        )
+        """Per-request variance from successive window differences, shrunk to the prior."""
+        n = len(self._pairs)
+        robust = self._robust(self._pairs)
+        return (self.prior_windows * self.prior_var + n * robust) / (self.prior_windows + n)
 
     @property
     def per_request_var(self) -> float:
-        """Plug-in per-request variance (spread of windows) from windows already folded in."""
+        """Plug-in per-request variance from windows already folded in."""
         return self.window_var
 
     @property
     def excess_var(self) -> float:
-        """Long-run variance per window beyond what independent windows would show.
+        """Long-run variance per window beyond what successive windows show.
 
-        Blocks of ``BATCH`` windows: Σ H_b(ȳ_b − ȳ)²/(blocks − 1) estimates τ² + H̄_b·ω²_LR/B
-        where independent windows would give τ² + h̄·ω²; the difference, per window, is the
-        excess. Shrunk to ``PRIOR_EXCESS`` with the weight of eight blocks (16 minutes).
+        Successive differences of block means (blocks of ``BATCH`` windows, nearly
+        independent) estimate τ² + H̄_b·ω²·LRF_B/B per request, successive windows
+        τ² + h̄·ω²(1 − φ); the difference, per window, is the excess, scaled by the block
+        correction and shrunk to ``PRIOR_EXCESS`` with the weight of eight blocks. Medians
+        of differences: a late level shift (a regression) is one outlier, not variance.
         """
-        count, total_h, total_hy, total_hyy = self._blocks
+        pairs = len(self._block_pairs)
+        count, total_h = self._block_h
         measured = 0.0
-        if count >= 2 and total_h > 0:
-            spread = max(total_hyy - total_hy * total_hy / total_h, 0.0) / (count - 1)
-            mean_block_h = total_h / count
-            excess = max(spread - self.window_var, 0.0) * BATCH / mean_block_h
-            measured = excess * _BLOCK_CORRECTION
-        used = max(count - 1, 0)
-        return (_PRIOR_BLOCKS * self.prior_excess + used * measured) / (_PRIOR_BLOCKS + used)
+        if pairs >= 1 and total_h > 0:
+            spread = self._robust(self._block_pairs) - self.window_var
+            measured = max(spread, 0.0) * BATCH / (total_h / count) * _BLOCK_CORRECTION
+        return (_PRIOR_BLOCKS * self.prior_excess + pairs * measured) / (_PRIOR_BLOCKS + pairs)
 
     def _fold_block(self, h: float, y: float) -> None:
         block_h, block_hy, size = self._block[0] + h, self._block[1] + h * y, self._block[2] + 1
         if size < BATCH:
             self._block = [block_h, block_hy, size]
             return
+        count, total_h = self._block_h
         mean = block_hy / block_h
-        count, total_h, total_hy, total_hyy = self._blocks
-        self._blocks = [
-            count + 1,
-            total_h + block_h,
-            total_hy + block_h * mean,
-            total_hyy + block_h * mean * mean,
-        ]
+        if count > 0:
+            last_mean, last_h = self._last_block
+            pair = (mean - last_mean) ** 2 / (1.0 / block_h + 1.0 / last_h)
+            self._block_pairs = [*self._block_pairs, pair][-_MAX_PAIRS:]
+        self._last_block = [mean, block_h]
+        self._block_h = [count + 1, total_h + block_h]
         self._block = [0.0, 0.0, 0.0]
 
     def update(
@@ -128,6 +139,11 @@ class LogRatioEProcess:
         self.s0 += 1.0 / v
         self.s1 += y / v
         self.windows += 1
+        if self.windows > 1:
+            last_y, last_h = self._last
+            pair = (y - last_y) ** 2 / (1.0 / h + 1.0 / last_h)
+            self._pairs = [*self._pairs, pair][-_MAX_PAIRS:]
+        self._last = [y, h]
         self._h += h
         self._hy += h * y
         self._hyy += h * y * y
@@ -179,8 +195,12 @@ class LogRatioEProcess:
             "h": self._h,
             "hy": self._hy,
             "hyy": self._hyy,
+            "last": list(self._last),
+            "pairs": list(self._pairs),
+            "block_pairs": list(self._block_pairs),
+            "last_block": list(self._last_block),
             "block": list(self._block),
-            "blocks": list(self._blocks),
+            "block_h": list(self._block_h),
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -188,5 +208,9 @@ class LogRatioEProcess:
         self.s0, self.s1 = float(state["s0"]), float(state["s1"])
         self.windows = int(state["windows"])
         self._h, self._hy, self._hyy = float(state["h"]), float(state["hy"]), float(state["hyy"])
-        self._block = [float(v) for v in state.get("block", [0.0, 0.0, 0.0])]
-        self._blocks = [float(v) for v in state.get("blocks", [0.0, 0.0, 0.0, 0.0])]
+        self._last = [float(v) for v in state.get("last", [0.0] * 2)]
+        self._pairs = [float(v) for v in state.get("pairs", [])]
+        self._block_pairs = [float(v) for v in state.get("block_pairs", [])]
+        self._last_block = [float(v) for v in state.get("last_block", [0.0] * 2)]
+        self._block = [float(v) for v in state.get("block", [0.0] * 3)]
+        self._block_h = [float(v) for v in state.get("block_h", [0.0] * 2)]
