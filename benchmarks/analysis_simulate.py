@@ -3,7 +3,8 @@
 Run: ``python benchmarks/analysis_simulate.py [--replicates N] [--aa-replicates N]
 [--workers W]``. Sequential judge on A/A (default 2,000 replicates), within-margin and the
 regression scenarios, with the oracle and the Kayenta-style judge on the same replicates for
-the time ratios. α=0.01, β=0.05, 50 req/s, 5% canary, maxDuration 60 minutes.
+the time ratios. The shipped templates (``analyses/``) bound as the controller binds them;
+α=0.01, β=0.05, 50 req/s, 5% canary, maxDuration 60 minutes.
 """
 
 from __future__ import annotations
@@ -15,16 +16,24 @@ from typing import Any
 
 from mlrollout.bench.benchmark import BenchmarkSetup, compute_summary
 from mlrollout.bench.scenarios import SCENARIOS
+from mlrollout.bench.simulator import SimSettings
 from mlrollout.cli.simulate import ParallelCollector
+from mlrollout.cli.simulation_setup import compute_setup, load_templates
 
 REGRESSIONS = ("latency-10pct", "latency-20pct", "errors-x2", "anomaly-burst")
 
 
 def _summaries(
-    collect: ParallelCollector, name: str, *, judges: list[str], replicates: int, seed: int
+    collect: ParallelCollector,
+    name: str,
+    *,
+    judges: list[str],
+    replicates: int,
+    seed: int,
+    setup: BenchmarkSetup | None = None,
 ) -> dict[str, dict[str, Any]]:
     scenario = SCENARIOS[name]
-    setup = BenchmarkSetup()
+    setup = setup or compute_setup(load_templates([]), SimSettings())
     outcomes = collect(scenario, judges, setup, replicates)
     return {
         j: compute_summary(o, scenario=scenario, judge=j, seed=seed, margins=setup.margins)

@@ -23,9 +23,14 @@ from mlrollout.bench.scenarios import SCENARIOS, Margins, Truth, decide_scenario
 from mlrollout.bench.simulator import SimSettings, simulate_run
 from mlrollout.bench.suite import render_markdown
 from mlrollout.cli.simulate import register
+from mlrollout.cli.simulation_setup import compute_setup, load_templates
 from mlrollout.errors import SpecError
 
 SHORT = replace(SimSettings(), duration_s=600.0)
+
+
+def _setup(settings: SimSettings = SHORT) -> BenchmarkSetup:
+    return compute_setup(load_templates([]), settings)
 
 
 def test_simulation_is_deterministic_and_routes_at_the_weight() -> None:
@@ -101,7 +106,7 @@ def test_summary_fields_and_rates() -> None:
 
 
 def test_judges_share_replicates() -> None:
-    setup = BenchmarkSetup(settings=SHORT)
+    setup = _setup()
     judges = ["sequential", "kayenta", "threshold", "oracle"]
     first = run_replicates(
         SCENARIOS["latency-20pct"], judges, setup=setup, seed=1, replicates=range(2)
@@ -191,8 +196,10 @@ def test_cli_runs_a_small_benchmark_as_json() -> None:
         (["--canary-weight", "150"], "--canary-weight"),
         (["--duration", "soon"], "--duration"),
         (["--suite", "huge"], "--suite: unknown value 'huge'; allowed: standard"),
+        (["--min-duration", "soon"], "--min-duration"),
+        (["--margin-errors", "-1"], "--margin-errors"),
     ],
-    ids=["scenario", "judge", "weight", "duration", "suite"],
+    ids=["scenario", "judge", "weight", "duration", "suite", "min-duration", "margin"],
 )
 def test_cli_bad_input_is_a_spec_error(args: list[str], message: str) -> None:
     result = CliRunner().invoke(_app(), ["simulate", "--replicates", "1", *args])
@@ -218,8 +225,36 @@ def test_calibration_finds_the_loosest_knob_with_aa_rollback_at_most_alpha() -> 
             ] * (replicates - rollbacks)
         return out
 
-    tuned = compute_calibration(fake_collect, BenchmarkSetup(), replicates=1000, steps=12)
+    tuned = compute_calibration(fake_collect, _setup(), replicates=1000, steps=12)
     assert -np.log10(1 - tuned.kayenta_confidence) == pytest.approx(
         3.0, abs=0.03
     )  # counts are rounded
     assert tuned.threshold_looseness == pytest.approx(3.0, abs=0.03)  # counts are rounded
+
+
+def test_oracle_never_rolls_back_a_delayed_regression_before_its_onset() -> None:
+    scenario = SCENARIOS["delayed-onset"]
+    onset_window = int(scenario.onset_s / SHORT.scrape_s)
+    settings = replace(SimSettings(), duration_s=1800.0)
+    for seed in range(5):
+        run = simulate_run(np.random.default_rng(seed), scenario, settings)
+        result = decide_oracle(run, scenario, margins=Margins(), alpha=0.01, beta=0.05)
+        assert result.decision is AnalysisDecision.ROLLBACK
+        assert result.window is not None
+        assert result.window >= onset_window
+
+
+def test_joint_oracle_promotes_only_once_every_gated_metric_is_shown() -> None:
+    run = simulate_run(np.random.default_rng(3), SCENARIOS["aa"], replace(SHORT, rps=200.0))
+    alone = decide_oracle(run, SCENARIOS["aa"], margins=Margins(), alpha=0.01, beta=0.05)
+    joint = decide_oracle(
+        run,
+        SCENARIOS["aa"],
+        margins=Margins(),
+        alpha=0.01,
+        beta=0.05,
+        gated=("latency-body", "errors"),
+    )
+    assert alone.decision is AnalysisDecision.PROMOTE
+    assert alone.window is not None
+    assert joint.window is None or joint.window >= alone.window

@@ -114,3 +114,18 @@ def test_plan_warns_of_weights_the_replicas_router_cannot_give(
         f"spec.strategy.canary.steps[{i}].setWeight" for i in (0, 2, 4)
     ]
     assert _plan(capsys, "--rps", "50")["warnings"] == []
+
+
+def test_roles_and_which_metrics_can_gate_at_the_traffic(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    low = {m["name"]: m for m in _plan(capsys, "--rps", "50")["steps"][0]["metrics"]}  # type: ignore[index]
+    high = {m["name"]: m for m in _plan(capsys, *BIG)["steps"][0]["metrics"]}  # type: ignore[index]
+    assert low["latency/latency-p99"]["role"] == "guard"
+    assert low["errors/error-rate"]["role"] == "gate"
+    assert low["security-anomalies/falco-events"]["canGate"] is False
+    # At 50 req/s and 5% the p99 cannot be shown within 5% in an hour; a wider margin could.
+    assert low["latency/latency-p99"]["canGate"] is False
+    assert low["latency/latency-p99"]["recommendedMargin"] > 0.05
+    assert high["latency/latency-p99"]["canGate"] is True
+    assert high["latency/latency-p99"]["recommendedMargin"] is None

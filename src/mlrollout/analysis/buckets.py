@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from mlrollout.analysis.observations import Histogram
 from mlrollout.errors import SpecError
 
-__all__ = ["BucketResolution", "assess_bucket_resolution", "compute_tail_thresholds"]
+__all__ = [
+    "BucketResolution",
+    "assess_bucket_resolution",
+    "compute_histogram_cv2",
+    "compute_tail_thresholds",
+]
 
 
 @dataclass(frozen=True)
@@ -62,3 +67,24 @@ def compute_tail_thresholds(
         for k in range(-half, count - half)
     }
     return tuple(histogram.bounds[i] for i in sorted(picks))
+
+
+def compute_histogram_cv2(histogram: Histogram) -> float | None:
+    """Squared coefficient of variation of latency from pre-rollout buckets (None: no data).
+
+    The second moment puts each bucket's requests at the geometric middle of its bounds
+    (the +Inf bucket at 1.5 × the last bound); the mean is ``_sum/_count``. Used as the
+    latency-body test's variance prior, clamped to [0.01, 100].
+    """
+    total = histogram.total_count
+    if total <= 0 or histogram.total_sum <= 0:
+        return None
+    bounds, counts = histogram.bounds, histogram.counts
+    second, previous_count, previous_bound = 0.0, 0.0, bounds[0] / 2
+    for bound, count in zip(bounds, counts, strict=True):
+        middle = (previous_bound * bound) ** 0.5
+        second += (count - previous_count) * middle * middle
+        previous_count, previous_bound = count, bound
+    second += max(total - previous_count, 0.0) * (1.5 * bounds[-1]) ** 2
+    mean = histogram.total_sum / total
+    return min(max(second / total / (mean * mean) - 1.0, 0.01), 100.0)

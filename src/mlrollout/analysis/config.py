@@ -39,7 +39,10 @@ class JudgedMetric:
     (weighted Bonferroni, fixed before the rollout); the others are combined by ``weight``.
     ``gated`` metrics must show they are within the margin before promotion.
     ``tail_thresholds`` are baseline bucket bounds near the baseline tail quantile, picked
-    from pre-rollout data (see ``buckets.compute_tail_thresholds``).
+    from pre-rollout data (see ``buckets.compute_tail_thresholds``). ``hold_windows`` > 0
+    (tripwire guards) holds promotion while the canary had more events than its exposure
+    share of all events in that many recent windows. ``prior_var`` is the latency-body
+    test's prior per-request variance (squared coefficient of variation).
     """
 
     name: str
@@ -59,11 +62,14 @@ class JudgedMetric:
     burst_prior: bool = False
     prior_var: float = 0.5
     dry_run: bool = False  # measured, judged and reported; never decides, takes no α
+    hold_windows: int = 0
 
     def __post_init__(self) -> None:
         path = f"analysis.metrics.{self.name}"
         if self.margin < 0 or (self.promote_margin is not None and self.promote_margin < 0):
             raise SpecError("margin must be non-negative", path=path)
+        if self.hold_windows < 0 or not 0.0 < self.prior_var < 1e6:
+            raise SpecError("holdWindows must be >= 0 and prior variance positive", path=path)
         if self.weight <= 0 or self.alpha_weight <= 0 or self.failure_limit < 1:
             raise SpecError(
                 "weight and alphaWeight must be positive and failureLimit at least 1", path=path
@@ -103,7 +109,9 @@ class SequentialConfig:
     α bounds false rollback, β false promotion. ``critical_alpha_share`` splits α between
     critical metrics (Bonferroni) and the weighted group when both exist. ``error_limit``
     consecutive errored windows of a metric make it an Error verdict and end the analysis
-    per ``on_error`` (never a promotion).
+    per ``on_error`` (never a promotion). ``final_look_share`` of β is kept for one
+    fixed-horizon look at maxDuration (the anytime test runs at the rest): P(false
+    promotion) ≤ β(1 − share) + β·share by a union bound; 0 disables the final look.
     """
 
     alpha: float = 0.01
@@ -114,8 +122,21 @@ class SequentialConfig:
     on_inconclusive: InconclusivePolicy = InconclusivePolicy.PAUSE
     error_limit: int = 4
     on_error: InconclusivePolicy = InconclusivePolicy.ROLLBACK
+    final_look_share: float = 0.5
+
+    @property
+    def beta_anytime(self) -> float:
+        """β of the anytime promote test."""
+        return self.beta * (1.0 - self.final_look_share)
+
+    @property
+    def beta_final(self) -> float:
+        """β of the one fixed-horizon look at maxDuration (0: none)."""
+        return self.beta * self.final_look_share
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.final_look_share < 1.0:
+            raise SpecError("finalLookShare must be in [0, 1)", path="analysis")
         for name, value in (("alpha", self.alpha), ("beta", self.beta)):
             if not 0.0 < value < 0.5:
                 raise SpecError(f"{name} must be in (0, 0.5)", path=f"analysis.{name}")

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from scipy.stats import norm
 
 from mlrollout.analysis.config import JudgedMetric, compute_reference_ratios
 from mlrollout.analysis.confseq import KappaConfidenceSequence
-from mlrollout.analysis.eprocess import WhichArmEProcess, default_grid
+from mlrollout.analysis.eprocess import FOCUS, WhichArmEProcess, default_grid, focused_grid
 from mlrollout.analysis.gaussian import LogRatioEProcess
 from mlrollout.analysis.kinds import Direction, MetricKind, Verdict
 from mlrollout.analysis.observations import EventCounts, Histogram, ScalarValue, Window
@@ -36,6 +37,7 @@ class EvidenceSummary:
     """What one metric's evidence says at a look.
 
     ``forced`` is a deterministic verdict outside the α budget (threshold checks).
+    ``holding`` says a tripwire guard saw canary events above background recently.
     ``estimate``/``lower``/``upper`` are in ``unit`` (a ratio; 1 = no difference).
     """
 
@@ -47,6 +49,7 @@ class EvidenceSummary:
     unit: str
     events: float
     forced: Verdict | None = None
+    holding: bool = False
 
 
 class MetricEvidence(Protocol):
@@ -58,6 +61,10 @@ class MetricEvidence(Protocol):
 
     def summarise(self, alpha: float, *, detail: bool = True) -> EvidenceSummary:
         """E-values so far; with ``detail`` also the estimate and (1−α) confidence sequence."""
+        ...
+
+    def passes_final(self, beta: float) -> bool:
+        """The one fixed-horizon look at maxDuration: within the margin at level β?"""
         ...
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,10 +97,17 @@ class CountEvidence:
             kappa_ref=kappa0, direction=Direction.ABOVE, grid=grid, cap=spec.window_cap
         )
         self.promote = WhichArmEProcess(
-            kappa_ref=kappa1, direction=Direction.BELOW, grid=default_grid(), cap=spec.window_cap
+            kappa_ref=kappa1,
+            direction=Direction.BELOW,
+            grid=focused_grid(abs(math.log(kappa1))),
+            cap=spec.window_cap,
         )
+        self.kappa1 = kappa1
+        self.final = [0.0, 0.0, 0.0]  # Σ canary events, Σ their mean and variance at κ1
         self.interval = KappaConfidenceSequence()
         self.use_sources = spec.kind in (MetricKind.ANOMALIES, MetricKind.GPU_HEALTH)
+        self.hold_windows = spec.hold_windows
+        self.recent: list[tuple[float, float]] = []  # (canary events, expected at κ = 1)
 
     def _events(self, counts: EventCounts) -> float:
         if self.use_sources and counts.sources is not None:
@@ -111,7 +125,31 @@ class CountEvidence:
         m = c + self._events(baseline)
         for process in (self.rollback, self.promote, self.interval):
             process.update(canary_events=c, total_events=m, canary_share=rho)
+        if self.hold_windows:
+            self.recent = [*self.recent, (c, m * rho)][-self.hold_windows :]
+        theta = rho * self.kappa1 / (rho * self.kappa1 + 1.0 - rho)
+        total, mean, var = self.final
+        self.final = [total + c, mean + m * theta, var + m * theta * (1.0 - theta)]
         return True
+
+    def passes_final(self, beta: float) -> bool:
+        """Score test of H: κ ≥ κ1 on all events (conditional binomial, normal approximation).
+
+        Given the events, canary events are independent Bernoulli(θ(κ, ρ_j)); at κ1 their
+        sum has the mean and variance accumulated here; a sum far below rejects κ ≥ κ1.
+        """
+        canary, mean, var = self.final[0], self.final[1], self.final[2]
+        if var <= 0:
+            return False
+        z = (canary - mean + 0.5) / math.sqrt(var)
+        return bool(z <= float(norm.ppf(beta)))
+
+    @property
+    def holding(self) -> bool:
+        """More canary events than its exposure share of all events in the recent windows."""
+        if not self.recent:
+            return False
+        return sum(c for c, _ in self.recent) > sum(e for _, e in self.recent)
 
     def summarise(self, alpha: float, *, detail: bool = True) -> EvidenceSummary:
         lower, upper = self.interval.compute_interval(alpha) if detail else _OPEN
@@ -123,6 +161,7 @@ class CountEvidence:
             upper=upper,
             unit="event-rate ratio canary/baseline",
             events=self.rollback.events,
+            holding=self.holding,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,12 +169,16 @@ class CountEvidence:
             "rollback": self.rollback.to_dict(),
             "promote": self.promote.to_dict(),
             "interval": self.interval.to_dict(),
+            "recent": [list(pair) for pair in self.recent],
+            "final": list(self.final),
         }
 
     def load(self, state: dict[str, Any]) -> None:
         self.rollback.load(state["rollback"])
         self.promote.load(state["promote"])
         self.interval.load(state["interval"])
+        self.recent = [(float(c), float(e)) for c, e in state.get("recent", [])]
+        self.final = [float(v) for v in state.get("final", [0.0, 0.0, 0.0])]
 
 
 def _round_bound(bounds: tuple[float, ...], target: float, *, up: bool) -> float | None:
@@ -196,6 +239,10 @@ class TailEvidence:
             self.interval.update(canary_events=c, total_events=c + slow, canary_share=rho)
         return True
 
+    def passes_final(self, beta: float) -> bool:
+        """No fixed-horizon look for the tail: it is a guard by default (anytime test only)."""
+        return False
+
     @staticmethod
     def _average(processes: list[WhichArmEProcess], usable: list[bool]) -> float:
         values = [p.log_e for p, ok in zip(processes, usable, strict=True) if ok]
@@ -242,6 +289,8 @@ class BodyEvidence:
         self.mu_rollback, self.mu_promote = math.log(kappa0), math.log(kappa1)
         self.process = LogRatioEProcess(prior_var=spec.prior_var)
         self.requests = 0.0
+        gap = abs(self.mu_promote)
+        self.promote_etas = np.asarray([gap * f for f in FOCUS]) if gap >= 1e-3 else None
 
     def update(self, window: Window) -> bool:
         canary, baseline = window.canary, window.baseline
@@ -266,7 +315,7 @@ class BodyEvidence:
                 mu_ref=self.mu_rollback, direction=Direction.ABOVE
             ),
             log_e_promote=self.process.compute_log_e(
-                mu_ref=self.mu_promote, direction=Direction.BELOW
+                mu_ref=self.mu_promote, direction=Direction.BELOW, etas=self.promote_etas
             ),
             estimate=None if estimate is None else math.exp(estimate),
             lower=math.exp(lower),
@@ -274,6 +323,10 @@ class BodyEvidence:
             unit="mean-latency ratio canary/baseline",
             events=self.requests,
         )
+
+    def passes_final(self, beta: float) -> bool:
+        """z test of H: mean log ratio ≥ log(1 + promote margin) on the windows so far."""
+        return self.process.compute_final_z(mu_ref=self.mu_promote) <= float(norm.ppf(beta))
 
     def to_dict(self) -> dict[str, Any]:
         return {"process": self.process.to_dict(), "requests": self.requests}
@@ -324,6 +377,10 @@ class ThresholdEvidence:
             events=float(self.passed + self.failed),
             forced=forced,
         )
+
+    def passes_final(self, beta: float) -> bool:
+        """Threshold checks are guards: no statistical promotion test."""
+        return False
 
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "failed": self.failed, "last": self.last}

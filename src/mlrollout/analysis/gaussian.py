@@ -3,7 +3,16 @@
 Used by the latency-body test (STATISTICS.md §3): each window gives y = log(mean canary
 latency / mean baseline latency) from ``_sum/_count`` with windows as units, which absorbs
 within-window autocorrelation and cancels the shared load. Variance is a predictable
-plug-in: a shrunk running estimate from *earlier* windows only. Given the variances the
+plug-in from *earlier* windows only: τ²/h_j from successive window differences (shrunk to
+the pre-rollout CV²) plus an excess long-run variance per window from successive differences
+of block means over blocks of ``BATCH`` windows (shrunk to a prior); medians of squared
+differences keep a late level shift (a regression starting mid-analysis) from posing as
+variance. Pod noise correlated between windows
+(AR(1) with φ ≈ 0.7 per 15 s) makes a sum of windows about five times as variable as
+independent windows would be. Assumptions:
+windows are exchangeable given the load, correlation between windows dies out within a
+block (φ^8 ≈ 0.06 for φ = 0.7), and a persistent pod offset is handled by the margin, not
+here (STATISTICS.md §5). Given the variances the
 Gaussian likelihood is summarised by S0 = Σ 1/v and S1 = Σ y/v, so a look is O(grid).
 Neighbours: ``evidence`` feeds it; ``eprocess`` is the exact counterpart for counts.
 """
@@ -23,6 +32,15 @@ __all__ = ["LogRatioEProcess"]
 _ETAS: NDArray[np.float64] = np.geomspace(0.01, 0.5, 8)
 _LOG_W = -math.log(_ETAS.size)
 _MU_GRID: NDArray[np.float64] = np.linspace(-1.5, 1.5, 1501)
+BATCH = 8
+PRIOR_EXCESS = 1e-3
+"""Prior long-run excess variance per window of the log ratio: correlated pod noise of
+~1.3% per window with φ ≈ 0.7 adds about (LRF − 1)·0.013² ≈ 8e-4 beyond independence, rounded up."""
+_BLOCK_CORRECTION = 1.65
+"""Blocks of 8 windows see (LRF_8 − 1)/(LRF − 1) ≈ 0.6 of an AR(1) excess at φ = 0.7."""
+_PRIOR_BLOCKS = 8.0
+_CHI2_MEDIAN = 0.4549
+_MAX_PAIRS = 480
 
 
 class LogRatioEProcess:
@@ -32,8 +50,15 @@ class LogRatioEProcess:
     latency) worth ``prior_windows`` windows; it keeps early looks conservative.
     """
 
-    def __init__(self, *, prior_var: float = 0.5, prior_windows: float = 3.0) -> None:
+    def __init__(
+        self,
+        *,
+        prior_var: float = 0.5,
+        prior_windows: float = 3.0,
+        prior_excess: float = PRIOR_EXCESS,
+    ) -> None:
         self.prior_var = prior_var
+        self.prior_excess = prior_excess
         self.prior_windows = prior_windows
         self.s0 = 0.0
         self.s1 = 0.0
@@ -41,16 +66,64 @@ class LogRatioEProcess:
         self._h = 0.0
         self._hy = 0.0
         self._hyy = 0.0
+        # successive differences, robust to a level shift such as a regression that starts
+        # late: τ² estimates of each pair of neighbouring windows and of neighbouring blocks
+        self._last = [0.0, 0.0]  # last window's y and h
+        self._pairs: list[float] = []
+        self._block_pairs: list[float] = []
+        self._last_block = [0.0, 0.0]  # last block's mean and H
+        self._block = [0.0, 0.0, 0.0]  # current block: h, h·y, windows
+        self._block_h = [0.0, 0.0]  # complete blocks: count, ΣH
+
+    @staticmethod
+    def _robust(pairs: list[float]) -> float:
+        """τ² from squared differences: their median over the χ²₁ median (0.455)."""
+        return float(np.median(pairs)) / _CHI2_MEDIAN if pairs else 0.0
+
+    @property
+    def window_var(self) -> float:
+        """Per-request variance from successive window differences, shrunk to the prior."""
+        n = len(self._pairs)
+        robust = self._robust(self._pairs)
+        return (self.prior_windows * self.prior_var + n * robust) / (self.prior_windows + n)
 
     @property
     def per_request_var(self) -> float:
-        """Current plug-in per-request variance (uses only windows already folded in)."""
-        spread = 0.0
-        if self.windows >= 2 and self._h > 0:
-            spread = max(self._hyy - self._hy * self._hy / self._h, 0.0)
-        return (self.prior_windows * self.prior_var + spread) / (
-            self.prior_windows + max(self.windows - 1, 0)
-        )
+        """Plug-in per-request variance from windows already folded in."""
+        return self.window_var
+
+    @property
+    def excess_var(self) -> float:
+        """Long-run variance per window beyond what successive windows show.
+
+        Successive differences of block means (blocks of ``BATCH`` windows, nearly
+        independent) estimate τ² + H̄_b·ω²·LRF_B/B per request, successive windows
+        τ² + h̄·ω²(1 − φ); the difference, per window, is the excess, scaled by the block
+        correction and shrunk to ``PRIOR_EXCESS`` with the weight of eight blocks. Medians
+        of differences: a late level shift (a regression) is one outlier, not variance.
+        """
+        pairs = len(self._block_pairs)
+        count, total_h = self._block_h
+        measured = 0.0
+        if pairs >= 1 and total_h > 0:
+            spread = self._robust(self._block_pairs) - self.window_var
+            measured = max(spread, 0.0) * BATCH / (total_h / count) * _BLOCK_CORRECTION
+        return (_PRIOR_BLOCKS * self.prior_excess + pairs * measured) / (_PRIOR_BLOCKS + pairs)
+
+    def _fold_block(self, h: float, y: float) -> None:
+        block_h, block_hy, size = self._block[0] + h, self._block[1] + h * y, self._block[2] + 1
+        if size < BATCH:
+            self._block = [block_h, block_hy, size]
+            return
+        count, total_h = self._block_h
+        mean = block_hy / block_h
+        if count > 0:
+            last_mean, last_h = self._last_block
+            pair = (mean - last_mean) ** 2 / (1.0 / block_h + 1.0 / last_h)
+            self._block_pairs = [*self._block_pairs, pair][-_MAX_PAIRS:]
+        self._last_block = [mean, block_h]
+        self._block_h = [count + 1, total_h + block_h]
+        self._block = [0.0, 0.0, 0.0]
 
     def update(
         self, *, canary_mean: float, baseline_mean: float, n_canary: float, n_baseline: float
@@ -63,21 +136,40 @@ class LogRatioEProcess:
         # log of a mean is biased down by ~var/(2n); correct each arm before differencing.
         y = ratio + tau2 / (2 * n_canary) - tau2 / (2 * n_baseline)
         h = 1.0 / (1.0 / n_canary + 1.0 / n_baseline)
-        v = tau2 / h
+        v = tau2 / h + self.excess_var
         self.s0 += 1.0 / v
         self.s1 += y / v
         self.windows += 1
         # The spread is measured on the raw ratios: measured on the corrected ones, the
         # correction (which grows with the variance) would feed back into the variance.
+        if self.windows > 1:
+            last_y, last_h = self._last
+            pair = (ratio - last_y) ** 2 / (1.0 / h + 1.0 / last_h)
+            self._pairs = [*self._pairs, pair][-_MAX_PAIRS:]
+        self._last = [ratio, h]
         self._h += h
         self._hy += h * ratio
         self._hyy += h * ratio * ratio
+        self._fold_block(h, ratio)
 
-    def compute_log_e(self, *, mu_ref: float, direction: Direction) -> float:
-        """log e-value against H: mean ≤ mu_ref (ABOVE) or mean ≥ mu_ref (BELOW)."""
+    def compute_log_e(
+        self, *, mu_ref: float, direction: Direction, etas: NDArray[np.float64] | None = None
+    ) -> float:
+        """log e-value against H: mean ≤ mu_ref (ABOVE) or mean ≥ mu_ref (BELOW).
+
+        ``etas`` are the mixture's alternatives (distances from ``mu_ref``), equally weighted;
+        default a wide log-spaced grid.
+        """
+        grid = _ETAS if etas is None else etas
         sign = 1.0 if direction is Direction.ABOVE else -1.0
-        terms = sign * _ETAS * (self.s1 - mu_ref * self.s0) - _ETAS**2 * self.s0 / 2.0
-        return float(np.logaddexp.reduce(terms + _LOG_W))
+        terms = sign * grid * (self.s1 - mu_ref * self.s0) - grid**2 * self.s0 / 2.0
+        return float(np.logaddexp.reduce(terms - math.log(grid.size)))
+
+    def compute_final_z(self, *, mu_ref: float) -> float:
+        """Fixed-horizon z statistic of the mean against ``mu_ref`` (+inf before data)."""
+        if self.s0 <= 0:
+            return math.inf
+        return (self.s1 / self.s0 - mu_ref) * math.sqrt(self.s0)
 
     def compute_interval(self, alpha: float) -> tuple[float, float]:
         """(lower, upper) for the mean log ratio at level 1−α (±inf before data)."""
@@ -106,6 +198,12 @@ class LogRatioEProcess:
             "h": self._h,
             "hy": self._hy,
             "hyy": self._hyy,
+            "last": list(self._last),
+            "pairs": list(self._pairs),
+            "block_pairs": list(self._block_pairs),
+            "last_block": list(self._last_block),
+            "block": list(self._block),
+            "block_h": list(self._block_h),
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -113,3 +211,9 @@ class LogRatioEProcess:
         self.s0, self.s1 = float(state["s0"]), float(state["s1"])
         self.windows = int(state["windows"])
         self._h, self._hy, self._hyy = float(state["h"]), float(state["hy"]), float(state["hyy"])
+        self._last = [float(v) for v in state.get("last", [0.0] * 2)]
+        self._pairs = [float(v) for v in state.get("pairs", [])]
+        self._block_pairs = [float(v) for v in state.get("block_pairs", [])]
+        self._last_block = [float(v) for v in state.get("last_block", [0.0] * 2)]
+        self._block = [float(v) for v in state.get("block", [0.0] * 3)]
+        self._block_h = [float(v) for v in state.get("block_h", [0.0] * 2)]

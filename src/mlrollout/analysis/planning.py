@@ -4,7 +4,9 @@ For each metric, the expected time for the sequential judge to roll back a regre
 twice the margin (or ×2 for a zero margin) and to promote a canary with no difference, from
 the Kullback–Leibler drift of its test per second at the configured request rate and
 weight: t ≈ (log(1/α_k) + log G) / drift, G the mixture size. Warnings: a time beyond
-maxDuration, buckets that cannot resolve a latency margin, fewer than 3 canary pods.
+maxDuration, buckets that cannot resolve a latency margin, fewer than 3 canary pods. Roles:
+a metric can be a gate at this traffic when showing it within its margin fits maxDuration;
+otherwise the plan recommends the smallest margin that would (or keeping it a guard).
 Neighbours: ``config`` and ``sequential`` (budgets), ``buckets``; the lead's ``plan`` CLI.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scipy.stats import norm
 
@@ -51,13 +53,21 @@ class TrafficProfile:
 
 @dataclass(frozen=True)
 class MetricPlan:
-    """Expected seconds to roll back a clear regression and to promote no difference."""
+    """Expected seconds to roll back a clear regression and to promote no difference.
+
+    ``can_gate``: showing the metric within its margin fits maxDuration at this traffic;
+    ``recommended_margin``: the smallest margin (the metric's unit) for which it would, or
+    None when the metric can gate as it is or never can (tripwires, thresholds).
+    """
 
     name: str
     kind: str
     rollback_s: float
     promote_s: float
     warnings: tuple[str, ...]
+    gated: bool = True
+    can_gate: bool = False
+    recommended_margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,16 +136,47 @@ def _seconds(threshold: float, drift: float) -> float:
     return (threshold + _MIXTURE_COST) / drift if drift > 0 else math.inf
 
 
+def _promote_seconds(spec: JudgedMetric, p: TrafficProfile, config: SequentialConfig) -> float:
+    return _seconds(math.log(1 / config.beta_anytime), _drifts(spec, p)[1])
+
+
+def _recommend_margin(spec: JudgedMetric, p: TrafficProfile, config: SequentialConfig) -> float:
+    """Smallest margin (up to 16× the current one) whose promote time fits maxDuration."""
+    low, high = spec.margin, max(spec.margin, 0.01) * 16
+    widened = replace(spec, margin=high, promote_margin=None)
+    if _promote_seconds(widened, p, config) > config.max_duration_s:
+        return math.inf
+    for _ in range(30):
+        middle = (low + high) / 2
+        trial = replace(spec, margin=middle, promote_margin=None)
+        if _promote_seconds(trial, p, config) <= config.max_duration_s:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def _plan_metric(
     spec: JudgedMetric, p: TrafficProfile, *, alpha_k: float, config: SequentialConfig
 ) -> MetricPlan:
     warnings: list[str] = []
     if spec.kind is MetricKind.THRESHOLD:
-        return MetricPlan(spec.name, spec.kind.value, math.nan, math.nan, ())
+        return MetricPlan(spec.name, spec.kind.value, math.nan, math.nan, (), gated=False)
     up, down = _drifts(spec, p)
     rollback_s = _seconds(math.log(1 / alpha_k), up)
-    promote_s = _seconds(math.log(1 / config.beta), down) if spec.gated else math.nan
     limit = config.max_duration_s
+    gate_possible = not spec.kind.tripwire
+    promote_s = _seconds(math.log(1 / config.beta_anytime), down) if gate_possible else math.nan
+    can_gate = gate_possible and promote_s <= limit
+    recommended, advice = None, ""
+    if gate_possible and not can_gate:
+        recommended = _recommend_margin(spec, p, config)
+        advice = (
+            f"a margin of {recommended:.3g} would fit"
+            if math.isfinite(recommended)
+            else "no margin up to 16x would fit"
+        )
+
     if rollback_s > limit:
         warnings.append(
             f"{spec.name}: a regression of twice the margin takes ~{rollback_s:.0f}s "
@@ -144,15 +185,27 @@ def _plan_metric(
     if spec.gated and promote_s > limit:
         warnings.append(
             f"{spec.name}: showing it is within the margin takes ~{promote_s:.0f}s, "
-            f"beyond maxDuration {limit:.0f}s; expect Inconclusive"
+            f"beyond maxDuration {limit:.0f}s; expect Inconclusive ({advice}, or make it "
+            "role: guard)"
         )
+    if not gate_possible:
+        promote_s = math.nan
     latency = (MetricKind.LATENCY_TAIL, MetricKind.LATENCY_BODY)
     if spec.kind in latency and p.bounds is not None:
         near = p.median_latency_s * math.exp(p.latency_sigma * float(norm.ppf(p.tail_quantile)))
         check = assess_bucket_resolution(p.bounds, margin=spec.margin, near=near)
         if not check.resolves:
             warnings.append(f"{spec.name}: {check.message}")
-    return MetricPlan(spec.name, spec.kind.value, rollback_s, promote_s, tuple(warnings))
+    return MetricPlan(
+        spec.name,
+        spec.kind.value,
+        rollback_s,
+        promote_s,
+        tuple(warnings),
+        gated=spec.gated,
+        can_gate=can_gate,
+        recommended_margin=recommended,
+    )
 
 
 def compute_plan(

@@ -2,12 +2,14 @@
 
 Rollback at the first look where a critical metric's rollback e-value reaches 1/α_k
 (Σ α_k = α_c) or the weighted average of the non-critical ones reaches 1/α_n; promote when
-every gated metric's promote e-value has reached 1/β (intersection–union) and the soak is
-met; at maxDuration apply ``onInconclusive`` — but never ``promote`` while a gated metric
-has had no usable window. Errored and empty windows are recorded, never counted as health;
-an empty window does not end a streak of errored ones. Dry-run metrics are judged on their
-own at α and reported, never decide. Neighbours: per-kind ``evidence``; the controller feeds
-windows scrape by scrape and persists ``to_dict()`` to resume after a crash.
+every gated metric's promote e-value has reached 1/β_anytime (intersection–union), the
+soak is met and no tripwire guard holds (canary events above background in its recent
+windows); at maxDuration one fixed-horizon look at β_final may still promote, else apply
+``onInconclusive`` — but never ``promote`` while a gated metric has had no usable window or
+a guard holds. Errored and empty windows are recorded, never counted as health; an empty
+window does not end a streak of errored ones. Dry-run metrics are judged on their own at α
+and reported, never decide. Neighbours: per-kind ``evidence``; the controller feeds windows
+scrape by scrape and persists ``to_dict()`` to resume after a crash.
 """
 
 from __future__ import annotations
@@ -104,8 +106,11 @@ class SequentialJudge:
     def _summaries(self, detail: bool) -> None:
         for track in self.tracks.values():
             track.summary = track.evidence.summarise(self.config.alpha, detail=detail)
-            if track.summary.log_e_promote >= math.log(1.0 / self.config.beta):
-                track.promote_reached = True
+            # Current, not sticky: promotion needs the evidence at this look (after the
+            # soak), so a regression that starts after early evidence withdraws it. Valid:
+            # promoting at a look where e ≥ 1/β lies within {sup e ≥ 1/β} (Ville).
+            threshold = math.log(1.0 / self.config.beta_anytime)
+            track.promote_reached = track.summary.log_e_promote >= threshold
 
     def _group_log_e(self) -> float:
         group = [t for t in self.tracks.values() if not t.spec.critical and not t.spec.dry_run]
@@ -151,21 +156,39 @@ class SequentialJudge:
         broken = [n for n, c in classes.items() if c[0] is Verdict.ERROR]
         if broken:
             return _POLICY_DECISION[cfg.on_error], f"provider errors on {', '.join(broken)}", None
-        gated = [t for t in self.tracks.values() if t.spec.gated and not t.spec.dry_run]
-        if gated and all(t.promote_reached for t in gated) and self.elapsed_s >= cfg.min_soak_s:
+        deciding = [t for t in self.tracks.values() if not t.spec.dry_run]
+        gated = [t for t in deciding if t.spec.gated]
+        holding = [t.spec.name for t in deciding if t.summary and t.summary.holding]
+        ready = gated and all(t.promote_reached for t in gated)
+        if ready and not holding and self.elapsed_s >= cfg.min_soak_s:
             done = (Verdict.SUCCESSFUL, "no regression shown (not gated)")
             return AnalysisDecision.PROMOTE, "every gated metric is within its margin", done
         if self.elapsed_s >= cfg.max_duration_s:
+            if self._final_look(gated) and not holding and self.elapsed_s >= cfg.min_soak_s:
+                done = (Verdict.SUCCESSFUL, "no regression shown (not gated)")
+                reason = "every gated metric is within its margin at the final look"
+                return AnalysisDecision.PROMOTE, reason, done
             reason = f"maxDuration reached; onInconclusive={cfg.on_inconclusive}"
             ended = (Verdict.INCONCLUSIVE, "undecided at maxDuration")
             decision = _POLICY_DECISION[cfg.on_inconclusive]
             blind = [t.spec.name for t in gated if t.windows == 0]
-            if decision is AnalysisDecision.PROMOTE and blind:
-                # Fail safe: never promote on no data, whatever onInconclusive says.
-                reason += f", but no usable data on {', '.join(blind)}: pausing instead"
+            if decision is AnalysisDecision.PROMOTE and (blind or holding):
+                # Fail safe: never promote on no data or during an incident, whatever
+                # onInconclusive says.
+                why = f"no usable data on {', '.join(blind)}" if blind else "a guard holds"
+                reason += f", but {why}: pausing instead"
                 return AnalysisDecision.PAUSE, reason, ended
             return decision, reason, ended
+        if holding:
+            return AnalysisDecision.CONTINUE, f"held by canary events on {', '.join(holding)}", None
         return AnalysisDecision.CONTINUE, "collecting evidence", None
+
+    def _final_look(self, gated: Sequence[_Track]) -> bool:
+        """The fixed-horizon look at maxDuration, at β·final_look_share."""
+        beta = self.config.beta_final
+        if not gated or beta <= 0:
+            return False
+        return all(t.promote_reached or t.evidence.passes_final(beta) for t in gated)
 
     def _look(
         self, decision: AnalysisDecision, reason: str, metrics: tuple[MetricVerdict, ...]
@@ -223,7 +246,7 @@ class SequentialJudge:
             f"{track.spec.name}: {why}; {summary.unit} {estimate} "
             f"({1 - self.config.alpha:.0%} CS {interval}); rollback e-value {_fmt(e_rb)} "
             f"(needs {_fmt(rollback_at)}), promote e-value {_fmt(e_pr)} "
-            f"(needs {_fmt(1 / self.config.beta)})"
+            f"(needs {_fmt(1 / self.config.beta_anytime)})"
         )
         if track.errored or track.empty:
             reason += f"; {track.errored} errored and {track.empty} empty windows"
@@ -239,7 +262,7 @@ class SequentialJudge:
             e_rollback=e_rb,
             e_promote=e_pr,
             rollback_at=rollback_at,
-            promote_at=1.0 / self.config.beta,
+            promote_at=1.0 / self.config.beta_anytime,
             events=summary.events,
             windows=track.windows,
             errored_windows=track.errored,

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import beta as beta_dist
 
-from mlrollout.analysis.config import SequentialConfig
-from mlrollout.analysis.kinds import AnalysisDecision
+from mlrollout.analysis.config import JudgedMetric, SequentialConfig
+from mlrollout.analysis.kinds import AnalysisDecision, MetricKind
 from mlrollout.bench.comparison import (
     Outcome,
     assess_kayenta,
@@ -27,10 +27,19 @@ from mlrollout.bench.comparison import (
     assess_sequential,
     assess_threshold,
     compute_baseline_points,
-    compute_standard_specs,
 )
 from mlrollout.bench.scenarios import Margins, Scenario
 from mlrollout.bench.simulator import SimSettings, simulate_run
+
+_ORACLE_METRICS = {
+    MetricKind.LATENCY_BODY: "latency-body",
+    MetricKind.LATENCY_TAIL: "latency-tail",
+    MetricKind.ERRORS: "errors",
+    MetricKind.ACCURACY: "accuracy",
+    MetricKind.ANOMALIES: "anomalies",
+    MetricKind.GPU_HEALTH: "anomalies",
+    MetricKind.THRESHOLD: "latency-body",
+}
 
 __all__ = [
     "BenchmarkSetup",
@@ -42,24 +51,25 @@ __all__ = [
 
 @dataclass(frozen=True)
 class BenchmarkSetup:
-    """Everything a run depends on besides the scenario and replicate numbers."""
+    """Everything a run depends on besides the scenario and replicate numbers.
 
+    ``specs`` and ``sequential`` are the judged metrics and judge configuration the caller
+    bound from analysis templates with ``mlrollout.binding`` — the controller's binding; the
+    benchmark never builds its own. ``margins`` say where the scenarios' truth lies and
+    must be the specs' margins.
+    """
+
+    specs: tuple[JudgedMetric, ...]
+    sequential: SequentialConfig
     settings: SimSettings = field(default_factory=SimSettings)
     margins: Margins = field(default_factory=Margins)
-    alpha: float = 0.01
-    beta: float = 0.05
     kayenta_confidence: float = 0.98
     threshold_looseness: float = 1.5
 
     @property
-    def sequential(self) -> SequentialConfig:
-        """The sequential judge's configuration for the simulated rollout."""
-        return SequentialConfig(
-            alpha=self.alpha,
-            beta=self.beta,
-            critical_alpha_share=0.8,
-            max_duration_s=self.settings.duration_s,
-        )
+    def gated(self) -> tuple[str, ...]:
+        """The oracle's metrics: every kind the judge gates promotion on."""
+        return tuple(dict.fromkeys(_ORACLE_METRICS[s.kind] for s in self.specs if s.gated).keys())
 
 
 def compute_clopper_pearson(
@@ -87,7 +97,7 @@ def run_replicates(
     replicates: range,
 ) -> dict[str, list[Outcome]]:
     """Outcomes of each judge on each replicate (same data for every judge)."""
-    specs = compute_standard_specs(setup.settings, setup.margins)
+    specs = list(setup.specs)
     outcomes: dict[str, list[Outcome]] = {j: [] for j in judges}
     runners: dict[str, Callable[..., Outcome]] = {}
     for replicate in replicates:
@@ -97,7 +107,11 @@ def run_replicates(
         runners = {
             "sequential": lambda r=run: assess_sequential(r, specs=specs, config=setup.sequential),
             "oracle": lambda r=run: assess_oracle(
-                r, scenario=scenario, margins=setup.margins, config=setup.sequential
+                r,
+                scenario=scenario,
+                margins=setup.margins,
+                config=setup.sequential,
+                gated=setup.gated,
             ),
         }
         if cached is not None:

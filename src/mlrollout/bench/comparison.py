@@ -1,8 +1,9 @@
 """The judges as the benchmark runs them on one simulated replicate (common random numbers).
 
-Builds the standard simulated rollout (latency body and tail, errors, accuracy, anomalies)
-for each judge from the scenario margins, and runs sequential, Kayenta-style,
-Flagger-style and oracle judges on the same ``SimRun``. Baseline judges read cached points
+Runs the sequential judge over the metrics the caller bound from the shipped templates
+(``mlrollout.binding``, the controller's binding: this package never builds its own), and
+Kayenta-style, Flagger-style and oracle judges on the same ``SimRun``. ``compute_pre_rollout``
+gives the simulated service's pre-rollout data for that binding. Baseline judges read cached points
 so the calibration can re-score them cheaply. Neighbours: ``simulator``, ``oracle``,
 ``sequential``, ``kayenta``, ``flagger``; ``benchmark`` aggregates the outcomes.
 """
@@ -10,18 +11,18 @@ so the calibration can re-score them cheaply. Neighbours: ``simulator``, ``oracl
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr
 
-from mlrollout.analysis.buckets import compute_tail_thresholds
 from mlrollout.analysis.config import JudgedMetric, SequentialConfig
 from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
 from mlrollout.analysis.kinds import AnalysisDecision, MetricKind
-from mlrollout.analysis.observations import Histogram
+from mlrollout.analysis.observations import EventCounts, Histogram, Measurement
 from mlrollout.analysis.points import compute_histogram_quantile, compute_points
 from mlrollout.analysis.sequential import SequentialJudge
 from mlrollout.bench.oracle import decide_oracle
@@ -36,7 +37,7 @@ __all__ = [
     "assess_sequential",
     "assess_threshold",
     "compute_baseline_points",
-    "compute_standard_specs",
+    "compute_pre_rollout",
 ]
 
 JUDGES = ("sequential", "kayenta", "threshold", "oracle")
@@ -65,80 +66,51 @@ def _outcome(run: SimRun, decision: AnalysisDecision, window: int | None) -> Out
     return Outcome(decision, (last + 1) * run.settings.scrape_s, served)
 
 
-def compute_standard_specs(settings: SimSettings, margins: Margins) -> list[JudgedMetric]:
-    """The simulated rollout's metrics; promotion is gated on latency body and errors.
+def compute_pre_rollout(s: SimSettings, *, hours: float = 0.5) -> dict[MetricKind, Measurement]:
+    """The simulated baseline's expected data over ``hours`` before the rollout, per kind.
 
-    Pre-rollout data give the tail thresholds and the latency variance prior. Critical α is
-    split 0.4 body / 0.2 tail / 0.3 errors / 0.1 anomalies: a burst of anomalies produces
-    huge e-values, so that metric needs only a small slice.
+    What the controller measures on the stable environment before it starts (latency
+    buckets with ``_sum``, labelled predictions); the caller binds it to the metrics.
     """
-    pre_rollout = _expected_histogram(settings)
-    cv2 = math.exp(settings.sigma**2) - 1
-    return [
-        JudgedMetric(
-            "latency-body",
-            MetricKind.LATENCY_BODY,
-            margin=margins.latency,
-            alpha_weight=0.4,
-            prior_var=cv2,
-        ),
-        JudgedMetric(
-            "latency-tail",
-            MetricKind.LATENCY_TAIL,
-            margin=margins.latency,
-            gated=False,
-            tail_thresholds=compute_tail_thresholds(pre_rollout, quantile=0.99),
-            window_cap=1000.0,
-            alpha_weight=0.2,
-        ),
-        JudgedMetric(
-            "errors", MetricKind.ERRORS, margin=margins.errors, window_cap=1000.0, alpha_weight=0.3
-        ),
-        JudgedMetric(
-            "accuracy",
-            MetricKind.ACCURACY,
-            margin=margins.accuracy_points,
-            baseline_accuracy=1 - settings.miss_rate,
-            critical=False,
-            gated=False,
-            window_cap=1000.0,
-        ),
-        JudgedMetric(
-            "anomalies",
-            MetricKind.ANOMALIES,
-            margin=margins.anomalies,
-            gated=False,
-            burst_prior=True,
-            alpha_weight=0.1,
-        ),
-    ]
-
-
-def _expected_histogram(s: SimSettings) -> Histogram:
-    """Pre-rollout baseline data: the expected histogram of a long quiet period."""
     z = (np.log(np.asarray(s.bounds)) - math.log(s.median_s)) / s.sigma
-    total = 1e6
-    return Histogram(s.bounds, tuple(float(v) for v in ndtr(z) * total), 0.0, total)
+    total = s.rps * hours * 3600.0
+    mean = s.median_s * math.exp(s.sigma**2 / 2)
+    histogram = Histogram(s.bounds, tuple(float(v) for v in ndtr(z) * total), mean * total, total)
+    labelled = total * s.labelled
+    return {
+        MetricKind.LATENCY_BODY: histogram,
+        MetricKind.LATENCY_TAIL: histogram,
+        MetricKind.ACCURACY: EventCounts(labelled * s.miss_rate, labelled),
+    }
 
 
 def assess_sequential(
-    run: SimRun, *, specs: list[JudgedMetric], config: SequentialConfig
+    run: SimRun, *, specs: Sequence[JudgedMetric], config: SequentialConfig
 ) -> Outcome:
-    """Feed the sequential judge scrape by scrape until it decides."""
+    """Feed the sequential judge scrape by scrape until it decides (windows by kind)."""
     judge = SequentialJudge(specs, config)
     s = run.settings
     for t in range(s.windows):
-        look = judge.observe(run.windows_at(t), elapsed_s=(t + 1) * s.scrape_s, detail=False)
+        by_kind = run.windows_at(t)
+        windows = {spec.name: by_kind[spec.kind] for spec in specs}
+        look = judge.observe(windows, elapsed_s=(t + 1) * s.scrape_s, detail=False)
         if look.final:
             return _outcome(run, look.decision, t)
     return _outcome(run, AnalysisDecision.PAUSE, None)
 
 
 def assess_oracle(
-    run: SimRun, *, scenario: Scenario, margins: Margins, config: SequentialConfig
+    run: SimRun,
+    *,
+    scenario: Scenario,
+    margins: Margins,
+    config: SequentialConfig,
+    gated: Sequence[str],
 ) -> Outcome:
-    """Wald's SPRT on the scenario's primary metric."""
-    result = decide_oracle(run, scenario, margins=margins, alpha=config.alpha, beta=config.beta)
+    """The joint oracle over the judge's gated metrics (see ``oracle.decide_oracle``)."""
+    result = decide_oracle(
+        run, scenario, margins=margins, alpha=config.alpha, beta=config.beta, gated=gated
+    )
     return _outcome(run, result.decision, result.window)
 
 
@@ -148,8 +120,8 @@ def compute_baseline_points(run: SimRun) -> tuple[NDArray[np.float64], NDArray[n
     points = np.empty((s.windows, len(_KINDS), 2))
     for t in range(s.windows):
         windows = run.windows_at(t)
-        for i, (name, kind) in enumerate(_KINDS.items()):
-            points[t, i] = compute_points(windows[name], kind)
+        for i, kind in enumerate(_KINDS.values()):
+            points[t, i] = compute_points(windows[kind], kind)
     checks = s.windows // _CHECK_WINDOWS
     values = np.empty((checks, 3))
     for c in range(checks):

@@ -4,7 +4,7 @@ Counts are drawn exactly where that is possible (Poisson arrivals, binomial rout
 multinomial histogram buckets over a mixture of pods, binomial errors and labels); ``_sum``
 is drawn bucket by bucket from the lognormal's conditional moments. Nuisances: diurnal load,
 surges, per-pod effects with AR(1) pod noise, shared outages, delayed labels, anomaly
-background. Randomness comes only from the ``numpy.random.Generator`` passed in.
+and GPU-fault background. Randomness comes only from the ``numpy.random.Generator`` passed in.
 Neighbours: ``scenarios`` (what differs), ``benchmark`` (runs judges on ``SimRun``),
 ``oracle`` (reads the sufficient statistics in ``SimRun.oracle``).
 """
@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr
 
-from mlrollout.analysis.observations import EventCounts, Histogram, Window
+from mlrollout.analysis.kinds import MetricKind
+from mlrollout.analysis.observations import EventCounts, Histogram, ScalarValue, Window
 from mlrollout.bench.scenarios import Scenario
 
 __all__ = ["SimRun", "SimSettings", "compute_geometric_bounds", "simulate_run"]
@@ -50,6 +51,8 @@ class SimSettings:
     labelled: float = 0.10
     label_delay_windows: int = 8
     anomaly_background: float = 0.2
+    gpu_background: float = 0.02
+    gpu_memory: float = 0.7
     canary_pods: int = 3
     baseline_pods: int = 12
     pod_sd: float = 0.01
@@ -75,10 +78,15 @@ class SimRun:
     labelled: dict[str, Array]
     misses: dict[str, Array]
     anomalies: dict[str, Array]
+    gpu: dict[str, Array]
     oracle: dict[str, Array]
 
-    def windows_at(self, t: int) -> dict[str, Window]:
-        """The windows every judge sees at scrape ``t`` (one per standard metric)."""
+    def windows_at(self, t: int) -> dict[MetricKind, Window]:
+        """The windows every judge sees at scrape ``t``, one per metric kind.
+
+        Every metric of a kind reads that kind's window (two anomaly metrics see the same
+        simulated anomalies); GPU memory is a steady fraction for threshold checks.
+        """
         s = self.settings
         hist = {
             arm: Histogram(
@@ -98,12 +106,15 @@ class SimRun:
             return Window(s.scrape_s, canary=c, baseline=b, canary_weight=s.canary_weight)
 
         latency = Window(s.scrape_s, hist["canary"], hist["baseline"], s.canary_weight)
+        memory = ScalarValue(s.gpu_memory)
         return {
-            "latency-body": latency,
-            "latency-tail": latency,
-            "errors": counts(self.errors, self.requests),
-            "accuracy": counts(self.misses, self.labelled),
-            "anomalies": counts(self.anomalies, self.requests),
+            MetricKind.LATENCY_BODY: latency,
+            MetricKind.LATENCY_TAIL: latency,
+            MetricKind.ERRORS: counts(self.errors, self.requests),
+            MetricKind.ACCURACY: counts(self.misses, self.labelled),
+            MetricKind.ANOMALIES: counts(self.anomalies, self.requests),
+            MetricKind.GPU_HEALTH: counts(self.gpu, self.requests),
+            MetricKind.THRESHOLD: Window(s.scrape_s, memory, memory, s.canary_weight),
         }
 
 
@@ -181,6 +192,10 @@ def simulate_run(rng: np.random.Generator, scenario: Scenario, s: SimSettings) -
     errors, p_err = _errors(rng, n=n, active=active, scenario=scenario, s=s)
     labelled, misses = _labels(rng, n=n, scenario=scenario, active=active, s=s)
     anomalies = _anomalies(rng, active=active, scenario=scenario, s=s)
+    gpu = {
+        arm: rng.poisson(s.gpu_background * share, size=windows).astype(np.float64)
+        for arm, share in (("canary", s.canary_weight), ("baseline", 1 - s.canary_weight))
+    }
     oracle = _oracle_stats(
         rng, n_c=n_c, errors=errors["canary"], p_err=p_err, s=s, scale=scale, sigma_c=sigma_c
     )
@@ -196,6 +211,7 @@ def simulate_run(rng: np.random.Generator, scenario: Scenario, s: SimSettings) -
         labelled=labelled,
         misses=misses,
         anomalies=anomalies,
+        gpu=gpu,
         oracle=oracle,
     )
 

@@ -55,8 +55,10 @@ def compute_calibration(
         tuned = replace(setup, threshold_looseness=looseness)
         return _aa_rollback(collect, "threshold", tuned, replicates)
 
-    level = _bisect(kayenta_rate, low=0.7, high=5.0, target=setup.alpha, steps=steps)
-    looseness = _bisect(threshold_rate, low=0.5, high=8.0, target=setup.alpha, steps=steps)
+    level = _bisect(kayenta_rate, low=0.7, high=5.0, target=setup.sequential.alpha, steps=steps)
+    looseness = _bisect(
+        threshold_rate, low=0.5, high=8.0, target=setup.sequential.alpha, steps=steps
+    )
     return replace(setup, kayenta_confidence=1 - 10**-level, threshold_looseness=looseness)
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from mlrollout.analysis import JudgedMetric
 from mlrollout.errors import SpecError
+from mlrollout.model.analysis import MetricRole
 from mlrollout.spec import AnalysisTemplate, ModelRollout
-from mlrollout.spec.template import MetricSpec
+from mlrollout.spec.template import DEFAULT_HOLD_WINDOWS, MetricSpec
 
 __all__ = ["BoundMetric", "bind_arguments", "bind_metrics", "compute_judged_metric"]
 
@@ -99,9 +100,20 @@ def bind_arguments(
 
 
 def compute_judged_metric(
-    bound: BoundMetric, *, baseline_accuracy: float | None, tail_thresholds: tuple[float, ...]
+    bound: BoundMetric,
+    *,
+    baseline_accuracy: float | None,
+    tail_thresholds: tuple[float, ...],
+    latency_cv2: float | None = None,
 ) -> JudgedMetric:
-    """The analysis layer's view of one metric."""
+    """The analysis layer's view of one metric, with every statistics setting it gets.
+
+    The role decides ``gated`` (a gate must be shown within its margin to promote; a guard
+    can only roll back); tripwire guards hold promotion over ``holdWindows`` recent windows;
+    ``alphaWeight``, ``windowCap`` and the latency variance prior (``latency_cv2``,
+    measured before the rollout) come from the template and the baseline, never from the
+    caller — the controller, ``plan``, ``analyze`` and ``simulate`` all bind here.
+    """
     metric = bound.metric
     margin = metric.effective_margin()
     promote = None
@@ -109,6 +121,7 @@ def compute_judged_metric(
         promote = float(getattr(metric.promote_margin, margin[0]))
     rng = metric.range
     tripwire = metric.kind.tripwire
+    hold = metric.hold_windows or DEFAULT_HOLD_WINDOWS if tripwire else 0
     return JudgedMetric(
         name=bound.key,
         kind=metric.kind,
@@ -122,7 +135,11 @@ def compute_judged_metric(
         threshold_max=rng.max if rng is not None else None,
         burst_prior=tripwire,
         dry_run=bound.dry_run,
-        # Tripwires can roll a release back but need not prove anything for it to be
-        # promoted (equal background rates never could).
-        gated=not tripwire,
+        # Tripwires and threshold checks are guards by default: equal background rates
+        # could never be shown within a zero margin (see MetricSpec.effective_role).
+        gated=metric.effective_role() is MetricRole.GATE,
+        alpha_weight=metric.alpha_weight,
+        window_cap=metric.effective_window_cap(),
+        hold_windows=hold,
+        prior_var=JudgedMetric.prior_var if latency_cv2 is None else latency_cv2,
     )

@@ -136,8 +136,11 @@ def compute_rollout_plan(
                     {
                         "name": m.name,
                         "kind": m.kind,
+                        "role": "gate" if m.gated else "guard",
                         "rollbackSeconds": _finite(m.rollback_s),
                         "promoteSeconds": _finite(m.promote_s),
+                        "canGate": m.can_gate,
+                        "recommendedMargin": _finite(m.recommended_margin or math.nan),
                     }
                     for m in plan.metrics
                 ],
@@ -214,9 +217,12 @@ def register(app: typer.Typer) -> None:
             for m in step["metrics"]:
                 rollback = _fmt(m["rollbackSeconds"] or math.inf)
                 promote = _fmt(m["promoteSeconds"] or math.inf)
+                gate = "can gate" if m["canGate"] else "guard only"
+                if m["recommendedMargin"] is not None:
+                    gate += f" (gate with margin >= {m['recommendedMargin']:.3g})"
                 typer.echo(
-                    f"  {m['name']:<36} regression shown in ~{rollback:<9} "
-                    f"within margin shown in ~{promote}"
+                    f"  {m['name']:<36} {m['role']:<5} regression shown in ~{rollback:<9} "
+                    f"within margin shown in ~{promote:<9} {gate}"
                 )
             for warning in step["warnings"]:
                 typer.echo(f"  warning: {warning}")

@@ -2,8 +2,9 @@
 
 Part of the ``cli`` layer: parses options, validates them into ``SpecError``s naming the
 option and allowed values, spreads replicates over worker processes, and renders JSON, text
-or a Markdown table. The statistics live in ``mlrollout.analysis`` (simulator, judges,
-benchmark, suite); this module only drives them.
+or a Markdown table. The sequential judge runs the metrics of the shipped templates bound by
+``simulation_setup`` through ``mlrollout.binding`` (what the controller gates); the
+simulator, baselines and suite live in ``mlrollout.bench``; this module only drives them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import typer
 
 from mlrollout.bench.benchmark import BenchmarkSetup, compute_summary, run_replicates
 from mlrollout.bench.comparison import JUDGES, Outcome
-from mlrollout.bench.scenarios import SCENARIOS, Margins, Scenario, decide_scenario
+from mlrollout.bench.scenarios import SCENARIOS, Scenario, decide_scenario
 from mlrollout.bench.simulator import SimSettings
 from mlrollout.bench.suite import compute_suite, render_markdown
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, Progress, print_document
+from mlrollout.cli.simulation_setup import MarginOverrides, compute_setup, load_templates
 from mlrollout.errors import SpecError
 from mlrollout.model import parse_duration
 
@@ -125,6 +127,14 @@ def _emit(document: dict[str, Any], output: OutputFormat, *, render: Callable[[]
         render()
 
 
+def _seconds(option: str, text: str, *, low: float, high: float) -> float:
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise SpecError(str(exc), path=option) from exc
+    return _check_range(option, seconds, low=low, high=high)
+
+
 def _settings(*, rps: float, canary_weight: float, duration: str) -> SimSettings:
     """Simulated traffic from the options (weight in percent, duration like ``60m``)."""
     _check_range("--rps", rps, low=0.01, high=1e6)
@@ -137,14 +147,16 @@ def _settings(*, rps: float, canary_weight: float, duration: str) -> SimSettings
     return replace(SimSettings(), rps=rps, canary_weight=canary_weight / 100, duration_s=seconds)
 
 
-def _checked_margins(margins: Margins) -> Margins:
+def _checked_margins(margins: MarginOverrides) -> MarginOverrides:
     for option, value in (
         ("--margin-latency", margins.latency),
         ("--margin-errors", margins.errors),
         ("--margin-anomalies", margins.anomalies),
     ):
-        _check_range(option, value, low=0.0, high=10.0)
-    _check_range("--margin-accuracy", margins.accuracy_points, low=0.0, high=50.0)
+        if value is not None:
+            _check_range(option, value, low=0.0, high=10.0)
+    if margins.accuracy_points is not None:
+        _check_range("--margin-accuracy", margins.accuracy_points, low=0.0, high=50.0)
     return margins
 
 
@@ -161,20 +173,32 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed; same seed, same numbers."),
         rps: float = typer.Option(50.0, "--rps", help="Requests per second to the service."),
         canary_weight: float = typer.Option(
-            5.0, "--canary-weight", help="Canary traffic weight in percent."
+            5.0, "--canary-weight", help="Canary traffic weight in percent (5 = 5%, not 0.05)."
         ),
         duration: str = typer.Option("60m", "--duration", help="maxDuration of the analysis."),
-        margin_latency: float = typer.Option(
-            0.05, "--margin-latency", help="Relative latency margin (0.05 = 5% worse tolerated)."
+        min_duration: str = typer.Option(
+            "0s", "--min-duration", help="minDuration: soak before any promotion (policy)."
         ),
-        margin_errors: float = typer.Option(
-            0.20, "--margin-errors", help="Relative error-rate margin (0.2 = 20%)."
+        templates: list[Path] = typer.Option(
+            None,
+            "--templates",
+            "-t",
+            help="AnalysisTemplate directory judged as the controller judges it "
+            "(default ./analyses, the shipped templates).",
         ),
-        margin_accuracy: float = typer.Option(
-            0.5, "--margin-accuracy", help="Accuracy margin in points (0.5 = half a point)."
+        margin_latency: float | None = typer.Option(
+            None,
+            "--margin-latency",
+            help="Replace the templates' latency margins (0.05 = 5% worse tolerated).",
         ),
-        margin_anomalies: float = typer.Option(
-            0.0, "--margin-anomalies", help="Relative anomaly-rate margin beyond background."
+        margin_errors: float | None = typer.Option(
+            None, "--margin-errors", help="Replace the error-rate margin (0.2 = 20%)."
+        ),
+        margin_accuracy: float | None = typer.Option(
+            None, "--margin-accuracy", help="Replace the accuracy margin in points."
+        ),
+        margin_anomalies: float | None = typer.Option(
+            None, "--margin-anomalies", help="Replace the anomaly-rate margins."
         ),
         suite: str | None = typer.Option(
             None, "--suite", help="Run every judge on every scenario: 'standard'."
@@ -204,15 +228,17 @@ def register(app: typer.Typer) -> None:
             _check_choice("--suite", suite, ["standard"])
         if markdown is not None and not markdown.parent.is_dir():
             raise SpecError(f"no such directory: {markdown.parent}", path="--markdown")
-        margins = Margins(
+        overrides = MarginOverrides(
             latency=margin_latency,
             errors=margin_errors,
             accuracy_points=margin_accuracy,
             anomalies=margin_anomalies,
         )
-        setup = BenchmarkSetup(
-            settings=_settings(rps=rps, canary_weight=canary_weight, duration=duration),
-            margins=_checked_margins(margins),
+        setup = compute_setup(
+            load_templates(templates or []),
+            _settings(rps=rps, canary_weight=canary_weight, duration=duration),
+            overrides=_checked_margins(overrides),
+            min_duration_s=_seconds("--min-duration", min_duration, low=0.0, high=7 * 86400.0),
         )
         collect = ParallelCollector(seed=seed, workers=workers, progress=not quiet)
         if suite is not None:
@@ -234,6 +260,6 @@ def register(app: typer.Typer) -> None:
         _check_choice("--judge", judge, JUDGES)
         outcomes = collect(chosen, [judge], setup, replicates)[judge]
         summary = compute_summary(
-            outcomes, scenario=chosen, judge=judge, seed=seed, margins=margins
+            outcomes, scenario=chosen, judge=judge, seed=seed, margins=setup.margins
         )
         _emit(summary, output, render=lambda: _render_text(summary))

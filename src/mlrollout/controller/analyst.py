@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from mlrollout.analysis import Histogram, JudgedMetric, Look, compute_tail_thresholds
+from mlrollout.analysis import JudgedMetric, Look
 from mlrollout.analysis.judge import Judge
-from mlrollout.analysis.observations import EventCounts
 from mlrollout.binding import (
     BoundMetric,
     bind_metrics,
@@ -27,6 +26,7 @@ from mlrollout.binding import (
     compute_window,
     judge_carries_evidence,
 )
+from mlrollout.binding.baselines import compute_baseline_record, needs_baseline
 from mlrollout.binding.records import compute_look_record, fold_sample_ratio
 from mlrollout.core.decision import parse_stamp
 from mlrollout.core.observation import AnalysisLook
@@ -176,6 +176,7 @@ class MetricsAnalyst:
                     b,
                     baseline_accuracy=baseline.accuracy,
                     tail_thresholds=tuple(baseline.tail_thresholds),
+                    latency_cv2=baseline.latency_cv2,
                 )
             )
         return specs, measured
@@ -185,7 +186,7 @@ class MetricsAnalyst:
     ) -> BaselineRecord | None:
         """Accuracy and tail thresholds of the stable environment before the rollout."""
         kind = bound.metric.kind
-        if kind not in (MetricKind.ACCURACY, MetricKind.LATENCY_TAIL):
+        if not needs_baseline(kind):
             return BaselineRecord()
         stable = self._request(bound, stored).baseline
         request = MetricRequest(
@@ -202,16 +203,7 @@ class MetricsAnalyst:
             self.provider, request, boundaries=[started - PRE_ROLLOUT, started]
         )
         measurement = window.baseline if window.usable else None
-        if kind is MetricKind.ACCURACY:
-            if not isinstance(measurement, EventCounts) or measurement.exposure <= 0:
-                return None
-            accuracy = 1 - measurement.events / measurement.exposure
-            return BaselineRecord(accuracy=min(max(accuracy, 0.01), 0.99))
-        if not isinstance(measurement, Histogram) or measurement.total_count <= 0:
-            return None
-        quantile = bound.metric.quantile or 0.99
-        thresholds = compute_tail_thresholds(measurement, quantile=quantile)
-        return BaselineRecord(tail_thresholds=list(thresholds))
+        return compute_baseline_record(kind, measurement, quantile=bound.metric.quantile or 0.99)
 
 
 def _record_for(

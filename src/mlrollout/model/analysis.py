@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["AnalysisDecision", "InconclusivePolicy", "MetricKind", "Verdict"]
+__all__ = ["AnalysisDecision", "InconclusivePolicy", "MetricKind", "MetricRole", "Verdict"]
 
 
 class MetricKind(StrEnum):
@@ -27,6 +27,18 @@ class MetricKind(StrEnum):
     def tripwire(self) -> bool:
         """Anomalies and GPU faults can roll a release back but need not prove anything."""
         return self in (MetricKind.ANOMALIES, MetricKind.GPU_HEALTH)
+
+
+class MetricRole(StrEnum):
+    """What a metric may do to a release (STATISTICS.md §8).
+
+    A ``gate`` must be shown within its margin before promotion (and can roll back); a
+    ``guard`` can only roll back, and a guard over a tripwire kind also holds promotion
+    while the canary shows events above its background.
+    """
+
+    GATE = "gate"
+    GUARD = "guard"
 
 
 class Verdict(StrEnum):

@@ -33,6 +33,7 @@ class BaselineRecord(SpecModel):
 
     accuracy: float | None = None
     tail_thresholds: list[float] = Field(default_factory=list, max_length=64)
+    latency_cv2: float | None = None
 
 
 class MetricVerdictRecord(SpecModel):

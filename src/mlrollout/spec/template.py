@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from mlrollout.model.analysis import MetricKind
+from mlrollout.model.analysis import MetricKind, MetricRole
 from mlrollout.spec.base import HttpUrl, LabelMap, SpecModel
 from mlrollout.spec.meta import ObjectMeta
 
@@ -23,6 +23,7 @@ __all__ = [
     "AnalysisTemplateSpec",
     "Margin",
     "MetricKind",
+    "MetricRole",
     "MetricSpec",
     "PrometheusQueries",
     "TemplateArg",
@@ -144,8 +145,29 @@ class MetricProvider(SpecModel):
         return out
 
 
+DEFAULT_WINDOW_CAP = 1000.0
+"""Largest factor one window may add to a count test's e-value (``windowCap`` default)."""
+
+DEFAULT_HOLD_WINDOWS = 8
+"""Recent windows a tripwire guard looks at to hold promotion (``holdWindows`` default)."""
+
+
 class MetricSpec(SpecModel):
-    """One metric: its kind, margin, criticality, weight and provider."""
+    """One metric: its kind, margin, role, criticality, weights and provider.
+
+    Statistics settings, with their defaults (docs in the README's statistics section):
+
+    - ``role``: ``gate`` (must be shown within its margin to promote) or ``guard`` (can
+      only roll back). Default ``guard`` for tripwire kinds (anomalies, gpu-health) and
+      threshold checks, which can never be shown within a margin, ``gate`` otherwise.
+    - ``alphaWeight``: this critical metric's share of the critical α (weighted
+      Bonferroni); default 1.
+    - ``windowCap``: the largest factor one window may contribute to a count-based
+      e-process (bursty windows cannot decide alone); default 1000 for errors, accuracy
+      and latency-tail, none for tripwires (a burst must trip at once).
+    - ``holdWindows``: for tripwire guards, how many recent windows with canary events
+      above the background hold promotion; default 8.
+    """
 
     name: Annotated[
         str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
@@ -157,6 +179,10 @@ class MetricSpec(SpecModel):
     promote_margin: Margin | None = None
     quantile: Annotated[float, Field(gt=0.5, lt=1.0)] | None = None
     range: ThresholdRange | None = None
+    role: MetricRole | None = None
+    alpha_weight: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
+    window_cap: Annotated[float, Field(ge=1.0, le=1e12)] | None = None
+    hold_windows: Annotated[int, Field(ge=1, le=1000)] | None = None
     provider: MetricProvider
 
     @model_validator(mode="after")
@@ -173,6 +199,19 @@ class MetricSpec(SpecModel):
             for label, margin in (("margin", self.margin), ("promoteMargin", self.promote_margin)):
                 if margin is not None and getattr(margin, unit) is None:
                     raise ValueError(f"{label} of kind '{self.kind}' must be given as {unit}")
+        never_gate = self.kind.tripwire or self.kind is MetricKind.THRESHOLD
+        if self.role is MetricRole.GATE and never_gate:
+            raise ValueError(
+                f"role 'gate' is not possible for kind '{self.kind}': it can never be shown "
+                "within a margin (use role 'guard')"
+            )
+        if self.hold_windows is not None and not self.kind.tripwire:
+            raise ValueError("holdWindows applies to kinds 'anomalies' and 'gpu-health' only")
+        if self.window_cap is not None and self.kind in (
+            MetricKind.LATENCY_BODY,
+            MetricKind.THRESHOLD,
+        ):
+            raise ValueError(f"windowCap applies to count-based kinds, not '{self.kind}'")
         if self.quantile is not None and self.kind is not MetricKind.LATENCY_TAIL:
             raise ValueError("quantile applies to kind 'latency-tail' only")
         required, optional = REQUIRED_QUERIES[self.kind]
@@ -185,6 +224,20 @@ class MetricSpec(SpecModel):
                 f"unknown queries {unknown} for kind '{self.kind}' (allowed: {allowed})"
             )
         return self
+
+    def effective_role(self) -> MetricRole:
+        """The role, with the kind's default when not set."""
+        if self.role is not None:
+            return self.role
+        never_gate = self.kind.tripwire or self.kind is MetricKind.THRESHOLD
+        return MetricRole.GUARD if never_gate else MetricRole.GATE
+
+    def effective_window_cap(self) -> float | None:
+        """The per-window evidence cap, the kind's default when not set."""
+        if self.window_cap is not None:
+            return self.window_cap
+        capped = (MetricKind.ERRORS, MetricKind.ACCURACY, MetricKind.LATENCY_TAIL)
+        return DEFAULT_WINDOW_CAP if self.kind in capped else None
 
     def effective_margin(self) -> tuple[str, float] | None:
         """``(unit, value)`` of the rollback margin, the kind's default when not set."""

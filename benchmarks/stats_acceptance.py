@@ -1,0 +1,135 @@
+"""Benchmark: the acceptance numbers of issue #12 (statistics, second round) as one JSON document.
+
+Run: ``python benchmarks/stats_acceptance.py [--scale 1.0] [--workers 2] [--seed 12]
+> stats.json``. Every run judges the shipped templates (``analyses/``) bound through
+``mlrollout.binding`` exactly as the controller binds them (``simulation_setup``), with the
+default policy (α 0.01, β 0.05 of which half is kept for one fixed-horizon look at
+maxDuration 60 min). ``--scale`` multiplies every replicate count (1.0 is the full run:
+300 replicates for each boundary setting). Sections:
+
+- ``boundary``: latency exactly at the 5% margin, 25% canary, 200 and 2,000 req/s, AR(1) pod
+  noise on and fixed pod effects off (the issue's measured setting).
+- ``aa_grid`` / ``burst_grid``: A/A and anomaly bursts over rps × canary % × σ_log.
+- ``delayed``: latency ×1.2 from minute 10 at 50 req/s / 5% and 200 req/s / 25%.
+- ``promote``: A/A promoted within 60 min at 50 req/s / 5% and 200 req/s / 10%.
+- ``ratios``: median time to decision, sequential vs the joint oracle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+from mlrollout.bench.benchmark import compute_summary
+from mlrollout.bench.scenarios import SCENARIOS
+from mlrollout.bench.simulator import SimSettings
+from mlrollout.cli.simulate import ParallelCollector
+from mlrollout.cli.simulation_setup import compute_setup, load_templates
+
+TEMPLATES = load_templates([])
+MIN_DURATION_S = 0.0
+
+
+def _run(
+    collect: ParallelCollector,
+    scenario: str,
+    *,
+    rps: float,
+    weight_pct: float,
+    replicates: int,
+    sigma: float = 0.5,
+    judges: tuple[str, ...] = ("sequential",),
+    pod_sd: float = SimSettings.pod_sd,
+) -> dict[str, dict[str, Any]]:
+    settings = replace(
+        SimSettings(), rps=rps, canary_weight=weight_pct / 100, sigma=sigma, pod_sd=pod_sd
+    )
+    setup = compute_setup(TEMPLATES, settings, min_duration_s=MIN_DURATION_S)
+    chosen = SCENARIOS[scenario]
+    outcomes = collect(chosen, list(judges), setup, max(replicates, 1))
+    out = {}
+    for judge, runs in outcomes.items():
+        summary = compute_summary(
+            runs, scenario=chosen, judge=judge, seed=collect.seed, margins=setup.margins
+        )
+        summary.update(rps=rps, canary_pct=weight_pct, sigma=sigma, pod_sd=pod_sd)
+        out[judge] = summary
+    return out
+
+
+def main() -> None:
+    """Run every section and print the JSON document."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--sections", default="boundary,aa_grid,burst_grid,delayed,promote,ratios")
+    parser.add_argument("--boundary-scale", type=float, default=None)
+    parser.add_argument("--min-duration-s", type=float, default=0.0)
+    args = parser.parse_args()
+    global MIN_DURATION_S
+    MIN_DURATION_S = args.min_duration_s
+    n = lambda count: max(1, round(count * args.scale))  # noqa: E731
+    boundary_n = round(300 * (args.boundary_scale or args.scale))
+    collect = ParallelCollector(seed=args.seed, workers=args.workers)
+    started = time.perf_counter()
+    sections = set(args.sections.split(","))
+    report: dict[str, Any] = {
+        "seed": args.seed,
+        "scale": args.scale,
+        "min_duration_s": args.min_duration_s,
+    }
+    if "boundary" in sections:
+        report["boundary"] = [
+            _run(
+                collect, "latency-5pct", rps=rps, weight_pct=25, replicates=boundary_n, pod_sd=0.0
+            )["sequential"]
+            for rps in (200, 2000)
+        ]
+    grid = list(itertools.product((10, 200, 2000), (2, 25), (0.5, 1.0)))
+    for section, scenario in (("aa_grid", "aa"), ("burst_grid", "anomaly-burst")):
+        if section in sections:
+            rows = [
+                _run(collect, scenario, rps=r, weight_pct=w, sigma=s, replicates=n(40))
+                for r, w, s in grid
+            ]
+            report[section] = [row["sequential"] for row in rows]
+    if "delayed" in sections:
+        report["delayed"] = [
+            _run(collect, "delayed-onset", rps=r, weight_pct=w, replicates=n(100))["sequential"]
+            for r, w in ((50, 5), (200, 25))
+        ]
+    if "promote" in sections:
+        report["promote"] = [
+            _run(collect, "aa", rps=r, weight_pct=w, replicates=n(150))["sequential"]
+            for r, w in ((50, 5), (200, 10))
+        ]
+    if "ratios" in sections:
+        rows = []
+        for (r, w), scenario in itertools.product(
+            ((20, 10), (50, 5), (200, 25)), ("latency-10pct", "latency-20pct", "errors-x2")
+        ):
+            both = _run(
+                collect,
+                scenario,
+                rps=r,
+                weight_pct=w,
+                replicates=n(100),
+                judges=("sequential", "oracle"),
+            )
+            seq, oracle = both["sequential"], both["oracle"]
+            ratio = None
+            if seq["median_decision_s"] and oracle["median_decision_s"]:
+                ratio = seq["median_decision_s"] / oracle["median_decision_s"]
+            rows.append({"sequential": seq, "oracle": oracle, "ratio_to_oracle": ratio})
+        report["ratios"] = rows
+    report["elapsed_s"] = time.perf_counter() - started
+    print(json.dumps(report, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Second-round statistics: focused promote grid, final fixed-horizon look, long-run variance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlrollout.analysis import JudgedMetric, SequentialConfig, SequentialJudge
+from mlrollout.analysis.eprocess import FOCUS, default_grid, focused_grid
+from mlrollout.analysis.gaussian import BATCH, LogRatioEProcess
+from mlrollout.analysis.observations import EventCounts, Window
+from mlrollout.errors import SpecError
+from mlrollout.model.analysis import AnalysisDecision, MetricKind
+
+
+@pytest.mark.parametrize(
+    ("gap", "expected"),
+    [(math.log(1.2), tuple(math.log(1.2) * f for f in FOCUS)), (0.0, default_grid().offsets)],
+    ids=["errors-20pct", "zero-margin"],
+)
+def test_promote_grid_sits_on_the_gap(gap: float, expected: tuple[float, ...]) -> None:
+    assert focused_grid(gap).offsets == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("share", "anytime", "final"),
+    [(0.5, 0.025, 0.025), (0.0, 0.05, 0.0)],
+    ids=["half", "none"],
+)
+def test_beta_is_split_between_anytime_and_final_look(
+    share: float, anytime: float, final: float
+) -> None:
+    config = SequentialConfig(beta=0.05, final_look_share=share)
+    assert config.beta_anytime == pytest.approx(anytime)
+    assert config.beta_final == pytest.approx(final)
+
+
+def test_final_look_share_out_of_range_is_refused() -> None:
+    with pytest.raises(SpecError, match="finalLookShare"):
+        SequentialConfig(final_look_share=1.0)
+
+
+def _errors_judge(share: float) -> SequentialJudge:
+    spec = JudgedMetric("errors", MetricKind.ERRORS, margin=0.2)
+    return SequentialJudge([spec], SequentialConfig(max_duration_s=600.0, final_look_share=share))
+
+
+def _feed(judge: SequentialJudge, canary: float, baseline: float) -> AnalysisDecision:
+    look = None
+    for t in range(40):
+        window = Window(15.0, EventCounts(canary, 1000.0), EventCounts(baseline, 19000.0), 0.05)
+        look = judge.observe({"errors": window}, elapsed_s=15.0 * (t + 1))
+    assert look is not None
+    return look.decision
+
+
+def test_the_final_look_promotes_what_the_anytime_test_could_not_yet_show() -> None:
+    # 40 windows of 4 canary vs 76 baseline events per window (κ = 1, ρ = 5%): too few
+    # for the anytime test at β/2, enough for one z test of κ ≥ 1.2 at β/2 at the end.
+    assert _feed(_errors_judge(0.0), 4.0, 76.0) is AnalysisDecision.PAUSE
+    assert _feed(_errors_judge(0.5), 4.0, 76.0) is AnalysisDecision.PROMOTE
+
+
+def test_the_final_look_does_not_promote_a_regression() -> None:
+    assert _feed(_errors_judge(0.5), 5.2, 76.0) is not AnalysisDecision.PROMOTE
+
+
+def test_block_variance_grows_with_correlated_between_window_noise() -> None:
+    rng = np.random.default_rng(1)
+    independent = LogRatioEProcess(prior_var=0.3, prior_excess=1e-9)
+    correlated = LogRatioEProcess(prior_var=0.3, prior_excess=1e-9)
+    noise = 0.0
+    for _ in range(BATCH * 12):
+        noise = 0.9 * noise + rng.normal(0.0, 0.02 * math.sqrt(1 - 0.81))
+        for process, offset in ((independent, rng.normal(0.0, 0.02)), (correlated, noise)):
+            process.update(
+                canary_mean=0.05 * math.exp(offset),
+                baseline_mean=0.05,
+                n_canary=5000.0,
+                n_baseline=15000.0,
+            )
+    # Same marginal spread per window; only the correlated one has a long-run excess.
+    assert correlated.excess_var > 5 * independent.excess_var
+
+
+def test_block_state_round_trips() -> None:
+    process = LogRatioEProcess()
+    for i in range(BATCH * 3 + 2):
+        process.update(
+            canary_mean=0.05 + 0.001 * (i % 3), baseline_mean=0.05, n_canary=50, n_baseline=950
+        )
+    restored = LogRatioEProcess()
+    restored.load(process.to_dict())
+    assert restored.excess_var == process.excess_var
