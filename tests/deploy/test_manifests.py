@@ -260,9 +260,10 @@ def test_controller_reads_trusted_keys_from_mounted_secrets() -> None:
     secrets_dir = env.get("MLROLLOUT_SECRETS_DIR", DEFAULT_SECRETS_DIR)
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-    for key in rollout["spec"]["gates"]["signature"]["publicKeys"]:
-        volume = volumes[mounts[f"{secrets_dir}/{key['secret']}"]]
-        assert volume["secret"]["secretName"] == key["secret"]
+    signature = rollout["spec"]["gates"]["signature"]
+    for ref in [*signature["publicKeys"], signature["trustedRoot"]]:
+        volume = volumes[mounts[f"{secrets_dir}/{ref['secret']}"]]
+        assert volume["secret"]["secretName"] == ref["secret"]
 
 
 # -- NetworkPolicies ------------------------------------------------------------------------
