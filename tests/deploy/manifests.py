@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -38,9 +40,15 @@ def manifest_files() -> list[Path]:
     )
 
 
+@functools.cache
+def _parsed(path: Path) -> tuple[dict[str, Any], ...]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are large
+    return tuple(d for d in yaml.load_all(path.read_text(), Loader=loader) if d is not None)
+
+
 def documents(path: Path) -> list[dict[str, Any]]:
-    """The objects of one (multi-document) file."""
-    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    """The objects of one (multi-document) file (parsed once; each call gets its own copy)."""
+    return copy.deepcopy(list(_parsed(path)))
 
 
 def kustomization_files(directory: Path) -> list[Path]:
