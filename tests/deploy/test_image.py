@@ -15,6 +15,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from .cli_lines import check_command_line
 from .dockerfile import Stage, parse_dockerfile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,11 @@ def test_builder_python_matches_the_runtime_and_the_lock(stages: list[Stage]) ->
     assert "python3-debian12" in final.base  # Debian 12: CPython 3.11
     [entrypoint] = final.all("ENTRYPOINT")
     assert entrypoint.exec_form() == ["/usr/bin/python3.11", "-m", "mlrollout"]
+    assert (ROOT / "src" / "mlrollout" / "__main__.py").is_file()
+    [command] = final.all("CMD")
+    default = command.exec_form()
+    assert default is not None
+    check_command_line(default)
     script = (LOCKS / "compile.sh").read_text()
     for flag in ("--generate-hashes", "--python-version 3.11", "--only-binary :all:"):
         assert flag in script
