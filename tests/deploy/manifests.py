@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 __all__ = [
@@ -84,3 +87,12 @@ def flag(args: list[str], name: str) -> str:
     """The value of ``--name=value`` in ``args``."""
     [value] = [m[1] for a in args if (m := re.fullmatch(rf"--{name}=(.*)", a))]
     return value
+
+
+def require_kubectl() -> None:
+    """Skip without kubectl, except under CI, where a skip would hide the test: fail there."""
+    if shutil.which("kubectl") is None:
+        message = "kubectl is not installed (it renders `kubectl apply -k examples/deploy`)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must run the deploy tests")
+        pytest.skip(message)

@@ -7,7 +7,6 @@ restricted Pod Security Standard judges them."""
 from __future__ import annotations
 
 import copy
-import shutil
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -18,12 +17,16 @@ import yaml
 
 from controlplane.fixtures import TestBed
 
-from .manifests import DEPLOY, of_kind
+from .manifests import DEPLOY, of_kind, require_kubectl
 
-pytestmark = [
-    pytest.mark.controlplane,
-    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed"),
-]
+pytestmark = pytest.mark.controlplane
+
+
+@pytest.fixture(autouse=True)
+def _kubectl() -> None:
+    require_kubectl()
+
+
 FIELD_MANAGER = "mlrollout-dry-run"
 
 

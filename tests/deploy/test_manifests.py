@@ -5,7 +5,6 @@ and every Deployment passes mlrollout's own pod-security gate."""
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from .manifests import (
     named,
     objects,
     of_kind,
+    require_kubectl,
 )
 
 ROOT = EXAMPLES.parent
@@ -100,8 +100,8 @@ def test_kustomization_lists_every_deploy_file_and_only_existing_ones() -> None:
     assert crds == {p for p in (EXAMPLES / "crd").glob("*.yaml") if p.name != "kustomization.yaml"}
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
 def test_kubectl_kustomize_renders_every_listed_object() -> None:
+    require_kubectl()
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(DEPLOY)], capture_output=True, text=True, check=True
     ).stdout
