@@ -13,8 +13,6 @@ what the API server answers and stores. The webhook keeps one verified digest
 
 from __future__ import annotations
 
-import copy
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +23,16 @@ import pytest
 
 from gates.cosign_cli import CosignWorld, cosign_binary
 from gates.real_registry import start_registry
-from support.cluster import template
 
 from .fixtures import ControlPlaneSession, TestBed
 from .webhook import (
+    GOVERNED,
     AdmissionProcess,
     Refusal,
     apply_admission_rbac,
     delete_webhook,
+    deployment,
+    pod,
     register_webhook,
     try_create,
     wait_for_admission,
@@ -41,7 +41,6 @@ from .workloads import wait_until
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.registry, pytest.mark.cosign]
 
-GOVERNED = {"mlrollout.io/governed": "true"}
 EXCLUDED = "mlrollout.test/ungoverned"  # a governed-labelled namespace the policy skips
 POLICY = "admission-e2e"
 WEBHOOK = 'admission webhook "images.admission.mlrollout.io"'
@@ -136,31 +135,6 @@ def webhook(
             delete_webhook(api, name)
         process.stop()
         custom.delete_cluster_custom_object(*CRP, POLICY)
-
-
-def pod(image: str, name: str | None = None) -> dict[str, Any]:
-    """A Pod passing the restricted profile, running ``image``."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name or f"model-{uuid.uuid4().hex[:6]}"},
-        "spec": template("canary", image)["spec"],
-    }
-
-
-def deployment(image: str, name: str) -> dict[str, Any]:
-    """A one-replica Deployment whose template runs ``image``."""
-    pod_template = copy.deepcopy(template("canary", image))
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": pod_template["metadata"]["labels"]},
-            "template": pod_template,
-        },
-    }
 
 
 def _label(cp: TestBed, namespace: str, labels: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ import json
 import ssl
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,18 +27,23 @@ import httpx
 import kubernetes
 import yaml
 
+from support.cluster import template
+
 from .kubeconfig import write_token_kubeconfig
 from .pki import Pki
 from .processes import Child, free_port
 
 __all__ = [
     "ADMISSION_NAMESPACE",
+    "GOVERNED",
     "AdmissionProcess",
     "Refusal",
     "apply_admission_rbac",
     "apply_digest_pinning",
     "delete_digest_pinning",
     "delete_webhook",
+    "deployment",
+    "pod",
     "register_webhook",
     "try_create",
     "wait_for_admission",
@@ -47,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "admission"
 ADMISSION_NAMESPACE = "mlrollout-system"  # where deployment.yaml puts the ServiceAccount
 SERVICE_ACCOUNT = "mlrollout-admission"
+GOVERNED = {"mlrollout.io/governed": "true"}  # the shipped configurations' namespace label
 
 
 def _documents(name: str) -> list[dict[str, Any]]:
@@ -218,6 +225,31 @@ def delete_digest_pinning(api: kubernetes.client.ApiClient, created: list[tuple[
         except kubernetes.client.ApiException as exc:
             if exc.status != 404:
                 raise
+
+
+def pod(image: str, name: str | None = None) -> dict[str, Any]:
+    """A Pod passing the restricted profile, running ``image``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name or f"model-{uuid.uuid4().hex[:6]}"},
+        "spec": template("canary", image)["spec"],
+    }
+
+
+def deployment(image: str, name: str) -> dict[str, Any]:
+    """A one-replica Deployment whose template runs ``image``."""
+    pod_template = copy.deepcopy(template("canary", image))
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": pod_template["metadata"]["labels"]},
+            "template": pod_template,
+        },
+    }
 
 
 @dataclass(frozen=True)
