@@ -30,6 +30,7 @@ from .webhook import (
     AdmissionProcess,
     Refusal,
     apply_admission_rbac,
+    delete_admission_rbac,
     delete_webhook,
     deployment,
     pod,
@@ -116,25 +117,29 @@ def webhook(
     api = control_plane.api
     custom = kubernetes.client.CustomObjectsApi(api)
     custom.create_cluster_custom_object(*CRP, _policy("cosign-pub"))
-    apply_admission_rbac(api)
-    process = AdmissionProcess(
-        api=api,
-        server=control_plane.plane.url,
-        pki=control_plane.plane.pki,
-        workdir=tmp_path_factory.mktemp("admission"),
-        secrets=images[1],
-        extra_args=("--cache-size=1",),
-    )
+    process: AdmissionProcess | None = None
     name = ""
     try:
+        apply_admission_rbac(api)
+        process = AdmissionProcess(
+            api=api,
+            server=control_plane.plane.url,
+            pki=control_plane.plane.pki,
+            workdir=tmp_path_factory.mktemp("admission"),
+            secrets=images[1],
+            extra_args=("--cache-size=1",),
+        )
         process.start()
         name = register_webhook(api, process.url, control_plane.plane.pki.ca_pem)
         yield process
     finally:
         if name:
             delete_webhook(api, name)
-        process.stop()
+        if process is not None:
+            process.stop()
         custom.delete_cluster_custom_object(*CRP, POLICY)
+        delete_admission_rbac(api)
+    assert "Traceback" not in process.log()
 
 
 def _label(cp: TestBed, namespace: str, labels: dict[str, str]) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "Refusal",
     "apply_admission_rbac",
     "apply_digest_pinning",
+    "delete_admission_rbac",
     "delete_digest_pinning",
     "delete_webhook",
     "deployment",
@@ -84,6 +85,22 @@ def apply_admission_rbac(api: kubernetes.client.ApiClient) -> None:
             _ignore_conflict(lambda d=doc: rbac.create_cluster_role(d))
         elif kind == "ClusterRoleBinding":
             _ignore_conflict(lambda d=doc: rbac.create_cluster_role_binding(d))
+
+
+def delete_admission_rbac(api: kubernetes.client.ApiClient) -> None:
+    """Remove the cluster-scoped objects and the namespace ``apply_admission_rbac`` made."""
+    rbac = kubernetes.client.RbacAuthorizationV1Api(api)
+    calls = (
+        lambda: rbac.delete_cluster_role_binding(SERVICE_ACCOUNT),
+        lambda: rbac.delete_cluster_role(SERVICE_ACCOUNT),
+        lambda: kubernetes.client.CoreV1Api(api).delete_namespace(ADMISSION_NAMESPACE),
+    )
+    for call in calls:
+        try:
+            call()
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
 
 
 def _token(api: kubernetes.client.ApiClient) -> str:
@@ -165,14 +182,14 @@ class AdmissionProcess:
         self.child = Child(self.child.name, self.child.argv, log=self.child.log, env=self.child.env)
         self.start()
 
+    def log(self) -> str:
+        """Everything the process wrote."""
+        return self.child.log.read_text(errors="replace")
+
     def reviews(self, namespace: str) -> list[str]:
         """The log lines of reviews decided for ``namespace``."""
         marker = f" {namespace}/"
-        return [
-            line
-            for line in self.child.log.read_text(errors="replace").splitlines()
-            if " review " in line and marker in line
-        ]
+        return [line for line in self.log().splitlines() if " review " in line and marker in line]
 
 
 def register_webhook(api: kubernetes.client.ApiClient, url: str, ca_pem: bytes) -> str:
