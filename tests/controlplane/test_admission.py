@@ -13,6 +13,7 @@ what the API server answers and stores. The webhook keeps one verified digest
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from .webhook import (
     AdmissionProcess,
     Refusal,
     apply_admission_rbac,
+    debug_container,
     delete_admission_rbac,
     delete_webhook,
     deployment,
@@ -283,3 +285,23 @@ def test_with_the_webhook_down_creation_is_denied(
         webhook.restart()
     assert try_create(governed.api, pod(signed, "after"), ns) is None
     assert sorted(_pods(governed)) == ["after", "before"]
+
+
+def test_ephemeral_containers_are_checked(governed: TestBed, images: tuple[Images, Path]) -> None:
+    ns, found = governed.namespace, images[0]
+    assert try_create(governed.api, pod(found.signed, "debugged"), ns) is None
+    core = kubernetes.client.CoreV1Api(governed.api)
+    for image, reason in ((found.tag_only, "UNPINNED_REFERENCE"), (found.unsigned, "UNSIGNED")):
+        container = debug_container(image)
+        patch = {"spec": {"ephemeralContainers": [container]}}
+        with pytest.raises(kubernetes.client.ApiException) as info:
+            core.patch_namespaced_pod_ephemeralcontainers("debugged", ns, patch)
+        message = json.loads(info.value.body)["message"]
+        assert f"{WEBHOOK} denied the request: spec.ephemeralContainers[0].image: {reason}: " in (
+            message
+        )
+    container = debug_container(found.signed)
+    patch = {"spec": {"ephemeralContainers": [container]}}
+    core.patch_namespaced_pod_ephemeralcontainers("debugged", ns, patch)
+    added = [c.name for c in core.read_namespaced_pod("debugged", ns).spec.ephemeral_containers]
+    assert added == [container["name"]]

@@ -6,6 +6,7 @@ registry exists: the pinned image below is never pulled or verified."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from .fixtures import TestBed
 from .webhook import (
     GOVERNED,
     apply_digest_pinning,
+    debug_container,
     delete_digest_pinning,
     deployment,
     pod,
@@ -71,6 +73,15 @@ def test_the_policy_alone_denies_tag_only_images(pinning: TestBed) -> None:
         assert try_create(pinning.api, body, ns) is None
     core = kubernetes.client.CoreV1Api(pinning.api)
     assert "pinned" in [p.metadata.name for p in core.list_namespaced_pod(ns).items]
+    # An ephemeral container added to the running pod (pods/ephemeralcontainers).
+    tag_only = {"spec": {"ephemeralContainers": [debug_container(TAG_ONLY)]}}
+    with pytest.raises(kubernetes.client.ApiException) as info:
+        core.patch_namespaced_pod_ephemeralcontainers("pinned", ns, tag_only)
+    assert DENIED in json.loads(info.value.body)["message"]
+    pinned = {"spec": {"ephemeralContainers": [debug_container(PINNED)]}}
+    core.patch_namespaced_pod_ephemeralcontainers("pinned", ns, pinned)
+    debug = core.read_namespaced_pod("pinned", ns).spec.ephemeral_containers
+    assert [c.image for c in debug] == [PINNED]
 
 
 def test_namespaces_outside_the_binding_are_not_checked(pinning: TestBed) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "Refusal",
     "apply_admission_rbac",
     "apply_digest_pinning",
+    "debug_container",
     "delete_admission_rbac",
     "delete_digest_pinning",
     "delete_webhook",
@@ -267,6 +268,17 @@ def deployment(image: str, name: str) -> dict[str, Any]:
             "template": pod_template,
         },
     }
+
+
+def debug_container(image: str) -> dict[str, Any]:
+    """An ephemeral container (restricted profile) running ``image``."""
+    context = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return {"name": f"debug-{uuid.uuid4().hex[:6]}", "image": image, "securityContext": context}
 
 
 @dataclass(frozen=True)
