@@ -2,8 +2,9 @@
 
 Part of the ``controller`` layer. ``check_local_rollout`` refuses, at load and naming the
 field, every setting the local platform cannot honour: supply-chain gates that need a
-registry (signature, provenance, SBOM, vulnerabilities), pod-level gates set explicitly
-(pod security, NetworkPolicy, GPU capacity: there are no pods), Gateway API header routes
+registry (signature, provenance, SBOM, vulnerabilities), pod-level gates set to anything but their
+defaults (pod security, NetworkPolicy, GPU capacity: there are no pods, so the defaults are
+not checked either and a stricter setting cannot be honoured), Gateway API header routes
 and mirroring, a blue-green preview Service, and OpenSSF model signatures (checked by an
 init container on Kubernetes). ``LocalVerifier`` runs the gates the local platform does
 have: the image is pinned by digest, and the model artifact — a model card file
@@ -23,6 +24,7 @@ from mlrollout.gates.reasons import Reason
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.local.modelcard import compute_sha256, load_model_card, resolve_model_path
 from mlrollout.spec import ModelRollout
+from mlrollout.spec.policy import Gates
 
 __all__ = ["LocalVerifier", "check_local_rollout", "stored_model_path"]
 
@@ -44,15 +46,16 @@ def check_local_rollout(rollout: ModelRollout, *, source: str | None = None) -> 
         return SpecError(f"the local platform {why}", source=source, path=f"spec.{path}")
 
     gates = spec.gates
+    defaults = Gates()
     for name in _REGISTRY_GATES:
-        if name in gates.model_fields_set and getattr(gates, name):
+        if getattr(gates, name):
             raise refuse(
                 f"gates.{name}",
                 "has no registry to check this gate against; remove it or use "
                 "--platform kubernetes",
             )
     for name in _POD_GATES:
-        if name in gates.model_fields_set:
+        if getattr(gates, name) != getattr(defaults, name):
             raise refuse(
                 f"gates.{_ALIASES[name]}",
                 "runs model servers as local processes, not pods; this gate cannot be checked",
