@@ -93,10 +93,9 @@ def promote_local(
     from mlrollout.cli.localrun import apply_local, drive_local, warm_up
     from mlrollout.cli.promote import EXIT_BY_PHASE, with_release
     from mlrollout.controller.local import LocalPlatform
+    from mlrollout.controller.localchecks import check_local_rollout
     from mlrollout.local.processes import install_signal_handlers
     from mlrollout.local.statedir import default_state_dir
-
-    from mlrollout.controller.localchecks import check_local_rollout
     from mlrollout.spec import load_object
 
     if rollout_obj is not None:  # refused before anything starts
