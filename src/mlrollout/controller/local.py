@@ -263,7 +263,7 @@ class LocalPlatform:
         load: LoadSettings | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self.state = StateDir(root)
+        self.root = root
         self.port = port
         self.load_settings = load or LoadSettings()
         self.clock = clock or SystemClock()
@@ -272,12 +272,21 @@ class LocalPlatform:
         self.environments: dict[tuple[str, str], LocalEnvironments] = {}
         self.proxy: WeightedProxy | None = None
         self.load: LabelledLoad | None = None
-        self._lock = DriverLock(self.state)
+        self._state: StateDir | None = None
+        self._lock: DriverLock | None = None
         self._stop = threading.Event()
         self._scraping = threading.Thread(target=self._scrape, daemon=True, name="local-scrape")
 
+    @property
+    def state(self) -> StateDir:
+        """The state directory (once the session has started)."""
+        assert self._state is not None, "the local platform has not started"
+        return self._state
+
     def __enter__(self) -> LocalPlatform:
-        self._lock.__enter__()
+        """Bind the proxy's port, open the state directory, take its lock, start scraping;
+        a port in use or a directory that cannot be written is bad input, and nothing is
+        written then."""
         try:
             try:
                 self.proxy = WeightedProxy(port=self.port).start()
@@ -287,6 +296,8 @@ class LocalPlatform:
                         f"port {self.port} is in use; choose another", path="--port"
                     ) from None
                 raise
+            self._state = StateDir(self.root)
+            self._lock = DriverLock(self._state).__enter__()
             self._scraping.start()
         except BaseException:
             self.close()
@@ -314,7 +325,9 @@ class LocalPlatform:
             self.proxy.stop()
             self.proxy = None
         self.scraper.close()
-        self._lock.__exit__(None, None, None)
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
 
     @property
     def child_pids(self) -> list[int]:
