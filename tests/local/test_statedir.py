@@ -77,10 +77,10 @@ def test_model_cards_round_trip_and_bad_ones_are_refused(tmp_path: Path) -> None
     assert load_model_card(path) == card
     for text in ('{"kind": "Other"}', "[]", '{"kind": "LocalModel", "seed": -1}', "{"):
         path.write_text(text)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=str(path)):
             load_model_card(path)
     assert resolve_model_path("local://models/a.json", base=tmp_path) == tmp_path / "models/a.json"
     assert resolve_model_path("file:///x/a.json", base=tmp_path) == Path("/x/a.json")
     for uri in ("s3://bucket/a", "local://../a.json", "file://host/a"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="local"):
             resolve_model_path(uri, base=tmp_path)
