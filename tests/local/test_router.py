@@ -86,7 +86,7 @@ def test_the_proxy_refuses_weights_that_do_not_sum_to_100(proxy: WeightedProxy) 
     proxy.set_backend("blue", "http://127.0.0.1:9")
     proxy.set_backend("green", "http://127.0.0.1:9")
     for bad in ({"blue": 5000, "green": 4000}, {"blue": 11000, "green": -1000}, {"red": 1}):
-        with pytest.raises(ValueError, match="sum to 10000|unknown environments"):
+        with pytest.raises(ValueError, match=r"sum to 10000|unknown environments"):
             proxy.set_weights(bad)
         assert proxy.weights() == {"blue": TOTAL_BP, "green": 0}
 
