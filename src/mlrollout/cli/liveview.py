@@ -3,10 +3,10 @@
 Part of the ``cli`` layer (``demo`` and ``promote`` on the local platform use it). Each
 metric shows its verdict, the estimate of canary against baseline with its confidence
 interval, and the evidence so far for rolling back (``rb``) and for promoting (``ok``): the
-judge acts when one reaches its threshold. On a
-terminal one status line is redrawn in place after every pass, and a permanent line is
-printed whenever the phase changes; elsewhere (a pipe, a CI log) a plain line is printed
-each time what it shows changes. Colour marks verdicts on a terminal unless ``NO_COLOR``
+judge acts when one reaches its threshold. On a terminal a block (a status line and a line
+per metric) is redrawn in place after every pass, and a permanent line is printed whenever
+the phase changes; elsewhere (a pipe, a CI log) a plain line is printed each time what it
+shows changes. Colour marks verdicts on a terminal unless ``NO_COLOR``
 (``--no-color``) is set.
 """
 
@@ -54,6 +54,12 @@ def describe_metric(metric: MetricVerdictRecord, paint: bool = False) -> str:
 
 def describe_rollout(stored: StoredRollout, paint: bool = False) -> str:
     """Phase, step, weight and every metric's latest evidence (this release's), on one line."""
+    header, metrics = describe_parts(stored, paint)
+    return " | ".join([header, *metrics])
+
+
+def describe_parts(stored: StoredRollout, paint: bool = False) -> tuple[str, list[str]]:
+    """The phase, step, weight and analysis time; and one description per metric."""
     status = stored.status
     rollout = stored.rollout
     parts = [_paint(status.phase.value, paint)]
@@ -68,13 +74,14 @@ def describe_rollout(stored: StoredRollout, paint: bool = False) -> str:
     current = (
         release is not None
         and analysis is not None
-        and analysis.build == (f"{stored.generation}/{release.image}/{release.model_sha256}")
+        and analysis.build == f"{stored.generation}/{release.image}/{release.model_sha256}"
     )
     look = analysis.look if analysis is not None and current else None
+    metrics: list[str] = []
     if look is not None and look.metrics:
-        parts.append(f"{look.elapsed_seconds:.0f}s")
-        parts.extend(describe_metric(m, paint) for m in look.metrics)
-    return " | ".join(parts)
+        parts.append(f"analysed {look.elapsed_seconds:.0f}s")
+        metrics = [describe_metric(m, paint) for m in look.metrics]
+    return " | ".join(parts), metrics
 
 
 def _paint(text: str, paint: bool) -> str:
@@ -91,7 +98,7 @@ class LiveView:
         self.colour = self.tty and not os.environ.get("NO_COLOR") if colour is None else colour
         self._last = ""
         self._phase = ""
-        self._drawn = False
+        self._drawn = 0  # lines of the live block on screen (terminal only)
 
     def note(self, text: str) -> None:
         """A permanent line."""
@@ -107,26 +114,43 @@ class LiveView:
             self._phase = status.phase.value
             message = f" — {status.message}" if status.message else ""
             self.note(f"{prefix}{_paint(status.phase.value, self.colour)}{message}")
-        line = prefix + describe_rollout(stored, self.colour)
-        if line == self._last:
+        plain = prefix + describe_rollout(stored)
+        if plain == self._last and self._drawn:
             return
-        self._last = line
-        if self.tty:
-            width = shutil.get_terminal_size().columns
-            plain = prefix + describe_rollout(stored)
-            if len(plain) + 9 >= width:  # a wrapped line cannot be redrawn in place
-                line = plain[: max(20, width - 10)]
-            self.stream.write(f"\r\x1b[K{datetime.now(UTC):%H:%M:%S} {line}")
-            self._drawn = True
-        else:
-            self.stream.write(f"{datetime.now(UTC):%H:%M:%S} {line}\n")
+        if plain == self._last and not self.tty:
+            return
+        self._last = plain
+        stamp = f"{datetime.now(UTC):%H:%M:%S}"
+        if not self.tty:
+            self.stream.write(f"{stamp} {plain}\n")
+            self.stream.flush()
+            return
+        header, metrics = describe_parts(stored, self.colour)
+        plain_header, plain_metrics = describe_parts(stored)
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        lines = [
+            _fit(f"{stamp} {prefix}{header}", f"{stamp} {prefix}{plain_header}", width),
+            *(
+                _fit(f"    {m}", f"    {p}", width)
+                for m, p in zip(metrics, plain_metrics, strict=True)
+            ),
+        ]
+        self._clear()
+        self.stream.write("".join(line + "\n" for line in lines))
         self.stream.flush()
+        self._drawn = len(lines)
 
     def finish(self) -> None:
-        """End the redrawn line."""
-        self._clear()
+        """Leave the last live block on screen as it is."""
+        self._drawn = 0
 
     def _clear(self) -> None:
         if self._drawn:
-            self.stream.write("\r\x1b[K")
-            self._drawn = False
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")  # up to the block's start, clear
+            self._drawn = 0
+
+
+def _fit(painted: str, plain: str, width: int) -> str:
+    """``painted`` when it fits the terminal, else ``plain`` cut to fit (a wrapped line could
+    not be redrawn in place)."""
+    return painted if len(plain) <= width else plain[: width - 1] + "…"
