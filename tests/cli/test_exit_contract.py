@@ -52,6 +52,14 @@ CASES: dict[str, tuple[list[str], int]] = {
     "demo/bad-scenario": (["demo", "--scenario", "slowness"], ExitCode.BAD_INPUT),
     "demo/bad-rate": (["demo", "--rate", "0", "--state-dir", STATE], ExitCode.BAD_INPUT),
     "demo/bad-output": (["demo", "-o", "xml", "--state-dir", STATE], ExitCode.BAD_INPUT),
+    "status/local-not-a-state-dir": (
+        ["status", "fraud-scorer", "--local", "--state-dir", NOT_WRITABLE],
+        ExitCode.BAD_INPUT,
+    ),
+    "status/state-dir-without-local": (
+        ["status", "fraud-scorer", "--state-dir", STATE, "--kubeconfig", KC],
+        ExitCode.BAD_INPUT,
+    ),
     # promote
     "promote/local-port-in-use": (
         ["promote", LOCAL, "--port", BUSY, "--state-dir", STATE],
