@@ -53,7 +53,7 @@ CASES: dict[str, tuple[list[str], int]] = {
     "demo/bad-rate": (["demo", "--rate", "0", "--state-dir", STATE], ExitCode.BAD_INPUT),
     "demo/bad-output": (["demo", "-o", "xml", "--state-dir", STATE], ExitCode.BAD_INPUT),
     "status/local-not-a-state-dir": (
-        ["status", "fraud-scorer", "--local", "--state-dir", NOT_WRITABLE],
+        ["status", "fraud-scorer", "--platform", "local", "--state-dir", NOT_WRITABLE],
         ExitCode.BAD_INPUT,
     ),
     "status/state-dir-without-local": (

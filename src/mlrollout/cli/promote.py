@@ -23,8 +23,8 @@ import typer
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.platforms import PLATFORM_HELP, Platform
 from mlrollout.cli.promote_local import (
-    Platform,
     choose_platform,
     promote_local,
     refuse_cluster_options,
@@ -340,7 +340,7 @@ def register(app: typer.Typer) -> None:
         platform: Platform | None = typer.Option(
             None,
             "--platform",
-            help="kubernetes (default) or local; else the file's mlrollout.io/platform annotation.",
+            help=PLATFORM_HELP,
         ),
         state_dir: Path | None = typer.Option(
             None, "--state-dir", help="Local platform: the state directory."

@@ -15,23 +15,14 @@ from __future__ import annotations
 import os
 import sys
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from mlrollout.cli.platforms import PLATFORM_ANNOTATION, Platform
 from mlrollout.errors import ExitCode, NotFoundError, SpecError
 from mlrollout.spec import AnalysisTemplate, ModelRollout
 
 __all__ = ["PLATFORM_ANNOTATION", "Platform", "choose_platform", "promote_local"]
-
-PLATFORM_ANNOTATION = "mlrollout.io/platform"
-
-
-class Platform(StrEnum):
-    """Where a release runs."""
-
-    KUBERNETES = "kubernetes"
-    LOCAL = "local"
 
 
 def choose_platform(flag: Platform | None, rollout: ModelRollout | None) -> Platform:

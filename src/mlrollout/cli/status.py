@@ -2,8 +2,8 @@
 
 Part of the ``cli`` layer. Text output is made for on-call: phase, step, traffic, release,
 the gates' verdict, the analysis verdicts with their reasons, and the last decisions.
-``--output json`` prints the status object as stored, plus name and namespace. ``--local``
-reads a rollout of the local platform from its state directory instead of a cluster.
+``--output json`` prints the status object as stored, plus name and namespace. ``--platform
+local`` reads a rollout of the local platform from its state directory instead of a cluster.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.platforms import Platform
 from mlrollout.errors import SpecError
 
 if TYPE_CHECKING:
@@ -117,22 +118,22 @@ def register(app: typer.Typer) -> None:
             False, "--watch", "-w", help="Keep printing as the rollout changes, until it ends."
         ),
         output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
-        local: bool = typer.Option(
-            False, "--local", help="A rollout of the local platform (read from --state-dir)."
+        platform: Platform = typer.Option(
+            Platform.KUBERNETES, "--platform", help="kubernetes, or local (from --state-dir)."
         ),
         state_dir: Path | None = typer.Option(
-            None, "--state-dir", help="The local platform's state directory (with --local)."
+            None, "--state-dir", help="The local platform's state directory."
         ),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
     ) -> None:
         """Show a rollout's phase, traffic, gates, analysis verdicts and recent decisions."""
-        if local:
+        if platform is Platform.LOCAL:
             _local_status(name, namespace or "default", state_dir, watch=watch, output=output)
             return
         if state_dir is not None:
-            raise SpecError("is a local platform option (with --local)", path="--state-dir")
+            raise SpecError("is a local platform option (--platform local)", path="--state-dir")
         from mlrollout.kube import RolloutStore
         from mlrollout.kube.kinds import MODELROLLOUTS
         from mlrollout.kube.rollouts import parse_stored
