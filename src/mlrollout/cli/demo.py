@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
                 view.finish()
                 report = None
                 if record is not None:
-                    report = platform.state.reports / f"demo-{len(results) + 1}.html"
+                    report = platform.state.reports / f"{release.card.stem}.html"
                     write_report(record, report, ReportFormat.HTML)
                 status = final.status
                 results.append(

@@ -22,7 +22,6 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,8 +230,3 @@ def _replace(path: Path, body: Any) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def iter_rollout_files(root: Path) -> Iterator[Path]:
-    """Every rollout file under a state directory."""
-    yield from sorted((root / "rollouts").glob("*/*.json"))
