@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
         from mlrollout.cli.localrun import apply_local, drive_local, warm_up
         from mlrollout.cli.promote import template_library
         from mlrollout.cli.report import ReportFormat, write_report
+        from mlrollout.cli.templates import packaged_templates
         from mlrollout.controller.local import LocalPlatform
         from mlrollout.errors import DeadlineError, ExitCode
         from mlrollout.local.labelledload import LoadSettings
@@ -86,7 +87,8 @@ def register(app: typer.Typer) -> None:
             sys.stdout if output is OutputFormat.TEXT else sys.stderr,
             colour=False if no_color else None,
         )
-        templates = build_demo_templates(template_library(None))
+        # The shipped templates, whatever ./analyses holds: the demo needs no configuration.
+        templates = build_demo_templates(template_library([packaged_templates()]))
         deadline = started + timeout
         results: list[dict[str, Any]] = []
         with LocalPlatform(root, port=port, load=LoadSettings(rate=rate)) as platform:
