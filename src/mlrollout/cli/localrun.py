@@ -26,7 +26,7 @@ from mlrollout.spec.status import Intent, Phase
 
 __all__ = ["WARM_UP_S", "apply_local", "drive_local", "warm_up"]
 
-WARM_UP_S = 8.0
+WARM_UP_S = 5.0
 
 
 def apply_local(platform: LocalPlatform, obj: dict[str, Any], *, source: str) -> StoredRollout:
