@@ -475,7 +475,7 @@ def _promote_locally(
     )
     if report is not None and report_format is not None and record is not None:
         write_report(record, report, report_format)
-    finish(final, output, code, driven=True)
+    finish(final, output, code, driven=True, local=True)
 
 
 def _write_report(
@@ -491,7 +491,12 @@ def _doc(rollout: ModelRollout, source: str) -> Document:
 
 
 def finish(
-    stored: StoredRollout, output: OutputFormat, code: int, *, driven: bool | None = None
+    stored: StoredRollout,
+    output: OutputFormat,
+    code: int,
+    *,
+    driven: bool | None = None,
+    local: bool = False,
 ) -> None:
     """Print the outcome (a line, or the status document with ``exitCode``) and exit."""
     if output.machine:
@@ -509,9 +514,14 @@ def finish(
     if stored.status.phase in _RETRY_PHASES:
         # promote does not start a settled release again: that is retry's job.
         name, ns = stored.rollout.name, stored.rollout.namespace
+        again = (
+            "release a changed image or model, or use a new --state-dir"
+            if local
+            else f"mlrollout retry {name} -n {ns}"
+        )
         typer.echo(
             f"{ns}/{name}: this release ended {stored.status.phase.value}; to run it again "
-            f"after fixing the cause: mlrollout retry {name} -n {ns}",
+            f"after fixing the cause: {again}",
             err=True,
         )
     raise typer.Exit(code)

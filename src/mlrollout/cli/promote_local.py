@@ -88,6 +88,7 @@ def promote_local(
     from mlrollout.local.processes import install_signal_handlers
     from mlrollout.local.statedir import default_state_dir
     from mlrollout.spec import load_object
+    from mlrollout.spec.status import Intent, Phase
 
     if rollout_obj is not None:  # refused before anything starts
         check_local_rollout(load_object(rollout_obj, source=target), source=target)  # type: ignore[arg-type]
@@ -95,6 +96,7 @@ def promote_local(
     root = state_dir or default_state_dir()
     base = Path(target).resolve().parent if rollout_obj is not None else Path.cwd()
     with LocalPlatform(root, port=port) as platform:
+        by_name = rollout_obj is None
         if rollout_obj is None:
             ns = namespace or "default"
             try:
@@ -111,6 +113,9 @@ def promote_local(
             }
         obj = with_release(rollout_obj, **release)
         stored = apply_local(platform, obj, source=target)
+        if by_name and stored.status.phase is Phase.PAUSED:  # as on a cluster: resume it
+            platform.state.request(stored.rollout.namespace, stored.rollout.name, Intent.PROMOTE)
+            stored = platform.state.read(stored.rollout.namespace, stored.rollout.name)
         view = LiveView(sys.stderr)
         view.note(f"local platform in {root}: proxy {platform.proxy.url if platform.proxy else ''}")
         if not stored.status.phase.in_flight:
