@@ -87,7 +87,8 @@ def promote_local(
     from mlrollout.controller.localchecks import check_local_rollout
     from mlrollout.local.processes import install_signal_handlers
     from mlrollout.local.statedir import default_state_dir
-    from mlrollout.spec import load_object
+    from mlrollout.spec import check_references, load_object
+    from mlrollout.spec.loader import Document
     from mlrollout.spec.status import Intent, Phase
 
     if rollout_obj is not None:  # refused before anything starts
@@ -112,6 +113,10 @@ def promote_local(
                 "spec": current["spec"],
             }
         obj = with_release(rollout_obj, **release)
+        rollout = load_object(obj, source=target)
+        problems = check_references([Document(target, None, rollout)], templates)
+        if problems:  # before anything runs, as on a cluster
+            raise problems[0]
         stored = apply_local(platform, obj, source=target)
         if by_name and stored.status.phase is Phase.PAUSED:  # as on a cluster: resume it
             platform.state.request(stored.rollout.namespace, stored.rollout.name, Intent.PROMOTE)
