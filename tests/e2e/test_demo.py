@@ -8,6 +8,7 @@ directory, so a leftover is found by scanning ``/proc``). Prints the demo's wall
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -157,4 +158,35 @@ def test_promote_of_the_local_example(tmp_path: Path) -> None:
     stored = json.loads((state / "rollouts" / "local" / "fraud-scorer.json").read_text())
     assert stored["status"]["phase"] == "Succeeded"
     assert stored["status"]["activeEnv"] == "green"
+    _no_leftovers(state)
+
+
+def test_promote_of_the_local_example_with_the_slow_model_rolls_back(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "local"
+    slow = example / "models" / "v2-slow.json"
+    digest = hashlib.sha256(slow.read_bytes()).hexdigest()
+    text = (example / "rollout.yaml").read_text(encoding="utf-8")
+    good = "a9914dc616e8f496309a642b5e39105b801175493dddb30f56ed3b08af8a3a7c"
+    assert text.count(good) == 2
+    rollout = tmp_path / "rollout.yaml"
+    rollout.write_text(
+        text.replace(good, digest).replace("local://models/v2.json", f"file://{slow}"),
+        encoding="utf-8",
+    )
+    state = tmp_path / "state"
+    run = subprocess.run(
+        _cli("promote", str(rollout), "--state-dir", str(state), "-o", "json"),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=400,
+        check=False,
+    )
+    assert run.returncode == 1, run.stderr[-3000:]
+    document = json.loads(run.stdout)
+    assert document["exitCode"] == 1
+    stored = json.loads((state / "rollouts" / "local" / "fraud-scorer.json").read_text())
+    assert stored["status"]["phase"] == "RolledBack"
+    assert stored["status"]["activeEnv"] == "blue"
+    assert "latency" in stored["status"]["message"]
     _no_leftovers(state)
