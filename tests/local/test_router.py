@@ -34,7 +34,7 @@ class Servers:
         return self.urls.get(env)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, ModelServer]]:
     blue = ModelServer(ServerConfig(environment="blue", base_latency_s=0.0005)).start()
     green = ModelServer(ServerConfig(environment="green", base_latency_s=0.0005, seed=2)).start()
