@@ -54,9 +54,15 @@ def _file_path(file: str, base: Path | None) -> Path:
 
 
 def load_trusted_key(
-    ref: PublicKeyRef, index: int, *, prefix: str = SPEC_PREFIX, base: Path | None = None
+    ref: PublicKeyRef,
+    index: int,
+    *,
+    prefix: str = SPEC_PREFIX,
+    base: Path | None = None,
+    allow_files: bool | None = None,
 ) -> TrustedKey:
-    """A trusted key from a mounted secret, a file, or inline PEM."""
+    """A trusted key from a mounted secret, a file, or inline PEM. ``allow_files``: whether
+    ``file`` may be read (None: as ``MLROLLOUT_ALLOW_KEY_FILES`` says)."""
     where = _field(prefix, f"signature.publicKeys[{index}]")
     if ref.pem is not None:
         pem, name = ref.pem.encode(), f"publicKeys[{index}] (inline)"
@@ -65,7 +71,9 @@ def load_trusted_key(
             path = _secret_path(ref.secret, ref.key)
         else:
             assert ref.file is not None
-            if not CredentialScope.from_environment().allow_key_files:
+            if allow_files is None:
+                allow_files = CredentialScope.from_environment().allow_key_files
+            if not allow_files:
                 raise SpecError(
                     f"keys from files are not allowed here ({ENV_ALLOW_KEY_FILES}); use a "
                     "mounted Secret or inline pem",
@@ -106,13 +114,16 @@ def load_trusted_root(
         ) from None
 
 
-def _signature_policy(gate: SignatureGate, *, prefix: str, base: Path | None) -> SignaturePolicy:
+def _signature_policy(
+    gate: SignatureGate, *, prefix: str, base: Path | None, allow_files: bool | None
+) -> SignaturePolicy:
     identities = tuple(
         KeylessIdentity(issuer=k.issuer, identity=k.identity, identity_regexp=k.identity_regexp)
         for k in gate.keyless
     )
     keys = tuple(
-        load_trusted_key(k, i, prefix=prefix, base=base) for i, k in enumerate(gate.public_keys)
+        load_trusted_key(k, i, prefix=prefix, base=base, allow_files=allow_files)
+        for i, k in enumerate(gate.public_keys)
     )
     root = gate.trusted_root
     try:
@@ -134,12 +145,19 @@ def _time(text: str | None) -> datetime | None:
 
 
 def compute_gate_policy(
-    gates: Gates, *, prefix: str = SPEC_PREFIX, base: Path | None = None
+    gates: Gates,
+    *,
+    prefix: str = SPEC_PREFIX,
+    base: Path | None = None,
+    allow_key_files: bool | None = None,
 ) -> GatePolicy | None:
-    """The gates layer's policy for ``spec.gates``; None when no signature gate is set."""
+    """The gates layer's policy for ``spec.gates``; None when no signature gate is set.
+    ``allow_key_files`` as ``load_trusted_key``'s ``allow_files``."""
     if gates.signature is None:
         return None
-    signature = _signature_policy(gates.signature, prefix=prefix, base=base)
+    signature = _signature_policy(
+        gates.signature, prefix=prefix, base=base, allow_files=allow_key_files
+    )
     provenance = None
     if gates.provenance is not None:
         provenance = ProvenancePolicy(

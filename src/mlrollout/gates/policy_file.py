@@ -134,7 +134,8 @@ def load_gate_policy(
     gates = _validate(doc, source)
     base = policy_path.parent if policy_path else Path.cwd()
     try:
-        policy = compute_gate_policy(gates, prefix="", base=base)
+        # The user of `verify` names these files (the scope limits what a rollout names).
+        policy = compute_gate_policy(gates, prefix="", base=base, allow_key_files=True)
     except SpecError as exc:
         path = _flag_for(exc.path or "", file_keys=file_keys, trusted_root=trusted_root)
         raise SpecError(exc.reason, source=source, path=path) from None
