@@ -132,6 +132,10 @@ CASES: dict[str, tuple[list[str], int]] = {
         ["admission", "--tls-cert-file", "/nonexistent", "--tls-private-key-file", "/nonexistent"],
         ExitCode.BAD_INPUT,
     ),
+    "admission/bad-output": (
+        ["admission", "-o", "xml", "--tls-cert-file", "x", "--tls-private-key-file", "y"],
+        ExitCode.BAD_INPUT,
+    ),
     "admission/port-out-of-range": (
         ["admission", "--port", "99999", "--tls-cert-file", "x", "--tls-private-key-file", "y"],
         ExitCode.BAD_INPUT,
@@ -195,6 +199,10 @@ CASES: dict[str, tuple[list[str], int]] = {
         ["controller", "--health-host", "127.0.0.1", "--health-port", BUSY, "--kubeconfig", KC],
         ExitCode.BAD_INPUT,
     ),
+    "controller/bad-output": (
+        ["controller", "--health-port", "0", "-o", "xml", "--kubeconfig", KC],
+        ExitCode.BAD_INPUT,
+    ),
     "controller/bad-kubeconfig": (
         ["controller", "--health-port", "0", "--kubeconfig", BAD_KC],
         ExitCode.BAD_INPUT,
@@ -232,6 +240,10 @@ CASES: dict[str, tuple[list[str], int]] = {
     ),
     # manifests
     "manifests/bad-output": (["manifests", "crd", "-o", "xml"], ExitCode.BAD_INPUT),
+    "manifests/report-schema-bad-output": (
+        ["manifests", "report-schema", "-o", "xml"],
+        ExitCode.BAD_INPUT,
+    ),
     "root/unknown-command": (["frobnicate"], ExitCode.BAD_INPUT),
 }
 
@@ -281,6 +293,9 @@ def test_exit_code_follows_the_readme_table(
 ) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("KUBECONFIG", raising=False)
+    # Set (and restored afterwards) so the controller's in-process default ("false")
+    # does not leak into later tests.
+    monkeypatch.setenv("MLROLLOUT_ALLOW_KEY_FILES", "true")
     argv, expected = CASES[case]
     swap = {**kubeconfigs, BUSY: str(busy_port)}
     code, out, err = _run([swap.get(a, a) for a in argv], capsys)

@@ -263,3 +263,21 @@ def test_attestations_fetched_from_a_registry() -> None:
     assert missing.reason is Reason.ATTESTATION_MISSING
     assert present.verified, present.message
     assert [c.kind for c in present.checks] == ["signature", "attestation"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "severity", "refused"),
+    [("NONE", "NEGLIGIBLE", True), ("NEGLIGIBLE", "NEGLIGIBLE", False), ("LOW", "MEDIUM", True)],
+)
+def test_every_max_severity_of_the_spec_is_a_limit(
+    limit: str, severity: str, refused: bool
+) -> None:
+    """``spec.gates.vulnerabilities.maxSeverity`` values, upper-cased as the gates layer gets
+    them; ``none`` refuses any finding at all."""
+    from mlrollout.gates.predicates import assess_vulnerabilities
+
+    report = {
+        "Results": [{"Vulnerabilities": [{"VulnerabilityID": "CVE-1", "Severity": severity}]}]
+    }
+    verdict = assess_vulnerabilities({"scanner": {"result": report}}, VulnerabilityPolicy(limit))
+    assert (verdict is not None) == refused, verdict

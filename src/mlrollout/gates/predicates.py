@@ -15,7 +15,16 @@ from mlrollout.gates.reasons import Reason
 
 __all__ = ["SEVERITY_RANK", "assess_provenance", "assess_vulnerabilities"]
 
-SEVERITY_RANK = {"NEGLIGIBLE": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "UNKNOWN": 3, "CRITICAL": 4}
+# ``NONE`` is only a limit (``maxSeverity: none``): every finding ranks above it.
+SEVERITY_RANK = {
+    "NONE": -1,
+    "NEGLIGIBLE": 0,
+    "LOW": 1,
+    "MEDIUM": 2,
+    "HIGH": 3,
+    "UNKNOWN": 3,
+    "CRITICAL": 4,
+}
 Verdict = tuple[Reason, str] | None
 
 
