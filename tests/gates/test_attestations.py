@@ -163,6 +163,20 @@ def test_provenance_tampering(blob: Any, expected: Reason) -> None:
     assert _assess([blob()]) is expected
 
 
+def test_without_source_refs_any_ref_of_an_allowed_repository_passes() -> None:
+    """``sourceRefs`` unset allows every ref; the builder and repository stay pinned."""
+    any_ref = replace(
+        POLICY,
+        attestations=AttestationPolicy(provenance=replace(PROVENANCE, source_refs=frozenset())),
+    )
+    dev = _slsa(buildDefinition__externalParameters__workflow__ref="refs/heads/dev")
+    assert _assess([_signed(SLSA_PROVENANCE_V1, dev)], any_ref) is None
+    elsewhere = _slsa(
+        buildDefinition__externalParameters__workflow__repository="https://github.com/evil/x"
+    )
+    assert _assess([_signed(SLSA_PROVENANCE_V1, elsewhere)], any_ref) is Reason.PROVENANCE_SOURCE
+
+
 def test_no_attestation_fails_closed() -> None:
     assert _assess([]) is Reason.ATTESTATION_MISSING
 
