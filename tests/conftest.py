@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from support.budgets import register_profiles
+
 pytest_plugins = ["kubeapi.fixtures", "support.kube_fixtures", "controlplane.fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+register_profiles()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from mlrollout.core.actions import Deploy, Shift
 from mlrollout.spec.status import Intent, Phase
+from support.budgets import examples
 
 DECISIONS = st.sampled_from(["continue", "continue", "promote", "rollback", "pause"])
 INTENTS = st.sampled_from(list(Intent))
@@ -40,7 +41,7 @@ def _check_split(world: World) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenarios())
 def test_invariants_hold_under_any_script(
     scenario: tuple[World, dict[int, Intent], int | None],
@@ -79,7 +80,7 @@ def test_invariants_hold_under_any_script(
         assert world.canary_share(world.status.candidate_env or "green") == 0
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     example=st.sampled_from(["canary.yaml", "blue-green.yaml", "gateway-canary.yaml"]),
     script=st.lists(st.sampled_from(["continue", "promote", "pause"]), min_size=1, max_size=8),
