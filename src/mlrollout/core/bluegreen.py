@@ -15,9 +15,9 @@ from mlrollout.core.actions import SetPreview
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    enter,
     parse_stamp,
     stamp,
+    transition,
 )
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
@@ -155,16 +155,16 @@ def _switching(obs: Observation, status: RolloutStatus) -> Decision:
     if _strategy(obs).post_promotion_analysis is None or skipping_analysis(obs):
         return _succeed(obs, status, reason=f"switched to {status.candidate_env}")
     reason = f"switched to {status.candidate_env}; post-promotion analysis running"
-    moved = enter(
+    return transition(
         status,
         Phase.PROGRESSING,
         now=obs.now,
         action="post-analysis",
         reason=reason,
+        requeue_after=_interval(obs),
         current_step=POST,
         step_started_at=stamp(obs.now),
     )
-    return Decision(status=moved, requeue_after=_interval(obs), reason=reason)
 
 
 def _post_promotion(obs: Observation, status: RolloutStatus) -> Decision:

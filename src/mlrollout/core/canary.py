@@ -13,10 +13,10 @@ from mlrollout.core.actions import Shift
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    enter,
     parse_stamp,
     split_to,
     stamp,
+    transition,
 )
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
@@ -178,16 +178,16 @@ def _paused(obs: Observation, status: RolloutStatus) -> Decision:
 
 def _advance(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
     index = (status.current_step or 0) + 1
-    moved = enter(
+    return transition(
         status,
         Phase.PROGRESSING,
         now=obs.now,
         action="advance",
         reason=reason,
+        requeue_after=timedelta(0),
         current_step=index,
         step_started_at=stamp(obs.now),
     )
-    return Decision(status=moved, requeue_after=timedelta(0), reason=reason)
 
 
 def _begin_promotion(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from mlrollout.core.actions import ScaleEnv, Shift
 from mlrollout.core.bluegreen import decide_blue_green
 from mlrollout.core.canary import decide_canary
-from mlrollout.core.decision import Decision, enter, parse_stamp, split_to
+from mlrollout.core.decision import Decision, parse_stamp, split_to, transition
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
     acknowledge,
@@ -115,18 +115,17 @@ def _rollback_to_previous(obs: Observation, status: RolloutStatus) -> Decision:
         return Decision(status=status.model_copy(update={"message": reason}), reason=reason)
     target = split_to(previous, 0)
     reason = f"rolling back to the warm environment {previous}"
-    rolling = enter(
+    return transition(
         status,
         Phase.ROLLING_BACK,
         now=obs.now,
         action="rollback",
         reason=reason,
+        actions=(Shift(target),),
+        requeue_after=timedelta(0),
         active_env=previous,
         candidate_env=status.active_env,
         scale_down=None,
         rollback_cause=RollbackCause.USER,
         traffic=status.traffic.model_copy(update={"target": target}),
-    )
-    return Decision(
-        status=rolling, actions=(Shift(target),), requeue_after=timedelta(0), reason=reason
     )
