@@ -25,8 +25,6 @@ from mlrollout.core.phases import (
     begin_promotion,
     current_look,
     decide_deploying,
-    decide_rolling_back,
-    decide_verifying,
     hold,
     moving_to_candidate,
     pause,
@@ -48,12 +46,8 @@ PREVIEW, POST = 0, 1
 
 def decide_blue_green(obs: Observation, status: RolloutStatus) -> Decision:
     """The blue-green phase machine (after the shared prelude in ``decide``)."""
-    if status.phase is Phase.VERIFYING:
-        return decide_verifying(obs, status)
     if status.phase is Phase.DEPLOYING:
         return _with_preview(obs, decide_deploying(obs, status, first_step=Phase.PROGRESSING))
-    if status.phase is Phase.ROLLING_BACK:
-        return decide_rolling_back(obs, status)
     if status.phase is Phase.PROMOTING:
         return _switching(obs, status)
     if status.phase is Phase.PAUSED:

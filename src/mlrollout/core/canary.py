@@ -25,8 +25,6 @@ from mlrollout.core.phases import (
     candidate_ready,
     current_look,
     decide_deploying,
-    decide_rolling_back,
-    decide_verifying,
     hold,
     moving_to_candidate,
     past_deadline,
@@ -49,12 +47,8 @@ CANARY_SCALE_DOWN_DELAY = timedelta(seconds=30)
 
 def decide_canary(obs: Observation, status: RolloutStatus) -> Decision:
     """The canary phase machine (after the shared prelude in ``decide``)."""
-    if status.phase is Phase.VERIFYING:
-        return decide_verifying(obs, status)
     if status.phase is Phase.DEPLOYING:
         return decide_deploying(obs, status, first_step=Phase.PROGRESSING)
-    if status.phase is Phase.ROLLING_BACK:
-        return decide_rolling_back(obs, status)
     if status.phase is Phase.PROMOTING:
         return _promoting(obs, status)
     if status.phase is Phase.PAUSED:
