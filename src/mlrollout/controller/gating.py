@@ -10,7 +10,6 @@ failure — including an unreachable registry — is a refusal: the gates fail c
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,11 +38,11 @@ from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import NETWORKPOLICIES
 from mlrollout.kube.release_policies import fetch_governing_policies
 from mlrollout.kube.rollouts import StoredRollout
-from mlrollout.metrics.settings import DEFAULT_SECRETS_DIR, ENV_SECRETS_DIR
 from mlrollout.spec import ModelRollout
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.governance import compute_effective_gates
 from mlrollout.spec.policy import Gates, PublicKeyRef, SignatureGate, TrustedRootRef
-from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES, CredentialScope
+from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES
 from mlrollout.spec.strategy import RouterKind
 from mlrollout.spec.yamlfile import read_regular_file
 from mlrollout.traffic.factory import build_environments
@@ -65,11 +64,10 @@ def load_trusted_key(ref: PublicKeyRef, index: int) -> TrustedKey:
         pem, name = ref.pem.encode(), f"publicKeys[{index}] (inline)"
     else:
         if ref.secret is not None:
-            base = Path(os.environ.get(ENV_SECRETS_DIR, DEFAULT_SECRETS_DIR))
-            path = base / ref.secret / ref.key
+            path = EnvironmentSettings.from_environment().secret_path(ref.secret, ref.key)
         else:
             assert ref.file is not None
-            if not CredentialScope.from_environment().allow_key_files:
+            if not EnvironmentSettings.from_environment().allow_key_files:
                 raise SpecError(
                     f"keys from files are not allowed here ({ENV_ALLOW_KEY_FILES}); use a "
                     "mounted Secret or inline pem",
@@ -96,7 +94,7 @@ def load_trusted_key(ref: PublicKeyRef, index: int) -> TrustedKey:
 def load_trusted_root(ref: TrustedRootRef) -> bytes:
     """The bytes of ``trusted_root.json`` from a mounted secret or a file."""
     if ref.secret is not None:
-        path = Path(os.environ.get(ENV_SECRETS_DIR, DEFAULT_SECRETS_DIR)) / ref.secret / ref.key
+        path = EnvironmentSettings.from_environment().secret_path(ref.secret, ref.key)
     else:
         assert ref.file is not None
         path = Path(ref.file)
