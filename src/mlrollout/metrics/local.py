@@ -48,8 +48,7 @@ from mlrollout.metrics.measurements import VectorResult, compute_measurement
 from mlrollout.metrics.provider import (
     MetricRequest,
     VariantScope,
-    assess_boundaries,
-    compute_paired_windows,
+    fetch_paired_windows,
     prometheus_queries,
 )
 from mlrollout.metrics.query import QueryContext, render_query
@@ -142,10 +141,7 @@ class LocalProvider:
         self, request: MetricRequest, *, boundaries: Sequence[datetime]
     ) -> list[Window]:
         """One window per consecutive pair of ``boundaries``, from the samples scraped so far."""
-        stamps = [b.timestamp() for b in assess_boundaries(boundaries)]
-        canary = self._variant(request, request.canary, stamps)
-        baseline = self._variant(request, request.baseline, stamps)
-        return compute_paired_windows(request, stamps, canary=canary, baseline=baseline)
+        return fetch_paired_windows(request, boundaries, self._variant)
 
     def _scrape(self, target: str) -> list[tuple[_Key, float]]:
         with (

@@ -30,8 +30,7 @@ from mlrollout.metrics.promapi import PromApi, QueryOrigin
 from mlrollout.metrics.provider import (
     MetricRequest,
     VariantScope,
-    assess_boundaries,
-    compute_paired_windows,
+    fetch_paired_windows,
     prometheus_queries,
 )
 from mlrollout.metrics.query import QueryContext, compute_promql_duration, render_query
@@ -74,10 +73,7 @@ class PrometheusProvider:
         self, request: MetricRequest, *, boundaries: Sequence[datetime]
     ) -> list[Window]:
         """One window per consecutive pair of ``boundaries``; raises on provider failure."""
-        stamps = [b.timestamp() for b in assess_boundaries(boundaries)]
-        canary = self._fetch_variant(request, request.canary, stamps)
-        baseline = self._fetch_variant(request, request.baseline, stamps)
-        return compute_paired_windows(request, stamps, canary=canary, baseline=baseline)
+        return fetch_paired_windows(request, boundaries, self._fetch_variant)
 
     def _fetch_variant(
         self, request: MetricRequest, scope: VariantScope, stamps: list[float]

@@ -18,7 +18,7 @@ Two ways to ask, by design:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -33,6 +33,7 @@ __all__ = [
     "VariantScope",
     "assess_boundaries",
     "compute_paired_windows",
+    "fetch_paired_windows",
     "prometheus_queries",
     "record_windows",
 ]
@@ -125,6 +126,19 @@ def compute_paired_windows(
             )
         )
     return windows
+
+
+def fetch_paired_windows(
+    request: MetricRequest,
+    boundaries: Sequence[datetime],
+    fetch_variant: Callable[[MetricRequest, VariantScope, list[float]], list[Measurement | None]],
+) -> list[Window]:
+    """A provider's ``fetch_windows``: both variants measured per window by ``fetch_variant``
+    on the same checked ``boundaries`` (as stamps), paired by :func:`compute_paired_windows`."""
+    stamps = [b.timestamp() for b in assess_boundaries(boundaries)]
+    canary = fetch_variant(request, request.canary, stamps)
+    baseline = fetch_variant(request, request.baseline, stamps)
+    return compute_paired_windows(request, stamps, canary=canary, baseline=baseline)
 
 
 def prometheus_queries(request: MetricRequest) -> dict[str, str]:
