@@ -9,7 +9,12 @@ import pytest
 
 from support.budgets import register_profiles
 
-pytest_plugins = ["kubeapi.fixtures", "support.kube_fixtures", "controlplane.fixtures"]
+pytest_plugins = [
+    "kubeapi.fixtures",
+    "support.kube_fixtures",
+    "support.shards",
+    "controlplane.fixtures",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 
