@@ -71,7 +71,13 @@ CASES: list[tuple[str, bytes, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "content", "code", "message"), CASES, ids=[c[0] for c in CASES])
+SLOW_CASES = {"deep-nesting"}  # seconds of YAML parsing
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code", "message"),
+    [pytest.param(*c, id=c[0], marks=[pytest.mark.slow] * (c[0] in SLOW_CASES)) for c in CASES],
+)
 def test_lint_names_each_hostile_input(
     name: str, content: bytes, code: int, message: str, tmp_path: Path
 ) -> None:

@@ -65,6 +65,7 @@ from mlrollout.spec import (
     load_object,
     load_paths,
 )
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.loader import Document
 from mlrollout.spec.status import Phase
 
@@ -277,17 +278,9 @@ def see_through(
 
 def lease_settings() -> LeaseSettings:
     """Lease timing; ``MLROLLOUT_LEASE_SECONDS`` shortens it (tests, small clusters)."""
-    text = os.environ.get("MLROLLOUT_LEASE_SECONDS")
-    if not text:
+    seconds = EnvironmentSettings.from_environment().lease_seconds
+    if seconds is None:
         return LeaseSettings()
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise SpecError(
-            f"must be a number of seconds, got {text!r}", path="MLROLLOUT_LEASE_SECONDS"
-        ) from None
-    if seconds < 1:
-        raise SpecError("must be at least 1", path="MLROLLOUT_LEASE_SECONDS")
     return LeaseSettings(
         lease_duration=timedelta(seconds=seconds),
         renew_deadline=timedelta(seconds=seconds * 2 / 3),

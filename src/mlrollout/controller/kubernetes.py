@@ -8,7 +8,6 @@ gates (``gating``), so ``loop.Reconciler`` can drive it. Nothing here decides an
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
@@ -162,7 +161,7 @@ def build_reconciler(
     clock = clock or SystemClock()
     options: dict[str, Any] = {
         "record": ConfigMapReports(client, now=clock.now),
-        "crash": crash_from_environment(os.environ),
+        "crash": crash_from_environment(),
         "emit": lambda stored, event: _emit(recorder, stored, event),
         "notify": send_hooks,
         **(edge_options or {}),

@@ -11,7 +11,6 @@ for a rollout, ``signature.publicKeys[0]`` for a policy file).
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -26,13 +25,9 @@ from mlrollout.gates.policy import (
     TrustedKey,
     VulnerabilityPolicy,
 )
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.policy import Gates, PublicKeyRef, SignatureGate, TrustedRootRef
-from mlrollout.spec.scope import (
-    DEFAULT_SECRETS_DIR,
-    ENV_ALLOW_KEY_FILES,
-    ENV_SECRETS_DIR,
-    CredentialScope,
-)
+from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES
 from mlrollout.spec.yamlfile import read_regular_file
 
 __all__ = ["SPEC_PREFIX", "compute_gate_policy", "load_trusted_key", "load_trusted_root"]
@@ -45,7 +40,7 @@ def _field(prefix: str, rest: str) -> str:
 
 
 def _secret_path(secret: str, key: str) -> Path:
-    return Path(os.environ.get(ENV_SECRETS_DIR, DEFAULT_SECRETS_DIR)) / secret / key
+    return EnvironmentSettings.from_environment().secret_path(secret, key)
 
 
 def _file_path(file: str, base: Path | None) -> Path:
@@ -72,7 +67,7 @@ def load_trusted_key(
         else:
             assert ref.file is not None
             if allow_files is None:
-                allow_files = CredentialScope.from_environment().allow_key_files
+                allow_files = EnvironmentSettings.from_environment().allow_key_files
             if not allow_files:
                 raise SpecError(
                     f"keys from files are not allowed here ({ENV_ALLOW_KEY_FILES}); use a "
