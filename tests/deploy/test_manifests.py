@@ -21,8 +21,8 @@ from mlrollout.cli.templates import packaged_templates
 from mlrollout.controller.gating import decide_model_verifier
 from mlrollout.gates import PodSecurityPolicy, assess_pod_template
 from mlrollout.gates.podsecurity import assess_restricted
-from mlrollout.metrics.settings import DEFAULT_SECRETS_DIR
 from mlrollout.spec import load_paths
+from mlrollout.spec.environment import DEFAULT_SECRETS_DIR
 from mlrollout.spec.loader import load_rollout
 
 from .cli_lines import check_command_line
