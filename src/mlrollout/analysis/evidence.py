@@ -16,8 +16,9 @@ from scipy.stats import norm
 
 from mlrollout.analysis.config import JudgedMetric, compute_reference_ratios
 from mlrollout.analysis.confseq import KappaConfidenceSequence
+from mlrollout.analysis.detector import ChangeDetector
 from mlrollout.analysis.eprocess import FOCUS, WhichArmEProcess, default_grid, focused_grid
-from mlrollout.analysis.gaussian import LogRatioEProcess
+from mlrollout.analysis.gaussian import ROLLBACK_ETAS, LogRatioEProcess
 from mlrollout.analysis.kinds import Direction, MetricKind, Verdict
 from mlrollout.analysis.observations import EventCounts, Histogram, ScalarValue, Window
 
@@ -94,7 +95,7 @@ class CountEvidence:
         kappa0, kappa1 = compute_reference_ratios(spec)
         grid = default_grid(burst=spec.burst_prior)
         self.rollback = WhichArmEProcess(
-            kappa_ref=kappa0, direction=Direction.ABOVE, grid=grid, cap=spec.window_cap
+            kappa_ref=kappa0, direction=Direction.ABOVE, grid=grid, cap=spec.window_cap, detect=True
         )
         self.promote = WhichArmEProcess(
             kappa_ref=kappa1,
@@ -208,7 +209,11 @@ class TailEvidence:
 
     def _process(self, direction: Direction) -> WhichArmEProcess:
         return WhichArmEProcess(
-            kappa_ref=1.0, direction=direction, grid=default_grid(), cap=self.spec.window_cap
+            kappa_ref=1.0,
+            direction=direction,
+            grid=default_grid(),
+            cap=self.spec.window_cap,
+            detect=direction is Direction.ABOVE,
         )
 
     def _resolve_bounds(self, bounds: tuple[float, ...]) -> None:
@@ -282,7 +287,12 @@ class TailEvidence:
 
 
 class BodyEvidence:
-    """Latency body: per-window log ratio of mean latencies (``_sum/_count``), windows as units."""
+    """Latency body: per-window log ratio of mean latencies (``_sum/_count``), windows as units.
+
+    The rollback e-value is the start-time mixture of ``detector``: the cumulative test
+    (weight ½) plus tests started at every later window, so a slow-down that starts late
+    is not diluted by the healthy windows before it.
+    """
 
     def __init__(self, spec: JudgedMetric) -> None:
         kappa0, kappa1 = compute_reference_ratios(spec)
@@ -291,6 +301,7 @@ class BodyEvidence:
         self.requests = 0.0
         gap = abs(self.mu_promote)
         self.promote_etas = np.asarray([gap * f for f in FOCUS]) if gap >= 1e-3 else None
+        self.detector = ChangeDetector(ROLLBACK_ETAS.size)
 
     def update(self, window: Window) -> bool:
         canary, baseline = window.canary, window.baseline
@@ -298,22 +309,27 @@ class BodyEvidence:
             return False
         if canary.total_count <= 0 or baseline.total_count <= 0:
             return False
-        self.process.update(
+        folded = self.process.update(
             canary_mean=canary.total_sum / canary.total_count,
             baseline_mean=baseline.total_sum / baseline.total_count,
             n_canary=canary.total_count,
             n_baseline=baseline.total_count,
         )
+        if folded is not None:
+            y, v = folded
+            self.detector.update(
+                ROLLBACK_ETAS * (y - self.mu_rollback) / v - ROLLBACK_ETAS**2 / (2.0 * v)
+            )
         self.requests += canary.total_count + baseline.total_count
         return True
 
     def summarise(self, alpha: float, *, detail: bool = True) -> EvidenceSummary:
         lower, upper = self.process.compute_interval(alpha) if detail else _OPEN_LOG
         estimate = self.process.compute_estimate()
+        first = self.process.compute_log_e(mu_ref=self.mu_rollback, direction=Direction.ABOVE)
+        weights = np.full(ROLLBACK_ETAS.size, -math.log(ROLLBACK_ETAS.size))
         return EvidenceSummary(
-            log_e_rollback=self.process.compute_log_e(
-                mu_ref=self.mu_rollback, direction=Direction.ABOVE
-            ),
+            log_e_rollback=self.detector.combine(first, weights),
             log_e_promote=self.process.compute_log_e(
                 mu_ref=self.mu_promote, direction=Direction.BELOW, etas=self.promote_etas
             ),
@@ -329,11 +345,16 @@ class BodyEvidence:
         return self.process.compute_final_z(mu_ref=self.mu_promote) <= float(norm.ppf(beta))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"process": self.process.to_dict(), "requests": self.requests}
+        return {
+            "process": self.process.to_dict(),
+            "requests": self.requests,
+            "detector": self.detector.to_dict(),
+        }
 
     def load(self, state: dict[str, Any]) -> None:
         self.process.load(state["process"])
         self.requests = float(state["requests"])
+        self.detector.load(state.get("detector"))
 
 
 class ThresholdEvidence:

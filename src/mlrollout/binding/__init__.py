@@ -26,7 +26,7 @@ from mlrollout.binding.metrics import (
     bind_metrics,
     compute_judged_metric,
 )
-from mlrollout.binding.steps import check_rollout, compute_step_limits
+from mlrollout.binding.steps import check_rollout, compute_soak, compute_step_limits
 
 # ``records`` folds looks into typed records with numpy-based checks: loaded on first use, so
 # ``lint`` (which only checks bindings) starts without numpy.
@@ -55,6 +55,7 @@ __all__ = [
     "compute_judged_metric",
     "compute_look_record",
     "compute_sequential_config",
+    "compute_soak",
     "compute_step_limits",
     "compute_window",
     "fold_sample_ratio",
