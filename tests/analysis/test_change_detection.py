@@ -11,6 +11,7 @@ from tests.analysis.builders import count_window, latency_window
 
 from mlrollout.analysis import JudgedMetric
 from mlrollout.analysis.detector import ChangeDetector, compute_start_log_weight
+from mlrollout.analysis.dispersion import CountDispersion
 from mlrollout.analysis.eprocess import WhichArmEProcess, default_grid
 from mlrollout.analysis.evidence import BodyEvidence, CountEvidence
 from mlrollout.analysis.kinds import Direction
@@ -115,3 +116,29 @@ def test_soak_defaults_for_the_sequential_judge_only(
     policy: AnalysisPolicy, step_min: timedelta | None, longest: timedelta, soak: timedelta
 ) -> None:
     assert compute_soak(policy, step_min, longest) == soak
+
+
+def _tail_dispersion(pod_sd: float) -> float:
+    rng = np.random.default_rng(5)
+    dispersion = CountDispersion()
+    shift = 0.0
+    for _ in range(240):
+        shift = 0.7 * shift + rng.normal(0.0, pod_sd)
+        theta = 0.25 * math.exp(shift) / (0.25 * math.exp(shift) + 0.75)
+        events = float(rng.poisson(300))
+        canary = float(rng.binomial(int(events), theta))
+        dispersion.update(canary_events=canary, total_events=events)
+    return dispersion.factor(total_events=300.0, canary_share=0.25)
+
+
+def test_tail_dispersion_grows_with_correlated_noise_and_stays_small_without() -> None:
+    assert _tail_dispersion(0.0) < 1.5  # binomial counts: near the prior's small excess
+    assert _tail_dispersion(0.1) > 2.0 * _tail_dispersion(0.0)
+
+
+def test_dispersion_tempers_each_window() -> None:
+    plain = WhichArmEProcess(kappa_ref=1.0, direction=Direction.ABOVE, grid=default_grid())
+    tempered = WhichArmEProcess(kappa_ref=1.0, direction=Direction.ABOVE, grid=default_grid())
+    plain.update(canary_events=30.0, total_events=100.0, canary_share=0.25)
+    tempered.update(canary_events=30.0, total_events=100.0, canary_share=0.25, dispersion=2.0)
+    assert tempered.log_lr == pytest.approx(plain.log_lr / 2.0)

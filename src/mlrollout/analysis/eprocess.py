@@ -118,13 +118,25 @@ class WhichArmEProcess:
         self.events = 0.0
         self.detector = ChangeDetector(len(grid.offsets)) if detect else None
 
-    def update(self, *, canary_events: float, total_events: float, canary_share: float) -> None:
-        """Fold in one window: ``canary_events`` of ``total_events`` at exposure share ρ."""
+    def update(
+        self,
+        *,
+        canary_events: float,
+        total_events: float,
+        canary_share: float,
+        dispersion: float = 1.0,
+    ) -> None:
+        """Fold in one window: ``canary_events`` of ``total_events`` at exposure share ρ.
+
+        ``dispersion`` d ≥ 1 (predictable) tempers the window's likelihood ratio to LR^(1/d)
+        for counts more variable than binomial (see ``dispersion``).
+        """
         if total_events <= 0 or not 0.0 < canary_share < 1.0:
             return
         rho = canary_share
         ratio = (rho * self._kappas + 1.0 - rho) / (rho * self.kappa_ref + 1.0 - rho)
-        step = np.minimum(canary_events * self._gamma - total_events * np.log(ratio), self._log_cap)
+        raw = (canary_events * self._gamma - total_events * np.log(ratio)) / max(dispersion, 1.0)
+        step = np.minimum(raw, self._log_cap)
         self.log_lr += step
         self.events += total_events
         if self.detector is not None:

@@ -17,6 +17,7 @@ from scipy.stats import norm
 from mlrollout.analysis.config import JudgedMetric, compute_reference_ratios
 from mlrollout.analysis.confseq import KappaConfidenceSequence
 from mlrollout.analysis.detector import ChangeDetector
+from mlrollout.analysis.dispersion import CountDispersion
 from mlrollout.analysis.eprocess import FOCUS, WhichArmEProcess, default_grid, focused_grid
 from mlrollout.analysis.gaussian import ROLLBACK_ETAS, LogRatioEProcess
 from mlrollout.analysis.kinds import Direction, MetricKind, Verdict
@@ -195,7 +196,9 @@ class TailEvidence:
     """Latency tail by asymmetric thresholds: baseline slow if > b, canary if > (1+δ)·b.
 
     The canary bound is rounded up to a bucket bound for rollback and down for promotion
-    (both conservative); the e-values of the thresholds are averaged.
+    (both conservative); the e-values of the thresholds are averaged. Every window's
+    likelihood ratios are tempered by the dispersion of the first threshold's exceedance
+    counts between blocks of windows (correlated pod noise, see ``dispersion``).
     """
 
     def __init__(self, spec: JudgedMetric) -> None:
@@ -206,6 +209,7 @@ class TailEvidence:
         self.promote = [self._process(Direction.BELOW) for _ in range(count)]
         self.interval = KappaConfidenceSequence()
         self.canary_bounds: list[tuple[float | None, float | None]] = []
+        self.dispersion = CountDispersion()
 
     def _process(self, direction: Direction) -> WhichArmEProcess:
         return WhichArmEProcess(
@@ -237,11 +241,15 @@ class TailEvidence:
             for bound, process in ((up, self.rollback[index]), (down, self.promote[index])):
                 if bound is not None:
                     c = canary.count_above(bound)
-                    process.update(canary_events=c, total_events=c + slow_base, canary_share=rho)
+                    d = self.dispersion.factor(total_events=c + slow_base, canary_share=rho)
+                    process.update(
+                        canary_events=c, total_events=c + slow_base, canary_share=rho, dispersion=d
+                    )
         first, (first_up, _) = self.spec.tail_thresholds[0], self.canary_bounds[0]
         if first_up is not None:  # the interval reports the first threshold's exceedance ratio
             c, slow = canary.count_above(first_up), baseline.count_above(first)
             self.interval.update(canary_events=c, total_events=c + slow, canary_share=rho)
+            self.dispersion.update(canary_events=c, total_events=c + slow)
         return True
 
     def passes_final(self, beta: float) -> bool:
@@ -275,6 +283,7 @@ class TailEvidence:
             "promote": [p.to_dict() for p in self.promote],
             "interval": self.interval.to_dict(),
             "canary_bounds": [list(pair) for pair in self.canary_bounds],
+            "dispersion": self.dispersion.to_dict(),
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -284,6 +293,7 @@ class TailEvidence:
             process.load(saved)
         self.interval.load(state["interval"])
         self.canary_bounds = [(pair[0], pair[1]) for pair in state["canary_bounds"]]
+        self.dispersion.load(state.get("dispersion"))
 
 
 class BodyEvidence:
