@@ -31,7 +31,7 @@ from mlrollout.cli.simulate import ParallelCollector
 from mlrollout.cli.simulation_setup import compute_setup, load_templates
 
 TEMPLATES = load_templates([])
-MIN_DURATION_S = 0.0
+MIN_DURATION_S: float | None = None  # None: the policy's default soak (binding.compute_soak)
 
 
 def _run(
@@ -69,7 +69,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--sections", default="boundary,aa_grid,burst_grid,delayed,promote,ratios")
     parser.add_argument("--boundary-scale", type=float, default=None)
-    parser.add_argument("--min-duration-s", type=float, default=0.0)
+    parser.add_argument("--min-duration-s", type=float, default=None)
+    parser.add_argument("--grid-rps", default="10,200,2000", help="aa/burst grid rps values")
+    parser.add_argument("--grid-canary", default="2,25", help="aa/burst grid canary percents")
+    parser.add_argument("--grid-sigma", default="0.5,1.0", help="aa/burst grid sigma_log values")
     args = parser.parse_args()
     global MIN_DURATION_S
     MIN_DURATION_S = args.min_duration_s
@@ -90,7 +93,14 @@ def main() -> None:
             )["sequential"]
             for rps in (200, 2000)
         ]
-    grid = list(itertools.product((10, 200, 2000), (2, 25), (0.5, 1.0)))
+    grid = list(
+        itertools.product(
+            *(
+                [float(v) for v in text.split(",")]
+                for text in (args.grid_rps, args.grid_canary, args.grid_sigma)
+            )
+        )
+    )
     for section, scenario in (("aa_grid", "aa"), ("burst_grid", "anomaly-burst")):
         if section in sections:
             rows = [

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mlrollout.analysis.detector import ChangeDetector
 from mlrollout.analysis.kinds import Direction
 
 __all__ = [
@@ -88,7 +89,9 @@ class WhichArmEProcess:
     ``Direction.ABOVE`` tests H: κ ≤ κ_ref (grid above, evidence for rollback);
     ``Direction.BELOW`` tests H: κ ≥ κ_ref (grid below, evidence for promotion).
     ``cap`` bounds each component's per-window factor (min(LR, cap) keeps the
-    supermartingale property) so one bursty window cannot decide alone.
+    supermartingale property) so one bursty window cannot decide alone. With ``detect``
+    the e-value is the start-time mixture of ``detector`` (½ on the first window): it
+    also watches for a change that starts late.
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class WhichArmEProcess:
         direction: Direction,
         grid: MixtureGrid,
         cap: float | None = None,
+        detect: bool = False,
     ) -> None:
         if kappa_ref <= 0:
             raise ValueError("kappa_ref must be positive")
@@ -112,25 +116,46 @@ class WhichArmEProcess:
         self._log_cap = math.log(cap) if cap is not None else math.inf
         self.log_lr: FloatArray = np.zeros(len(grid.offsets))
         self.events = 0.0
+        self.detector = ChangeDetector(len(grid.offsets)) if detect else None
 
-    def update(self, *, canary_events: float, total_events: float, canary_share: float) -> None:
-        """Fold in one window: ``canary_events`` of ``total_events`` at exposure share ρ."""
+    def update(
+        self,
+        *,
+        canary_events: float,
+        total_events: float,
+        canary_share: float,
+        dispersion: float = 1.0,
+    ) -> None:
+        """Fold in one window: ``canary_events`` of ``total_events`` at exposure share ρ.
+
+        ``dispersion`` d ≥ 1 (predictable) tempers the window's likelihood ratio to LR^(1/d)
+        for counts more variable than binomial (see ``dispersion``).
+        """
         if total_events <= 0 or not 0.0 < canary_share < 1.0:
             return
         rho = canary_share
         ratio = (rho * self._kappas + 1.0 - rho) / (rho * self.kappa_ref + 1.0 - rho)
-        step = canary_events * self._gamma - total_events * np.log(ratio)
-        self.log_lr += np.minimum(step, self._log_cap)
+        raw = (canary_events * self._gamma - total_events * np.log(ratio)) / max(dispersion, 1.0)
+        step = np.minimum(raw, self._log_cap)
+        self.log_lr += step
         self.events += total_events
+        if self.detector is not None:
+            self.detector.update(step)
 
     @property
     def log_e(self) -> float:
         """log of the mixture e-value (0 before any data)."""
-        return float(np.logaddexp.reduce(self._log_weights + self.log_lr))
+        first = float(np.logaddexp.reduce(self._log_weights + self.log_lr))
+        if self.detector is None:
+            return first
+        return self.detector.combine(first, self._log_weights)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able state."""
-        return {"log_lr": [float(v) for v in self.log_lr], "events": self.events}
+        state: dict[str, Any] = {"log_lr": [float(v) for v in self.log_lr], "events": self.events}
+        if self.detector is not None:
+            state["detector"] = self.detector.to_dict()
+        return state
 
     def load(self, state: dict[str, Any]) -> None:
         """Restore the state written by :meth:`to_dict` (same configuration)."""
@@ -139,3 +164,5 @@ class WhichArmEProcess:
             raise ValueError("stored e-process state does not match the mixture grid")
         self.log_lr = log_lr
         self.events = float(state["events"])
+        if self.detector is not None:
+            self.detector.load(state.get("detector"))

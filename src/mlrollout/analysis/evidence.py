@@ -16,8 +16,10 @@ from scipy.stats import norm
 
 from mlrollout.analysis.config import JudgedMetric, compute_reference_ratios
 from mlrollout.analysis.confseq import KappaConfidenceSequence
+from mlrollout.analysis.detector import ChangeDetector
+from mlrollout.analysis.dispersion import CountDispersion
 from mlrollout.analysis.eprocess import FOCUS, WhichArmEProcess, default_grid, focused_grid
-from mlrollout.analysis.gaussian import LogRatioEProcess
+from mlrollout.analysis.gaussian import ROLLBACK_ETAS, LogRatioEProcess
 from mlrollout.analysis.kinds import Direction, MetricKind, Verdict
 from mlrollout.analysis.observations import EventCounts, Histogram, ScalarValue, Window
 
@@ -94,7 +96,7 @@ class CountEvidence:
         kappa0, kappa1 = compute_reference_ratios(spec)
         grid = default_grid(burst=spec.burst_prior)
         self.rollback = WhichArmEProcess(
-            kappa_ref=kappa0, direction=Direction.ABOVE, grid=grid, cap=spec.window_cap
+            kappa_ref=kappa0, direction=Direction.ABOVE, grid=grid, cap=spec.window_cap, detect=True
         )
         self.promote = WhichArmEProcess(
             kappa_ref=kappa1,
@@ -194,7 +196,9 @@ class TailEvidence:
     """Latency tail by asymmetric thresholds: baseline slow if > b, canary if > (1+δ)·b.
 
     The canary bound is rounded up to a bucket bound for rollback and down for promotion
-    (both conservative); the e-values of the thresholds are averaged.
+    (both conservative); the e-values of the thresholds are averaged. Every window's
+    likelihood ratios are tempered by the dispersion of the first threshold's exceedance
+    counts between blocks of windows (correlated pod noise, see ``dispersion``).
     """
 
     def __init__(self, spec: JudgedMetric) -> None:
@@ -205,10 +209,15 @@ class TailEvidence:
         self.promote = [self._process(Direction.BELOW) for _ in range(count)]
         self.interval = KappaConfidenceSequence()
         self.canary_bounds: list[tuple[float | None, float | None]] = []
+        self.dispersion = CountDispersion()
 
     def _process(self, direction: Direction) -> WhichArmEProcess:
         return WhichArmEProcess(
-            kappa_ref=1.0, direction=direction, grid=default_grid(), cap=self.spec.window_cap
+            kappa_ref=1.0,
+            direction=direction,
+            grid=default_grid(),
+            cap=self.spec.window_cap,
+            detect=direction is Direction.ABOVE,
         )
 
     def _resolve_bounds(self, bounds: tuple[float, ...]) -> None:
@@ -232,11 +241,15 @@ class TailEvidence:
             for bound, process in ((up, self.rollback[index]), (down, self.promote[index])):
                 if bound is not None:
                     c = canary.count_above(bound)
-                    process.update(canary_events=c, total_events=c + slow_base, canary_share=rho)
+                    d = self.dispersion.factor(total_events=c + slow_base, canary_share=rho)
+                    process.update(
+                        canary_events=c, total_events=c + slow_base, canary_share=rho, dispersion=d
+                    )
         first, (first_up, _) = self.spec.tail_thresholds[0], self.canary_bounds[0]
         if first_up is not None:  # the interval reports the first threshold's exceedance ratio
             c, slow = canary.count_above(first_up), baseline.count_above(first)
             self.interval.update(canary_events=c, total_events=c + slow, canary_share=rho)
+            self.dispersion.update(canary_events=c, total_events=c + slow)
         return True
 
     def passes_final(self, beta: float) -> bool:
@@ -270,6 +283,7 @@ class TailEvidence:
             "promote": [p.to_dict() for p in self.promote],
             "interval": self.interval.to_dict(),
             "canary_bounds": [list(pair) for pair in self.canary_bounds],
+            "dispersion": self.dispersion.to_dict(),
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -279,10 +293,16 @@ class TailEvidence:
             process.load(saved)
         self.interval.load(state["interval"])
         self.canary_bounds = [(pair[0], pair[1]) for pair in state["canary_bounds"]]
+        self.dispersion.load(state.get("dispersion"))
 
 
 class BodyEvidence:
-    """Latency body: per-window log ratio of mean latencies (``_sum/_count``), windows as units."""
+    """Latency body: per-window log ratio of mean latencies (``_sum/_count``), windows as units.
+
+    The rollback e-value is the start-time mixture of ``detector``: the cumulative test
+    (weight ½) plus tests started at every later window, so a slow-down that starts late
+    is not diluted by the healthy windows before it.
+    """
 
     def __init__(self, spec: JudgedMetric) -> None:
         kappa0, kappa1 = compute_reference_ratios(spec)
@@ -291,6 +311,7 @@ class BodyEvidence:
         self.requests = 0.0
         gap = abs(self.mu_promote)
         self.promote_etas = np.asarray([gap * f for f in FOCUS]) if gap >= 1e-3 else None
+        self.detector = ChangeDetector(ROLLBACK_ETAS.size)
 
     def update(self, window: Window) -> bool:
         canary, baseline = window.canary, window.baseline
@@ -298,22 +319,27 @@ class BodyEvidence:
             return False
         if canary.total_count <= 0 or baseline.total_count <= 0:
             return False
-        self.process.update(
+        folded = self.process.update(
             canary_mean=canary.total_sum / canary.total_count,
             baseline_mean=baseline.total_sum / baseline.total_count,
             n_canary=canary.total_count,
             n_baseline=baseline.total_count,
         )
+        if folded is not None:
+            y, v = folded
+            self.detector.update(
+                ROLLBACK_ETAS * (y - self.mu_rollback) / v - ROLLBACK_ETAS**2 / (2.0 * v)
+            )
         self.requests += canary.total_count + baseline.total_count
         return True
 
     def summarise(self, alpha: float, *, detail: bool = True) -> EvidenceSummary:
         lower, upper = self.process.compute_interval(alpha) if detail else _OPEN_LOG
         estimate = self.process.compute_estimate()
+        first = self.process.compute_log_e(mu_ref=self.mu_rollback, direction=Direction.ABOVE)
+        weights = np.full(ROLLBACK_ETAS.size, -math.log(ROLLBACK_ETAS.size))
         return EvidenceSummary(
-            log_e_rollback=self.process.compute_log_e(
-                mu_ref=self.mu_rollback, direction=Direction.ABOVE
-            ),
+            log_e_rollback=self.detector.combine(first, weights),
             log_e_promote=self.process.compute_log_e(
                 mu_ref=self.mu_promote, direction=Direction.BELOW, etas=self.promote_etas
             ),
@@ -329,11 +355,16 @@ class BodyEvidence:
         return self.process.compute_final_z(mu_ref=self.mu_promote) <= float(norm.ppf(beta))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"process": self.process.to_dict(), "requests": self.requests}
+        return {
+            "process": self.process.to_dict(),
+            "requests": self.requests,
+            "detector": self.detector.to_dict(),
+        }
 
     def load(self, state: dict[str, Any]) -> None:
         self.process.load(state["process"])
         self.requests = float(state["requests"])
+        self.detector.load(state.get("detector"))
 
 
 class ThresholdEvidence:

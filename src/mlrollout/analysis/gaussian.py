@@ -27,9 +27,11 @@ from numpy.typing import NDArray
 
 from mlrollout.analysis.kinds import Direction
 
-__all__ = ["LogRatioEProcess"]
+__all__ = ["ROLLBACK_ETAS", "LogRatioEProcess"]
 
 _ETAS: NDArray[np.float64] = np.geomspace(0.01, 0.5, 8)
+ROLLBACK_ETAS = _ETAS
+"""The default mixture's alternatives (distances of the mean log ratio from the null)."""
 _LOG_W = -math.log(_ETAS.size)
 _MU_GRID: NDArray[np.float64] = np.linspace(-1.5, 1.5, 1501)
 BATCH = 8
@@ -127,10 +129,14 @@ class LogRatioEProcess:
 
     def update(
         self, *, canary_mean: float, baseline_mean: float, n_canary: float, n_baseline: float
-    ) -> None:
-        """Fold in one window's mean latencies and request counts."""
+    ) -> tuple[float, float] | None:
+        """Fold in one window's mean latencies and request counts.
+
+        Returns the window's bias-corrected log ratio y and its plug-in variance v (from
+        earlier windows only), or None when the window carried nothing.
+        """
         if min(n_canary, n_baseline) < 1 or min(canary_mean, baseline_mean) <= 0:
-            return
+            return None
         tau2 = self.per_request_var
         ratio = math.log(canary_mean / baseline_mean)
         # log of a mean is biased down by ~var/(2n); correct each arm before differencing.
@@ -151,6 +157,7 @@ class LogRatioEProcess:
         self._hy += h * ratio
         self._hyy += h * ratio * ratio
         self._fold_block(h, ratio)
+        return y, v
 
     def compute_log_e(
         self, *, mu_ref: float, direction: Direction, etas: NDArray[np.float64] | None = None

@@ -23,7 +23,7 @@ from mlrollout.binding.metrics import (
     bind_metrics,
     compute_judged_metric,
 )
-from mlrollout.binding.steps import check_rollout, compute_step_limits
+from mlrollout.binding.steps import check_rollout, compute_soak, compute_step_limits
 from mlrollout.lazy import lazy_exports
 
 # ``records`` folds looks into typed records with numpy-based checks: loaded on first use, so
@@ -47,6 +47,7 @@ __all__ = [
     "compute_judged_metric",
     "compute_look_record",
     "compute_sequential_config",
+    "compute_soak",
     "compute_step_limits",
     "compute_window",
     "fold_sample_ratio",

@@ -176,8 +176,11 @@ def register(app: typer.Typer) -> None:
             5.0, "--canary-weight", help="Canary traffic weight in percent (5 = 5%, not 0.05)."
         ),
         duration: str = typer.Option("60m", "--duration", help="maxDuration of the analysis."),
-        min_duration: str = typer.Option(
-            "0s", "--min-duration", help="minDuration: soak before any promotion (policy)."
+        min_duration: str | None = typer.Option(
+            None,
+            "--min-duration",
+            help="minDuration: soak before any promotion (policy; default min(15m, half of"
+            " --duration)).",
         ),
         templates: list[Path] = typer.Option(
             None,
@@ -238,7 +241,9 @@ def register(app: typer.Typer) -> None:
             load_templates(templates or []),
             _settings(rps=rps, canary_weight=canary_weight, duration=duration),
             overrides=_checked_margins(overrides),
-            min_duration_s=_seconds("--min-duration", min_duration, low=0.0, high=7 * 86400.0),
+            min_duration_s=None
+            if min_duration is None
+            else _seconds("--min-duration", min_duration, low=0.0, high=7 * 86400.0),
         )
         collect = ParallelCollector(seed=seed, workers=workers, progress=not quiet)
         if suite is not None:

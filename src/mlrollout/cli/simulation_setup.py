@@ -25,6 +25,7 @@ from mlrollout.binding import (
     bind_arguments,
     compute_judged_metric,
     compute_sequential_config,
+    compute_soak,
 )
 from mlrollout.binding.baselines import compute_baseline_record
 from mlrollout.cli.lint import template_files
@@ -139,25 +140,27 @@ def compute_setup(
     settings: SimSettings,
     *,
     overrides: MarginOverrides | None = None,
-    min_duration_s: float = 0.0,
+    min_duration_s: float | None = None,
 ) -> BenchmarkSetup:
     """The benchmark setup: metrics and sequential configuration from ``binding``.
 
     The analysis policy is the default one (α 0.01, β 0.05, onInconclusive pause) with
     maxDuration the simulated duration, minDuration ``min_duration_s`` (the soak before
-    any promotion) and one window per scrape.
+    any promotion; None: the default soak of ``binding.compute_soak``) and one window per
+    scrape.
     """
     specs = compute_judged_metrics(templates, settings, overrides=overrides or MarginOverrides())
+    longest = timedelta(seconds=settings.duration_s)
     policy = AnalysisPolicy(
         templates=[TemplateRef(name=t.name) for t in templates],
-        max_duration=timedelta(seconds=settings.duration_s),
+        max_duration=longest,
         interval=timedelta(seconds=settings.scrape_s),
-        min_duration=timedelta(seconds=min_duration_s),
+        **({} if min_duration_s is None else {"min_duration": timedelta(seconds=min_duration_s)}),
     )
     config = compute_sequential_config(
         policy,
         offset_s=0.0,
-        min_s=policy.min_duration.total_seconds(),
+        min_s=compute_soak(policy, None, longest).total_seconds(),
         max_s=settings.duration_s,
     )
     return BenchmarkSetup(
