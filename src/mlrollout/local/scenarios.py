@@ -56,6 +56,10 @@ DEMO_METRICS: dict[str, tuple[str, dict[str, float]]] = {
 NAMESPACE = "demo"
 NAME = "fraud-scorer"
 STEP_MAX_DURATION = "90s"
+# The demo's soak: the sequential judge would wait min(15 min, maxDuration / 2) at the step's
+# weight before promoting (its watch for regressions that start late); a demo shows a release
+# in a few minutes, so it says its soak explicitly (the change detector keeps watching).
+STEP_MIN_DURATION = "20s"
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,12 @@ def build_demo_rollout(release: DemoRelease) -> dict[str, Any]:
                 "canary": {
                     "steps": [
                         {"setWeight": 50},
-                        {"analyze": {"maxDuration": STEP_MAX_DURATION}},
+                        {
+                            "analyze": {
+                                "maxDuration": STEP_MAX_DURATION,
+                                "minDuration": STEP_MIN_DURATION,
+                            }
+                        },
                     ]
                 }
             },
