@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,12 @@ class Request:
     code: int
     stored: dict[str, Any] | None  # the response object, when the policy records it
     timestamp: str
+    agent: str = ""  # the client's User-Agent
+
+    @property
+    def at(self) -> datetime:
+        """When the API server completed the request."""
+        return datetime.fromisoformat(self.timestamp)
 
     @property
     def write(self) -> bool:
@@ -59,6 +66,7 @@ def _request(event: dict[str, Any]) -> Request | None:
         code=int((event.get("responseStatus") or {}).get("code", 0)),
         stored=stored,
         timestamp=event.get("stageTimestamp", ""),
+        agent=event.get("userAgent", ""),
     )
 
 

@@ -25,6 +25,7 @@ from mlrollout.kube import KubeClient, connect
 
 from .audit import AuditLog
 from .cluster import ControlPlane, find_binaries
+from .faults import FaultProxy
 from .kubeconfig import write_token_kubeconfig
 from .rbac import RuleRef, apply_rbac, delete_cluster_objects
 from .workloads import wait_until
@@ -105,6 +106,8 @@ class TestBed:
     namespace: str
     workdir: Path
     clients: list[KubeClient] = field(default_factory=list)
+    proxies: list[FaultProxy] = field(default_factory=list)
+    rbac_applied: tuple[RuleRef | None] | None = None  # the ``without`` applied, once
 
     @property
     def admin(self) -> KubeClient:
@@ -126,21 +129,47 @@ class TestBed:
         """The audit username of the controller's ServiceAccount."""
         return f"system:serviceaccount:{self.namespace}:{CONTROLLER_SA}"
 
-    def controller_client(self, *, without: RuleRef | None = None) -> KubeClient:
+    def controller_client(
+        self, *, without: RuleRef | None = None, through: FaultProxy | None = None
+    ) -> KubeClient:
         """A ``KubeClient`` authenticated as the controller's ServiceAccount, bound only to
-        the shipped RBAC (minus ``without``), from a token-based kubeconfig."""
-        apply_rbac(self.api, namespace=self.namespace, without=without)
+        the shipped RBAC (minus ``without``), from a token-based kubeconfig; talking to the
+        API server ``through`` a fault proxy if given."""
+        client = connect(
+            kubeconfig=str(self.controller_kubeconfig(without=without, through=through)),
+            timeout=10.0,
+        )
+        self.clients.append(client)
+        return client
+
+    def controller_kubeconfig(
+        self, *, without: RuleRef | None = None, through: FaultProxy | None = None
+    ) -> Path:
+        """The kubeconfig behind ``controller_client`` (for a controller in a subprocess)."""
+        if self.rbac_applied is None:
+            apply_rbac(self.api, namespace=self.namespace, without=without)
+            self.rbac_applied = (without,)
+        elif self.rbac_applied != (without,):
+            raise ValueError(f"RBAC already applied without {self.rbac_applied[0]}")
         token = self.mint_token(CONTROLLER_SA)
-        path = write_token_kubeconfig(
-            self.workdir / "controller.kubeconfig",
-            server=self.session.plane.url,
+        return write_token_kubeconfig(
+            self.workdir
+            / ("controller-proxied.kubeconfig" if through else "controller.kubeconfig"),
+            server=through.url if through else self.session.plane.url,
             ca=self.session.plane.pki.ca_cert,
             token=token,
             namespace=self.namespace,
         )
-        client = connect(kubeconfig=str(path), timeout=10.0)
-        self.clients.append(client)
-        return client
+
+    def fault_proxy(self, *, seed: int = 0) -> FaultProxy:
+        """A fault proxy in front of the API server, stopped after the test."""
+        plane = self.session.plane
+        serving = plane.pki.issue("fault-proxy", common_name="fault-proxy", server=True)
+        proxy = FaultProxy(
+            plane.url, ca=plane.pki.ca_cert, cert=serving.cert, key=serving.key, seed=seed
+        ).start()
+        self.proxies.append(proxy)
+        return proxy
 
     def mint_token(self, service_account: str, *, seconds: int = 3600) -> str:
         """A bound token for ``service_account`` (TokenRequest API)."""
@@ -183,5 +212,7 @@ def cp(
     finally:
         for client in bed.clients:
             client.close()
+        for proxy in bed.proxies:
+            proxy.stop()
         core.delete_namespace(name)
         delete_cluster_objects(control_plane.api, namespace=name)
