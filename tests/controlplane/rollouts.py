@@ -255,26 +255,34 @@ def check_audit(audit: AuditLog, *, namespace: str, user: str) -> list[Request]:
 
 
 def check_fenced(
-    audit: AuditLog, *, namespace: str, user: str, lease_duration: timedelta
+    audit: AuditLog,
+    *,
+    namespace: str,
+    user: str,
+    lease_duration: timedelta,
+    by_agent: bool = True,
 ) -> list[Request]:
     """No write after a lost Lease, on the audit log: every write of ``user`` in
     ``namespace`` other than to the Lease comes from a replica (its User-Agent, see
     ``start_manager``) whose last accepted Lease write before it named that replica the
-    holder and is younger than ``lease_duration``. Returns the checked writes."""
+    holder and is younger than ``lease_duration``. With ``by_agent=False`` (one writer at a
+    time, e.g. ``promote`` runs one after another) the last Lease write naming any holder
+    counts. Returns the checked writes."""
     writes = audit.writes(namespace=namespace, user=user)
     renewed: dict[str, Request] = {}  # holder identity -> its last accepted Lease write
     checked = []
     for w in writes:
         if w.resource == "leases":
             holder = ((w.stored or {}).get("spec") or {}).get("holderIdentity")
+            key = holder if by_agent else ""
             if holder:
-                renewed[holder] = w
-            elif w.agent in renewed:  # released
-                del renewed[w.agent]
+                renewed[key] = w
+            else:  # released
+                renewed.pop(w.agent if by_agent else "", None)
             continue
         if w.resource == "events":
             continue  # Events are not fenced (they change nothing)
-        last = renewed.get(w.agent)
+        last = renewed.get(w.agent if by_agent else "")
         assert last is not None, f"{w.verb} {w.resource}/{w.name} by {w.agent!r} holding no Lease"
         age = w.at - last.at
         assert age <= lease_duration, (

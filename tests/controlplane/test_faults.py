@@ -1,11 +1,13 @@
-"""The in-cluster controller converges through the fault proxy (``faults``) on the real
-control plane: conflicts, throttling, server errors, connection resets, delays, watch drops
-and a lost Lease. Each run is checked on the real audit log: weights sum to 100 and go only
-to ready environments, nothing changes before the gates pass, no write after a lost Lease,
-and the rollout reaches its terminal phase."""
+"""The in-cluster controller and ``mlrollout promote`` converge through the fault proxy
+(``faults``) on the real control plane: conflicts, throttling, server errors, connection
+resets, delays, watch drops and a lost Lease. Each run is checked on the real audit log:
+weights sum to 100 and go only to ready environments, nothing changes before the gates
+pass, no write after a lost Lease, and the rollout reaches its terminal phase."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,13 @@ from mlrollout.spec.status import Phase
 from support.cluster import SignedRegistry
 
 from .fixtures import TestBed
+from .promote import (
+    LEASE_SECONDS,
+    canary_shares,
+    create_promote_rollout,
+    promote_env,
+    run_promote,
+)
 from .rollouts import (
     FAST_LEASE,
     check_audit,
@@ -26,6 +35,7 @@ from .rollouts import (
     start_manager,
     wait_for,
 )
+from .workloads import build_model
 
 pytestmark = pytest.mark.controlplane
 
@@ -130,3 +140,35 @@ def test_a_leader_that_loses_its_lease_stops_writing_and_a_successor_finishes(
     writers = {w.agent for w in cp.audit.writes(namespace=cp.namespace, user=cp.controller_user)}
     assert {"replica-a", "replica-b"} <= writers
     _check(cp)
+
+
+# The same faults in front of ``mlrollout promote`` (the replicas router: Deployment writes).
+PROMOTE_FAULTS: dict[str, dict[str, Any]] = {
+    "409-status": FAULTS["409-status"],
+    "429-deployments": {"path": r"/deployments/", "status": 429, "retry_after": 1, "times": 2},
+    "500-deployments": FAULTS["500-deployments"],
+    "reset": FAULTS["reset"],
+    "delay": FAULTS["delay"],
+}
+
+
+@pytest.mark.parametrize("fault", list(PROMOTE_FAULTS))
+def test_promote_converges_through_the_fault(cp: TestBed, fault: str) -> None:
+    proxy = cp.fault_proxy(seed=13)
+    rule = proxy.add(**PROMOTE_FAULTS[fault])
+    build_model(cp.admin, cp.namespace)
+    create_promote_rollout(cp.admin, cp.namespace)
+    done = run_promote(cp.namespace, promote_env(cp.controller_kubeconfig(through=proxy)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["status"]["phase"] == "Succeeded"
+    assert rule.fired > 0, f"{fault}: the rule never fired ({rule.matched} matches)"
+    shares = canary_shares(cp.audit, cp.namespace, user=cp.controller_user)
+    assert [s for s in shares if s in (25, 50, 100)] == [25, 50, 100], shares
+    check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
+    check_fenced(
+        cp.audit,
+        namespace=cp.namespace,
+        user=cp.controller_user,
+        lease_duration=timedelta(seconds=LEASE_SECONDS),
+        by_agent=False,
+    )
