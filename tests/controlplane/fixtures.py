@@ -42,6 +42,7 @@ CRD_FILES = (
     "clusterreleasepolicy.yaml",
 )
 CONTROLLER_SA = "mlrollout-controller"
+NAMESPACE_ADMIN = "namespace-admin"
 
 
 @dataclass
@@ -158,6 +159,43 @@ class TestBed:
             server=through.url if through else self.session.plane.url,
             ca=self.session.plane.pki.ca_cert,
             token=token,
+            namespace=self.namespace,
+        )
+
+    def namespace_admin_kubeconfig(self, *, through: FaultProxy | None = None) -> Path:
+        """A token kubeconfig of a ServiceAccount bound to ``cluster-admin`` in this namespace
+        only (clients that go through a fault proxy authenticate with tokens)."""
+        core = kubernetes.client.CoreV1Api(self.api)
+        if not any(
+            sa.metadata.name == NAMESPACE_ADMIN
+            for sa in core.list_namespaced_service_account(self.namespace).items
+        ):
+            core.create_namespaced_service_account(
+                self.namespace, {"metadata": {"name": NAMESPACE_ADMIN}}
+            )
+            kubernetes.client.RbacAuthorizationV1Api(self.api).create_namespaced_role_binding(
+                self.namespace,
+                {
+                    "metadata": {"name": NAMESPACE_ADMIN},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "cluster-admin",
+                    },
+                    "subjects": [
+                        {
+                            "kind": "ServiceAccount",
+                            "name": NAMESPACE_ADMIN,
+                            "namespace": self.namespace,
+                        }
+                    ],
+                },
+            )
+        return write_token_kubeconfig(
+            self.workdir / "namespace-admin.kubeconfig",
+            server=through.url if through else self.session.plane.url,
+            ca=self.session.plane.pki.ca_cert,
+            token=self.mint_token(NAMESPACE_ADMIN),
             namespace=self.namespace,
         )
 

@@ -1,13 +1,13 @@
 """Leader election on a Lease: one winner, takeover after expiry, loss within the deadline.
 
-Tests with ``ns`` run on the real kube-apiserver; the ones that inject faults stay on the
-test API server (``tests/kube/conftest.py``)."""
+On the real kube-apiserver; the ones that inject faults through the fault proxy in front of
+it (``tests/kube/conftest.py``)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from kubeapi import KubeApiServer, assert_valid_history
+from controlplane.faults import FaultProxy
 from mlrollout.kube import KubeClient, LeaseLock, LeaseSettings
 from mlrollout.kube.kinds import LEASES
 
@@ -28,7 +28,7 @@ class Ticker:
         return self.t
 
 
-def _lock(kube: KubeClient, identity: str, clock: Ticker, ns: str = "default") -> LeaseLock:
+def _lock(kube: KubeClient, identity: str, clock: Ticker, ns: str) -> LeaseLock:
     return LeaseLock(
         kube,
         name="mlrollout-controller",
@@ -50,19 +50,18 @@ def test_only_one_of_two_candidates_acquires(kube: KubeClient, ns: str) -> None:
     assert lease["spec"]["holderIdentity"] == "a"
 
 
-def test_racing_writes_leave_one_holder(kube: KubeClient, kube_server: KubeApiServer) -> None:
+def test_racing_writes_leave_one_holder(kube: KubeClient, ns: str, faults: FaultProxy) -> None:
     clock = Ticker()
-    a, b = _lock(kube, "a", clock), _lock(kube, "b", clock)
+    a, b = _lock(kube, "a", clock, ns), _lock(kube, "b", clock, ns)
     assert a.try_acquire_or_renew()
     # Both see the same expired record; both try to write it; the resourceVersion decides.
     clock.t += 16
     assert not b.try_acquire_or_renew()  # first observation of the record starts b's timer
     clock.t += 16
-    kube_server.faults.add(verb="PUT", path_regex=r"/leases/mlrollout-controller$", status=409)
+    faults.add(verb="PUT", path=r"/leases/mlrollout-controller$", status=409)
     assert not b.try_acquire_or_renew()  # lost the race (409)
     assert a.try_acquire_or_renew()
-    assert kube.get(LEASES, "mlrollout-controller", "default")["spec"]["holderIdentity"] == "a"
-    assert_valid_history(kube_server)
+    assert kube.get(LEASES, "mlrollout-controller", ns)["spec"]["holderIdentity"] == "a"
 
 
 def test_takeover_only_after_observing_expiry(kube: KubeClient, ns: str) -> None:
@@ -82,12 +81,12 @@ def test_takeover_only_after_observing_expiry(kube: KubeClient, ns: str) -> None
 
 
 def test_loss_is_detected_within_the_renew_deadline(
-    kube: KubeClient, kube_server: KubeApiServer
+    kube: KubeClient, ns: str, faults: FaultProxy
 ) -> None:
     clock = Ticker()
-    a = _lock(kube, "a", clock)
+    a = _lock(kube, "a", clock, ns)
     assert a.try_acquire_or_renew()
-    kube_server.faults.add(path_regex=r"/leases/", times=None, status=500)
+    faults.add(path=r"/leases/", times=None, status=500)
     for _ in range(4):  # renewals every retry period fail
         clock.t += 2
         a.try_acquire_or_renew()
