@@ -5,10 +5,11 @@ Part of the ``controlplane`` test package. ``FaultProxy`` terminates TLS with a 
 certificate of the control plane's CA (so a kubeconfig only changes its server address),
 forwards every request to the API server unchanged (the bearer token included: clients that
 go through the proxy authenticate with ServiceAccount tokens, and the audit log names them
-as usual) and streams the answer back, watches included. A ``Rule`` selects requests by
-HTTP method, a regular expression searched in the request target (path and query), the
-n-th match on and how many times, and a probability (from a seeded generator, so a run is
-reproducible); what it does:
+as usual; only the User-Agent may be set, to tell replicas apart in the audit log) and
+streams the answer back, watches included. A ``Rule`` selects requests by HTTP method, a
+regular expression searched in the request target (path and query), the n-th match on and
+how many times, and a probability (from a seeded generator, so a run is reproducible); what
+it does:
 
 - ``status``: answer with a Kubernetes ``Status`` of that code (``Retry-After`` if given)
   without forwarding, so a faulted write never reaches the API server;
@@ -110,7 +111,16 @@ class _Action:
 class FaultProxy:
     """The proxy: ``url`` in front of ``upstream``; ``add`` rules, ``clear`` them."""
 
-    def __init__(self, upstream: str, *, ca: Path, cert: Path, key: Path, seed: int = 0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        ca: Path,
+        cert: Path,
+        key: Path,
+        seed: int = 0,
+        user_agent: str | None = None,
+    ) -> None:
         parts = urlsplit(upstream)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 443)
         self._upstream_tls = ssl.create_default_context(cafile=str(ca))
@@ -120,6 +130,7 @@ class FaultProxy:
         self._rules: list[Rule] = []
         self._rng = random.Random(seed)
         self.forwarded = 0
+        self.user_agent = user_agent
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self._server.daemon_threads = True
         self._server.socket = serving.wrap_socket(self._server.socket, server_side=True)
@@ -264,6 +275,9 @@ def _handler_class(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             upstream = proxy._connect()
             try:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                if proxy.user_agent is not None:
+                    headers = {k: v for k, v in headers.items() if k.lower() != "user-agent"}
+                    headers["User-Agent"] = proxy.user_agent
                 try:
                     upstream.request(self.command, self.path, body=body, headers=headers)
                     answer = upstream.getresponse()

@@ -13,6 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,14 @@ from .kubeconfig import write_token_kubeconfig
 from .rbac import RuleRef, apply_rbac, delete_cluster_objects
 from .workloads import wait_until
 
-__all__ = ["ControlPlaneSession", "TestBed", "control_plane", "cp"]
+__all__ = [
+    "ControlPlaneSession",
+    "TestBed",
+    "control_plane",
+    "control_plane_session",
+    "cp",
+    "open_bed",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "examples" / "crd"
@@ -76,14 +84,10 @@ def install_crd(api: kubernetes.client.ApiClient, path: Path) -> None:
     wait_until(established, what=f"CRD {body['metadata']['name']} established")
 
 
-@pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlaneSession]:
-    """One real control plane for the session."""
-    binaries = find_binaries()
-    if binaries is None:
-        _skip_or_fail("control plane binaries not built (run tests/controlplane/build.sh)")
-    assert binaries is not None
-    plane = ControlPlane(binaries, tmp_path_factory.mktemp("controlplane")).start()
+@contextmanager
+def control_plane_session(binaries: Path, workdir: Path) -> Iterator[ControlPlaneSession]:
+    """Start a control plane in ``workdir`` with mlrollout's CRDs; stop it afterwards."""
+    plane = ControlPlane(binaries, workdir).start()
     api = kubernetes.config.new_client_from_config(config_file=str(plane.admin_kubeconfig))
     admin = connect(kubeconfig=str(plane.admin_kubeconfig), timeout=10.0)
     try:
@@ -95,6 +99,17 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         admin.close()
         api.close()
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlaneSession]:
+    """One real control plane for the session."""
+    binaries = find_binaries()
+    if binaries is None:
+        _skip_or_fail("control plane binaries not built (run tests/controlplane/build.sh)")
+    assert binaries is not None
+    with control_plane_session(binaries, tmp_path_factory.mktemp("controlplane")) as session:
+        yield session
 
 
 @dataclass
@@ -199,12 +214,18 @@ class TestBed:
             namespace=self.namespace,
         )
 
-    def fault_proxy(self, *, seed: int = 0) -> FaultProxy:
-        """A fault proxy in front of the API server, stopped after the test."""
+    def fault_proxy(self, *, seed: int = 0, user_agent: str | None = None) -> FaultProxy:
+        """A fault proxy in front of the API server, stopped after the test (``user_agent``:
+        what the forwarded requests say they come from, in the audit log)."""
         plane = self.session.plane
         serving = plane.pki.issue("fault-proxy", common_name="fault-proxy", server=True)
         proxy = FaultProxy(
-            plane.url, ca=plane.pki.ca_cert, cert=serving.cert, key=serving.key, seed=seed
+            plane.url,
+            ca=plane.pki.ca_cert,
+            cert=serving.cert,
+            key=serving.key,
+            seed=seed,
+            user_agent=user_agent,
         ).start()
         self.proxies.append(proxy)
         return proxy
@@ -224,15 +245,12 @@ def _namespace_name(node_name: str) -> str:
     return f"{stem}-{uuid.uuid4().hex[:6]}"
 
 
-@pytest.fixture
-def cp(
-    control_plane: ControlPlaneSession, request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[TestBed]:
-    """A namespace of the test's own on the real control plane, enforcing the restricted
-    Pod Security Standard; deleted (not awaited) afterwards."""
-    control_plane.plane.check_alive()
-    name = _namespace_name(request.node.name)
-    core = kubernetes.client.CoreV1Api(control_plane.api)
+@contextmanager
+def open_bed(session: ControlPlaneSession, name: str, workdir: Path) -> Iterator[TestBed]:
+    """Namespace ``name`` on the control plane, enforcing the restricted Pod Security
+    Standard, as a ``TestBed``; deleted (not awaited) afterwards with what the bed made."""
+    session.plane.check_alive()
+    core = kubernetes.client.CoreV1Api(session.api)
     labels = {
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": "latest",
@@ -244,7 +262,7 @@ def cp(
         return "default" in names
 
     wait_until(has_default_service_account, what=f"ServiceAccount default in {name}")
-    bed = TestBed(control_plane, name, tmp_path)
+    bed = TestBed(session, name, workdir)
     try:
         yield bed
     finally:
@@ -253,4 +271,13 @@ def cp(
         for proxy in bed.proxies:
             proxy.stop()
         core.delete_namespace(name)
-        delete_cluster_objects(control_plane.api, namespace=name)
+        delete_cluster_objects(session.api, namespace=name)
+
+
+@pytest.fixture
+def cp(
+    control_plane: ControlPlaneSession, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[TestBed]:
+    """A namespace of the test's own on the real control plane (``open_bed``)."""
+    with open_bed(control_plane, _namespace_name(request.node.name), tmp_path) as bed:
+        yield bed

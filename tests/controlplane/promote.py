@@ -21,6 +21,7 @@ from mlrollout.kube.kinds import MODELROLLOUTS
 from support.cluster import rollout_from
 
 from .audit import AuditLog
+from .processes import die_with_parent
 
 __all__ = [
     "NEW",
@@ -79,7 +80,7 @@ def promote_argv(namespace: str, *extra: str) -> list[str]:
         "-o",
         "json",
         "--timeout",
-        "3m",
+        "3m",  # a later --timeout in ``extra`` wins
         "--templates",
         str(ROOT / "analyses"),
         *extra,
@@ -93,6 +94,7 @@ def run_promote(
     return subprocess.run(
         promote_argv(namespace, *extra),
         env=env,
+        preexec_fn=die_with_parent,
         capture_output=True,
         text=True,
         timeout=timeout,
