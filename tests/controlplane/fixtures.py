@@ -169,8 +169,7 @@ class TestBed:
             raise ValueError(f"RBAC already applied without {self.rbac_applied[0]}")
         token = self.mint_token(CONTROLLER_SA)
         return write_token_kubeconfig(
-            self.workdir
-            / ("controller-proxied.kubeconfig" if through else "controller.kubeconfig"),
+            self.workdir / f"controller-{_port(through)}.kubeconfig",
             server=through.url if through else self.session.plane.url,
             ca=self.session.plane.pki.ca_cert,
             token=token,
@@ -218,7 +217,8 @@ class TestBed:
         """A fault proxy in front of the API server, stopped after the test (``user_agent``:
         what the forwarded requests say they come from, in the audit log)."""
         plane = self.session.plane
-        serving = plane.pki.issue("fault-proxy", common_name="fault-proxy", server=True)
+        name = f"fault-proxy-{self.namespace}-{len(self.proxies)}"  # files of its own
+        serving = plane.pki.issue(name, common_name="fault-proxy", server=True)
         proxy = FaultProxy(
             plane.url,
             ca=plane.pki.ca_cert,
@@ -238,6 +238,11 @@ class TestBed:
         )
         token: str = answer.status.token
         return token
+
+
+def _port(proxy: FaultProxy | None) -> str:
+    """A file-name part per proxy (each proxy's kubeconfig a file of its own)."""
+    return proxy.url.rsplit(":", 1)[1] if proxy else "direct"
 
 
 def _namespace_name(node_name: str) -> str:

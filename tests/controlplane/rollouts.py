@@ -127,6 +127,20 @@ FAST_LEASE = LeaseSettings(
 )
 
 
+@dataclass
+class RunningManager:
+    """A manager running in a thread; ``codes`` gets ``run``'s exit code when it returns."""
+
+    manager: Manager
+    thread: threading.Thread
+    codes: list[int] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Ask it to stop and wait for its thread."""
+        self.manager.stop()
+        self.thread.join(10)
+
+
 def start_manager(
     client: KubeClient,
     namespace: str,
@@ -134,7 +148,7 @@ def start_manager(
     *,
     identity: str = "controlplane-test",
     lease: LeaseSettings = FAST_LEASE,
-) -> tuple[Manager, threading.Thread]:
+) -> RunningManager:
     """Start the in-cluster manager (Lease, watch, work queue) on ``namespace`` through
     ``client`` in a thread; its requests carry ``identity`` as their User-Agent, so the
     audit log tells replicas apart (``check_fenced``)."""
@@ -151,9 +165,13 @@ def start_manager(
         lease=lease,
     )
     manager = Manager(client, settings, reconciler_for=reconciler_for)
-    thread = threading.Thread(target=manager.run, daemon=True, name=f"manager-{identity}")
+    codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: codes.append(manager.run()), daemon=True, name=f"manager-{identity}"
+    )
+    running = RunningManager(manager, thread, codes)
     thread.start()
-    return manager, thread
+    return running
 
 
 def wait_for(
@@ -185,12 +203,11 @@ def run_manager(
 ) -> StoredRollout:
     """Run the in-cluster manager on ``namespace`` through ``client`` until
     ``until(read())`` holds; ``AssertionError`` after ``timeout`` s."""
-    manager, thread = start_manager(client, namespace, registry, identity=identity)
+    running = start_manager(client, namespace, registry, identity=identity)
     try:
         return wait_for(read, until, timeout=timeout)
     finally:
-        manager.stop()
-        thread.join(10)
+        running.stop()
 
 
 def settled(stored: StoredRollout) -> bool:

@@ -92,12 +92,11 @@ def test_controller_converges_through_the_fault(
     proxy = cp.fault_proxy(seed=13)
     rule = proxy.add(**FAULTS[fault])
     model_rollout(cp.admin, cp.namespace, registry)
-    manager, thread = start_manager(cp.controller_client(through=proxy), cp.namespace, registry)
+    running = start_manager(cp.controller_client(through=proxy), cp.namespace, registry)
     try:
         final = wait_for(lambda: read_rollout(cp.admin, cp.namespace), _terminal, timeout=120)
     finally:
-        manager.stop()
-        thread.join(10)
+        running.stop()
     assert rule.fired > 0, f"{fault}: the rule never fired ({rule.matched} matches)"
     assert proxy.forwarded > 0
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
@@ -110,7 +109,7 @@ def test_a_leader_that_loses_its_lease_stops_writing_and_a_successor_finishes(
 ) -> None:
     proxy = cp.fault_proxy()
     model_rollout(cp.admin, cp.namespace, registry)
-    first, first_thread = start_manager(
+    first = start_manager(
         cp.controller_client(through=proxy), cp.namespace, registry, identity="replica-a"
     )
     try:
@@ -121,21 +120,18 @@ def test_a_leader_that_loses_its_lease_stops_writing_and_a_successor_finishes(
         )
         # The API server stops answering replica-a's Lease renewals (and only those).
         proxy.add(path=r"/leases/", status=500, times=None)
-        first_thread.join(30)
-        assert not first_thread.is_alive(), "replica-a kept running without its Lease"
-        assert not first.leading
+        first.thread.join(30)
+        assert not first.thread.is_alive(), "replica-a kept running without its Lease"
+        assert first.codes == [1]  # exits 1: its pod restarts and stands by
+        assert not first.manager.leading
     finally:
         first.stop()
-        first_thread.join(10)
     proxy.clear()
-    second, second_thread = start_manager(
-        cp.controller_client(), cp.namespace, registry, identity="replica-b"
-    )
+    second = start_manager(cp.controller_client(), cp.namespace, registry, identity="replica-b")
     try:
         final = wait_for(lambda: read_rollout(cp.admin, cp.namespace), _terminal, timeout=120)
     finally:
         second.stop()
-        second_thread.join(10)
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
     writers = {w.agent for w in cp.audit.writes(namespace=cp.namespace, user=cp.controller_user)}
     assert {"replica-a", "replica-b"} <= writers
