@@ -9,6 +9,7 @@ namespace". Each test has its own namespace, so a test's history is its namespac
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,10 +72,11 @@ def _request(event: dict[str, Any]) -> Request | None:
 
 
 class AuditLog:
-    """Incremental reader of one audit log file."""
+    """Incremental reader of one audit log file; thread-safe."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()  # trials in threads share one reader
         self._offset = 0
         self._partial = b""
         self._requests: list[Request] = []
@@ -105,10 +107,12 @@ class AuditLog:
         writes_only: bool = False,
     ) -> list[Request]:
         """Requests so far, oldest first, filtered by the given fields."""
-        self._read_new()
+        with self._lock:
+            self._read_new()
+            requests = list(self._requests)
         return [
             r
-            for r in self._requests
+            for r in requests
             if (namespace is None or r.namespace == namespace)
             and (user is None or r.user == user)
             and (resource is None or r.resource == resource)
