@@ -12,11 +12,10 @@ Since the real control plane (``tests/controlplane``, marker ``controlplane``) r
 tests, with a fault proxy in front of it (``controlplane.faults``), this server is kept only
 for what the real one cannot show on demand, or has not been moved yet:
 
-- Deployments made never-ready on request (``deployments.set_never_ready``) for readiness,
-  deadline and scale-down rules (``tests/kube/test_environments.py``);
 - the router contract suite (``tests/traffic``): it replays this server's in-process write
-  history after every step and holds environments never-ready; not moved yet (the fault
-  proxy and the audit log now offer the same on the real control plane);
+  history after every step and holds environments never-ready
+  (``deployments.set_never_ready``); not moved yet (the audit log, the fault proxy and pods
+  the scheduler cannot place now offer the same on the real control plane);
 - the CLI's cluster commands and their exit codes (``tests/cli``), the admission webhook
   tests, ClusterReleasePolicies, cluster templates, undo, reports in ConfigMaps, the
   capacity gate's unit cases and the containment of poisoned rollouts
@@ -28,11 +27,12 @@ for what the real one cannot show on demand, or has not been moved yet:
 
 Moved to the real control plane: the kube layer's verbs, conflicts, watch, status/spec
 separation, Leases and every fault-injection test of the client, the Lease and the status
-writer (``tests/kube``, through the fault proxy); the in-cluster manager's leadership,
-takeover and Lease loss, and ``promote`` following it (``tests/controlplane/test_manager.py``,
-``test_faults.py``); ``promote`` killed at every crash point and the unreachable metrics
-provider (``test_crash_recovery.py``); gates refusing before any change, rollbacks and whole
-rollouts with the audit log as history.
+writer (``tests/kube``, through the fault proxy); the GPU environments' readiness, deadline
+and scale-down rules (a never-ready environment: pods the scheduler cannot place); the
+in-cluster manager's leadership, takeover and Lease loss, and ``promote`` following it
+(``tests/controlplane/test_manager.py``, ``test_faults.py``); ``promote`` killed at every
+crash point and the unreachable metrics provider (``test_crash_recovery.py``); gates
+refusing before any change, rollbacks and whole rollouts with the audit log as history.
 """
 
 from __future__ import annotations
