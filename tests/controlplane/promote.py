@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,12 @@ from support.cluster import rollout_from
 
 from .audit import AuditLog
 from .processes import die_with_parent
+from .rollouts import check_audit, check_fenced
 
 __all__ = [
     "NEW",
     "canary_shares",
+    "check_promoted",
     "create_promote_rollout",
     "promote_argv",
     "promote_env",
@@ -116,3 +119,20 @@ def canary_shares(audit: AuditLog, namespace: str, *, user: str) -> list[float]:
         if not shares or shares[-1] != share:
             shares.append(share)
     return shares
+
+
+def check_promoted(audit: AuditLog, namespace: str, *, user: str) -> None:
+    """A release ``promote`` ran as ``user``, on the audit log: every step 25 -> 50 -> 100 %
+    of the replicas in order and never backwards, the write invariants (``check_audit``) and
+    no write after a lost Lease (``promote``'s short Lease, one run at a time)."""
+    shares = canary_shares(audit, namespace, user=user)
+    assert [s for s in shares if s in (25, 50, 100)] == [25, 50, 100], shares
+    assert shares == sorted(shares), shares  # no step skipped, never backwards
+    check_audit(audit, namespace=namespace, user=user)
+    check_fenced(
+        audit,
+        namespace=namespace,
+        user=user,
+        lease_duration=timedelta(seconds=LEASE_SECONDS),
+        by_agent=False,
+    )

@@ -7,7 +7,6 @@ pass, no write after a lost Lease, and the rollout reaches its terminal phase.""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,7 @@ from support.cluster import SignedRegistry
 
 from .fixtures import TestBed
 from .promote import (
-    LEASE_SECONDS,
-    canary_shares,
+    check_promoted,
     create_promote_rollout,
     promote_env,
     run_promote,
@@ -158,13 +156,4 @@ def test_promote_converges_through_the_fault(cp: TestBed, fault: str) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["status"]["phase"] == "Succeeded"
     assert rule.fired > 0, f"{fault}: the rule never fired ({rule.matched} matches)"
-    shares = canary_shares(cp.audit, cp.namespace, user=cp.controller_user)
-    assert [s for s in shares if s in (25, 50, 100)] == [25, 50, 100], shares
-    check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
-    check_fenced(
-        cp.audit,
-        namespace=cp.namespace,
-        user=cp.controller_user,
-        lease_duration=timedelta(seconds=LEASE_SECONDS),
-        by_agent=False,
-    )
+    check_promoted(cp.audit, cp.namespace, user=cp.controller_user)
