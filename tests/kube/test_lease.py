@@ -6,6 +6,9 @@ it (``tests/kube/conftest.py``)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from controlplane.faults import FaultProxy
 from mlrollout.kube import KubeClient, LeaseLock, LeaseSettings
@@ -93,6 +96,26 @@ def test_loss_is_detected_within_the_renew_deadline(
         assert a.held
     clock.t += 2  # 10 s without a successful renewal: the renew deadline
     assert not a.try_acquire_or_renew()
+    assert not a.held
+
+
+def test_a_renewal_counts_from_when_it_was_sent(
+    kube: KubeClient, ns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Ticker()
+    a = _lock(kube, "a", clock, ns)
+    assert a.try_acquire_or_renew()
+    replace = kube.replace
+
+    def slow_replace(*args: Any, **kwargs: Any) -> Any:
+        answer = replace(*args, **kwargs)
+        clock.t += 9  # the answer arrives 9 s after the request was sent
+        return answer
+
+    monkeypatch.setattr(kube, "replace", slow_replace)
+    clock.t += 2
+    assert a.try_acquire_or_renew()  # renewed, 9 s ago by the time the answer came
+    clock.t += 1.5  # 10.5 s since it was sent: past the renew deadline (10 s)
     assert not a.held
 
 
