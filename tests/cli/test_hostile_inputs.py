@@ -87,7 +87,11 @@ POLICY_CASES = [
     ("not-utf8", b"signature: \xff\n", "not valid UTF-8"),
     ("duplicate-key", b"signature: {}\nsignature: {}\n", "duplicate key"),
     ("alias", b"a: &x {}\nsignature: *x\n", "aliases"),
-    ("naive-time", b"signature:\n  keys: [{path: k.pub, notBefore: 2026-01-01T00:00:00}]\n", ""),
+    (
+        "naive-time",
+        b"signature:\n  publicKeys: [{file: k.pub, notBefore: 2026-01-01T00:00:00}]\n",
+        "notBefore",
+    ),
 ]
 
 

@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["Child", "die_with_parent", "free_port"]
@@ -36,12 +36,16 @@ def die_with_parent() -> None:
 
 
 class Child:
-    """One component process; its stdout and stderr go to ``log``."""
+    """One component process; its stdout and stderr go to ``log``; ``env`` adds to (or
+    overrides) the inherited environment."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, log: Path) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log = log
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Child:
@@ -53,7 +57,10 @@ class Child:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
-                env={k: v for k, v in os.environ.items() if not k.startswith("KUBE")},
+                env={
+                    **{k: v for k, v in os.environ.items() if not k.startswith("KUBE")},
+                    **self.env,
+                },
             )
         return self
 

@@ -35,7 +35,7 @@ from mlrollout.spec.status import EnvName, other_env
 from mlrollout.traffic.factory import build_environments, build_router
 from mlrollout.traffic.selector import ServiceSelectorRouter
 
-__all__ = ["KubeEnvironments", "KubeRolloutState", "build_reconciler"]
+__all__ = ["KubeEnvironments", "KubeRolloutState", "build_reconciler", "send_hooks"]
 
 log = logging.getLogger("mlrollout.controller")
 
@@ -126,7 +126,8 @@ def _emit(recorder: EventRecorder, stored: StoredRollout, event: Emit) -> None:
         log.warning("event not recorded: %s", error)
 
 
-def _notify(stored: StoredRollout, note: Notify) -> None:
+def send_hooks(stored: StoredRollout, note: Notify) -> None:
+    """Send the notifications and informational webhooks of ``note`` (failures logged)."""
     rollout = stored.rollout
     failures = send_notifications(
         rollout.spec.notifications,
@@ -163,7 +164,7 @@ def build_reconciler(
         "record": ConfigMapReports(client, now=clock.now),
         "crash": crash_from_environment(os.environ),
         "emit": lambda stored, event: _emit(recorder, stored, event),
-        "notify": _notify,
+        "notify": send_hooks,
         **(edge_options or {}),
     }
     edge = Edge(

@@ -118,6 +118,11 @@ class LocalProvider:
         self._series: dict[_Key, _Stored] = {}
         self._seen_targets: set[str] = set()
 
+    def set_targets(self, targets: Sequence[str]) -> None:
+        """Scrape these targets from now on (the local platform's servers come and go);
+        samples already scraped stay."""
+        self.targets = tuple(_metrics_url(t) for t in targets)
+
     def close(self) -> None:
         """Release the connection pool (the scraped samples stay readable)."""
         self._client.close()

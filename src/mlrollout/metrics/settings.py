@@ -26,7 +26,7 @@ from pathlib import Path
 from mlrollout.errors import SpecError
 from mlrollout.redaction import register_secret
 from mlrollout.spec.policy import PrometheusConfig, SecretKeyRef
-from mlrollout.spec.scope import CredentialScope
+from mlrollout.spec.scope import DEFAULT_SECRETS_DIR, ENV_SECRETS_DIR, CredentialScope
 from mlrollout.spec.yamlfile import read_regular_file
 
 __all__ = [
@@ -40,8 +40,6 @@ __all__ = [
 
 ENV_URL = "MLROLLOUT_PROMETHEUS_URL"
 ENV_TOKEN = "MLROLLOUT_PROMETHEUS_TOKEN"
-ENV_SECRETS_DIR = "MLROLLOUT_SECRETS_DIR"
-DEFAULT_SECRETS_DIR = "/etc/mlrollout/secrets"
 
 
 @dataclass(frozen=True)
