@@ -183,6 +183,20 @@ def test_a_deposed_writer_stops_before_the_router_write() -> None:
     assert _canary_weight(rec) == 25
 
 
+def test_a_deposed_writer_writes_no_report_record() -> None:
+    rec = make()
+    rec.analyst = ScriptedAnalyst(lambda step, n: "continue")
+    lease = _Lease()
+    rec.edge.fence = LeaseFence(lease)
+    _to_progressing_at(rec, 25)
+    records: list[str] = []
+    rec.edge.record = lambda stored, status: records.append(status.phase.value) or status
+    lease.held = False  # the next pass only records its analysis look: no router write
+    with pytest.raises(LeaseLostError, match="the report record"):
+        rec.reconcile()
+    assert records == []
+
+
 def test_retry_verifies_the_gates_again() -> None:
     rec = make()
     verifier = FakeVerifier(passes=False)

@@ -9,7 +9,9 @@ namespace". Each test has its own namespace, so a test's history is its namespac
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,12 @@ class Request:
     code: int
     stored: dict[str, Any] | None  # the response object, when the policy records it
     timestamp: str
+    agent: str = ""  # the client's User-Agent
+
+    @property
+    def at(self) -> datetime:
+        """When the API server completed the request."""
+        return datetime.fromisoformat(self.timestamp)
 
     @property
     def write(self) -> bool:
@@ -59,14 +67,16 @@ def _request(event: dict[str, Any]) -> Request | None:
         code=int((event.get("responseStatus") or {}).get("code", 0)),
         stored=stored,
         timestamp=event.get("stageTimestamp", ""),
+        agent=event.get("userAgent", ""),
     )
 
 
 class AuditLog:
-    """Incremental reader of one audit log file."""
+    """Incremental reader of one audit log file; thread-safe."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()  # trials in threads share one reader
         self._offset = 0
         self._partial = b""
         self._requests: list[Request] = []
@@ -97,10 +107,12 @@ class AuditLog:
         writes_only: bool = False,
     ) -> list[Request]:
         """Requests so far, oldest first, filtered by the given fields."""
-        self._read_new()
+        with self._lock:
+            self._read_new()
+            requests = list(self._requests)
         return [
             r
-            for r in self._requests
+            for r in requests
             if (namespace is None or r.namespace == namespace)
             and (user is None or r.user == user)
             and (resource is None or r.resource == resource)

@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["Child", "free_port"]
+__all__ = ["Child", "die_with_parent", "free_port"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -29,7 +29,8 @@ def free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """``preexec_fn`` of a child that must not outlive this process (SIGKILL on its death)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
@@ -55,7 +56,7 @@ class Child:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 env={
                     **{k: v for k, v in os.environ.items() if not k.startswith("KUBE")},
                     **self.env,

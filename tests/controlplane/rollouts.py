@@ -23,10 +23,13 @@ from mlrollout.controller.loop import Reconciler, drive
 from mlrollout.controller.manager import Manager, ManagerSettings
 from mlrollout.core import AnalysisLook
 from mlrollout.kube import KubeClient, LeaseSettings, StoredRollout
+from mlrollout.kube.kinds import MODELROLLOUTS
+from mlrollout.kube.rollouts import parse_stored
 from mlrollout.model.analysis import AnalysisDecision
-from support.cluster import BriskClock, SignedRegistry
+from support.cluster import BriskClock, SignedRegistry, create_rollout
 
 from .audit import AuditLog, Request
+from .workloads import build_model, build_route
 
 __all__ = [
     "ScriptAnalyst",
@@ -96,11 +99,96 @@ def run_rollout(
     )
 
 
+def model_rollout(
+    admin: KubeClient, namespace: str, registry: SignedRegistry, *, router: str = "gateway-api"
+) -> None:
+    """The model's GPU environments and a rollout of ``registry.image`` through ``router``
+    ("replicas" or "gateway-api", with its HTTPRoute)."""
+    build_model(admin, namespace)
+    raw = create_rollout(admin, registry.image, namespace=namespace)
+    if router == "gateway-api":
+        build_route(admin, namespace)
+        raw["spec"]["strategy"]["canary"]["traffic"] = {
+            "router": "gateway-api",
+            "httpRoute": {"name": "fraud-scorer"},
+        }
+        admin.replace(MODELROLLOUTS, raw)
+
+
+def read_rollout(admin: KubeClient, namespace: str) -> StoredRollout:
+    """The rollout as stored."""
+    return parse_stored(admin.get(MODELROLLOUTS, "fraud-scorer", namespace))
+
+
 FAST_LEASE = LeaseSettings(
     lease_duration=timedelta(seconds=3),
     renew_deadline=timedelta(seconds=2),
     retry_period=timedelta(milliseconds=200),
 )
+
+
+@dataclass
+class RunningManager:
+    """A manager running in a thread; ``codes`` gets ``run``'s exit code when it returns."""
+
+    manager: Manager
+    thread: threading.Thread
+    codes: list[int] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Ask it to stop and wait for its thread."""
+        self.manager.stop()
+        self.thread.join(10)
+
+
+def start_manager(
+    client: KubeClient,
+    namespace: str,
+    registry: SignedRegistry,
+    *,
+    identity: str = "controlplane-test",
+    lease: LeaseSettings = FAST_LEASE,
+) -> RunningManager:
+    """Start the in-cluster manager (Lease, watch, work queue) on ``namespace`` through
+    ``client`` in a thread; its requests carry ``identity`` as their User-Agent, so the
+    audit log tells replicas apart (``check_fenced``)."""
+    client.api_client.user_agent = identity
+
+    def reconciler_for(c: KubeClient, key: tuple[str, str], analyst: object) -> Reconciler:
+        return reconciler(c, key[0], registry)
+
+    settings = ManagerSettings(
+        identity=identity,
+        namespace=namespace,
+        lease_namespace=namespace,
+        workers=1,
+        lease=lease,
+    )
+    manager = Manager(client, settings, reconciler_for=reconciler_for)
+    codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: codes.append(manager.run()), daemon=True, name=f"manager-{identity}"
+    )
+    running = RunningManager(manager, thread, codes)
+    thread.start()
+    return running
+
+
+def wait_for(
+    read: Callable[[], StoredRollout],
+    until: Callable[[StoredRollout], bool],
+    *,
+    timeout: float = 60.0,
+    what: str = "manager",
+) -> StoredRollout:
+    """Poll ``read()`` until ``until`` holds; ``AssertionError`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stored = read()
+        if until(stored):
+            return stored
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not there after {timeout}s: {read().status.message}")
 
 
 def run_manager(
@@ -111,34 +199,15 @@ def run_manager(
     read: Callable[[], StoredRollout],
     until: Callable[[StoredRollout], bool],
     timeout: float = 60.0,
+    identity: str = "controlplane-test",
 ) -> StoredRollout:
-    """Run the in-cluster manager (Lease, watch, work queue) on ``namespace`` through
-    ``client`` until ``until(read())`` holds; ``AssertionError`` after ``timeout`` s."""
-
-    def reconciler_for(c: KubeClient, key: tuple[str, str], analyst: object) -> Reconciler:
-        return reconciler(c, key[0], registry)
-
-    settings = ManagerSettings(
-        identity="controlplane-test",
-        namespace=namespace,
-        lease_namespace=namespace,
-        workers=1,
-        lease=FAST_LEASE,
-    )
-    manager = Manager(client, settings, reconciler_for=reconciler_for)
-    thread = threading.Thread(target=manager.run, daemon=True, name="manager")
-    thread.start()
+    """Run the in-cluster manager on ``namespace`` through ``client`` until
+    ``until(read())`` holds; ``AssertionError`` after ``timeout`` s."""
+    running = start_manager(client, namespace, registry, identity=identity)
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            stored = read()
-            if until(stored):
-                return stored
-            time.sleep(0.2)
-        raise AssertionError(f"manager: not there after {timeout}s: {read().status.message}")
+        return wait_for(read, until, timeout=timeout)
     finally:
-        manager.stop()
-        thread.join(10)
+        running.stop()
 
 
 def settled(stored: StoredRollout) -> bool:
@@ -200,3 +269,41 @@ def check_audit(audit: AuditLog, *, namespace: str, user: str) -> list[Request]:
         assert record is not None, f"{change.resource} written, no status recorded after it"
         assert _verified(record), f"{change.resource} written before the gates passed"
     return writes
+
+
+def check_fenced(
+    audit: AuditLog,
+    *,
+    namespace: str,
+    user: str,
+    lease_duration: timedelta,
+    by_agent: bool = True,
+) -> list[Request]:
+    """No write after a lost Lease, on the audit log: every write of ``user`` in
+    ``namespace`` other than to the Lease comes from a replica (its User-Agent, see
+    ``start_manager``) whose last accepted Lease write before it named that replica the
+    holder and is younger than ``lease_duration``. With ``by_agent=False`` (one writer at a
+    time, e.g. ``promote`` runs one after another) the last Lease write naming any holder
+    counts. Returns the checked writes."""
+    writes = audit.writes(namespace=namespace, user=user)
+    renewed: dict[str, Request] = {}  # holder identity -> its last accepted Lease write
+    checked = []
+    for w in writes:
+        if w.resource == "leases":
+            holder = ((w.stored or {}).get("spec") or {}).get("holderIdentity")
+            key = holder if by_agent else ""
+            if holder:
+                renewed[key] = w
+            else:  # released
+                renewed.pop(w.agent if by_agent else "", None)
+            continue
+        if w.resource == "events":
+            continue  # Events are not fenced (they change nothing)
+        last = renewed.get(w.agent if by_agent else "")
+        assert last is not None, f"{w.verb} {w.resource}/{w.name} by {w.agent!r} holding no Lease"
+        age = w.at - last.at
+        assert age <= lease_duration, (
+            f"{w.verb} {w.resource}/{w.name} by {w.agent!r} {age} after its last renewal"
+        )
+        checked.append(w)
+    return checked

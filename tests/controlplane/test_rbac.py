@@ -15,12 +15,11 @@ from mlrollout.kube import LeaseLock, StoredRollout
 from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS
 from mlrollout.kube.rollouts import parse_stored
 from mlrollout.spec.status import Phase
-from support.cluster import SignedRegistry, create_rollout
+from support.cluster import SignedRegistry
 
 from .fixtures import TestBed
 from .rbac import RuleRef, load_rbac, shipped_rules
-from .rollouts import check_audit, run_manager, run_rollout
-from .workloads import build_model, build_route
+from .rollouts import check_audit, model_rollout, run_manager, run_rollout
 
 pytestmark = pytest.mark.controlplane
 
@@ -41,16 +40,7 @@ def test_shipped_rbac_has_no_wildcards_and_no_secrets() -> None:
 
 
 def _model(cp: TestBed, registry: SignedRegistry, router: str) -> None:
-    """The model's GPU environments and a rollout of ``registry.image`` through ``router``."""
-    build_model(cp.admin, cp.namespace)
-    raw = create_rollout(cp.admin, registry.image, namespace=cp.namespace)
-    if router == "gateway-api":
-        build_route(cp.admin, cp.namespace)
-        raw["spec"]["strategy"]["canary"]["traffic"] = {
-            "router": "gateway-api",
-            "httpRoute": {"name": "fraud-scorer"},
-        }
-        cp.admin.replace(MODELROLLOUTS, raw)
+    model_rollout(cp.admin, cp.namespace, registry, router=router)
 
 
 @pytest.mark.parametrize(

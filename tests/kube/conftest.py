@@ -1,10 +1,12 @@
 """Where the kube layer's tests run: on the real control plane, unless they need the test API
-server's fault injection or history.
+server (Deployments never ready on demand, its write history).
 
 A test that asks for ``kube`` and ``ns`` gets an admin ``KubeClient`` on the real
-kube-apiserver and a namespace of its own (marked ``controlplane``). A test that does not
-ask for ``ns``, or also asks for ``kube_server`` (faults, the server's write history), gets
-the strict test API server and namespace ``default``, as before.
+kube-apiserver and a namespace of its own (marked ``controlplane``); one that also asks for
+``faults`` talks to it through the fault proxy (``controlplane.faults``), as a
+ServiceAccount bound to ``cluster-admin`` in that namespace. A test that does not ask for
+``ns``, or asks for ``kube_server``, gets the strict test API server and namespace
+``default``, as before.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.faults import FaultProxy
+from controlplane.fixtures import TestBed
 from kubeapi import write_kubeconfig
 from mlrollout.kube import KubeClient, connect
 
@@ -40,6 +44,12 @@ def ns(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def faults(cp: TestBed) -> FaultProxy:
+    """The fault proxy ``kube`` talks through."""
+    return cp.fault_proxy()
+
+
+@pytest.fixture
 def kube(
     request: pytest.FixtureRequest, tmp_path: Path, no_sleep: list[float]
 ) -> Iterator[KubeClient]:
@@ -48,6 +58,9 @@ def kube(
     if _on_test_server(request.fixturenames):
         server = request.getfixturevalue("kube_server")
         path = write_kubeconfig(server.url, tmp_path / "kubeconfig")
+    elif "faults" in request.fixturenames:
+        bed: TestBed = request.getfixturevalue("cp")
+        path = bed.namespace_admin_kubeconfig(through=request.getfixturevalue("faults"))
     else:
         path = request.getfixturevalue("cp").session.plane.admin_kubeconfig
     client = connect(kubeconfig=str(path), timeout=5.0)

@@ -1,11 +1,11 @@
-"""``KubeClient``: verbs, error translation, retries. Tests with ``ns`` run on the real
-kube-apiserver; the fault-injection ones on the strict test API server (conftest)."""
+"""``KubeClient``: verbs, error translation, retries, on the real kube-apiserver; the
+fault-injection ones through the fault proxy in front of it (conftest)."""
 
 from __future__ import annotations
 
 import pytest
 
-from kubeapi import KubeApiServer
+from controlplane.faults import FaultProxy
 from mlrollout.errors import (
     ApiUnavailableError,
     ConflictError,
@@ -81,7 +81,7 @@ def test_invalid_object_is_translated(kube: KubeClient, ns: str) -> None:
 
 
 def test_throttling_is_retried_after_the_servers_delay(
-    kube: KubeClient, kube_server: KubeApiServer, no_sleep: list[float]
+    kube: KubeClient, ns: str, faults: FaultProxy, no_sleep: list[float]
 ) -> None:
     kube.create(
         SERVICES,
@@ -91,31 +91,29 @@ def test_throttling_is_retried_after_the_servers_delay(
             "metadata": {"name": "s"},
             "spec": {"selector": {"env": "blue"}, "ports": [{"port": 80}]},
         },
-        "default",
+        ns,
     )
-    kube_server.faults.add(verb="PATCH", path_regex=r"/services/s$", status=429, retry_after=3)
-    kube_server.faults.add(verb="PATCH", path_regex=r"/services/s$", nth=2, status=500)
-    patched = kube.patch(SERVICES, "s", "default", {"spec": {"selector": {"env": "green"}}})
+    faults.add(verb="PATCH", path=r"/services/s$", status=429, retry_after=3)
+    faults.add(verb="PATCH", path=r"/services/s$", nth=2, status=500)
+    patched = kube.patch(SERVICES, "s", ns, {"spec": {"selector": {"env": "green"}}})
     assert patched["spec"]["selector"] == {"env": "green"}
     assert no_sleep[0] == 3.0
     assert len(no_sleep) == 2
 
 
 def test_persistent_outage_gives_up_as_unavailable(
-    kube: KubeClient, kube_server: KubeApiServer, no_sleep: list[float]
+    kube: KubeClient, ns: str, faults: FaultProxy, no_sleep: list[float]
 ) -> None:
-    kube_server.faults.add(verb="GET", path_regex=r"/services/", times=None, status=503)
+    faults.add(verb="GET", path=r"/services/", times=None, status=503)
     with pytest.raises(ApiUnavailableError, match="HTTP 503"):
-        kube.get(SERVICES, "s", "default")
+        kube.get(SERVICES, "s", ns)
     assert len(no_sleep) == 4
 
 
-def test_throttled_error_carries_retry_after(kube: KubeClient, kube_server: KubeApiServer) -> None:
-    kube_server.faults.add(
-        verb="GET", path_regex=r"/configmaps/x$", times=None, status=429, retry_after=1
-    )
+def test_throttled_error_carries_retry_after(kube: KubeClient, ns: str, faults: FaultProxy) -> None:
+    faults.add(verb="GET", path=r"/configmaps/x$", times=None, status=429, retry_after=1)
     with pytest.raises(ThrottledError) as info:
-        kube.get(CONFIGMAPS, "x", "default")
+        kube.get(CONFIGMAPS, "x", ns)
     assert info.value.retry_after is not None
     assert info.value.retry_after.total_seconds() == 1.0
 

@@ -1,8 +1,7 @@
 """The GPU environments: readiness as a pure function, the release write, scaling, waits.
 
-Tests that ask for ``ns`` (directly or through ``envs``) and not for ``kube_server`` run on
-the real control plane; the ones that hold a Deployment never-ready stay on the test API
-server (``tests/kube/conftest.py``)."""
+Tests that ask for ``ns`` (directly or through ``envs``) run on the real control plane; a
+Deployment is held never-ready by rolling it to pods the scheduler cannot place."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ import pytest
 import mlrollout.kube.environments as environments_module
 from controlplane.fixtures import TestBed
 from controlplane.workloads import POOL_LABEL, gpu_node, wait_until
-from kubeapi import KubeApiServer, assert_valid_history
 from mlrollout.clock import SystemClock
 from mlrollout.errors import DeadlineError, RouterError, SpecError
 from mlrollout.kube import KubeClient
@@ -102,22 +100,19 @@ def deployment(env: str, *, replicas: int = 2, containers: int = 1, ns: str = NS
 
 @pytest.fixture
 def envs(kube: KubeClient, ns: str) -> GpuEnvironments:
-    """Blue and green with 2 ready pods each: on the real control plane (a test that does
-    not ask for ``kube_server``) on 2 kwok nodes with 3 GPUs each. (With no GPU free, a
-    release of green would never finish on the real scheduler: the rolling update surges
-    one pod, which cannot be placed, and keeps both old ones, since 25 % of 2 rounds to no
-    unavailable pod.)"""
-    if ns != NS:
-        for i in range(2):
-            kube.create(NODES, gpu_node(f"{ns}-gpu-{i}", pool=ns, gpus=3))
+    """Blue and green with 2 ready pods each, on the real control plane on 2 kwok nodes with
+    3 GPUs each. (With no GPU free, a release of green would never finish on the real
+    scheduler: the rolling update surges one pod, which cannot be placed, and keeps both old
+    ones, since 25 % of 2 rounds to no unavailable pod.)"""
+    for i in range(2):
+        kube.create(NODES, gpu_node(f"{ns}-gpu-{i}", pool=ns, gpus=3))
     kube.create(DEPLOYMENTS, deployment("blue", ns=ns), ns)
     kube.create(DEPLOYMENTS, deployment("green", ns=ns), ns)
     made = GpuEnvironments(kube, namespace=ns, deployments={"blue": "m-blue", "green": "m-green"})
-    if ns != NS:
-        wait_until(
-            lambda: all(assess_readiness(made.fetch(e)).healthy for e in ("blue", "green")),
-            what="blue and green ready on kwok nodes",
-        )
+    wait_until(
+        lambda: all(assess_readiness(made.fetch(e)).healthy for e in ("blue", "green")),
+        what="blue and green ready on kwok nodes",
+    )
     return made
 
 
@@ -272,12 +267,22 @@ def test_the_live_environment_is_never_changed_in_place(
     assert _client_deployment_writes(cp, ns) == before
 
 
-def test_wait_ready_gives_up_at_the_deadline(
-    envs: GpuEnvironments, kube_server: KubeApiServer
-) -> None:
-    kube_server.deployments.set_never_ready(NS, "m-green")
-    restart = {"spec": {"template": {"metadata": {"annotations": {"restart": "1"}}}}}
-    envs.client.patch(DEPLOYMENTS, "m-green", NS, restart)  # no pod became Ready before
+def _never_ready(envs: GpuEnvironments, name: str) -> None:
+    """Roll ``name`` to pods the real scheduler cannot place (a node pool with no nodes): the
+    rollout of its Deployment never completes, so it is never healthy again."""
+    nowhere = {
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {"restart": "1"}},
+                "spec": {"nodeSelector": {POOL_LABEL: "nowhere"}},
+            }
+        }
+    }
+    envs.client.patch(DEPLOYMENTS, name, envs.namespace, nowhere)
+
+
+def test_wait_ready_gives_up_at_the_deadline(envs: GpuEnvironments) -> None:
+    _never_ready(envs, "m-green")
     clock = StepClock()
     with pytest.raises(DeadlineError, match=r"green \(m-green\) not ready after 5.0s: timed out"):
         envs.wait_ready(
@@ -299,15 +304,10 @@ def test_wait_ready_waits_for_the_warm_up_probe(envs: GpuEnvironments) -> None:
         )
 
 
-def test_scale_down_refuses_the_only_healthy_environment(
-    envs: GpuEnvironments, kube_server: KubeApiServer
-) -> None:
+def test_scale_down_refuses_the_only_healthy_environment(envs: GpuEnvironments) -> None:
     clock = StepClock()
     envs.wait_ready("blue", clock=clock, deadline=timedelta(seconds=30))
-    kube_server.deployments.set_never_ready(NS, "m-green")
-    # Replace green's pods so none of them became Ready before the switch above.
-    restart = {"spec": {"template": {"metadata": {"annotations": {"restart": "1"}}}}}
-    envs.client.patch(DEPLOYMENTS, "m-green", NS, restart)
+    _never_ready(envs, "m-green")
     envs.wait_ready("blue", clock=clock, deadline=timedelta(seconds=30))
     with pytest.raises(DeadlineError):
         envs.wait_ready("green", clock=clock, deadline=timedelta(seconds=1))
@@ -329,16 +329,22 @@ def test_scale_down_of_the_old_environment_once_the_new_one_is_healthy(
 
 
 def test_patch_replicas_writes_annotations_in_the_same_request(
-    envs: GpuEnvironments, kube_server: KubeApiServer
+    envs: GpuEnvironments, cp: TestBed
 ) -> None:
     envs.patch_replicas("blue", 3, annotations={"mlrollout.io/x": "1"})
     obj = envs.fetch("blue")
-    assert (obj["spec"]["replicas"], obj["metadata"]["annotations"]) == (3, {"mlrollout.io/x": "1"})
+    # (The Deployment controller keeps its own revision annotation beside ours.)
+    assert (obj["spec"]["replicas"], obj["metadata"]["annotations"]["mlrollout.io/x"]) == (3, "1")
     envs.patch_replicas("blue", 1, annotations={"mlrollout.io/x": None})
-    assert (
-        "annotations" not in envs.fetch("blue")["metadata"]
-        or not envs.fetch("blue")["metadata"]["annotations"]
-    )
+    obj = envs.fetch("blue")
+    assert obj["spec"]["replicas"] == 1
+    assert "mlrollout.io/x" not in (obj["metadata"].get("annotations") or {})
     with pytest.raises(ValueError, match="must not be negative"):
         envs.patch_replicas("blue", -1)
-    assert_valid_history(kube_server)
+    # One request each: replicas and annotations together, nothing for the refused value.
+    patches = [
+        w.verb
+        for w in cp.audit.writes(namespace=envs.namespace, resource="deployments")
+        if w.name == "m-blue" and w.subresource == "" and w.verb == "patch"
+    ]
+    assert patches == ["patch", "patch"]

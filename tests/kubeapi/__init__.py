@@ -9,22 +9,30 @@ and ``fixtures`` (pytest). What it does not cover: authentication, RBAC, admissi
 server-side apply, finalizers and graceful deletion, ReplicaSets, a real data plane.
 
 Since the real control plane (``tests/controlplane``, marker ``controlplane``) runs in the
-tests, this server is kept only for what the real one cannot show on demand:
+tests, with a fault proxy in front of it (``controlplane.faults``), this server is kept only
+for what the real one cannot show on demand, or has not been moved yet:
 
-- fault injection (409, 429 + Retry-After, 500/503, connection resets, delays, watch drops)
-  and what the client, the Lease and the status writer do under each (``tests/kube``
-  tests that ask for ``kube_server``, ``tests/traffic`` router failures);
-- Deployments made never-ready on request (``deployments.set_never_ready``) for readiness,
-  deadline and scale-down rules (``tests/kube/test_environments.py``, the router contract
-  suite ``tests/traffic``), and the in-process write history those suites replay;
-- the in-cluster manager's failover, ``promote``/CLI runs and the end-to-end rollouts with
-  the data plane (``tests/controller/test_manager.py``, ``tests/cli``, ``tests/e2e``): not
-  moved yet.
+- the router contract suite (``tests/traffic``): it replays this server's in-process write
+  history after every step and holds environments never-ready
+  (``deployments.set_never_ready``); not moved yet (the audit log, the fault proxy and pods
+  the scheduler cannot place now offer the same on the real control plane);
+- the CLI's cluster commands and their exit codes (``tests/cli``), the admission webhook
+  tests, ClusterReleasePolicies, cluster templates, undo, reports in ConfigMaps, the
+  capacity gate's unit cases and the containment of poisoned rollouts
+  (``tests/controller/test_manager_containment.py``): not moved yet;
+- the end-to-end rollouts with the data plane (``tests/e2e/test_rollouts_e2e.py``,
+  ``test_dataplane.py``): the data plane routes by the Service selectors and HTTPRoute
+  weights this server holds;
+- its own tests (``tests/kubeapi/test_*.py``).
 
-Moved to the real control plane: the kube layer's verbs, conflicts, watch and status/spec
-separation, Leases (``tests/kube`` tests that ask for ``ns``); gates refusing before any
-change, rollbacks and whole rollouts with the audit log as history
-(``tests/controlplane``).
+Moved to the real control plane: the kube layer's verbs, conflicts, watch, status/spec
+separation, Leases and every fault-injection test of the client, the Lease and the status
+writer (``tests/kube``, through the fault proxy); the GPU environments' readiness, deadline
+and scale-down rules (a never-ready environment: pods the scheduler cannot place); the
+in-cluster manager's leadership, takeover and Lease loss, and ``promote`` following it
+(``tests/controlplane/test_manager.py``, ``test_faults.py``); ``promote`` killed at every
+crash point and the unreachable metrics provider (``test_crash_recovery.py``); gates
+refusing before any change, rollbacks and whole rollouts with the audit log as history.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ class Edge:
     notify: Callable[[StoredRollout, Notify], None] = lambda stored, note: None
     record: Callable[[StoredRollout, RolloutStatus], RolloutStatus] = lambda stored, status: status
     log: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
-    fence: Fence = NO_FENCE  # checked before every router, workload and status write
+    fence: Fence = NO_FENCE  # checked before every router, workload, record and status write
 
 
 def apply_decision(
@@ -115,6 +115,7 @@ def apply_decision(
             reason=decision.reason,
         )
         stored, status = _apply(edge, stored, status, action)
+    edge.fence.check("the report record")  # a deposed writer writes no record either
     status = edge.record(stored, status)  # the report record (best effort), then its reference
     edge.crash("before-status-write")
     edge.fence.check("the status")

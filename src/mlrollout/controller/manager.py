@@ -146,7 +146,10 @@ class Manager:
         self.stop()
         for thread in list(self._workers.values()):
             thread.join(timeout=5)
-        if not lost:
+        busy = any(t.is_alive() for t in self._workers.values() if t.name != "watch")
+        if not lost and not busy:
+            # Released only when no pass can still write: a worker still in a pass (a slow
+            # API server) keeps the Lease to its expiry, so no successor overlaps with it.
             self.lease.release()
         return 1 if lost else 0
 

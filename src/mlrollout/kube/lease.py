@@ -75,7 +75,12 @@ class LeaseLock:
         return age < self.settings.renew_deadline.total_seconds()
 
     def try_acquire_or_renew(self) -> bool:
-        """One election round: True when this identity holds the Lease afterwards."""
+        """One election round: True when this identity holds the Lease afterwards.
+
+        A renewal counts from when it was sent, not from when its answer came: the API
+        server stored it at or after that moment, so a slow answer never stretches the
+        time this process believes it holds the Lease (``held``, the fences)."""
+        sent = self._monotonic()
         try:
             won = self._attempt()
             self.last_error = None
@@ -85,7 +90,7 @@ class LeaseLock:
             failed = isinstance(exc, KubeError) and not isinstance(exc, ConflictError)
             self.last_error = exc if failed else None
         if won:
-            self._last_renewed = self._monotonic()
+            self._last_renewed = sent
         return won and self.held
 
     def release(self) -> None:
