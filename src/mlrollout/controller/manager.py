@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
 from mlrollout.controller.containment import Backoff, classify, clear_failure, record_failure
@@ -257,8 +258,10 @@ class Manager:
         return requeue
 
     def _pass(self, key: Key) -> tuple[StoredRollout, timedelta]:
-        reconciler = self._reconciler(key)
-        stored, decision = reconciler.reconcile()
+        current = self.client.get(MODELROLLOUTS, key[1], key[0])
+        reconciler = self._reconciler(key, current)
+        # The pass starts from this read: one GET of the rollout per pass, not two.
+        stored, decision = reconciler.reconcile(parse_stored(current))
         self.telemetry.decisions.labels(phase=stored.status.phase.value).inc()
         self.telemetry.record(stored)
         return stored, decision.requeue_after or IDLE_REQUEUE
@@ -298,8 +301,7 @@ class Manager:
             log.warning("%s/%s: %s", *key, redact(str(exc)))
         return False
 
-    def _reconciler(self, key: Key) -> Reconciler:
-        current = self.client.get(MODELROLLOUTS, key[1], key[0])
+    def _reconciler(self, key: Key, current: dict[str, Any]) -> Reconciler:
         generation = int(current["metadata"].get("generation") or 0)
         cached = self._reconcilers.get(key)
         if cached is not None and cached[0] == generation:
