@@ -19,10 +19,13 @@ Targets (issue 13): p99 < 1 s, steady memory < 500 MiB.
 
 **Failover.** In a second namespace, two replicas share the Lease; rollouts with pauses
 between weights are mid-shift when the leader is killed (SIGKILL, or frozen with SIGSTOP and
-resumed after the takeover: ``--failover-signal``). Measured: the time from the kill until
-the new leader's first write that is not the Lease, and from the old leader's last Lease
-renewal; the audit log must show no write by the old leader's token after its Lease expired
-(last renewal + Lease duration). Target: within the Lease duration (15 s).
+resumed after the takeover: ``--failover-signal``). Measured on the audit log (each replica
+has a token of its own): the old leader's last Lease renewal, the new leader's Lease
+acquisition and its first write that is not the Lease, from the kill and from the expiry of
+the old Lease (last renewal + Lease duration); and every write of the old leader's token
+after that expiry (there must be none). The successor may only act once the Lease expired,
+so the target (issue 13: failover within the Lease duration, 15 s) is read as: the new
+leader acts within one Lease duration of the old Lease's expiry.
 """
 
 from __future__ import annotations
@@ -235,7 +238,7 @@ def run_failover(
 ) -> dict[str, Any]:
     """Two replicas; the leader killed (or frozen) mid-shift; the takeover from the audit
     log."""
-    namespace = "failover"
+    namespace = f"failover-{how}"
     shape = FleetShape(models=rollouts, pause_s=20)
     fleet = _build_fleet(plane, api, namespace, shape)
     a = ControllerProcess(plane, api, namespace=namespace, identity="replica-a", workdir=workdir)
@@ -292,22 +295,34 @@ def run_failover(
     acquired = b_lease[0].at if b_lease else None
     acts = [c for c in b_writes if c.resource != "leases"]
     first_act = acts[0].at if acts else None
+    # Any request for a rollout (a read starts every pass): a pass may find nothing to
+    # write, say while a pause runs.
+    requests = [c for c in calls if c.credential == b_id and c.resource != "leases"]
+    first_request = next((c.at for c in requests if acquired and c.at >= acquired), None)
+    after_expiry = _seconds(expiry, first_act)
     return {
         "rollouts": rollouts,
-        "signal": "SIGSTOP then SIGCONT" if how == "stop" else "SIGKILL",
+        "signal": "SIGSTOP, SIGCONT after the takeover" if how == "stop" else "SIGKILL",
         "lease_duration_s": LEASE_DURATION_S,
         "phases": dict(phases),
         "old_leader_exit_code": old_exit,
-        "new_leader_acquired_after_kill_s": _seconds(killed_at, acquired),
-        "new_leader_first_write_after_kill_s": _seconds(killed_at, first_act),
-        "new_leader_first_write_after_last_renewal_s": _seconds(last_renewal, first_act),
-        "new_leader_first_write": None if not acts else f"{acts[0].verb} {acts[0].resource}",
         "old_leader_last_renewal": last_renewal.isoformat(),
         "old_leader_lease_expired": expiry.isoformat(),
+        "kill_after_last_renewal_s": _seconds(last_renewal, killed_at),
+        "new_leader_acquired_after_kill_s": _seconds(killed_at, acquired),
+        "new_leader_acquired_after_expiry_s": _seconds(expiry, acquired),
+        "new_leader_first_request_after_expiry_s": _seconds(expiry, first_request),
+        "new_leader_first_write_after_kill_s": _seconds(killed_at, first_act),
+        "new_leader_first_write_after_expiry_s": after_expiry,
+        "new_leader_first_write": None if not acts else f"{acts[0].verb} {acts[0].resource}",
         "old_leader_writes_after_kill": len(old_writes_after_kill),
         "old_leader_writes_after_lease_expired": old_writes_after_expiry,
-        "target_within_lease_duration": first_act is not None
-        and (first_act - last_renewal).total_seconds() <= LEASE_DURATION_S,
+        # The successor may act only once the Lease has expired (one actor at a time), so
+        # the failover time is at least the Lease duration after the old leader's last
+        # renewal; the target is that it acts within one more Lease duration.
+        "target_acts_within_lease_duration_of_expiry": after_expiry is not None
+        and after_expiry <= LEASE_DURATION_S,
+        "target_no_old_leader_write_after_expiry": not old_writes_after_expiry,
     }
 
 
@@ -321,7 +336,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="controller workers (4)")
     parser.add_argument("--idle", type=float, default=60.0, help="idle seconds measured (60)")
     parser.add_argument("--failover-rollouts", type=int, default=20, help="failover run (20)")
-    parser.add_argument("--failover-signal", choices=("kill", "stop"), default="kill")
+    parser.add_argument(
+        "--failover-signal",
+        choices=("kill", "stop", "both"),
+        default="both",
+        help="kill: SIGKILL the leader; stop: freeze it (SIGSTOP) past its Lease and resume "
+        "it after the takeover; both (default): one run each",
+    )
     parser.add_argument("--skip-scale", action="store_true", help="only the failover run")
     parser.add_argument("--skip-failover", action="store_true", help="only the scale run")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
@@ -355,9 +376,13 @@ def main() -> None:
                 idle_s=args.idle,
             )
         if not args.skip_failover:
-            result["failover"] = run_failover(
-                plane, api, workdir, rollouts=args.failover_rollouts, how=args.failover_signal
+            signals = (
+                ("kill", "stop") if args.failover_signal == "both" else (args.failover_signal,)
             )
+            result["failover"] = [
+                run_failover(plane, api, workdir, rollouts=args.failover_rollouts, how=how)
+                for how in signals
+            ]
     finally:
         result["machine"]["load_average_1m_end"] = os.getloadavg()[0]
         api.close()
