@@ -36,6 +36,7 @@ from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import Telemetry
 from mlrollout.controller.workqueue import Key, WorkQueue
 from mlrollout.errors import KubeError, LeaseLostError, NotFoundError, TransientError
+from mlrollout.gates.capacity import CapacitySnapshot
 from mlrollout.kube import KubeClient, LeaseLock, LeaseSettings
 from mlrollout.kube.fencing import LeaseFence
 from mlrollout.kube.kinds import MODELROLLOUTS
@@ -93,6 +94,9 @@ class Manager:
             settings=settings.lease,
         )
         self.fence = LeaseFence(self.lease)
+        # One view of nodes and pods for every rollout's GPU capacity gate (listed at most
+        # every two seconds), not a list of the whole cluster per verification.
+        self.capacity = CapacitySnapshot(client)
         self.heartbeats = Heartbeats(stuck_after=settings.stuck_after)
         self.backoff = settings.backoff
         self._reconcilers: dict[Key, tuple[int, Reconciler]] = {}
@@ -320,6 +324,7 @@ class Manager:
             analyst=analyst,
             clock=self.clock,
             identity=self.settings.identity,
+            capacity=self.capacity,
         )
 
 
