@@ -80,7 +80,6 @@ class Manager:
         clock: Clock | None = None,
         reconciler_for: Callable[[KubeClient, Key, Analyst | None], Reconciler] | None = None,
     ) -> None:
-        self.client = client
         self.settings = settings
         self.analyst_for = analyst_for
         self.telemetry = telemetry or Telemetry()
@@ -94,6 +93,9 @@ class Manager:
             settings=settings.lease,
         )
         self.fence = LeaseFence(self.lease)
+        # Every write of a pass is fenced where it is sent (``KubeClient.fenced``), besides
+        # the checks before each effect; the Lease itself is written through ``client``.
+        self.client = client.fenced(self.fence.check)
         # One view of nodes and pods for every rollout's GPU capacity gate (listed at most
         # every two seconds), not a list of the whole cluster per verification.
         self.capacity = CapacitySnapshot(client)
