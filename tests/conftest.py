@@ -7,9 +7,18 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["kubeapi.fixtures", "support.kube_fixtures", "controlplane.fixtures"]
+from support.budgets import register_profiles
+
+pytest_plugins = [
+    "kubeapi.fixtures",
+    "support.kube_fixtures",
+    "support.shards",
+    "controlplane.fixtures",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+register_profiles()
 
 
 @pytest.fixture

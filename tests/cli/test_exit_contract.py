@@ -34,6 +34,9 @@ KC = "KUBECONFIG_CLOSED"
 BAD_KC = "KUBECONFIG_GARBAGE"
 PROM = f"http://127.0.0.1:{CLOSED}"
 BUSY = "BUSY_PORT"
+STATE = "STATE_DIR"
+NOT_WRITABLE = "STATE_DIR_NOT_WRITABLE"
+LOCAL = "examples/local/rollout.yaml"
 
 ANALYZE = ["analyze", "-T", "errors", "--baseline", "environment=blue"]
 ANALYZE += ["--canary", "environment=green"]
@@ -43,7 +46,43 @@ CASES: dict[str, tuple[list[str], int]] = {
     "lint/missing-file": (["lint", "nope.yaml"], ExitCode.BAD_INPUT),
     "lint/bad-flag": (["lint", "--bogus", "examples/canary.yaml"], ExitCode.BAD_INPUT),
     "lint/bad-output": (["lint", "examples/canary.yaml", "-o", "xml"], ExitCode.BAD_INPUT),
+    # demo
+    "demo/port-in-use": (["demo", "--port", BUSY, "--state-dir", STATE], ExitCode.BAD_INPUT),
+    "demo/state-dir-not-writable": (["demo", "--state-dir", NOT_WRITABLE], ExitCode.BAD_INPUT),
+    "demo/bad-scenario": (["demo", "--scenario", "slowness"], ExitCode.BAD_INPUT),
+    "demo/bad-rate": (["demo", "--rate", "0", "--state-dir", STATE], ExitCode.BAD_INPUT),
+    "demo/bad-output": (["demo", "-o", "xml", "--state-dir", STATE], ExitCode.BAD_INPUT),
+    "status/local-not-a-state-dir": (
+        ["status", "fraud-scorer", "--platform", "local", "--state-dir", NOT_WRITABLE],
+        ExitCode.BAD_INPUT,
+    ),
+    "status/state-dir-without-local": (
+        ["status", "fraud-scorer", "--state-dir", STATE, "--kubeconfig", KC],
+        ExitCode.BAD_INPUT,
+    ),
     # promote
+    "promote/local-port-in-use": (
+        ["promote", LOCAL, "--port", BUSY, "--state-dir", STATE],
+        ExitCode.BAD_INPUT,
+    ),
+    "promote/local-state-dir-not-writable": (
+        ["promote", LOCAL, "--state-dir", NOT_WRITABLE],
+        ExitCode.BAD_INPUT,
+    ),
+    "promote/local-no-wait": (["promote", LOCAL, "--no-wait"], ExitCode.BAD_INPUT),
+    "promote/local-cluster-option": (["promote", LOCAL, "--context", "prod"], ExitCode.BAD_INPUT),
+    "promote/platform-conflict": (
+        ["promote", LOCAL, "--platform", "kubernetes", "--kubeconfig", KC],
+        ExitCode.BAD_INPUT,
+    ),
+    "promote/local-option-on-kubernetes": (
+        ["promote", "examples/canary.yaml", "--state-dir", STATE, "--kubeconfig", KC],
+        ExitCode.BAD_INPUT,
+    ),
+    "promote/local-unservable-gate": (
+        ["promote", "examples/canary.yaml", "--platform", "local", "--state-dir", STATE],
+        ExitCode.BAD_INPUT,
+    ),
     "promote/mistyped-path": (["promote", "examples/canry.yaml", "--kubeconfig", KC], 2),
     "promote/bad-image": (
         ["promote", "fraud-scorer", "--image", "fraud:latest", "--kubeconfig", KC],
@@ -91,6 +130,10 @@ CASES: dict[str, tuple[list[str], int]] = {
     # admission
     "admission/missing-certificate": (
         ["admission", "--tls-cert-file", "/nonexistent", "--tls-private-key-file", "/nonexistent"],
+        ExitCode.BAD_INPUT,
+    ),
+    "admission/bad-output": (
+        ["admission", "-o", "xml", "--tls-cert-file", "x", "--tls-private-key-file", "y"],
         ExitCode.BAD_INPUT,
     ),
     "admission/port-out-of-range": (
@@ -156,6 +199,10 @@ CASES: dict[str, tuple[list[str], int]] = {
         ["controller", "--health-host", "127.0.0.1", "--health-port", BUSY, "--kubeconfig", KC],
         ExitCode.BAD_INPUT,
     ),
+    "controller/bad-output": (
+        ["controller", "--health-port", "0", "-o", "xml", "--kubeconfig", KC],
+        ExitCode.BAD_INPUT,
+    ),
     "controller/bad-kubeconfig": (
         ["controller", "--health-port", "0", "--kubeconfig", BAD_KC],
         ExitCode.BAD_INPUT,
@@ -193,6 +240,10 @@ CASES: dict[str, tuple[list[str], int]] = {
     ),
     # manifests
     "manifests/bad-output": (["manifests", "crd", "-o", "xml"], ExitCode.BAD_INPUT),
+    "manifests/report-schema-bad-output": (
+        ["manifests", "report-schema", "-o", "xml"],
+        ExitCode.BAD_INPUT,
+    ),
     "root/unknown-command": (["frobnicate"], ExitCode.BAD_INPUT),
 }
 
@@ -216,7 +267,12 @@ def kubeconfigs(tmp_path: Path) -> dict[str, str]:
     )
     garbage = tmp_path / "garbage"
     garbage.write_text("this is not a kubeconfig\n")
-    return {KC: str(closed), BAD_KC: str(garbage)}
+    return {
+        KC: str(closed),
+        BAD_KC: str(garbage),
+        STATE: str(tmp_path / "state"),
+        NOT_WRITABLE: str(garbage / "state"),
+    }
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -237,6 +293,9 @@ def test_exit_code_follows_the_readme_table(
 ) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("KUBECONFIG", raising=False)
+    # Set (and restored afterwards) so the controller's in-process default ("false")
+    # does not leak into later tests.
+    monkeypatch.setenv("MLROLLOUT_ALLOW_KEY_FILES", "true")
     argv, expected = CASES[case]
     swap = {**kubeconfigs, BUSY: str(busy_port)}
     code, out, err = _run([swap.get(a, a) for a in argv], capsys)

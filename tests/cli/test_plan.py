@@ -129,3 +129,18 @@ def test_roles_and_which_metrics_can_gate_at_the_traffic(
     assert low["latency/latency-p99"]["recommendedMargin"] > 0.05
     assert high["latency/latency-p99"]["canGate"] is True
     assert high["latency/latency-p99"]["recommendedMargin"] is None
+
+
+@pytest.mark.parametrize("example", ["canary.yaml", "blue-green.yaml", "gateway-canary.yaml"])
+def test_the_shipped_examples_lint_and_plan_without_an_unreachable_weight(
+    example: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As shipped (4 stable pods, the README's setup): `lint` is clean and `plan` warns of
+    no weight the router cannot give (3 pods would: see test_reachable)."""
+    path = str(ROOT / "examples" / example)
+    code, out, err = run(["lint", path, "-t", str(ROOT / "analyses")], capsys)
+    assert (code, err) == (0, ""), out
+    assert f"{path}: ok: ModelRollout " in out
+    code, out, _ = run(["plan", path, "--rps", "100", "--replicas", "4", "-o", "json"], capsys)
+    assert code == 0
+    assert json.loads(out)["warnings"] == []

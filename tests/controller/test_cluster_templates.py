@@ -49,6 +49,7 @@ def _rollout(kube: KubeClient, registry: SignedRegistry) -> None:
     kube.replace(MODELROLLOUTS, raw)
 
 
+@pytest.mark.slow
 def test_a_template_in_the_cluster_drives_a_rollout_to_succeeded(
     kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
 ) -> None:

@@ -1,8 +1,8 @@
 """Property test of ``decide()``: random judges, intents, gates and spec changes.
 
-Whatever happens, every applied split keeps weights in 0–100 summing to 100, no traffic
-reaches the candidate before its release passed the gates, and an abort ends with the
-canary at 0%.
+Whatever happens, every applied split gives the canary a weight the spec names (a step's
+setWeight, 0 or 100), no traffic reaches the candidate before its release passed the gates,
+and an abort ends with the canary at 0%.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from mlrollout.core.actions import Deploy, Shift
 from mlrollout.spec.status import Intent, Phase
+from support.budgets import examples
 
 DECISIONS = st.sampled_from(["continue", "continue", "promote", "rollback", "pause"])
 INTENTS = st.sampled_from(list(Intent))
@@ -32,15 +33,23 @@ def scenarios(draw: st.DrawFn) -> tuple[World, dict[int, Intent], int | None]:
     return world, intents, new_release_at
 
 
+def _spec_weights(world: World) -> set[float]:
+    """The canary weights the spec names: its ``setWeight`` steps, and 0 and 100."""
+    steps = (world.raw["spec"]["strategy"].get("canary") or {}).get("steps") or []
+    return {0.0, 100.0, *(float(step["setWeight"]) for step in steps if "setWeight" in step)}
+
+
 def _check_split(world: World) -> None:
+    named = _spec_weights(world)
     for split in world.applied:
         assert 0 <= split.canary_weight <= 100
         assert split.stable_env != split.canary_env
-        assert split.canary_weight + split.stable_weight == 100
+        # Every applied weight is one the spec asks for (no step skipped into, no drift).
+        assert split.canary_weight in named, (split, sorted(named))
 
 
 @pytest.mark.slow
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenarios())
 def test_invariants_hold_under_any_script(
     scenario: tuple[World, dict[int, Intent], int | None],
@@ -79,7 +88,7 @@ def test_invariants_hold_under_any_script(
         assert world.canary_share(world.status.candidate_env or "green") == 0
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     example=st.sampled_from(["canary.yaml", "blue-green.yaml", "gateway-canary.yaml"]),
     script=st.lists(st.sampled_from(["continue", "promote", "pause"]), min_size=1, max_size=8),

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mlrollout.controller.gating import compute_gate_policy
 from mlrollout.errors import SpecError
 from mlrollout.gates import BlobLayer, Reason
 from mlrollout.gates.cosign import assess_signatures
+from mlrollout.gates.gate_spec import compute_gate_policy
 from mlrollout.gates.referrers import assess_bundles
 from mlrollout.model import ImageRef, Sha256
 from mlrollout.spec.policy import Gates

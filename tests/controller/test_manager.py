@@ -61,6 +61,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
     return SignedRegistry(tmp_path / "secrets")
 
 
+@pytest.mark.slow
 def test_one_leader_drives_rollouts_and_a_standby_takes_over(
     kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
 ) -> None:
@@ -87,6 +88,7 @@ def test_one_leader_drives_rollouts_and_a_standby_takes_over(
     threads[1].join(timeout=10)
 
 
+@pytest.mark.slow
 def test_a_leader_that_loses_its_lease_stops_and_exits_1(
     kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
 ) -> None:
@@ -145,6 +147,7 @@ def test_work_queue_keeps_one_pass_per_key_and_the_earliest_due_time() -> None:
     assert queue.get(timeout=0) == ("ns", "a")
 
 
+@pytest.mark.slow
 def test_promote_follows_a_running_controller(
     kube: KubeClient,
     kube_server: KubeApiServer,

@@ -30,6 +30,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
     return SignedRegistry(tmp_path / "secrets")
 
 
+@pytest.mark.slow
 def test_an_unreachable_weight_is_reached_at_the_nearest_and_the_rollout_succeeds(
     kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
 ) -> None:

@@ -113,6 +113,7 @@ def _live_image(kube: KubeClient, env: str) -> str:
     return image
 
 
+@pytest.mark.slow
 def test_three_releases_then_undo_to_revision_1_reverifies_and_rereleases_it(
     releases: Releases, kube_server: KubeApiServer
 ) -> None:
@@ -140,6 +141,7 @@ def test_three_releases_then_undo_to_revision_1_reverifies_and_rereleases_it(
     assert_valid_history(kube_server)
 
 
+@pytest.mark.slow
 def test_undo_of_a_release_whose_key_left_trust_is_refused_and_deploys_nothing(
     releases: Releases, kube_server: KubeApiServer, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["Child", "free_port"]
@@ -35,12 +35,16 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 class Child:
-    """One component process; its stdout and stderr go to ``log``."""
+    """One component process; its stdout and stderr go to ``log``; ``env`` adds to (or
+    overrides) the inherited environment."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, log: Path) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log = log
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Child:
@@ -52,7 +56,10 @@ class Child:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
-                env={k: v for k, v in os.environ.items() if not k.startswith("KUBE")},
+                env={
+                    **{k: v for k, v in os.environ.items() if not k.startswith("KUBE")},
+                    **self.env,
+                },
             )
         return self
 

@@ -163,6 +163,20 @@ def test_provenance_tampering(blob: Any, expected: Reason) -> None:
     assert _assess([blob()]) is expected
 
 
+def test_without_source_refs_any_ref_of_an_allowed_repository_passes() -> None:
+    """``sourceRefs`` unset allows every ref; the builder and repository stay pinned."""
+    any_ref = replace(
+        POLICY,
+        attestations=AttestationPolicy(provenance=replace(PROVENANCE, source_refs=frozenset())),
+    )
+    dev = _slsa(buildDefinition__externalParameters__workflow__ref="refs/heads/dev")
+    assert _assess([_signed(SLSA_PROVENANCE_V1, dev)], any_ref) is None
+    elsewhere = _slsa(
+        buildDefinition__externalParameters__workflow__repository="https://github.com/evil/x"
+    )
+    assert _assess([_signed(SLSA_PROVENANCE_V1, elsewhere)], any_ref) is Reason.PROVENANCE_SOURCE
+
+
 def test_no_attestation_fails_closed() -> None:
     assert _assess([]) is Reason.ATTESTATION_MISSING
 
@@ -263,3 +277,21 @@ def test_attestations_fetched_from_a_registry() -> None:
     assert missing.reason is Reason.ATTESTATION_MISSING
     assert present.verified, present.message
     assert [c.kind for c in present.checks] == ["signature", "attestation"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "severity", "refused"),
+    [("NONE", "NEGLIGIBLE", True), ("NEGLIGIBLE", "NEGLIGIBLE", False), ("LOW", "MEDIUM", True)],
+)
+def test_every_max_severity_of_the_spec_is_a_limit(
+    limit: str, severity: str, refused: bool
+) -> None:
+    """``spec.gates.vulnerabilities.maxSeverity`` values, upper-cased as the gates layer gets
+    them; ``none`` refuses any finding at all."""
+    from mlrollout.gates.predicates import assess_vulnerabilities
+
+    report = {
+        "Results": [{"Vulnerabilities": [{"VulnerabilityID": "CVE-1", "Severity": severity}]}]
+    }
+    verdict = assess_vulnerabilities({"scanner": {"result": report}}, VulnerabilityPolicy(limit))
+    assert (verdict is not None) == refused, verdict

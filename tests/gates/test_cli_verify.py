@@ -151,8 +151,8 @@ def test_policy_file_keys_and_required_annotation(registry: FakeRegistry, tmp_pa
     _key_file(tmp_path)
     policy = tmp_path / "policy.yaml"
     policy.write_text(
-        "signature:\n  keys: [{path: cosign.pub, name: ci}]\n"
-        "  requiredAnnotations: {model_sha256: '" + "c" * 64 + "'}\n"
+        "signature:\n  publicKeys: [{file: cosign.pub}]\n"
+        "  annotations: {model_sha256: '" + "c" * 64 + "'}\n"
     )
     digest = push_image(registry, "ml/fraud", b"x")
     ref = f"{HOST}/ml/fraud@{digest}"
@@ -162,6 +162,129 @@ def test_policy_file_keys_and_required_annotation(registry: FakeRegistry, tmp_pa
     )
     assert result.exit_code == 4
     assert json.loads(result.output)["reason"] == "POLICY_ANNOTATION"
+
+
+POLICY_ERRORS = [
+    pytest.param(
+        "signature:\n  keys: [{path: cosign.pub}]\n",
+        "signature.keys: unknown field",
+        id="old-schema-keys",
+    ),
+    pytest.param(
+        "signature:\n  publicKeys: [{file: cosign.pub, secret: cosign-pub}]\n",
+        "signature.publicKeys[0]: set exactly one of secret, file, pem",
+        id="key-two-sources",
+    ),
+    pytest.param(
+        "signature:\n  publicKeys: [{secret: no-such-secret}]\n",
+        "signature.publicKeys[0].secret: cannot read public key",
+        id="secret-not-mounted",
+    ),
+    pytest.param(
+        "signature:\n  publicKeys: [{file: missing.pub}]\n",
+        "signature.publicKeys[0].file: cannot read public key",
+        id="missing-key-file",
+    ),
+    pytest.param(
+        "signature:\n  keyless: [{issuer: https://issuer.test, identity: ci}]\n",
+        "signature: keyless identities need trustedRoot",
+        id="keyless-without-root",
+    ),
+    pytest.param(
+        "signature:\n  publicKeys: [{file: cosign.pub}]\n"
+        "  keyless: [{issuer: https://issuer.test, identity: ci}]\n"
+        "  trustedRoot: {file: missing.json}\n",
+        "signature.trustedRoot.file: cannot read trusted root",
+        id="missing-trusted-root",
+    ),
+    pytest.param(
+        "signature:\n  publicKeys: [{file: cosign.pub}]\n"
+        "provenance: {builderIds: [b], sourceRepositories: [r]}\n",
+        "provenance.sourceRepos: required field is missing",
+        id="old-provenance-field",
+    ),
+    pytest.param(
+        "signature:\n  publicKeys: [{file: cosign.pub}]\nvulnerabilities: {maxSeverity: HIGH}\n",
+        "vulnerabilities.maxSeverity: must be one of",
+        id="severity-case",
+    ),
+    pytest.param(
+        "signature:\n  publicKeys: [{file: cosign.pub}]\npodSecurity: baseline\n",
+        "podSecurity: checked by the controller on the candidate's pod template",
+        id="pod-field-refused",
+    ),
+    pytest.param("provenance: {builderIds: [b], sourceRepos: [r]}\n", "--key", id="no-signer"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), POLICY_ERRORS)
+def test_policy_file_errors_name_the_spec_gates_field(
+    content: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _key_file(tmp_path)
+    monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(content)
+    args = ["verify", "image", f"{HOST}/ml/fraud@sha256:" + "a" * 64, "--policy", str(policy)]
+    result = RUNNER.invoke(_app(), args)
+    assert isinstance(result.exception, SpecError), result.output
+    assert result.exception.exit_code == 2
+    assert str(result.exception).startswith(f"{policy}: "), result.exception
+    assert message in str(result.exception)
+
+
+def test_a_command_line_key_problem_names_the_flag(tmp_path: Path) -> None:
+    _key_file(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("signature:\n  publicKeys: [{file: cosign.pub}]\n")
+    ref = f"{HOST}/ml/fraud@sha256:" + "a" * 64
+    args = ["verify", "image", ref, "--policy", str(policy), "--key", str(tmp_path / "nope")]
+    result = RUNNER.invoke(_app(), args)
+    assert isinstance(result.exception, SpecError), result.output
+    assert result.exception.path == "--key"
+
+
+def test_a_policy_file_key_from_a_mounted_secret(
+    registry: FakeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same ``publicKeys[].secret`` a rollout names, read where the controller reads it."""
+    mounted = tmp_path / "secrets" / "cosign-pub"
+    mounted.mkdir(parents=True)
+    (mounted / "cosign.pub").write_bytes(SIGNER.public_pem)
+    monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("signature:\n  publicKeys: [{secret: cosign-pub}]\n")
+    digest = push_image(registry, "ml/fraud", b"x")
+    ref = f"{HOST}/ml/fraud@{digest}"
+    push_signature(registry, ImageRef.parse(ref), SIGNER)
+    result = RUNNER.invoke(_app(), ["verify", "image", ref, "--policy", str(policy), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["verified"] is True
+
+
+def test_the_shipped_policy_example_loads_like_a_rollouts_gates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``examples/policy/verify-image.yaml`` is a ``spec.gates`` object: the keys it names
+    are read where the controller reads them, and its fields are the rollout's."""
+    from mlrollout.gates.policy_file import load_gate_policy
+    from mlrollout.spec.policy import Gates
+    from mlrollout.spec.yamlfile import parse_yaml_documents
+
+    mounted = tmp_path / "cosign-pub"
+    mounted.mkdir()
+    (mounted / "cosign.pub").write_bytes(SIGNER.public_pem)
+    monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path))
+    example = Path(__file__).resolve().parents[2] / "examples" / "policy" / "verify-image.yaml"
+    [doc] = parse_yaml_documents(example.read_text(), source=str(example))
+    gates = Gates.model_validate(doc)
+    policy = load_gate_policy(example, key_paths=[])
+    assert [k.key_id for k in policy.signature.keys] == [SIGNER.trusted().key_id]
+    provenance = policy.attestations.provenance
+    assert gates.provenance is not None
+    assert provenance is not None
+    assert provenance.source_repositories == frozenset(gates.provenance.source_repos)
+    assert provenance.source_refs == frozenset(gates.provenance.source_refs)
 
 
 def test_verify_model_file() -> None:

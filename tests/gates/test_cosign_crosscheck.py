@@ -53,15 +53,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CosignWorld]:
         directory = tmp_path_factory.mktemp("cosign")
         (directory / "builder.cue").write_text(f'predicate: runDetails: builder: id: "{BUILDER}"\n')
         (directory / "policy.yaml").write_text(
-            "signature:\n  keys: [{path: trusted.pub}]\n  requireTransparencyLog: false\n"
-            "attestations:\n  provenance:\n"
-            f"    builderIds: ['{BUILDER}']\n"
-            "    sourceRepositories: ['https://github.com/acme/fraud']\n"
-            "    sourceRefs: ['refs/heads/main']\n"
+            "signature:\n  publicKeys: [{file: trusted.pub}]\n  requireTransparencyLog: false\n"
+            "provenance:\n"
+            f"  builderIds: ['{BUILDER}']\n"
+            "  sourceRepos: ['https://github.com/acme/fraud']\n"
+            "  sourceRefs: ['refs/heads/main']\n"
         )
         (directory / "annotations.yaml").write_text(
-            "signature:\n  keys: [{path: trusted.pub}]\n  requireTransparencyLog: false\n"
-            f"  requiredAnnotations: {json.dumps(PINNED_MODEL)}\n"
+            "signature:\n  publicKeys: [{file: trusted.pub}]\n  requireTransparencyLog: false\n"
+            f"  annotations: {json.dumps(PINNED_MODEL)}\n"
         )
         world = CosignWorld(binary, host, directory)
         yield world

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mlrollout.controller.gating import compute_gate_policy
+from mlrollout.gates.gate_spec import compute_gate_policy
 from mlrollout.gates.pss import CONTROLS, Level, assess_pss
 from mlrollout.spec.policy import Gates
 

@@ -31,13 +31,27 @@ __all__ = [
 
 MODEL_ROLLOUT = kind_by_name("ModelRollout")
 _ROOT_FIELDS = ("apiVersion", "kind", "metadata")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+_PARSED: dict[tuple[str, int, int], Any] = {}
+
+
+def _read_document(path: Path) -> Any:
+    """The parsed YAML file, parsed once per content version (every test server loads the
+    same CRD; parsing it dominated the server's start)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        _PARSED[key] = yaml.load(path.read_text(), Loader=_LOADER)
+    return _PARSED[key]
 
 
 def load_crd_schema(
     crd: Path | str | Mapping[str, Any], *, version: str = "v1alpha1"
 ) -> dict[str, Any]:
     """The openAPIV3Schema of ``version`` in a CustomResourceDefinition (path or dict)."""
-    document = crd if isinstance(crd, Mapping) else yaml.safe_load(Path(crd).read_text())
+    document = crd if isinstance(crd, Mapping) else _read_document(Path(crd))
     if not isinstance(document, Mapping) or document.get("kind") != "CustomResourceDefinition":
         raise ValueError(f"{crd!r} is not a CustomResourceDefinition")
     for entry in (document.get("spec") or {}).get("versions") or []:

@@ -117,7 +117,7 @@ def test_allowed_hosts_govern_the_address(allowed: str | None, address: str, ok:
 def test_the_controller_refuses_key_files_named_by_a_rollout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlrollout.controller.gating import load_trusted_key
+    from mlrollout.gates.gate_spec import load_trusted_key
     from mlrollout.spec.policy import PublicKeyRef
 
     target = tmp_path / "controller-file"

@@ -28,7 +28,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         (["--format", "md"], "## ❌ ml-prod/fraud-scorer: **rolled-back**"),
         ([], "| metric | verdict |"),
         (["--format", "json"], '"schema": "mlrollout.io/report/v1"'),
-        (["--format", "html"], "<!DOCTYPE html>"),
+        pytest.param(
+            ["--format", "html"], "<!DOCTYPE html>", marks=pytest.mark.slow, id="html"
+        ),  # renders every plot: seconds
     ],
     ids=["md", "default-md", "json", "html"],
 )
@@ -42,6 +44,7 @@ def test_report_renders_a_directory_and_a_file(
         assert marker in out
 
 
+@pytest.mark.slow
 def test_output_file_format_follows_its_suffix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,9 +19,9 @@ from typing import Protocol
 
 from mlrollout.admission.cache import VerifiedCache
 from mlrollout.admission.review import ImageUse, ReviewRequest
-from mlrollout.controller.gating import compute_gate_policy
 from mlrollout.errors import GateError, MlrolloutError, SpecError
 from mlrollout.gates import GatePolicy, RegistryClient, decide_image_reference, fetch_verification
+from mlrollout.gates.gate_spec import compute_gate_policy
 from mlrollout.kube import KubeClient
 from mlrollout.kube.release_policies import fetch_namespace_labels, fetch_release_policies
 from mlrollout.model import ImageRef

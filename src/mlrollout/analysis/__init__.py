@@ -11,8 +11,9 @@ benchmark that measures the judges lives beside this package, in ``mlrollout.ben
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlrollout.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from mlrollout.analysis.buckets import assess_bucket_resolution, compute_tail_thresholds
@@ -72,13 +73,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -10,9 +10,6 @@ threshold) with the combinations each supports; ``steps`` fits them to a strateg
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from mlrollout.binding.judges import (
     build_judge,
     check_judge,
@@ -27,6 +24,7 @@ from mlrollout.binding.metrics import (
     compute_judged_metric,
 )
 from mlrollout.binding.steps import check_rollout, compute_step_limits
+from mlrollout.lazy import lazy_exports
 
 # ``records`` folds looks into typed records with numpy-based checks: loaded on first use, so
 # ``lint`` (which only checks bindings) starts without numpy.
@@ -36,13 +34,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

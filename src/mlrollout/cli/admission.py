@@ -16,6 +16,8 @@ from types import FrameType
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, ClusterOptions
+from mlrollout.cli.logs import LOG_HELP, logging_to_stderr
+from mlrollout.cli.output import OutputFormat
 from mlrollout.errors import MlrolloutError
 
 __all__ = ["register"]
@@ -50,6 +52,7 @@ def register(app: typer.Typer) -> None:
         ),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=LOG_HELP),
     ) -> None:
         """Admission webhook: deny unpinned or unverified images where a policy governs.
 
@@ -64,29 +67,27 @@ def register(app: typer.Typer) -> None:
             load_tls_context,
         )
 
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
-        tls = load_tls_context(tls_cert_file, tls_private_key_file)
-        log = logging.getLogger("mlrollout.admission")
-        with ClusterOptions(kubeconfig, context, None).client() as client:
-            source = KubePolicySource(client)
-            try:
-                source.warm_up()
-            except MlrolloutError as exc:  # reviews will deny until the cluster answers
-                log.warning("cannot read ClusterReleasePolicies yet: %s", exc)
-            checker = ImageChecker(
-                source,
-                cache=VerifiedCache(max_entries=cache_size, ttl=cache_ttl),
-            )
-            server = AdmissionServer(
-                checker, tls, host=host, port=port, review_timeout=review_timeout
-            )
+        with logging_to_stderr(output):
+            tls = load_tls_context(tls_cert_file, tls_private_key_file)
+            log = logging.getLogger("mlrollout.admission")
+            with ClusterOptions(kubeconfig, context, None).client() as client:
+                source = KubePolicySource(client)
+                try:
+                    source.warm_up()
+                except MlrolloutError as exc:  # reviews will deny until the cluster answers
+                    log.warning("cannot read ClusterReleasePolicies yet: %s", exc)
+                checker = ImageChecker(
+                    source,
+                    cache=VerifiedCache(max_entries=cache_size, ttl=cache_ttl),
+                )
+                server = AdmissionServer(
+                    checker, tls, host=host, port=port, review_timeout=review_timeout
+                )
 
-            def stop(signum: int, frame: FrameType | None) -> None:
-                threading.Thread(target=server.stop, daemon=True).start()
+                def stop(signum: int, frame: FrameType | None) -> None:
+                    threading.Thread(target=server.stop, daemon=True).start()
 
-            signal.signal(signal.SIGTERM, stop)
-            signal.signal(signal.SIGINT, stop)
-            log.info("serving on %s:%d", host, server.port)
-            server.serve_forever()
+                signal.signal(signal.SIGTERM, stop)
+                signal.signal(signal.SIGINT, stop)
+                log.info("serving on %s:%d", host, server.port)
+                server.serve_forever()

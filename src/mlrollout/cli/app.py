@@ -46,6 +46,10 @@ COMMANDS: dict[str, CommandEntry] = {
         "mlrollout.cli.promote",
         "Start or resume a release; exit 0 promoted, 1 rolled back, 3 paused, 4 refused.",
     ),
+    "demo": CommandEntry(
+        "mlrollout.cli.demo",
+        "Release a bad model (rolled back) and a good one (promoted) locally; no cluster.",
+    ),
     "status": CommandEntry(
         "mlrollout.cli.status",
         "Show a rollout's phase, traffic, gates, analysis verdicts and recent decisions.",

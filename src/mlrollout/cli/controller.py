@@ -19,6 +19,8 @@ import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, ClusterOptions
 from mlrollout.cli.lint import template_files
+from mlrollout.cli.logs import LOG_HELP, logging_to_stderr
+from mlrollout.cli.output import OutputFormat
 from mlrollout.clock import SystemClock
 from mlrollout.controller.analyst import MetricsAnalyst
 from mlrollout.controller.driver import identity
@@ -30,7 +32,6 @@ from mlrollout.kube import KubeClient
 from mlrollout.kube.templates import read_templates
 from mlrollout.metrics.provider import MetricProvider
 from mlrollout.metrics.registry import build_cluster_providers
-from mlrollout.redaction import install_log_redaction
 from mlrollout.spec import AnalysisTemplate, ModelRollout, load_paths
 from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES
 
@@ -102,55 +103,62 @@ def register(app: typer.Typer) -> None:
         ),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
+        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=LOG_HELP),
     ) -> None:
         """Run the leader-elected controller for every ModelRollout it can see."""
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
-        install_log_redaction()
-        # Controller mode: a rollout may not make the controller read files by path.
-        os.environ.setdefault(ENV_ALLOW_KEY_FILES, "false")
-        library = load_paths(template_files(list(templates or []))).templates
-        clock = SystemClock()
-        telemetry = Telemetry()
-        # Bound first: a port in use is an option to change, reported before any request.
-        try:
-            health = HealthServer(
-                telemetry, host=health_host, port=health_port, ready=lambda: False
-            )
-        except OSError as exc:
-            raise SpecError(
-                f"cannot listen on {health_host}:{health_port}: {exc.strerror or exc}",
-                path="--health-port",
-            ) from None
-
-        options = ClusterOptions(kubeconfig, context, None)
-        try:
-            with options.client() as client:
-                analyst_for = build_analyst_factory(
-                    client, library if templates else None, now=clock.now
+        with logging_to_stderr(output):
+            # Controller mode: a rollout may not make the controller read files by path.
+            os.environ.setdefault(ENV_ALLOW_KEY_FILES, "false")
+            library = load_paths(template_files(list(templates or []))).templates
+            clock = SystemClock()
+            telemetry = Telemetry()
+            # Bound first: a port in use is an option to change, reported before any request.
+            try:
+                health = HealthServer(
+                    telemetry, host=health_host, port=health_port, ready=lambda: False
                 )
-                manager = Manager(
-                    client,
-                    ManagerSettings(
-                        identity=holder or identity("mlrollout-controller"),
-                        namespace=namespace,
-                        lease_namespace=lease_namespace,
-                        workers=workers,
-                    ),
-                    analyst_for=analyst_for,
-                    telemetry=telemetry,
-                    clock=clock,
-                )
-                health.ready = manager.readiness
-                health.start()
+            except OSError as exc:
+                raise SpecError(
+                    f"cannot listen on {health_host}:{health_port}: {exc.strerror or exc}",
+                    path="--health-port",
+                ) from None
 
-                def stop(signum: int, frame: FrameType | None) -> None:
-                    manager.stop()
+            options = ClusterOptions(kubeconfig, context, None)
+            try:
+                with options.client() as client:
+                    analyst_for = build_analyst_factory(
+                        client, library if templates else None, now=clock.now
+                    )
+                    manager = Manager(
+                        client,
+                        ManagerSettings(
+                            identity=holder or identity("mlrollout-controller"),
+                            namespace=namespace,
+                            lease_namespace=lease_namespace,
+                            workers=workers,
+                        ),
+                        analyst_for=analyst_for,
+                        telemetry=telemetry,
+                        clock=clock,
+                    )
+                    health.ready = manager.readiness
+                    health.start()
+                    logging.getLogger("mlrollout.controller").info(
+                        "starting as %s: rollouts in %s, Lease %s/%s, health on %s:%d",
+                        manager.settings.identity,
+                        f"namespace {namespace}" if namespace else "every namespace",
+                        manager.lease.namespace,
+                        manager.lease.name,
+                        health_host,
+                        health.port,
+                    )
 
-                signal.signal(signal.SIGTERM, stop)
-                signal.signal(signal.SIGINT, stop)
-                code = manager.run()
-        finally:
-            health.stop()
-        raise typer.Exit(code)
+                    def stop(signum: int, frame: FrameType | None) -> None:
+                        manager.stop()
+
+                    signal.signal(signal.SIGTERM, stop)
+                    signal.signal(signal.SIGINT, stop)
+                    code = manager.run()
+            finally:
+                health.stop()
+            raise typer.Exit(code)

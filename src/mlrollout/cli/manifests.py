@@ -90,8 +90,16 @@ def register(app: typer.Typer) -> None:
             raise SpecError(f"must be yaml or json, got {output!r}", path="--output")
 
     @manifests.command("report-schema")
-    def report_schema_command() -> None:
+    def report_schema_command(
+        output: str = typer.Option("json", "--output", "-o", help="json or yaml."),
+    ) -> None:
         """Print the JSON Schema of report records (docs/report.schema.json)."""
+        from mlrollout.errors import SpecError
         from mlrollout.report.record import report_schema
 
-        typer.echo(json.dumps(report_schema(), indent=2, sort_keys=True))
+        if output == "json":
+            typer.echo(json.dumps(report_schema(), indent=2, sort_keys=True))
+        elif output == "yaml":
+            typer.echo(render_yaml(report_schema()), nl=False)
+        else:
+            raise SpecError(f"must be json or yaml, got {output!r}", path="--output")

@@ -23,6 +23,12 @@ import typer
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.platforms import PLATFORM_HELP, Platform
+from mlrollout.cli.promote_local import (
+    choose_platform,
+    promote_local,
+    refuse_cluster_options,
+)
 from mlrollout.cli.report import ReportFormat, check_report_file, write_report
 from mlrollout.cli.status import status_document
 from mlrollout.cli.templates import default_template_dirs
@@ -59,10 +65,19 @@ from mlrollout.spec import (
     load_object,
     load_paths,
 )
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.loader import Document
 from mlrollout.spec.status import Phase
 
-__all__ = ["EXIT_BY_PHASE", "Progress", "finish", "register", "see_through", "template_library"]
+__all__ = [
+    "EXIT_BY_PHASE",
+    "Progress",
+    "finish",
+    "register",
+    "see_through",
+    "template_library",
+    "with_release",
+]
 
 _FILE_SUFFIXES = {".yaml", ".yml", ".json"}
 _RETRY_PHASES = {Phase.REFUSED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED}
@@ -134,9 +149,10 @@ def _check_release_options(
         )
 
 
-def _with_release(
+def with_release(
     obj: dict[str, Any], image: str | None, model_uri: str | None, model_sha256: str | None
 ) -> dict[str, Any]:
+    """``obj`` with the release the options give (validated), or unchanged without any."""
     if image is None and model_uri is None and model_sha256 is None:
         return obj
     _check_release_options(image, model_uri, model_sha256)
@@ -262,17 +278,9 @@ def see_through(
 
 def lease_settings() -> LeaseSettings:
     """Lease timing; ``MLROLLOUT_LEASE_SECONDS`` shortens it (tests, small clusters)."""
-    text = os.environ.get("MLROLLOUT_LEASE_SECONDS")
-    if not text:
+    seconds = EnvironmentSettings.from_environment().lease_seconds
+    if seconds is None:
         return LeaseSettings()
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise SpecError(
-            f"must be a number of seconds, got {text!r}", path="MLROLLOUT_LEASE_SECONDS"
-        ) from None
-    if seconds < 1:
-        raise SpecError("must be at least 1", path="MLROLLOUT_LEASE_SECONDS")
     return LeaseSettings(
         lease_duration=timedelta(seconds=seconds),
         renew_deadline=timedelta(seconds=seconds * 2 / 3),
@@ -322,6 +330,17 @@ def register(app: typer.Typer) -> None:
             help="Namespace of the controller Lease (default: the rollout's).",
         ),
         output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        platform: Platform | None = typer.Option(
+            None,
+            "--platform",
+            help=PLATFORM_HELP,
+        ),
+        state_dir: Path | None = typer.Option(
+            None, "--state-dir", help="Local platform: the state directory."
+        ),
+        port: int = typer.Option(
+            0, "--port", min=0, max=65535, help="Local platform: the proxy's port (0: any free)."
+        ),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
@@ -336,6 +355,28 @@ def register(app: typer.Typer) -> None:
         options = ClusterOptions(kubeconfig, context, namespace)
         rollout, own, name = _load_target(target)
         library = template_library(templates, own)
+        if choose_platform(platform, rollout) is Platform.LOCAL:
+            _promote_locally(
+                target,
+                rollout,
+                name,
+                library,
+                namespace=namespace,
+                state_dir=state_dir,
+                port=port,
+                timeout=limit,
+                full=full,
+                release={"image": image, "model_uri": model_uri, "model_sha256": model_sha256},
+                report_dir=report_dir,
+                report=report,
+                report_format=report_format,
+                output=output,
+                cluster=(kubeconfig, context, lease_namespace, wait),
+            )
+            return
+        for value, option in ((state_dir, "--state-dir"), (port or None, "--port")):
+            if value is not None:
+                raise SpecError("is a local platform option (--platform local)", path=option)
         with options.client() as client:
             if rollout is not None:
                 obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -346,12 +387,12 @@ def register(app: typer.Typer) -> None:
                 problems = check_references([_doc(rollout, target)], library)
                 if problems:
                     raise problems[0]
-                stored = apply_rollout(client, _with_release(obj, image, model_uri, model_sha256))
+                stored = apply_rollout(client, with_release(obj, image, model_uri, model_sha256))
             else:
                 ns = options.resolved_namespace()
                 current = read_rollout(RolloutStore(client), ns, name).raw
                 stored = apply_rollout(
-                    client, _with_release(current, image, model_uri, model_sha256)
+                    client, with_release(current, image, model_uri, model_sha256)
                 )
                 if stored.status.phase is Phase.PAUSED:
                     RolloutStore(client).request(ns, name, Intent.PROMOTE)
@@ -383,6 +424,53 @@ def register(app: typer.Typer) -> None:
         finish(outcome.stored, output, code, driven=outcome.driven)
 
 
+def _promote_locally(
+    target: str,
+    rollout: ModelRollout | None,
+    name: str,
+    library: dict[str, AnalysisTemplate],
+    *,
+    namespace: str | None,
+    state_dir: Path | None,
+    port: int,
+    timeout: timedelta,
+    full: bool,
+    release: dict[str, str | None],
+    report_dir: Path | None,
+    report: Path | None,
+    report_format: ReportFormat | None,
+    output: OutputFormat,
+    cluster: tuple[str | None, str | None, str | None, bool],
+) -> None:
+    kubeconfig, context, lease_namespace, wait = cluster
+    refuse_cluster_options(
+        kubeconfig=kubeconfig, context=context, lease_namespace=lease_namespace, wait=wait
+    )
+    obj = None
+    if rollout is not None:
+        problems = check_references([_doc(rollout, target)], library)
+        if problems:
+            raise problems[0]
+        obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
+        obj["metadata"] = {"name": rollout.name, "namespace": namespace or rollout.namespace}
+    final, code, record = promote_local(
+        target=target,
+        rollout_obj=obj,
+        name=name,
+        namespace=namespace,
+        templates=library,
+        state_dir=state_dir,
+        port=port,
+        timeout=timeout,
+        full=full,
+        release=release,
+        report_dir=report_dir,
+    )
+    if report is not None and report_format is not None and record is not None:
+        write_report(record, report, report_format)
+    finish(final, output, code, driven=True, local=True)
+
+
 def _write_report(
     progress: Progress, stored: StoredRollout, path: Path | None, form: ReportFormat | None
 ) -> None:
@@ -396,7 +484,12 @@ def _doc(rollout: ModelRollout, source: str) -> Document:
 
 
 def finish(
-    stored: StoredRollout, output: OutputFormat, code: int, *, driven: bool | None = None
+    stored: StoredRollout,
+    output: OutputFormat,
+    code: int,
+    *,
+    driven: bool | None = None,
+    local: bool = False,
 ) -> None:
     """Print the outcome (a line, or the status document with ``exitCode``) and exit."""
     if output.machine:
@@ -414,9 +507,14 @@ def finish(
     if stored.status.phase in _RETRY_PHASES:
         # promote does not start a settled release again: that is retry's job.
         name, ns = stored.rollout.name, stored.rollout.namespace
+        again = (
+            "release a changed image or model, or use a new --state-dir"
+            if local
+            else f"mlrollout retry {name} -n {ns}"
+        )
         typer.echo(
             f"{ns}/{name}: this release ended {stored.status.phase.value}; to run it again "
-            f"after fixing the cause: mlrollout retry {name} -n {ns}",
+            f"after fixing the cause: {again}",
             err=True,
         )
     raise typer.Exit(code)

@@ -2,17 +2,21 @@
 
 Part of the ``cli`` layer. Text output is made for on-call: phase, step, traffic, release,
 the gates' verdict, the analysis verdicts with their reasons, and the last decisions.
-``--output json`` prints the status object as stored, plus name and namespace.
+``--output json`` prints the status object as stored, plus name and namespace. ``--platform
+local`` reads a rollout of the local platform from its state directory instead of a cluster.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.platforms import Platform
+from mlrollout.errors import SpecError
 
 if TYPE_CHECKING:
     from mlrollout.kube.rollouts import StoredRollout
@@ -114,11 +118,22 @@ def register(app: typer.Typer) -> None:
             False, "--watch", "-w", help="Keep printing as the rollout changes, until it ends."
         ),
         output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        platform: Platform = typer.Option(
+            Platform.KUBERNETES, "--platform", help="kubernetes, or local (from --state-dir)."
+        ),
+        state_dir: Path | None = typer.Option(
+            None, "--state-dir", help="The local platform's state directory."
+        ),
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
     ) -> None:
         """Show a rollout's phase, traffic, gates, analysis verdicts and recent decisions."""
+        if platform is Platform.LOCAL:
+            _local_status(name, namespace or "default", state_dir, watch=watch, output=output)
+            return
+        if state_dir is not None:
+            raise SpecError("is a local platform option (--platform local)", path="--state-dir")
         from mlrollout.kube import RolloutStore
         from mlrollout.kube.kinds import MODELROLLOUTS
         from mlrollout.kube.rollouts import parse_stored
@@ -142,6 +157,30 @@ def register(app: typer.Typer) -> None:
                     _print(stored, output)
                     if stored.status.phase.terminal:
                         break
+
+    def _local_status(
+        name: str, namespace: str, state_dir: Path | None, *, watch: bool, output: OutputFormat
+    ) -> None:
+        import time
+
+        from mlrollout.errors import NotFoundError
+        from mlrollout.local.statedir import StateDir, default_state_dir
+
+        root = state_dir or default_state_dir()
+        if not (root / "rollouts").is_dir():
+            raise SpecError(f"{str(root)!r} is not a local state directory", path="--state-dir")
+        state = StateDir(root)
+        try:
+            stored = state.read(namespace, name)
+        except NotFoundError as exc:
+            raise SpecError(str(exc), path="NAME") from None
+        _print(stored, output)
+        while watch and not stored.status.phase.terminal:
+            time.sleep(1)
+            current = state.read(namespace, name)
+            if current.resource_version != stored.resource_version:
+                stored = current
+                _print(stored, output)
 
     @app.command("list")
     def list_rollouts(

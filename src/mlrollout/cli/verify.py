@@ -94,7 +94,7 @@ def image_command(
         policy,
         key_paths=key,
         identities=_identities(flags),
-        trusted_root=_read(trusted_root, "--trusted-root") if trusted_root else None,
+        trusted_root=trusted_root,
         require_tlog=False if insecure_ignore_tlog else None,
     )
     password = fetch_password(password_file)

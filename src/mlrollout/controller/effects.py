@@ -38,6 +38,7 @@ from mlrollout.hooks.notify import audit_line
 from mlrollout.kube.fencing import NO_FENCE, Fence
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec import RolloutStatus
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.status import TrafficSplit
 from mlrollout.traffic.port import TrafficRouter
 from mlrollout.traffic.replicas import ReplicasRouter
@@ -60,11 +61,11 @@ CRASH_POINTS = (
 CRASH_ENV = "MLROLLOUT_CRASH_AT"
 
 
-def crash_from_environment(environ: Mapping[str, str]) -> Callable[[str], None]:
+def crash_from_environment(environ: Mapping[str, str] | None = None) -> Callable[[str], None]:
     """A crash hook from ``MLROLLOUT_CRASH_AT=point[:n]``: SIGKILL this process the n-th time
     (default first) it passes ``point``. A testing aid for the crash-recovery tests; without
     the variable the hook does nothing."""
-    setting = environ.get(CRASH_ENV, "")
+    setting = EnvironmentSettings.from_environment(environ).crash_at
     if not setting:
         return lambda point: None
     point, _, nth = setting.partition(":")

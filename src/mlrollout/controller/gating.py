@@ -2,164 +2,44 @@
 security of the candidate's template, GPU capacity.
 
 Part of the ``controller`` layer: maps the rollout's ``spec.gates`` onto the ``gates``
-layer's policies, reads what it needs (keys from mounted secrets or files, the candidate's
-Deployment, NetworkPolicies, nodes and pods) and returns one ``VerificationOutcome``. Every
-failure — including an unreachable registry — is a refusal: the gates fail closed.
+layer's policies (``gates.gate_spec``, shared with ``verify image --policy``), reads what it
+needs (the candidate's Deployment, NetworkPolicies, nodes and pods) and returns one
+``VerificationOutcome``. Every failure — including an unreachable registry — is a refusal:
+the gates fail closed.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from mlrollout.core.observation import VerificationOutcome
 from mlrollout.errors import GateError, KubeError, NotFoundError, SpecError
 from mlrollout.gates import (
-    AttestationPolicy,
-    GatePolicy,
-    KeylessIdentity,
     PodSecurityPolicy,
-    ProvenancePolicy,
     Reason,
     RegistryClient,
-    SignaturePolicy,
-    TrustedKey,
-    VulnerabilityPolicy,
     assess_pod_template,
     decide_image_reference,
     decide_pod_security,
     fetch_verification,
 )
 from mlrollout.gates.capacity import CapacitySnapshot, fetch_gpu_capacity
+from mlrollout.gates.gate_spec import compute_gate_policy
 from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import NETWORKPOLICIES
 from mlrollout.kube.release_policies import fetch_governing_policies
 from mlrollout.kube.rollouts import StoredRollout
-from mlrollout.metrics.settings import DEFAULT_SECRETS_DIR, ENV_SECRETS_DIR
 from mlrollout.spec import ModelRollout
 from mlrollout.spec.governance import compute_effective_gates
-from mlrollout.spec.policy import Gates, PublicKeyRef, SignatureGate, TrustedRootRef
-from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES, CredentialScope
+from mlrollout.spec.policy import Gates
 from mlrollout.spec.strategy import RouterKind
-from mlrollout.spec.yamlfile import read_regular_file
 from mlrollout.traffic.factory import build_environments
 from mlrollout.traffic.replica_math import compute_pods_to_place, compute_replica_plan
 
-__all__ = [
-    "KubeReleaseVerifier",
-    "compute_candidate_pods",
-    "compute_gate_policy",
-    "decide_model_verifier",
-    "load_trusted_key",
-    "load_trusted_root",
-]
-
-
-def load_trusted_key(ref: PublicKeyRef, index: int) -> TrustedKey:
-    """A trusted key from a mounted secret, a file, or inline PEM."""
-    if ref.pem is not None:
-        pem, name = ref.pem.encode(), f"publicKeys[{index}] (inline)"
-    else:
-        if ref.secret is not None:
-            base = Path(os.environ.get(ENV_SECRETS_DIR, DEFAULT_SECRETS_DIR))
-            path = base / ref.secret / ref.key
-        else:
-            assert ref.file is not None
-            if not CredentialScope.from_environment().allow_key_files:
-                raise SpecError(
-                    f"keys from files are not allowed here ({ENV_ALLOW_KEY_FILES}); use a "
-                    "mounted Secret or inline pem",
-                    path=f"spec.gates.signature.publicKeys[{index}].file",
-                )
-            path = Path(ref.file)
-        try:
-            pem = read_regular_file(path, limit=64 * 1024)
-        except SpecError as exc:
-            raise SpecError(
-                f"cannot read public key: {exc.reason}",
-                source=str(path),
-                path=f"spec.gates.signature.publicKeys[{index}]",
-            ) from None
-        name = str(path)
-    try:
-        return TrustedKey.from_pem(
-            pem, name=name, not_before=_time(ref.not_before), not_after=_time(ref.not_after)
-        )
-    except ValueError as exc:
-        raise SpecError(str(exc), path=f"spec.gates.signature.publicKeys[{index}]") from None
-
-
-def load_trusted_root(ref: TrustedRootRef) -> bytes:
-    """The bytes of ``trusted_root.json`` from a mounted secret or a file."""
-    if ref.secret is not None:
-        path = Path(os.environ.get(ENV_SECRETS_DIR, DEFAULT_SECRETS_DIR)) / ref.secret / ref.key
-    else:
-        assert ref.file is not None
-        path = Path(ref.file)
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise SpecError(
-            f"cannot read trusted root: {exc.strerror}",
-            source=str(path),
-            path="spec.gates.signature.trustedRoot",
-        ) from None
-
-
-def _signature_policy(gate: SignatureGate) -> SignaturePolicy:
-    identities = tuple(
-        KeylessIdentity(issuer=k.issuer, identity=k.identity, identity_regexp=k.identity_regexp)
-        for k in gate.keyless
-    )
-    return SignaturePolicy(
-        keys=tuple(load_trusted_key(k, i) for i, k in enumerate(gate.public_keys)),
-        threshold=gate.threshold,
-        identity_mirrors=dict(gate.identity_mirrors),
-        required_annotations=dict(gate.annotations),
-        identities=identities,
-        trusted_root=load_trusted_root(gate.trusted_root) if gate.trusted_root else None,
-        require_tlog=gate.require_transparency_log,
-    )
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
-def compute_gate_policy(gates: Gates) -> GatePolicy | None:
-    """The gates layer's policy for ``spec.gates``; None when no signature gate is set."""
-    if gates.signature is None:
-        return None
-    signature = _signature_policy(gates.signature)
-    provenance = None
-    if gates.provenance is not None:
-        provenance = ProvenancePolicy(
-            builder_ids=frozenset(gates.provenance.builder_ids),
-            source_repositories=frozenset(gates.provenance.source_repos),
-            source_refs=frozenset(gates.provenance.source_refs),
-        )
-    vulnerabilities = None
-    if gates.vulnerabilities is not None:
-        vulnerabilities = VulnerabilityPolicy(
-            max_severity=gates.vulnerabilities.max_severity.upper()
-        )
-    pod_security = PodSecurityPolicy(
-        level=gates.pod_security,
-        max_gpus=gates.max_gpus_per_pod or PodSecurityPolicy().max_gpus,
-        require_egress_policy=gates.network_policy != "ignore",
-        egress_policy_missing_is_error=gates.network_policy == "require",
-    )
-    return GatePolicy(
-        signature=signature,
-        attestations=AttestationPolicy(
-            provenance=provenance, require_sbom=gates.sbom, vulnerabilities=vulnerabilities
-        ),
-        pod_security=pod_security,
-    )
+__all__ = ["KubeReleaseVerifier", "compute_candidate_pods", "decide_model_verifier"]
 
 
 def decide_model_verifier(template: dict[str, Any]) -> str | None:

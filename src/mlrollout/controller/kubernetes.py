@@ -8,7 +8,6 @@ gates (``gating``), so ``loop.Reconciler`` can drive it. Nothing here decides an
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
@@ -36,7 +35,7 @@ from mlrollout.spec.status import EnvName, other_env
 from mlrollout.traffic.factory import build_environments, build_router
 from mlrollout.traffic.selector import ServiceSelectorRouter
 
-__all__ = ["KubeEnvironments", "KubeRolloutState", "build_reconciler"]
+__all__ = ["KubeEnvironments", "KubeRolloutState", "build_reconciler", "send_hooks"]
 
 log = logging.getLogger("mlrollout.controller")
 
@@ -127,7 +126,8 @@ def _emit(recorder: EventRecorder, stored: StoredRollout, event: Emit) -> None:
         log.warning("event not recorded: %s", error)
 
 
-def _notify(stored: StoredRollout, note: Notify) -> None:
+def send_hooks(stored: StoredRollout, note: Notify) -> None:
+    """Send the notifications and informational webhooks of ``note`` (failures logged)."""
     rollout = stored.rollout
     failures = send_notifications(
         rollout.spec.notifications,
@@ -164,9 +164,9 @@ def build_reconciler(
     clock = clock or SystemClock()
     options: dict[str, Any] = {
         "record": ConfigMapReports(client, now=clock.now),
-        "crash": crash_from_environment(os.environ),
+        "crash": crash_from_environment(),
         "emit": lambda stored, event: _emit(recorder, stored, event),
-        "notify": _notify,
+        "notify": send_hooks,
         **(edge_options or {}),
     }
     edge = Edge(

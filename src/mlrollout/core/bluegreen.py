@@ -15,9 +15,9 @@ from mlrollout.core.actions import SetPreview
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    enter,
     parse_stamp,
     stamp,
+    transition,
 )
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
@@ -25,8 +25,6 @@ from mlrollout.core.phases import (
     begin_promotion,
     current_look,
     decide_deploying,
-    decide_rolling_back,
-    decide_verifying,
     hold,
     moving_to_candidate,
     pause,
@@ -48,12 +46,8 @@ PREVIEW, POST = 0, 1
 
 def decide_blue_green(obs: Observation, status: RolloutStatus) -> Decision:
     """The blue-green phase machine (after the shared prelude in ``decide``)."""
-    if status.phase is Phase.VERIFYING:
-        return decide_verifying(obs, status)
     if status.phase is Phase.DEPLOYING:
         return _with_preview(obs, decide_deploying(obs, status, first_step=Phase.PROGRESSING))
-    if status.phase is Phase.ROLLING_BACK:
-        return decide_rolling_back(obs, status)
     if status.phase is Phase.PROMOTING:
         return _switching(obs, status)
     if status.phase is Phase.PAUSED:
@@ -155,16 +149,16 @@ def _switching(obs: Observation, status: RolloutStatus) -> Decision:
     if _strategy(obs).post_promotion_analysis is None or skipping_analysis(obs):
         return _succeed(obs, status, reason=f"switched to {status.candidate_env}")
     reason = f"switched to {status.candidate_env}; post-promotion analysis running"
-    moved = enter(
+    return transition(
         status,
         Phase.PROGRESSING,
         now=obs.now,
         action="post-analysis",
         reason=reason,
+        requeue_after=_interval(obs),
         current_step=POST,
         step_started_at=stamp(obs.now),
     )
-    return Decision(status=moved, requeue_after=_interval(obs), reason=reason)
 
 
 def _post_promotion(obs: Observation, status: RolloutStatus) -> Decision:

@@ -13,10 +13,10 @@ from mlrollout.core.actions import Shift
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    enter,
     parse_stamp,
     split_to,
     stamp,
+    transition,
 )
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
@@ -25,8 +25,6 @@ from mlrollout.core.phases import (
     candidate_ready,
     current_look,
     decide_deploying,
-    decide_rolling_back,
-    decide_verifying,
     hold,
     moving_to_candidate,
     past_deadline,
@@ -49,12 +47,8 @@ CANARY_SCALE_DOWN_DELAY = timedelta(seconds=30)
 
 def decide_canary(obs: Observation, status: RolloutStatus) -> Decision:
     """The canary phase machine (after the shared prelude in ``decide``)."""
-    if status.phase is Phase.VERIFYING:
-        return decide_verifying(obs, status)
     if status.phase is Phase.DEPLOYING:
         return decide_deploying(obs, status, first_step=Phase.PROGRESSING)
-    if status.phase is Phase.ROLLING_BACK:
-        return decide_rolling_back(obs, status)
     if status.phase is Phase.PROMOTING:
         return _promoting(obs, status)
     if status.phase is Phase.PAUSED:
@@ -178,16 +172,16 @@ def _paused(obs: Observation, status: RolloutStatus) -> Decision:
 
 def _advance(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
     index = (status.current_step or 0) + 1
-    moved = enter(
+    return transition(
         status,
         Phase.PROGRESSING,
         now=obs.now,
         action="advance",
         reason=reason,
+        requeue_after=timedelta(0),
         current_step=index,
         step_started_at=stamp(obs.now),
     )
-    return Decision(status=moved, requeue_after=timedelta(0), reason=reason)
 
 
 def _begin_promotion(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:

@@ -2,7 +2,8 @@
 
 Part of the pure ``core``. No I/O, no clock (``now`` is in the observation), no
 logging. The prelude handles what every strategy shares — a changed spec mid-rollout, a new
-release, abort, settling after a terminal phase — then the strategy's phase machine runs.
+release, abort, settling after a terminal phase, and the phases every strategy goes through
+the same way (Verifying, RollingBack) — then the strategy's phase machine runs.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from datetime import timedelta
 from mlrollout.core.actions import ScaleEnv, Shift
 from mlrollout.core.bluegreen import decide_blue_green
 from mlrollout.core.canary import decide_canary
-from mlrollout.core.decision import Decision, enter, parse_stamp, split_to
+from mlrollout.core.decision import Decision, parse_stamp, split_to, transition
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
     acknowledge,
+    decide_rolling_back,
+    decide_verifying,
     release_of,
     start,
     start_rollback,
@@ -39,6 +42,10 @@ def decide(obs: Observation) -> Decision:
         return _after_terminal(obs, status)
     if Intent.ABORT in obs.intents:
         return start_rollback(obs, status, cause=RollbackCause.ABORT, reason="aborted by the user")
+    if status.phase is Phase.VERIFYING:
+        return decide_verifying(obs, status)
+    if status.phase is Phase.ROLLING_BACK:
+        return decide_rolling_back(obs, status)
     if obs.rollout.spec.strategy.canary is not None:
         return decide_canary(obs, status)
     return decide_blue_green(obs, status)
@@ -50,11 +57,7 @@ def _restart(obs: Observation, status: RolloutStatus) -> Decision:
         "before starting over"
     )
     if status.phase is Phase.ROLLING_BACK and status.rollback_cause is RollbackCause.RESTART:
-        return (
-            decide_canary(obs, status)
-            if obs.rollout.spec.strategy.canary
-            else decide_blue_green(obs, status)
-        )
+        return decide_rolling_back(obs, status)
     return start_rollback(obs, status, cause=RollbackCause.RESTART, reason=reason)
 
 
@@ -115,18 +118,17 @@ def _rollback_to_previous(obs: Observation, status: RolloutStatus) -> Decision:
         return Decision(status=status.model_copy(update={"message": reason}), reason=reason)
     target = split_to(previous, 0)
     reason = f"rolling back to the warm environment {previous}"
-    rolling = enter(
+    return transition(
         status,
         Phase.ROLLING_BACK,
         now=obs.now,
         action="rollback",
         reason=reason,
+        actions=(Shift(target),),
+        requeue_after=timedelta(0),
         active_env=previous,
         candidate_env=status.active_env,
         scale_down=None,
         rollback_cause=RollbackCause.USER,
         traffic=status.traffic.model_copy(update={"target": target}),
-    )
-    return Decision(
-        status=rolling, actions=(Shift(target),), requeue_after=timedelta(0), reason=reason
     )

@@ -1,7 +1,9 @@
 """A decision: the new status, the actions that realise it, when to look again, and why.
 
-Part of the pure ``core``. ``Transition`` helpers build a new status from the old one
-(pydantic ``model_copy``) so every phase function reads as a short chain of early returns.
+Part of the pure ``core``. :func:`transition` is the one way a phase machine moves: it
+builds the next status from the old one (pydantic ``model_copy``, history appended) and
+returns the ``Decision`` that carries it, so every phase function reads as a short chain of
+early returns.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "parse_stamp",
     "split_to",
     "stamp",
+    "transition",
 ]
 
 HISTORY_LIMIT = 50
@@ -84,3 +87,25 @@ def announce(phase: Phase, reason: str, *, warning: bool = False) -> tuple[Actio
     """The Event and notification that go with entering ``phase``."""
     kind: Any = "Warning" if warning else "Normal"
     return (Emit(type=kind, reason=phase.value, message=reason), Notify(phase=phase, reason=reason))
+
+
+def transition(
+    status: RolloutStatus,
+    phase: Phase,
+    *,
+    now: datetime,
+    action: str,
+    reason: str,
+    actions: tuple[Action, ...] = (),
+    announced: bool = False,
+    warning: bool = False,
+    requeue_after: timedelta | None = None,
+    **changes: Any,
+) -> Decision:
+    """Enter ``phase`` (:func:`enter`) and decide it: ``actions``, then, when ``announced``,
+    the Event and notification of the new phase (a Warning when ``warning``)."""
+    moved = enter(status, phase, now=now, action=action, reason=reason, **changes)
+    said = announce(phase, reason, warning=warning) if announced else ()
+    return Decision(
+        status=moved, actions=(*actions, *said), requeue_after=requeue_after, reason=reason
+    )

@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift, Verify
+from mlrollout.core.actions import Deploy, ScaleEnv, Shift, Verify
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    announce,
-    enter,
     parse_stamp,
     split_to,
     stamp,
+    transition,
 )
 from mlrollout.core.observation import AnalysisLook, Observation
 from mlrollout.core.revisions import record_revision, skipping_analysis
@@ -140,7 +139,7 @@ def start(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
         }
     )
     if live is not None and live.healthy and live.runs(release.image, release.model_sha256):
-        status = enter(
+        return transition(
             base,
             Phase.SUCCEEDED,
             now=obs.now,
@@ -151,20 +150,18 @@ def start(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
             candidate_env=other_env(active),
             observed_generation=obs.generation,
         )
-        return Decision(status=status, reason=status.message)
-    status = enter(
+    return transition(
         base,
         Phase.VERIFYING,
         now=obs.now,
         action="verify",
         reason=reason,
+        actions=(Verify(release.image),),
+        requeue_after=QUICK,
         release=release,
         active_env=active,
         candidate_env=other_env(active),
         observed_generation=obs.generation,
-    )
-    return Decision(
-        status=status, actions=(Verify(release.image),), requeue_after=QUICK, reason=reason
     )
 
 
@@ -189,30 +186,28 @@ def decide_verifying(obs: Observation, status: RolloutStatus) -> Decision:
     )
     if not outcome.passed:
         reason = f"refused by a gate: {outcome.reason_code}: {outcome.message}"
-        refused = enter(
+        return transition(
             status,
             Phase.REFUSED,
             now=obs.now,
             action="refuse",
             reason=reason,
+            announced=True,
+            warning=True,
             verification=verification,
-        )
-        return Decision(
-            status=refused, actions=announce(Phase.REFUSED, reason, warning=True), reason=reason
         )
     candidate = status.candidate_env
     assert candidate is not None
     reason = f"gates passed; deploying the release to {candidate}"
-    deploying = enter(
+    return transition(
         status,
         Phase.DEPLOYING,
         now=obs.now,
         action="deploy",
         reason=reason,
+        actions=(_deploy(obs, status),),
+        requeue_after=QUICK,
         verification=verification,
-    )
-    return Decision(
-        status=deploying, actions=(_deploy(obs, deploying),), requeue_after=QUICK, reason=reason
     )
 
 
@@ -259,17 +254,16 @@ def decide_deploying(obs: Observation, status: RolloutStatus, *, first_step: Pha
             )
             return begin_promotion(obs, status, reason=reason, action="promote")
         reason = f"{status.candidate_env} is ready"
-        moved = enter(
+        return transition(
             status,
             first_step,
             now=obs.now,
             action="start",
             reason=reason,
+            announced=True,
+            requeue_after=QUICK,
             current_step=0,
             step_started_at=stamp(obs.now),
-        )
-        return Decision(
-            status=moved, actions=announce(first_step, reason), requeue_after=QUICK, reason=reason
         )
     deadline = obs.rollout.spec.progress_deadline
     if past_deadline(obs, status.phase_started_at):
@@ -319,20 +313,19 @@ def start_rollback(
     """All traffic back to stable now (same pass: the rollback must not wait a requeue)."""
     active = status.active_env or active_env(obs)
     target = split_to(active, 0)
-    rolling = enter(
+    return transition(
         status,
         Phase.ROLLING_BACK,
         now=obs.now,
         action="rollback",
         reason=reason,
+        actions=(Shift(target),),
+        announced=True,
+        warning=True,
+        requeue_after=ROLLBACK_POLL,
         rollback_cause=cause,
         traffic=status.traffic.model_copy(update={"target": target}),
     )
-    actions: tuple[Action, ...] = (
-        Shift(target),
-        *announce(Phase.ROLLING_BACK, reason, warning=True),
-    )
-    return Decision(status=rolling, actions=actions, requeue_after=ROLLBACK_POLL, reason=reason)
 
 
 def decide_rolling_back(obs: Observation, status: RolloutStatus) -> Decision:
@@ -358,9 +351,16 @@ def decide_rolling_back(obs: Observation, status: RolloutStatus) -> Decision:
         )
     phase = _FINAL_PHASE[cause]
     reason = status.message or "rolled back"
-    done = enter(status, phase, now=obs.now, action="rolled-back", reason=reason)
-    actions = (ScaleEnv(candidate, 0), *announce(phase, reason, warning=True))
-    return Decision(status=done, actions=actions, reason=reason)
+    return transition(
+        status,
+        phase,
+        now=obs.now,
+        action="rolled-back",
+        reason=reason,
+        actions=(ScaleEnv(candidate, 0),),
+        announced=True,
+        warning=True,
+    )
 
 
 def begin_promotion(
@@ -376,15 +376,16 @@ def begin_promotion(
         return hold(status, waiting)
     assert status.active_env is not None
     target = split_to(status.active_env, 100)
-    promoting = enter(
+    return transition(
         status,
         Phase.PROMOTING,
         now=obs.now,
         action=action,
         reason=reason,
+        actions=(Shift(target),),
+        requeue_after=QUICK,
         traffic=status.traffic.model_copy(update={"target": target}),
     )
-    return Decision(status=promoting, actions=(Shift(target),), requeue_after=QUICK, reason=reason)
 
 
 def moving_to_candidate(obs: Observation, status: RolloutStatus) -> Decision | None:
@@ -418,23 +419,19 @@ def succeed(
         if warm
         else f"{reason}; {old} has no pods left, so there is no warm environment to roll back to"
     )
-    done = enter(
+    return transition(
         status,
         Phase.SUCCEEDED,
         now=obs.now,
         action="promoted",
         reason=text,
+        announced=True,
+        requeue_after=keep_warm if warm else None,
         active_env=new,
         candidate_env=other_env(new),
         traffic=status.traffic.model_copy(update={"target": normal, "applied": normal}),
         scale_down=ScaleDown(env=old, at=stamp(obs.now + keep_warm)) if warm else None,
         revisions=record_revision(obs, status),
-    )
-    return Decision(
-        status=done,
-        actions=announce(Phase.SUCCEEDED, text),
-        requeue_after=keep_warm if warm else None,
-        reason=text,
     )
 
 
@@ -442,24 +439,29 @@ def pause(
     obs: Observation, status: RolloutStatus, reason: str, *, warning: bool = False
 ) -> Decision:
     """Enter Paused (the weight holds) until the user resumes or promotes."""
-    paused = enter(status, Phase.PAUSED, now=obs.now, action="pause", reason=reason)
-    return Decision(
-        status=paused, actions=announce(Phase.PAUSED, reason, warning=warning), reason=reason
+    return transition(
+        status,
+        Phase.PAUSED,
+        now=obs.now,
+        action="pause",
+        reason=reason,
+        announced=True,
+        warning=warning,
     )
 
 
 def resume(obs: Observation, status: RolloutStatus) -> Decision:
     """Back to Progressing at the same step; its clock restarts."""
     reason = "resumed by the user"
-    resumed = enter(
+    return transition(
         status,
         Phase.PROGRESSING,
         now=obs.now,
         action="resume",
         reason=reason,
+        requeue_after=QUICK,
         step_started_at=stamp(obs.now),
     )
-    return Decision(status=resumed, requeue_after=QUICK, reason=reason)
 
 
 def current_look(obs: Observation, step: int) -> AnalysisLook | None:

@@ -1,111 +1,106 @@
-"""The CLI's policy file (YAML) validated with pydantic and turned into ``GatePolicy``.
+"""The ``verify image --policy FILE`` policy: a YAML file holding a rollout's ``spec.gates``.
 
-Used by ``cli/verify.py``; the controller builds ``GatePolicy`` from the rollout spec
-instead. Key paths are relative to the policy file. Every problem is a ``SpecError`` naming
-the file and field.
+Used by ``cli/verify.py``. The file is validated by the same pydantic model as a rollout's
+``spec.gates`` (``spec.policy.Gates``) and mapped to ``GatePolicy`` by the same function as
+the controller's (``gates.gate_spec``); key and trusted-root ``file`` paths are relative to
+the policy file. Command-line keys, identities and trusted root join the file's before
+validation. The fields about pods (``podSecurity``, ``networkPolicy``, ``gpuCapacity``,
+``maxGpusPerPod``) are checked by the controller on the candidate's pod template, which
+``verify image`` does not have: setting one is refused. Every problem is a ``SpecError``
+naming the file and field (``policy.yaml: signature.publicKeys[0].file: ...``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import pydantic
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from mlrollout.errors import SpecError
-from mlrollout.gates.policy import (
-    AttestationPolicy,
-    GatePolicy,
-    KeylessIdentity,
-    ProvenancePolicy,
-    SignaturePolicy,
-    TrustedKey,
-    VulnerabilityPolicy,
-)
+from mlrollout.gates.gate_spec import compute_gate_policy
+from mlrollout.gates.policy import GatePolicy, KeylessIdentity
+from mlrollout.spec.loader import translate_validation_error
+from mlrollout.spec.policy import Gates
 from mlrollout.spec.yamlfile import parse_yaml_documents, read_regular_file
 
 __all__ = ["load_gate_policy"]
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class _Key(_Model):
-    path: str
-    name: str | None = None
-    not_before: AwareDatetime | None = Field(None, alias="notBefore")
-    not_after: AwareDatetime | None = Field(None, alias="notAfter")
+# Checked on the candidate's pod template by the controller; nothing to check on an image.
+_POD_FIELDS = {
+    "pod_security": "podSecurity",
+    "network_policy": "networkPolicy",
+    "gpu_capacity": "gpuCapacity",
+    "max_gpus_per_pod": "maxGpusPerPod",
+}
 
 
-class _Keyless(_Model):
-    issuer: str = Field(min_length=1)
-    identity: str | None = None
-    identity_regexp: str | None = Field(None, alias="identityRegexp")
-
-
-class _Signature(_Model):
-    keys: list[_Key] = []
-    keyless: list[_Keyless] = []
-    trusted_root: str | None = Field(None, alias="trustedRoot")
-    require_transparency_log: bool = Field(True, alias="requireTransparencyLog")
-    threshold: int = Field(1, ge=1)
-    identity_mirrors: dict[str, str] = Field({}, alias="identityMirrors")
-    required_annotations: dict[str, str] = Field({}, alias="requiredAnnotations")
-
-
-class _Provenance(_Model):
-    builder_ids: list[str] = Field(alias="builderIds", min_length=1)
-    source_repositories: list[str] = Field(alias="sourceRepositories", min_length=1)
-    source_refs: list[str] = Field(alias="sourceRefs", min_length=1)
-    allowed_external_parameters: list[str] = Field(
-        ["workflow", "inputs", "vars"], alias="allowedExternalParameters"
-    )
-
-
-class _Vulnerabilities(_Model):
-    max_severity: Literal["NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"] = Field(
-        "MEDIUM", alias="maxSeverity"
-    )
-
-
-class _Attestations(_Model):
-    provenance: _Provenance | None = None
-    sbom: bool = False
-    vulnerabilities: _Vulnerabilities | None = None
-
-
-class _PolicyFile(_Model):
-    signature: _Signature = _Signature()
-    attestations: _Attestations = _Attestations()
-
-
-def _load_key(path: Path, *, name: str, entry: _Key | None = None) -> TrustedKey:
-    try:
-        pem = read_regular_file(path, limit=64 * 1024)
-        return TrustedKey.from_pem(
-            pem,
-            name=name,
-            not_before=entry.not_before if entry else None,
-            not_after=entry.not_after if entry else None,
-        )
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"cannot load public key: {exc}", source=str(path)) from exc
-
-
-def _read(policy_path: Path) -> _PolicyFile:
+def _read(policy_path: Path) -> dict[str, Any]:
     source = str(policy_path)
     documents = parse_yaml_documents(read_regular_file(policy_path), source=source)
     if len(documents) > 1:
-        raise SpecError("expected one YAML document", source=source)
+        raise SpecError("expected one YAML document (a spec.gates object)", source=source)
     doc = documents[0] if documents else {}
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise SpecError("must be a mapping (a spec.gates object)", source=source)
+    return dict(doc)
+
+
+def _with_flags(
+    doc: dict[str, Any],
+    *,
+    key_paths: list[Path],
+    identities: tuple[KeylessIdentity, ...],
+    trusted_root: Path | None,
+    require_tlog: bool | None,
+) -> dict[str, Any]:
+    """``doc`` with the command-line trust added to ``signature`` (the root and
+    ``requireTransparencyLog`` replace the file's)."""
+    if not (key_paths or identities or trusted_root or require_tlog is not None):
+        return doc
+    signature = doc.get("signature")
+    if signature is None:
+        signature = {}
+    if not isinstance(signature, dict):
+        return doc  # validation names the field
+    signature = dict(signature)
+    if key_paths:
+        keys = signature.get("publicKeys")
+        given = keys if isinstance(keys, list) else []
+        signature["publicKeys"] = [*given, *({"file": str(p.absolute())} for p in key_paths)]
+    if identities:
+        keyless = signature.get("keyless")
+        given = keyless if isinstance(keyless, list) else []
+        flags = [
+            {"issuer": i.issuer, "identity": i.identity}
+            if i.identity is not None
+            else {"issuer": i.issuer, "identityRegexp": i.identity_regexp}
+            for i in identities
+        ]
+        signature["keyless"] = [*given, *flags]
+    if trusted_root is not None:
+        signature["trustedRoot"] = {"file": str(trusted_root.absolute())}
+    if require_tlog is not None:
+        signature["requireTransparencyLog"] = require_tlog
+    return {**doc, "signature": signature}
+
+
+def _validate(doc: dict[str, Any], source: str) -> Gates:
     try:
-        return _PolicyFile.model_validate(doc)
+        gates = Gates.model_validate(doc)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise SpecError(first["msg"], source=str(policy_path), path=where) from exc
+        raise translate_validation_error(exc, source=source, index=None) from None
+    for name, alias in _POD_FIELDS.items():
+        if name in gates.model_fields_set:
+            raise SpecError(
+                "checked by the controller on the candidate's pod template; "
+                "`verify image` has no pods to check (leave it out of the policy file)",
+                source=source,
+                path=alias,
+            )
+    return gates
 
 
 def load_gate_policy(
@@ -113,74 +108,48 @@ def load_gate_policy(
     *,
     key_paths: list[Path],
     identities: tuple[KeylessIdentity, ...] = (),
-    trusted_root: bytes | None = None,
+    trusted_root: Path | None = None,
     require_tlog: bool | None = None,
 ) -> GatePolicy:
-    """Build the policy from an optional file plus command-line keys, identities and root.
-
-    Command-line values add to the file's (``trusted_root`` and ``require_tlog`` replace
-    it); ``SpecError`` names the file and field of anything invalid.
-    """
-    spec = _read(policy_path) if policy_path else _PolicyFile()
-    base = policy_path.parent if policy_path else Path.cwd()
-    keys = [_load_key(p, name=p.name) for p in key_paths]
-    keys += [_load_key(base / k.path, name=k.name or k.path, entry=k) for k in spec.signature.keys]
-    wanted = identities + _identities(spec.signature, source=policy_path)
-    root = trusted_root
-    if root is None and spec.signature.trusted_root is not None:
-        root = _read_root(base / spec.signature.trusted_root)
-    if not keys and not wanted:
+    """The policy of an optional ``spec.gates`` file plus command-line keys, identities
+    and trusted root; ``SpecError`` names the file and field of anything invalid."""
+    source = str(policy_path) if policy_path else "command line"
+    doc = _read(policy_path) if policy_path else {}
+    signature = doc.get("signature")
+    keys = signature.get("publicKeys") if isinstance(signature, dict) else None
+    file_keys = len(keys) if isinstance(keys, list) else 0
+    doc = _with_flags(
+        doc,
+        key_paths=key_paths,
+        identities=identities,
+        trusted_root=trusted_root,
+        require_tlog=require_tlog,
+    )
+    if doc.get("signature") is None:
         raise SpecError(
             "at least one trusted key or keyless identity is needed "
-            "(--key, --certificate-identity, signature.keys or signature.keyless)"
+            "(--key, --certificate-identity, signature.publicKeys or signature.keyless)",
+            source=str(policy_path) if policy_path else None,
         )
+    gates = _validate(doc, source)
+    base = policy_path.parent if policy_path else Path.cwd()
     try:
-        signature = SignaturePolicy(
-            keys=tuple(keys),
-            threshold=spec.signature.threshold,
-            identity_mirrors=dict(spec.signature.identity_mirrors),
-            required_annotations=dict(spec.signature.required_annotations),
-            identities=wanted,
-            trusted_root=root,
-            require_tlog=spec.signature.require_transparency_log
-            if require_tlog is None
-            else require_tlog,
-        )
-    except ValueError as exc:
-        raise SpecError(str(exc), source=str(policy_path), path="signature") from exc
-    return GatePolicy(signature=signature, attestations=_attestations(spec.attestations))
+        # The user of `verify` names these files (the scope limits what a rollout names).
+        policy = compute_gate_policy(gates, prefix="", base=base, allow_key_files=True)
+    except SpecError as exc:
+        path = _flag_for(exc.path or "", file_keys=file_keys, trusted_root=trusted_root)
+        raise SpecError(exc.reason, source=source, path=path) from None
+    assert policy is not None  # a signature section is present
+    return policy
 
 
-def _identities(spec: _Signature, *, source: Path | None) -> tuple[KeylessIdentity, ...]:
-    out = []
-    for index, entry in enumerate(spec.keyless):
-        try:
-            out.append(KeylessIdentity(entry.issuer, entry.identity, entry.identity_regexp))
-        except ValueError as exc:
-            where = f"signature.keyless.{index}"
-            raise SpecError(str(exc), source=str(source), path=where) from exc
-    return tuple(out)
-
-
-def _read_root(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read trusted root: {exc.strerror}", source=str(path)) from exc
-
-
-def _attestations(spec: _Attestations) -> AttestationPolicy:
-    provenance = None
-    if spec.provenance:
-        provenance = ProvenancePolicy(
-            builder_ids=frozenset(spec.provenance.builder_ids),
-            source_repositories=frozenset(spec.provenance.source_repositories),
-            source_refs=frozenset(spec.provenance.source_refs),
-            allowed_external_parameters=frozenset(spec.provenance.allowed_external_parameters),
-        )
-    vulnerabilities = None
-    if spec.vulnerabilities:
-        vulnerabilities = VulnerabilityPolicy(max_severity=spec.vulnerabilities.max_severity)
-    return AttestationPolicy(
-        provenance=provenance, require_sbom=spec.sbom, vulnerabilities=vulnerabilities
-    )
+def _flag_for(path: str, *, file_keys: int, trusted_root: Path | None) -> str:
+    """The command-line flag a problem came from, else the file's field ``path``."""
+    if trusted_root is not None and path.startswith("signature.trustedRoot"):
+        return "--trusted-root"
+    prefix = "signature.publicKeys["
+    if path.startswith(prefix):
+        index = path[len(prefix) :].split("]", 1)[0]
+        if index.isdigit() and int(index) >= file_keys:
+            return "--key"
+    return path

@@ -15,7 +15,16 @@ from mlrollout.gates.reasons import Reason
 
 __all__ = ["SEVERITY_RANK", "assess_provenance", "assess_vulnerabilities"]
 
-SEVERITY_RANK = {"NEGLIGIBLE": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "UNKNOWN": 3, "CRITICAL": 4}
+# ``NONE`` is only a limit (``maxSeverity: none``): every finding ranks above it.
+SEVERITY_RANK = {
+    "NONE": -1,
+    "NEGLIGIBLE": 0,
+    "LOW": 1,
+    "MEDIUM": 2,
+    "HIGH": 3,
+    "UNKNOWN": 3,
+    "CRITICAL": 4,
+}
 Verdict = tuple[Reason, str] | None
 
 
@@ -24,7 +33,10 @@ def _obj(value: Any) -> Mapping[str, Any]:
 
 
 def assess_provenance(predicate: Mapping[str, Any], policy: ProvenancePolicy) -> Verdict:
-    """Builder on the allowlist, known external parameters only, allowed repository and ref."""
+    """Builder on the allowlist, known external parameters only, allowed repository and ref.
+
+    An empty ``source_refs`` allows any ref of an allowed repository (``sourceRefs`` unset);
+    the builder and the repository are always pinned (``min_length=1`` in the spec)."""
     definition = _obj(predicate.get("buildDefinition"))
     builder = _obj(_obj(predicate.get("runDetails")).get("builder")).get("id")
     params = definition.get("externalParameters")
@@ -40,7 +52,7 @@ def assess_provenance(predicate: Mapping[str, Any], policy: ProvenancePolicy) ->
     repository, ref = workflow.get("repository"), workflow.get("ref")
     if repository not in policy.source_repositories:
         return Reason.PROVENANCE_SOURCE, f"source repository {repository!r} is not allowed"
-    if ref not in policy.source_refs:
+    if policy.source_refs and ref not in policy.source_refs:
         return Reason.PROVENANCE_SOURCE, f"source ref {ref!r} is not allowed"
     return None
 

@@ -1,10 +1,13 @@
-"""The embedded sandbox platform: reference model servers and a load generator.
+"""The embedded sandbox platform: reference model servers, a proxy, load, state on disk.
 
-Bottom-of-stack test bed for the local platform (DESIGN.md §5) and for the metrics tests:
+Bottom-of-stack parts of the local platform (DESIGN.md §5) and the metrics tests' test bed:
 ``modelserver`` (a real HTTP inference server with Prometheus metrics and injectable
 regressions), ``model`` (the numpy model and its synthetic task), ``instruments`` (the metric
-conventions), ``regressions`` and ``loadgen``. Uses the standard library, numpy and
-prometheus-client only.
+conventions), ``regressions``, ``modelcard`` (a release's model artifact on disk),
+``loadgen`` and ``labelledload`` (finite and steady labelled load), ``proxy`` (the weighted
+router), ``processes`` (child processes and their clean-up), ``statedir`` (rollouts and
+environments on disk) and ``scenarios`` (the demo's releases). ``controller.local`` binds
+them to the controller's ports.
 """
 
 from __future__ import annotations

@@ -18,7 +18,11 @@ Endpoints (JSON in and out):
   ``POST /admin/anomalies`` ``{"count", "sources"}`` raises a burst of anomalies now.
 
 It binds loopback only. Run it with
-``python -m mlrollout.local.modelserver --port 8081 --environment green --latency-factor 1.2``.
+``python -m mlrollout.local.modelserver --port 8081 --environment green --latency-factor 1.2``,
+or with ``--model CARD.json`` (``modelcard``: seed, base latency and regressions from a file).
+With ``--exit-on-stdin-close`` it stops when its standard input reaches end of file, so a
+server started by the local platform never outlives the process that started it, however
+that process ends (even SIGKILL closes the pipe).
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ import argparse
 import itertools
 import json
 import math
+import sys
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +45,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mlrollout.local.instruments import ServerMetrics
 from mlrollout.local.model import SyntheticTask, fit_model
+from mlrollout.local.modelcard import load_model_card
 from mlrollout.local.regressions import Regressions, RegressionSwitch
 
 __all__ = ["LOOPBACK", "ModelServer", "ServerConfig", "main"]
@@ -247,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accuracy-drop", type=float, default=0.0)
     parser.add_argument("--anomaly-rate", type=float, default=0.0)
     parser.add_argument("--anomaly-sources", type=int, default=1)
+    parser.add_argument("--model", default=None, help="A model card (JSON); overrides the above.")
+    parser.add_argument("--exit-on-stdin-close", action="store_true")
     args = parser.parse_args(argv)
     regressions = Regressions(
         latency_factor=args.latency_factor,
@@ -255,20 +264,33 @@ def main(argv: list[str] | None = None) -> None:
         anomaly_rate=args.anomaly_rate,
         anomaly_sources=args.anomaly_sources,
     )
+    seed, base_latency_s = args.seed, args.base_latency_ms / 1000
+    if args.model is not None:
+        try:
+            card = load_model_card(Path(args.model))
+        except (OSError, ValueError) as exc:
+            parser.error(str(exc))
+        seed, base_latency_s = card.seed, card.base_latency_ms / 1000
+        regressions = card.regressions
     config = ServerConfig(
         environment=args.environment,
         host=args.host,
         port=args.port,
-        seed=args.seed,
-        base_latency_s=args.base_latency_ms / 1000,
+        seed=seed,
+        base_latency_s=base_latency_s,
         regressions=regressions,
     )
     server = ModelServer(config).start()
     print(f"serving {config.environment} on {server.url}", flush=True)
     try:
-        threading.Event().wait()
+        if args.exit_on_stdin_close:
+            while sys.stdin.buffer.read(4096):
+                pass
+        else:
+            threading.Event().wait()
     except KeyboardInterrupt:
-        server.stop()
+        pass
+    server.stop()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlrollout.analysis.observations import Measurement, Window
+from mlrollout.analysis.observations import Window
 from mlrollout.clock import Clock, SystemClock
 from mlrollout.deadline import bounded_transport, total_deadline
 from mlrollout.errors import SpecError
@@ -44,13 +44,11 @@ from mlrollout.metrics.localquery import (
     assess_local_query,
     assess_selector,
 )
-from mlrollout.metrics.measurements import VectorResult, compute_measurement
+from mlrollout.metrics.measurements import VectorResult
 from mlrollout.metrics.provider import (
     MetricRequest,
     VariantScope,
-    assess_boundaries,
-    compute_paired_windows,
-    prometheus_queries,
+    fetch_paired_windows,
 )
 from mlrollout.metrics.query import QueryContext, render_query
 
@@ -118,6 +116,11 @@ class LocalProvider:
         self._series: dict[_Key, _Stored] = {}
         self._seen_targets: set[str] = set()
 
+    def set_targets(self, targets: Sequence[str]) -> None:
+        """Scrape these targets from now on (the local platform's servers come and go);
+        samples already scraped stay."""
+        self.targets = tuple(_metrics_url(t) for t in targets)
+
     def close(self) -> None:
         """Release the connection pool (the scraped samples stay readable)."""
         self._client.close()
@@ -142,10 +145,7 @@ class LocalProvider:
         self, request: MetricRequest, *, boundaries: Sequence[datetime]
     ) -> list[Window]:
         """One window per consecutive pair of ``boundaries``, from the samples scraped so far."""
-        stamps = [b.timestamp() for b in assess_boundaries(boundaries)]
-        canary = self._variant(request, request.canary, stamps)
-        baseline = self._variant(request, request.baseline, stamps)
-        return compute_paired_windows(request, stamps, canary=canary, baseline=baseline)
+        return fetch_paired_windows(request, boundaries, self._answer)
 
     def _scrape(self, target: str) -> list[tuple[_Key, float]]:
         with (
@@ -180,19 +180,6 @@ class LocalProvider:
                     del self._series[key]
                 elif old > 1:
                     del stored.samples[: old - 1]
-
-    def _variant(
-        self, request: MetricRequest, scope: VariantScope, stamps: list[float]
-    ) -> list[Measurement | None]:
-        queries = prometheus_queries(request)
-        answers = {
-            name: self._answer(text, request=request, scope=scope, stamps=stamps, name=name)
-            for name, text in queries.items()
-        }
-        return [
-            compute_measurement(request.metric.kind, {n: answers[n][i] for n in answers})
-            for i in range(len(stamps) - 1)
-        ]
 
     def _answer(
         self,

@@ -22,17 +22,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from mlrollout.analysis.observations import Measurement, Window
+from mlrollout.analysis.observations import Window
 from mlrollout.errors import SpecError
 from mlrollout.metrics.increase import compute_group_increases
-from mlrollout.metrics.measurements import VectorResult, compute_measurement
+from mlrollout.metrics.measurements import VectorResult
 from mlrollout.metrics.promapi import PromApi, QueryOrigin
 from mlrollout.metrics.provider import (
     MetricRequest,
     VariantScope,
-    assess_boundaries,
-    compute_paired_windows,
-    prometheus_queries,
+    fetch_paired_windows,
 )
 from mlrollout.metrics.query import QueryContext, compute_promql_duration, render_query
 from mlrollout.metrics.settings import compute_settings
@@ -74,24 +72,7 @@ class PrometheusProvider:
         self, request: MetricRequest, *, boundaries: Sequence[datetime]
     ) -> list[Window]:
         """One window per consecutive pair of ``boundaries``; raises on provider failure."""
-        stamps = [b.timestamp() for b in assess_boundaries(boundaries)]
-        canary = self._fetch_variant(request, request.canary, stamps)
-        baseline = self._fetch_variant(request, request.baseline, stamps)
-        return compute_paired_windows(request, stamps, canary=canary, baseline=baseline)
-
-    def _fetch_variant(
-        self, request: MetricRequest, scope: VariantScope, stamps: list[float]
-    ) -> list[Measurement | None]:
-        queries = prometheus_queries(request)
-        answers = {
-            name: self._fetch_query(text, request=request, scope=scope, stamps=stamps, name=name)
-            for name, text in queries.items()
-        }
-        kind = request.metric.kind
-        return [
-            compute_measurement(kind, {name: answers[name][index] for name in answers})
-            for index in range(len(stamps) - 1)
-        ]
+        return fetch_paired_windows(request, boundaries, self._fetch_query)
 
     def _fetch_query(
         self,

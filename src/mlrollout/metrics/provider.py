@@ -25,14 +25,17 @@ from typing import Protocol
 
 from mlrollout.analysis.observations import Measurement, Window
 from mlrollout.errors import ProviderError, SpecError
+from mlrollout.metrics.measurements import VectorResult, compute_measurement
 from mlrollout.spec.template import MetricSpec
 
 __all__ = [
     "MetricProvider",
     "MetricRequest",
+    "QueryFetch",
     "VariantScope",
     "assess_boundaries",
     "compute_paired_windows",
+    "fetch_paired_windows",
     "prometheus_queries",
     "record_windows",
 ]
@@ -125,6 +128,43 @@ def compute_paired_windows(
             )
         )
     return windows
+
+
+class QueryFetch(Protocol):
+    """A provider's answer to one query of a metric for one variant: a result per window."""
+
+    def __call__(
+        self,
+        text: str,
+        *,
+        request: MetricRequest,
+        scope: VariantScope,
+        stamps: list[float],
+        name: str,
+    ) -> Sequence[VectorResult | None]: ...
+
+
+def fetch_paired_windows(
+    request: MetricRequest, boundaries: Sequence[datetime], fetch_query: QueryFetch
+) -> list[Window]:
+    """A PromQL provider's ``fetch_windows``: every query of the metric answered by
+    ``fetch_query`` for both variants on the same checked ``boundaries`` (as stamps), a
+    measurement per window, paired by :func:`compute_paired_windows`."""
+    stamps = [b.timestamp() for b in assess_boundaries(boundaries)]
+    queries = prometheus_queries(request)
+
+    def variant(scope: VariantScope) -> list[Measurement | None]:
+        answers = {
+            name: fetch_query(text, request=request, scope=scope, stamps=stamps, name=name)
+            for name, text in queries.items()
+        }
+        return [
+            compute_measurement(request.metric.kind, {n: answers[n][i] for n in answers})
+            for i in range(len(stamps) - 1)
+        ]
+
+    canary, baseline = variant(request.canary), variant(request.baseline)
+    return compute_paired_windows(request, stamps, canary=canary, baseline=baseline)
 
 
 def prometheus_queries(request: MetricRequest) -> dict[str, str]:

@@ -17,13 +17,20 @@ from enum import StrEnum
 
 from mlrollout.analysis.observations import Window
 from mlrollout.errors import SpecError
+from mlrollout.metrics.local import LocalProvider
 from mlrollout.metrics.prometheus import PrometheusProvider
 from mlrollout.metrics.provider import MetricProvider, MetricRequest
 from mlrollout.metrics.web import WebProvider
 from mlrollout.spec.policy import PrometheusConfig
 from mlrollout.spec.template import MetricSpec
 
-__all__ = ["ProviderKind", "ProviderSet", "build_cluster_providers", "provider_kind"]
+__all__ = [
+    "ProviderKind",
+    "ProviderSet",
+    "build_cluster_providers",
+    "build_local_providers",
+    "provider_kind",
+]
 
 
 class ProviderKind(StrEnum):
@@ -87,3 +94,12 @@ def build_cluster_providers(config: PrometheusConfig | None) -> ProviderSet:
             ProviderKind.WEB: WebProvider,
         }
     )
+
+
+def build_local_providers(scraper: LocalProvider, config: PrometheusConfig | None) -> ProviderSet:
+    """The providers of the local platform: the model servers scraped directly by
+    ``scraper`` — or the Prometheus of ``config`` when the rollout configures one — and web
+    endpoints."""
+    if config is not None:
+        return build_cluster_providers(config)
+    return ProviderSet({ProviderKind.PROMETHEUS: lambda: scraper, ProviderKind.WEB: WebProvider})

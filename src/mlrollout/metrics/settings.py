@@ -18,15 +18,14 @@ into the controller at ``$MLROLLOUT_SECRETS_DIR/<secret>/<key>`` (default direct
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mlrollout.errors import SpecError
 from mlrollout.redaction import register_secret
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.policy import PrometheusConfig, SecretKeyRef
-from mlrollout.spec.scope import CredentialScope
+from mlrollout.spec.scope import ENV_SECRETS_DIR, CredentialScope
 from mlrollout.spec.yamlfile import read_regular_file
 
 __all__ = [
@@ -40,8 +39,6 @@ __all__ = [
 
 ENV_URL = "MLROLLOUT_PROMETHEUS_URL"
 ENV_TOKEN = "MLROLLOUT_PROMETHEUS_TOKEN"
-ENV_SECRETS_DIR = "MLROLLOUT_SECRETS_DIR"
-DEFAULT_SECRETS_DIR = "/etc/mlrollout/secrets"
 
 
 @dataclass(frozen=True)
@@ -61,8 +58,11 @@ class PrometheusSettings:
 
 def fetch_secret(ref: SecretKeyRef, *, environ: Mapping[str, str] | None = None) -> str:
     """The content of a mounted secret key, without surrounding whitespace."""
-    env = os.environ if environ is None else environ
-    path = Path(env.get(ENV_SECRETS_DIR, DEFAULT_SECRETS_DIR)) / ref.secret / ref.key
+    return _read_secret(ref, EnvironmentSettings.from_environment(environ))
+
+
+def _read_secret(ref: SecretKeyRef, env: EnvironmentSettings) -> str:
+    path = env.secret_path(ref.secret, ref.key)
     try:
         value = read_regular_file(path, limit=64 * 1024).decode("utf-8").strip()
     except (SpecError, UnicodeDecodeError) as exc:
@@ -79,15 +79,15 @@ def compute_settings(
     config: PrometheusConfig | None, *, environ: Mapping[str, str] | None = None
 ) -> PrometheusSettings:
     """Settings from ``config`` and the environment (precedence in the module docstring)."""
-    env = os.environ if environ is None else environ
-    scope = CredentialScope.from_environment(env)
-    url = env.get(ENV_URL) or (config.address if config else None)
+    env = EnvironmentSettings.from_environment(environ)
+    scope = CredentialScope.from_settings(env)
+    url = env.prometheus_url or (config.address if config else None)
     if not url:
         raise SpecError(
             f"no Prometheus address: set metrics.prometheus.address or {ENV_URL}",
             path="metrics.prometheus.address",
         )
-    if not env.get(ENV_URL):
+    if not env.prometheus_url:
         scope.assess_destination(url, field="metrics.prometheus.address")
     headers = dict(config.headers) if config else {}
     token = _token(config, env, scope=scope, url=url)
@@ -104,13 +104,14 @@ def compute_settings(
 
 def _token(
     config: PrometheusConfig | None,
-    env: Mapping[str, str],
+    env: EnvironmentSettings,
     *,
     scope: CredentialScope,
     url: str,
 ) -> str | None:
     """The controller's token when ``url`` is a host it may go to; else the rollout's own."""
-    controller_token = env.get(ENV_TOKEN)
+    token = env.prometheus_token
+    controller_token = token.get_secret_value() if token is not None else None
     if controller_token:
         register_secret(controller_token)
         if scope.may_send_credentials(url):
@@ -120,12 +121,12 @@ def _token(
     field_path = "metrics.prometheus.bearerToken"
     scope.assess_credential_secret(config.bearer_token.secret, field=field_path)
     scope.assess_credential_destination(url, field=field_path)
-    return fetch_secret(config.bearer_token, environ=env)
+    return _read_secret(config.bearer_token, env)
 
 
 def _basic_auth(
     config: PrometheusConfig | None,
-    env: Mapping[str, str],
+    env: EnvironmentSettings,
     *,
     scope: CredentialScope,
     url: str,
@@ -135,7 +136,7 @@ def _basic_auth(
     field_path = "metrics.prometheus.basicAuth"
     scope.assess_credential_secret(config.basic_auth.secret, field=field_path)
     scope.assess_credential_destination(url, field=field_path)
-    user, sep, password = fetch_secret(config.basic_auth, environ=env).partition(":")
+    user, sep, password = _read_secret(config.basic_auth, env).partition(":")
     if not sep:
         raise SpecError(
             "the basic-auth secret must hold username:password", path="metrics.prometheus.basicAuth"

@@ -34,7 +34,7 @@ __all__ = [
     "select_policies",
 ]
 
-_SEVERITY = ("none", "low", "medium", "high", "critical")
+_SEVERITY = ("none", "negligible", "low", "medium", "high", "critical")
 
 
 @dataclass(frozen=True)

@@ -261,12 +261,16 @@ class ProvenanceGate(SpecModel):
     builder_ids: list[Pattern] = Field(min_length=1)
     source_repos: list[Pattern] = Field(min_length=1)
     source_refs: list[Pattern] = Field(default_factory=list)
+    # The only keys ``buildDefinition.externalParameters`` may hold.
+    allowed_external_parameters: list[Pattern] = Field(
+        default_factory=lambda: ["workflow", "inputs", "vars"], min_length=1, max_length=32
+    )
 
 
 class VulnerabilityGate(SpecModel):
-    """A vulnerability-scan attestation with no finding above ``maxSeverity``."""
+    """A vulnerability-scan attestation, no finding above ``maxSeverity`` (none: no finding)."""
 
-    max_severity: Literal["none", "low", "medium", "high", "critical"] = "high"
+    max_severity: Literal["none", "negligible", "low", "medium", "high", "critical"] = "high"
 
 
 class Gates(SpecModel):

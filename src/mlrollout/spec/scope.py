@@ -24,24 +24,28 @@ the controller (environment of its Pod), never by a rollout:
     sets it to ``false`` unless configured (a rollout must not make the controller read its
     files); the CLI, run by the rollout's own author, allows it.
 
+The variables are parsed by ``spec.environment`` (a bad value is a ``SpecError`` naming it).
+
 The safe default therefore sends no controller credential to an address a rollout chose.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from mlrollout.errors import SpecError
+from mlrollout.spec.environment import DEFAULT_SECRETS_DIR, EnvironmentSettings
 
 __all__ = [
+    "DEFAULT_SECRETS_DIR",
     "ENV_ALLOWED_HOSTS",
     "ENV_ALLOWED_SECRETS",
     "ENV_ALLOW_KEY_FILES",
     "ENV_CREDENTIAL_HOSTS",
+    "ENV_SECRETS_DIR",
     "CredentialScope",
     "split_host",
 ]
@@ -50,7 +54,7 @@ ENV_ALLOWED_SECRETS = "MLROLLOUT_ALLOWED_SECRETS"
 ENV_CREDENTIAL_HOSTS = "MLROLLOUT_CREDENTIAL_HOSTS"
 ENV_ALLOWED_HOSTS = "MLROLLOUT_ALLOWED_HOSTS"
 ENV_ALLOW_KEY_FILES = "MLROLLOUT_ALLOW_KEY_FILES"
-_PROMETHEUS_URL = "MLROLLOUT_PROMETHEUS_URL"
+ENV_SECRETS_DIR = "MLROLLOUT_SECRETS_DIR"
 
 
 def split_host(url: str) -> tuple[str, int | None]:
@@ -76,10 +80,6 @@ def _matches(pattern: str, host: str, port: int | None) -> bool:
     return host == name
 
 
-def _csv(value: str | None) -> tuple[str, ...]:
-    return tuple(p.strip() for p in (value or "").split(",") if p.strip())
-
-
 def _link_local(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_link_local
@@ -100,20 +100,22 @@ class CredentialScope:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> CredentialScope:
         """The scope configured in the environment (safe defaults when unset)."""
-        env = os.environ if environ is None else environ
-        secrets = _csv(env.get(ENV_ALLOWED_SECRETS))
-        hosts = list(_csv(env.get(ENV_CREDENTIAL_HOSTS)))
-        if env.get(_PROMETHEUS_URL):
-            host, port = split_host(env[_PROMETHEUS_URL])
+        return cls.from_settings(EnvironmentSettings.from_environment(environ))
+
+    @classmethod
+    def from_settings(cls, settings: EnvironmentSettings) -> CredentialScope:
+        """The scope of the environment settings (safe defaults when unset)."""
+        secrets = settings.allowed_secrets
+        hosts = list(settings.credential_hosts)
+        if settings.prometheus_url:
+            host, port = split_host(settings.prometheus_url)
             hosts.append(f"{host}:{port}" if port else host)
-        allowed = _csv(env.get(ENV_ALLOWED_HOSTS))
         return cls(
             allowed_secrets=frozenset(s for s in secrets if s != "*"),
             any_secret="*" in secrets,
             credential_hosts=tuple(hosts),
-            allowed_hosts=allowed or None,
-            allow_key_files=env.get(ENV_ALLOW_KEY_FILES, "true").strip().lower()
-            not in ("0", "false", "no"),
+            allowed_hosts=settings.allowed_hosts or None,
+            allow_key_files=settings.allow_key_files,
         )
 
     def assess_credential_secret(self, secret: str, *, field: str) -> None:

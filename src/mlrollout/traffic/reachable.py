@@ -11,12 +11,14 @@ reach every step exactly.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mlrollout.errors import RouterError
 from mlrollout.spec import ModelRollout
 from mlrollout.spec.strategy import CapacityMode, RouterKind
-from mlrollout.traffic.replica_math import compute_replica_plan
+from mlrollout.traffic.replica_math import compute_canary_bp, compute_replica_plan
+from mlrollout.traffic.split import TOTAL_BASIS_POINTS
 
 __all__ = ["UnreachableWeight", "compute_min_replicas", "compute_unreachable_weights"]
 
@@ -61,9 +63,34 @@ def _achieved(weight: float, *, replicas: int, mode: CapacityMode) -> float | No
     return plan.canary_bp / 100
 
 
+def _may_give(weight: float, *, replicas: int, mode: CapacityMode) -> bool:
+    """Whether a split of ``replicas`` stable pods (one GPU each) near ``weight`` gives it
+    exactly: the canary share is monotone in the pod counts, so only the counts around the
+    real-valued solution can. A cheap filter before the full plan (which tries every split)."""
+    target = round(weight * 100)
+    if target in (0, TOTAL_BASIS_POINTS):
+        return True
+    if mode is CapacityMode.CONSTANT:  # canary c of the budget: c / replicas
+        pairs = [(replicas - c, c) for c in _around(target * replicas / TOTAL_BASIS_POINTS)]
+    elif 2 * target <= TOTAL_BASIS_POINTS:  # canary c beside all stable pods
+        pairs = [(replicas, c) for c in _around(target * replicas / (TOTAL_BASIS_POINTS - target))]
+    else:  # all canary pods beside s stable ones
+        pairs = [(s, replicas) for s in _around(replicas * (TOTAL_BASIS_POINTS - target) / target)]
+    return any(
+        stable >= 1 and canary >= 1 and compute_canary_bp(stable, canary) / 100 == round(weight, 2)
+        for stable, canary in pairs
+    )
+
+
+def _around(count: float) -> range:
+    return range(max(1, math.floor(count) - 1), math.ceil(count) + 2)
+
+
 def compute_min_replicas(weight: float, *, mode: CapacityMode, above: int = 0) -> int | None:
     """The smallest stable pod count over ``above`` giving exactly ``weight`` (up to 1000)."""
     for replicas in range(above + 1, _SEARCH_LIMIT + 1):
+        if not _may_give(weight, replicas=replicas, mode=mode):
+            continue
         if _achieved(weight, replicas=replicas, mode=mode) == round(weight, 2):
             return replicas
     return None

@@ -1,0 +1,97 @@
+"""The environment settings of the controller and the CLI: one model, parsed in one place.
+
+Part of the ``spec`` layer (validated configuration). Every ``MLROLLOUT_*`` variable that is
+not also a command-line flag is declared here, with its type, default and checks; the
+consumers (``spec.scope``, ``metrics.settings``, ``controller.gating``, the effects' crash
+hook, ``promote``'s lease) read the fields of :class:`EnvironmentSettings` rather than the
+environment. A variable set to the empty string counts as unset. A bad value is a
+``SpecError`` whose path is the variable's name. ``docs/configuration.md`` lists them for
+users.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+from mlrollout.errors import SpecError
+
+__all__ = ["DEFAULT_SECRETS_DIR", "VARIABLES", "EnvironmentSettings"]
+
+DEFAULT_SECRETS_DIR = "/etc/mlrollout/secrets"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+_Csv = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+
+
+class EnvironmentSettings(BaseModel):
+    """The environment's settings (field aliases are the variable names)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    secrets_dir: Path = Field(
+        Path(DEFAULT_SECRETS_DIR),
+        alias="MLROLLOUT_SECRETS_DIR",
+        description="where Secrets named in a spec are mounted, as <dir>/<secret>/<key>",
+    )
+    prometheus_url: str | None = Field(
+        None,
+        alias="MLROLLOUT_PROMETHEUS_URL",
+        description="Prometheus base URL; overrides spec.metrics.prometheus.address",
+    )
+    prometheus_token: SecretStr | None = Field(
+        None, alias="MLROLLOUT_PROMETHEUS_TOKEN", description="bearer token for Prometheus"
+    )
+    allowed_secrets: _Csv = Field(
+        (),
+        alias="MLROLLOUT_ALLOWED_SECRETS",
+        description="Secrets a rollout may use as credentials",
+    )
+    credential_hosts: _Csv = Field(
+        (), alias="MLROLLOUT_CREDENTIAL_HOSTS", description="hosts credentials may be sent to"
+    )
+    allowed_hosts: _Csv = Field(
+        (), alias="MLROLLOUT_ALLOWED_HOSTS", description="hosts a rollout may name at all"
+    )
+    allow_key_files: bool = Field(
+        True, alias="MLROLLOUT_ALLOW_KEY_FILES", description="publicKeys[].file may be read"
+    )
+    lease_seconds: float | None = Field(
+        None, ge=1, alias="MLROLLOUT_LEASE_SECONDS", description="promote's Lease duration"
+    )
+    crash_at: str = Field(
+        "", alias="MLROLLOUT_CRASH_AT", description="testing aid: point[:n] to SIGKILL at"
+    )
+
+    def secret_path(self, secret: str, key: str) -> Path:
+        """Where the key ``key`` of the mounted Secret ``secret`` is."""
+        return self.secrets_dir / secret / key
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> EnvironmentSettings:
+        """The settings of ``environ`` (the process environment by default)."""
+        env = os.environ if environ is None else environ
+        given = {name: env[name] for name in VARIABLES if env.get(name)}
+        try:
+            return cls.model_validate(given)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error["loc"] else "environment"
+            raise SpecError(f"{error['msg']}, got {given.get(name)!r}", path=name) from None
+            # (no secret field can fail validation: they are plain strings)
+
+
+VARIABLES: tuple[str, ...] = tuple(
+    str(info.alias) for info in EnvironmentSettings.model_fields.values() if info.alias
+)
+"""Every variable :class:`EnvironmentSettings` reads."""
