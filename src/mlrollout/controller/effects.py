@@ -3,8 +3,9 @@
 Part of the ``controller`` layer, at the edge. A ``Shift`` persists ``traffic.target`` before
 the router write and ``traffic.applied`` after it; the decision's status is written last
 with the resourceVersion read. Every action is idempotent, so after a crash at any named
-``CrashPoint`` the next pass repeats what was not recorded. Before every router, workload or
-status write the edge's ``Fence`` checks the writer still holds its Lease (``kube.fencing``).
+``CrashPoint`` the next pass repeats what was not recorded. Before every router, workload,
+Event, report-record or status write the edge's ``Fence`` checks the writer still holds its
+Lease (``kube.fencing``): a deposed leader writes nothing at all.
 Events, notifications and informational webhooks are best effort, and so is the report record
 (``Edge.record``), kept just before the status that refers to it.
 """
@@ -96,7 +97,7 @@ class Edge:
     notify: Callable[[StoredRollout, Notify], None] = lambda stored, note: None
     record: Callable[[StoredRollout, RolloutStatus], RolloutStatus] = lambda stored, status: status
     log: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
-    fence: Fence = NO_FENCE  # checked before every router, workload, record and status write
+    fence: Fence = NO_FENCE  # checked before every write to the API server
 
 
 def apply_decision(
@@ -143,6 +144,7 @@ def _apply(
         edge.fence.check("the preview Service")
         edge.environments.set_preview(action.env)
     elif isinstance(action, Emit):
+        edge.fence.check("an Event")
         edge.emit(stored, action)
     elif isinstance(action, Notify):
         edge.notify(stored, action)

@@ -26,7 +26,7 @@ from mlrollout.gates import (
     decide_pod_security,
     fetch_verification,
 )
-from mlrollout.gates.capacity import fetch_gpu_capacity
+from mlrollout.gates.capacity import CapacitySnapshot, fetch_gpu_capacity
 from mlrollout.gates.gate_spec import compute_gate_policy
 from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import NETWORKPOLICIES
@@ -89,10 +89,12 @@ class KubeReleaseVerifier:
         *,
         registry_factory: Callable[[str], RegistryClient] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        capacity: CapacitySnapshot | None = None,
     ) -> None:
         self.client = client
         self.registry_factory = registry_factory or (lambda host: RegistryClient(host))
         self.now = now
+        self.capacity = capacity  # nodes and pods shared with other rollouts' checks
 
     def verify(self, stored: StoredRollout) -> VerificationOutcome:
         """Cluster policy, signatures and attestations, pod security, GPU capacity; the
@@ -203,6 +205,8 @@ class KubeReleaseVerifier:
         live = build_environments(self.client, rollout).fetch(active)
         replicas = int(live.get("spec", {}).get("replicas") or 1)
         pods = compute_candidate_pods(rollout, replicas)
-        assessment = fetch_gpu_capacity(self.client, pod_spec=template["spec"], replicas=pods)
+        assessment = fetch_gpu_capacity(
+            self.client, pod_spec=template["spec"], replicas=pods, snapshot=self.capacity
+        )
         assessment.raise_if_short()
         return None

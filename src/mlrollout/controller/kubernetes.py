@@ -18,6 +18,7 @@ from mlrollout.controller.ports import Analyst
 from mlrollout.controller.reports import ConfigMapReports
 from mlrollout.core.actions import Deploy, Emit, Notify
 from mlrollout.core.observation import EnvState
+from mlrollout.gates.capacity import CapacitySnapshot
 from mlrollout.hooks.notify import send_notifications
 from mlrollout.hooks.webhooks import WebhookConfirmer, send_informational
 from mlrollout.kube import EventRecorder, KubeClient, RolloutStore, StoredRollout
@@ -149,9 +150,11 @@ def build_reconciler(
     clock: Clock | None = None,
     edge_options: dict[str, Any] | None = None,
     identity: str | None = None,
+    capacity: CapacitySnapshot | None = None,
 ) -> Reconciler:
     """A reconciler for one rollout on the cluster ``client`` talks to, with Events,
-    notifications and (for tests) the crash hook of ``MLROLLOUT_CRASH_AT`` wired in."""
+    notifications and (for tests) the crash hook of ``MLROLLOUT_CRASH_AT`` wired in;
+    ``capacity`` shares the GPU capacity gate's view of the cluster with other rollouts."""
     store = RolloutStore(client)
     state = KubeRolloutState(store, namespace=namespace, name=name)
     rollout = state.read().rollout
@@ -172,7 +175,7 @@ def build_reconciler(
     return Reconciler(
         confirmer=WebhookConfirmer(),
         edge=edge,
-        verifier=KubeReleaseVerifier(client),
+        verifier=KubeReleaseVerifier(client, capacity=capacity),
         clock=clock,
         analyst=analyst,
         identity=identity,

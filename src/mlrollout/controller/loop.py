@@ -111,9 +111,10 @@ class Reconciler:
             self._verified = {key: outcome}
         return self._verified[key]
 
-    def reconcile(self) -> tuple[StoredRollout, Decision]:
-        """One pass; returns the rollout as written and the decision taken."""
-        stored = self.edge.state.read()
+    def reconcile(self, current: StoredRollout | None = None) -> tuple[StoredRollout, Decision]:
+        """One pass from ``current`` (the rollout as just read; read here when None);
+        returns the rollout as written and the decision taken."""
+        stored = current if current is not None else self.edge.state.read()
         decision = decide(self.observe(stored))
         try:
             written = apply_decision(self.edge, stored, decision, now=self.clock.now())

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
 from mlrollout.controller.containment import Backoff, classify, clear_failure, record_failure
@@ -35,6 +36,7 @@ from mlrollout.controller.ports import Analyst
 from mlrollout.controller.telemetry import Telemetry
 from mlrollout.controller.workqueue import Key, WorkQueue
 from mlrollout.errors import KubeError, LeaseLostError, NotFoundError, TransientError
+from mlrollout.gates.capacity import CapacitySnapshot
 from mlrollout.kube import KubeClient, LeaseLock, LeaseSettings
 from mlrollout.kube.fencing import LeaseFence
 from mlrollout.kube.kinds import MODELROLLOUTS
@@ -78,7 +80,6 @@ class Manager:
         clock: Clock | None = None,
         reconciler_for: Callable[[KubeClient, Key, Analyst | None], Reconciler] | None = None,
     ) -> None:
-        self.client = client
         self.settings = settings
         self.analyst_for = analyst_for
         self.telemetry = telemetry or Telemetry()
@@ -92,6 +93,12 @@ class Manager:
             settings=settings.lease,
         )
         self.fence = LeaseFence(self.lease)
+        # Every write of a pass is fenced where it is sent (``KubeClient.fenced``), besides
+        # the checks before each effect; the Lease itself is written through ``client``.
+        self.client = client.fenced(self.fence.check)
+        # One view of nodes and pods for every rollout's GPU capacity gate (listed at most
+        # every two seconds), not a list of the whole cluster per verification.
+        self.capacity = CapacitySnapshot(client)
         self.heartbeats = Heartbeats(stuck_after=settings.stuck_after)
         self.backoff = settings.backoff
         self._reconcilers: dict[Key, tuple[int, Reconciler]] = {}
@@ -260,8 +267,10 @@ class Manager:
         return requeue
 
     def _pass(self, key: Key) -> tuple[StoredRollout, timedelta]:
-        reconciler = self._reconciler(key)
-        stored, decision = reconciler.reconcile()
+        current = self.client.get(MODELROLLOUTS, key[1], key[0])
+        reconciler = self._reconciler(key, current)
+        # The pass starts from this read: one GET of the rollout per pass, not two.
+        stored, decision = reconciler.reconcile(parse_stored(current))
         self.telemetry.decisions.labels(phase=stored.status.phase.value).inc()
         self.telemetry.record(stored)
         return stored, decision.requeue_after or IDLE_REQUEUE
@@ -301,8 +310,7 @@ class Manager:
             log.warning("%s/%s: %s", *key, redact(str(exc)))
         return False
 
-    def _reconciler(self, key: Key) -> Reconciler:
-        current = self.client.get(MODELROLLOUTS, key[1], key[0])
+    def _reconciler(self, key: Key, current: dict[str, Any]) -> Reconciler:
         generation = int(current["metadata"].get("generation") or 0)
         cached = self._reconcilers.get(key)
         if cached is not None and cached[0] == generation:
@@ -321,6 +329,7 @@ class Manager:
             analyst=analyst,
             clock=self.clock,
             identity=self.settings.identity,
+            capacity=self.capacity,
         )
 
 

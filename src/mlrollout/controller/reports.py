@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from mlrollout.errors import ConflictError, KubeError, NotFoundError, SpecError
 from mlrollout.kube import KubeClient, StoredRollout
@@ -40,6 +41,7 @@ class ConfigMapReports:
         self.client = client
         self.now = now
         self._cache: dict[tuple[str, str], ReportRecord] = {}
+        self._versions: dict[tuple[str, str], str] = {}  # resourceVersion of our last write
         self._lock = threading.Lock()
 
     def __call__(self, stored: StoredRollout, status: RolloutStatus) -> RolloutStatus:
@@ -88,15 +90,33 @@ class ConfigMapReports:
     def _write(self, stored: StoredRollout, record: ReportRecord, *, exists: bool) -> None:
         namespace = stored.rollout.namespace
         body = encode_config_map(record, namespace=namespace, owner=stored.raw)
+        key = (namespace, body["metadata"]["name"])
+        with self._lock:
+            version = self._versions.pop(key, None)
         if not exists:
             try:
-                self.client.create(CONFIGMAPS, body, namespace)
+                self._remember(key, self.client.create(CONFIGMAPS, body, namespace))
                 return
             except ConflictError:
                 pass  # written by an earlier process: replace it below
-        current = self.client.get(CONFIGMAPS, body["metadata"]["name"], namespace)
+        if version is not None:
+            # Replaced at the version this process last wrote: no read first. Someone else
+            # wrote since (409): read and replace below, as without a remembered version.
+            body["metadata"]["resourceVersion"] = version
+            try:
+                self._remember(key, self.client.replace(CONFIGMAPS, body))
+                return
+            except ConflictError:
+                pass
+        current = self.client.get(CONFIGMAPS, key[1], namespace)
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        self.client.replace(CONFIGMAPS, body)
+        self._remember(key, self.client.replace(CONFIGMAPS, body))
+
+    def _remember(self, key: tuple[str, str], written: dict[str, Any]) -> None:
+        version = (written.get("metadata") or {}).get("resourceVersion")
+        if version:
+            with self._lock:
+                self._versions[key] = str(version)
 
 
 def _content(record: ReportRecord) -> ReportRecord:

@@ -71,6 +71,7 @@ class Telemetry:
         )
         self.api_error: str | None = None
         self._phases: dict[tuple[str, str], str] = {}
+        self._seen: set[str] = set()
         self._lock = threading.Lock()
 
     def note_api(self, error: str | None) -> None:
@@ -83,11 +84,7 @@ class Telemetry:
         key = (stored.rollout.namespace, stored.rollout.name)
         with self._lock:
             self._phases[key] = stored.status.phase.value
-            counts: dict[str, int] = {}
-            for phase in self._phases.values():
-                counts[phase] = counts.get(phase, 0) + 1
-        for phase, count in counts.items():
-            self.rollouts.labels(phase=phase).set(count)
+            self._publish_phases()
         analysis = stored.status.analysis
         look = analysis.look if analysis is not None else None
         for metric in look.metrics if look is not None else []:
@@ -104,6 +101,17 @@ class Telemetry:
         """Drop a deleted rollout from the phase counts."""
         with self._lock:
             self._phases.pop((namespace, name), None)
+            self._publish_phases()
+
+    def _publish_phases(self) -> None:
+        """Set the phase gauge (lock held): every phase seen so far, 0 once no rollout is in
+        it any more."""
+        counts: dict[str, int] = dict.fromkeys(self._seen, 0)
+        for phase in self._phases.values():
+            counts[phase] = counts.get(phase, 0) + 1
+        self._seen.update(counts)
+        for phase, count in counts.items():
+            self.rollouts.labels(phase=phase).set(count)
 
     def exposition(self) -> bytes:
         """The Prometheus text exposition."""

@@ -16,7 +16,9 @@ two-GPU pod.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,7 @@ from mlrollout.kube.kinds import NODES, PODS
 __all__ = [
     "GPU_CAPACITY",
     "CapacityAssessment",
+    "CapacitySnapshot",
     "assess_gpu_capacity",
     "decide_eligible_node",
     "fetch_gpu_capacity",
@@ -212,11 +215,54 @@ def assess_gpu_capacity(
     )
 
 
-def fetch_gpu_capacity(client: KubeClient, *, pod_spec: Obj, replicas: int) -> CapacityAssessment:
-    """``assess_gpu_capacity`` over the cluster's nodes and all namespaces' pods."""
-    return assess_gpu_capacity(
-        nodes=client.list(NODES),
-        pods=client.list(PODS, None),
-        pod_spec=pod_spec,
-        replicas=replicas,
-    )
+def fetch_gpu_capacity(
+    client: KubeClient,
+    *,
+    pod_spec: Obj,
+    replicas: int,
+    snapshot: CapacitySnapshot | None = None,
+) -> CapacityAssessment:
+    """``assess_gpu_capacity`` over the cluster's nodes and all namespaces' pods (read
+    through ``snapshot`` when given)."""
+    nodes, pods = snapshot.read() if snapshot is not None else _list(client)
+    return assess_gpu_capacity(nodes=nodes, pods=pods, pod_spec=pod_spec, replicas=replicas)
+
+
+def _list(client: KubeClient) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return client.list(NODES), client.list(PODS, None)
+
+
+class CapacitySnapshot:
+    """The cluster's nodes and pods, listed at most once per ``max_age`` seconds for every
+    capacity check that shares it (the in-cluster manager's, across its rollouts).
+
+    Listing every pod of the cluster for each verification costs O(pods) per rollout: a
+    thousand rollouts verifying together would list the cluster a thousand times. A check
+    that finds the snapshot younger than ``max_age`` uses it; concurrent checks wait for one
+    list instead of each making their own. The gate stays what it is, a check of free GPUs
+    just before deploying: the scheduler places the pods seconds later in any case, so a
+    snapshot a second or two old changes how stale the answer can be, not what it means.
+    """
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        max_age: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.max_age = max_age
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._taken: float | None = None
+        self._lists: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+
+    def read(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(nodes, pods), listed now unless the last list is younger than ``max_age``."""
+        with self._lock:
+            now = self._monotonic()
+            if self._taken is None or now - self._taken >= self.max_age:
+                self._lists = _list(self.client)  # a failed list keeps no snapshot
+                self._taken = self._monotonic()
+            return self._lists

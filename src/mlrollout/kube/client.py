@@ -9,6 +9,7 @@ Conflicts (409) are not retried here: the caller re-reads and recomputes.
 from __future__ import annotations
 
 import builtins
+import copy
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -90,6 +91,17 @@ class KubeClient:
         self.timeout = timeout
         self.sleep = sleep
         self._apis: dict[str, Any] = {}
+        # Called with the action right before every write request (and every retry of one).
+        self.write_guard: Callable[[str], None] | None = None
+
+    def fenced(self, guard: Callable[[str], None]) -> KubeClient:
+        """This client (same connections) with ``guard`` called right before every write
+        request, retries included: the in-cluster manager's Lease fence, checked as late as
+        possible, so a process paused mid-pass cannot resume into a write once its Lease is
+        gone. The Lease's own writes go through the unfenced client."""
+        other = copy.copy(self)
+        other.write_guard = guard
+        return other
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -344,6 +356,8 @@ class KubeClient:
         self, action: str, policy: RetryPolicy, func: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Obj:
         def once() -> Obj:
+            if policy is API_WRITE and self.write_guard is not None:
+                self.write_guard(action)
             with kube_errors(action):
                 response = func(
                     *args, _preload_content=False, _request_timeout=self.timeout, **kwargs
