@@ -121,7 +121,9 @@ def canary_shares(audit: AuditLog, namespace: str, *, user: str) -> list[float]:
     return shares
 
 
-def check_promoted(audit: AuditLog, namespace: str, *, user: str) -> None:
+def check_promoted(
+    audit: AuditLog, namespace: str, *, user: str, lease_seconds: float = LEASE_SECONDS
+) -> None:
     """A release ``promote`` ran as ``user``, on the audit log: every step 25 -> 50 -> 100 %
     of the replicas in order and never backwards, the write invariants (``check_audit``) and
     no write after a lost Lease (``promote``'s short Lease, one run at a time)."""
@@ -133,6 +135,6 @@ def check_promoted(audit: AuditLog, namespace: str, *, user: str) -> None:
         audit,
         namespace=namespace,
         user=user,
-        lease_duration=timedelta(seconds=LEASE_SECONDS),
+        lease_duration=timedelta(seconds=lease_seconds),
         by_agent=False,
     )

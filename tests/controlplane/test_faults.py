@@ -137,6 +137,7 @@ def test_a_leader_that_loses_its_lease_stops_writing_and_a_successor_finishes(
 
 
 # The same faults in front of ``mlrollout promote`` (the replicas router: Deployment writes).
+FAULT_LEASE_SECONDS = 15
 PROMOTE_FAULTS: dict[str, dict[str, Any]] = {
     "409-status": FAULTS["409-status"],
     "429-deployments": {"path": r"/deployments/", "status": 429, "retry_after": 1, "times": 2},
@@ -152,8 +153,14 @@ def test_promote_converges_through_the_fault(cp: TestBed, fault: str) -> None:
     rule = proxy.add(**PROMOTE_FAULTS[fault])
     build_model(cp.admin, cp.namespace)
     create_promote_rollout(cp.admin, cp.namespace)
-    done = run_promote(cp.namespace, promote_env(cp.controller_kubeconfig(through=proxy)))
+    env = promote_env(cp.controller_kubeconfig(through=proxy))
+    # A Lease long enough that slow answers alone cannot expire it: this test is about
+    # converging through the fault; losing the Lease has its own test above.
+    env["MLROLLOUT_LEASE_SECONDS"] = str(FAULT_LEASE_SECONDS)
+    done = run_promote(cp.namespace, env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["status"]["phase"] == "Succeeded"
     assert rule.fired > 0, f"{fault}: the rule never fired ({rule.matched} matches)"
-    check_promoted(cp.audit, cp.namespace, user=cp.controller_user)
+    check_promoted(
+        cp.audit, cp.namespace, user=cp.controller_user, lease_seconds=FAULT_LEASE_SECONDS
+    )
