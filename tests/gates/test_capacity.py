@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import doctest
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import mlrollout.gates.capacity as capacity_module
-from kubeapi import KubeApiServer, assert_valid_history, write_kubeconfig
+from kubeapi import KubeApiServer, assert_valid_history
 from mlrollout.errors import GateError
 from mlrollout.gates.capacity import (
     GPU_CAPACITY,
@@ -18,7 +16,7 @@ from mlrollout.gates.capacity import (
     decide_eligible_node,
     fetch_gpu_capacity,
 )
-from mlrollout.kube import KubeClient, connect
+from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import NODES, PODS
 
 GPU = "nvidia.com/gpu"
@@ -221,16 +219,6 @@ def test_init_containers_count_at_their_peak() -> None:
 
 
 # -- against the test API server -------------------------------------------------------
-
-
-@pytest.fixture
-def kube(kube_server: KubeApiServer, tmp_path: Path) -> Iterator[KubeClient]:
-    client = connect(kubeconfig=str(write_kubeconfig(kube_server.url, tmp_path / "kc")))
-    client.sleep = lambda _seconds: None
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def test_fetch_reads_nodes_and_pods_of_every_namespace(

@@ -4,29 +4,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubeapi import KubeApiServer, write_kubeconfig
 from mlrollout.errors import KubeError
 from mlrollout.gates.capacity import CapacitySnapshot, fetch_gpu_capacity
-from mlrollout.kube import KubeClient, connect
+from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import NODES, PODS, Kind
 
 from .test_capacity import model_spec, node, pod
-
-
-@pytest.fixture
-def kube(kube_server: KubeApiServer, tmp_path: Path) -> Iterator[KubeClient]:
-    client = connect(kubeconfig=str(write_kubeconfig(kube_server.url, tmp_path / "kc")))
-    client.sleep = lambda _seconds: None
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 class Lists:
