@@ -120,7 +120,7 @@ def _read_lock(path: Path) -> dict[str, Pin]:
         match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+) \\", first)
         assert match, f"{path.name}: not pinned with == and hashes: {first!r}"
         hashes = tuple(re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
-        via_lines = re.findall(r"#\s+(?:via\s+)?(\S.*)", block)
+        via_lines = re.findall(r"#[ \t]+(?:via[ \t]+)?(\S.*)", block)
         via = tuple(v.strip() for v in via_lines if v.strip() != "via")
         name = canonicalize_name(match[1])
         pins[name] = Pin(name, match[2], hashes, via)
