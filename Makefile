@@ -1,9 +1,16 @@
 # The test command of the README: static checks, then the whole test suite.
-# `make fast` runs only the tests that start no server, with the small hypothesis profile,
-# in two processes (one per core of the CI machine).
+# `make test` is the tests that need no Go-built binary (`test-portable`), then those that
+# run cosign or the Kubernetes control plane (`test-go`): the two marker expressions are
+# complements, so together they are exactly the whole suite. `.ci/run` runs `test-portable`
+# while the Go builds are still running, and `test-go` once they are done.
+# `make fast` runs only the tests that start no server, with the small hypothesis profile.
+# Every pytest run here is two processes (.ci/pytest-shards: whole test files dealt to one
+# per core of the CI machine).
 PYTEST_FLAGS ?=
+GO_MARKERS := cosign or controlplane
+SERVER_MARKERS := prometheus or registry or cosign or browser or e2e or r or slow or controlplane
 
-.PHONY: check static test fast
+.PHONY: check static test test-portable test-go fast
 
 check: static test
 
@@ -13,8 +20,13 @@ static:
 	mypy src
 	lint-imports
 
-test:
-	bash .ci/pytest $(PYTEST_FLAGS)
+test: test-portable test-go
+
+test-portable:
+	bash .ci/pytest-shards 2 -m "not ($(GO_MARKERS))" $(PYTEST_FLAGS)
+
+test-go:
+	bash .ci/pytest-shards 2 -m "$(GO_MARKERS)" $(PYTEST_FLAGS)
 
 fast:
-	bash .ci/pytest-shards 2 --hypothesis-profile=fast -m "not (prometheus or registry or cosign or browser or e2e or r or slow or controlplane)" $(PYTEST_FLAGS)
+	bash .ci/pytest-shards 2 --hypothesis-profile=fast -m "not ($(SERVER_MARKERS))" $(PYTEST_FLAGS)

@@ -29,6 +29,7 @@ def _parse(text: str) -> tuple[int, int]:
     return int(index), int(count)
 
 
+@pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselection: deal only what will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     text = config.getoption("--shard")
     if text is None:
