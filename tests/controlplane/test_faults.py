@@ -7,12 +7,13 @@ pass, no write after a lost Lease, and the rollout reaches its terminal phase.""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlrollout.kube import StoredRollout
+from mlrollout.kube import LeaseSettings, StoredRollout
 from mlrollout.kube.kinds import DEPLOYMENTS
 from mlrollout.spec.status import Phase
 from support.cluster import SignedRegistry
@@ -60,6 +61,17 @@ FAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# A Lease long enough that slow or failed answers alone cannot expire it, for the tests about
+# converging through a fault (under CI load, resets and delays expired the 3 s test Lease and
+# the manager correctly stopped); losing the Lease has its own test below.
+FAULT_LEASE_SECONDS = 15
+FAULT_LEASE = LeaseSettings(
+    lease_duration=timedelta(seconds=FAULT_LEASE_SECONDS),
+    renew_deadline=timedelta(seconds=10),
+    retry_period=FAST_LEASE.retry_period,
+)
+
+
 def _terminal(stored: StoredRollout) -> bool:
     # (The manager requeues in real time: the old environment's scale-down after its warm
     # window is not awaited.)
@@ -72,14 +84,14 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
     return SignedRegistry(tmp_path / "secrets")
 
 
-def _check(cp: TestBed) -> None:
-    """The audit-log invariants of a finished rollout."""
+def _check(cp: TestBed, lease: LeaseSettings = FAST_LEASE) -> None:
+    """The audit-log invariants of a finished rollout driven under ``lease``."""
     check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
     check_fenced(
         cp.audit,
         namespace=cp.namespace,
         user=cp.controller_user,
-        lease_duration=FAST_LEASE.lease_duration,
+        lease_duration=lease.lease_duration,
     )
 
 
@@ -90,7 +102,9 @@ def test_controller_converges_through_the_fault(
     proxy = cp.fault_proxy(seed=13)
     rule = proxy.add(**FAULTS[fault])
     model_rollout(cp.admin, cp.namespace, registry)
-    running = start_manager(cp.controller_client(through=proxy), cp.namespace, registry)
+    running = start_manager(
+        cp.controller_client(through=proxy), cp.namespace, registry, lease=FAULT_LEASE
+    )
     try:
         final = wait_for(lambda: read_rollout(cp.admin, cp.namespace), _terminal, timeout=120)
     finally:
@@ -99,7 +113,7 @@ def test_controller_converges_through_the_fault(
     assert proxy.forwarded > 0
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
     assert cp.admin.get(DEPLOYMENTS, "fraud-scorer-green", cp.namespace)["spec"]["replicas"] == 4
-    _check(cp)
+    _check(cp, FAULT_LEASE)
 
 
 def test_a_leader_that_loses_its_lease_stops_writing_and_a_successor_finishes(
@@ -137,7 +151,6 @@ def test_a_leader_that_loses_its_lease_stops_writing_and_a_successor_finishes(
 
 
 # The same faults in front of ``mlrollout promote`` (the replicas router: Deployment writes).
-FAULT_LEASE_SECONDS = 15
 PROMOTE_FAULTS: dict[str, dict[str, Any]] = {
     "409-status": FAULTS["409-status"],
     "429-deployments": {"path": r"/deployments/", "status": 429, "retry_after": 1, "times": 2},
@@ -154,8 +167,6 @@ def test_promote_converges_through_the_fault(cp: TestBed, fault: str) -> None:
     build_model(cp.admin, cp.namespace)
     create_promote_rollout(cp.admin, cp.namespace)
     env = promote_env(cp.controller_kubeconfig(through=proxy))
-    # A Lease long enough that slow answers alone cannot expire it: this test is about
-    # converging through the fault; losing the Lease has its own test above.
     env["MLROLLOUT_LEASE_SECONDS"] = str(FAULT_LEASE_SECONDS)
     done = run_promote(cp.namespace, env)
     assert done.returncode == 0, done.stderr[-2000:]
