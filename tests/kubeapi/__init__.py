@@ -12,10 +12,6 @@ Since the real control plane (``tests/controlplane``, marker ``controlplane``) r
 tests, with a fault proxy in front of it (``controlplane.faults``), this server is kept only
 for what the real one cannot show on demand, or has not been moved yet:
 
-- the router contract suite (``tests/traffic``): it replays this server's in-process write
-  history after every step and holds environments never-ready
-  (``deployments.set_never_ready``); not moved yet (the audit log, the fault proxy and pods
-  the scheduler cannot place now offer the same on the real control plane);
 - the CLI's cluster commands and their exit codes (``tests/cli``), the admission webhook
   tests, ClusterReleasePolicies, cluster templates, undo, reports in ConfigMaps, the
   capacity gate's unit cases and the containment of poisoned rollouts
@@ -32,7 +28,10 @@ and scale-down rules (a never-ready environment: pods the scheduler cannot place
 in-cluster manager's leadership, takeover and Lease loss, and ``promote`` following it
 (``tests/controlplane/test_manager.py``, ``test_faults.py``); ``promote`` killed at every
 crash point and the unreachable metrics provider (``test_crash_recovery.py``); gates
-refusing before any change, rollbacks and whole rollouts with the audit log as history.
+refusing before any change, rollbacks and whole rollouts with the audit log as history; the
+router contract suite (``tests/traffic``: every router as the controller's ServiceAccount,
+its writes checked on the audit log, a never-ready environment rolled to pods the scheduler
+cannot place, 409/429/500 through the fault proxy).
 """
 
 from __future__ import annotations
