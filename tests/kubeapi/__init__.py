@@ -13,9 +13,8 @@ tests, with a fault proxy in front of it (``controlplane.faults``), this server 
 for what the real one cannot show on demand, or has not been moved yet:
 
 - the CLI's cluster commands and their exit codes (``tests/cli``), the admission webhook
-  tests, ClusterReleasePolicies, cluster templates, undo, reports in ConfigMaps, the
-  capacity gate's unit cases and the containment of poisoned rollouts
-  (``tests/controller/test_manager_containment.py``): not moved yet;
+  tests, ClusterReleasePolicies, cluster templates, undo, reports in ConfigMaps and the
+  capacity gate's unit cases: not moved yet;
 - the end-to-end rollouts with the data plane (``tests/e2e/test_rollouts_e2e.py``,
   ``test_dataplane.py``): the data plane routes by the Service selectors and HTTPRoute
   weights this server holds;
@@ -26,7 +25,8 @@ separation, Leases and every fault-injection test of the client, the Lease and t
 writer (``tests/kube``, through the fault proxy); the GPU environments' readiness, deadline
 and scale-down rules (a never-ready environment: pods the scheduler cannot place); the
 in-cluster manager's leadership, takeover and Lease loss, and ``promote`` following it
-(``tests/controlplane/test_manager.py``, ``test_faults.py``); ``promote`` killed at every
+(``tests/controlplane/test_manager.py``, ``test_faults.py``), and its containment of
+poisoned rollouts (``test_manager_containment.py``); ``promote`` killed at every
 crash point and the unreachable metrics provider (``test_crash_recovery.py``); gates
 refusing before any change, rollbacks and whole rollouts with the audit log as history; the
 router contract suite (``tests/traffic``: every router as the controller's ServiceAccount,
