@@ -12,8 +12,7 @@ Since the real control plane (``tests/controlplane``, marker ``controlplane``) r
 tests, with a fault proxy in front of it (``controlplane.faults``), this server is kept only
 for what the real one cannot show on demand, or has not been moved yet:
 
-- the CLI's ``promote`` tests (``tests/cli/test_promote.py``), the admission webhook
-  tests, ClusterReleasePolicies, cluster templates, undo, reports in ConfigMaps and the
+- the admission webhook tests, ClusterReleasePolicies, cluster templates, undo, reports in ConfigMaps and the
   capacity gate's unit cases: not moved yet;
 - the end-to-end rollouts with the data plane (``tests/e2e/test_rollouts_e2e.py``,
   ``test_dataplane.py``): the data plane routes by the Service selectors and HTTPRoute
@@ -27,7 +26,8 @@ and scale-down rules (a never-ready environment: pods the scheduler cannot place
 in-cluster manager's leadership, takeover and Lease loss, and ``promote`` following it
 (``tests/controlplane/test_manager.py``, ``test_faults.py``), and its containment of
 poisoned rollouts (``test_manager_containment.py``); the CLI's ``status``, ``list`` and
-intent commands, ``history`` and ``undo`` with their exit codes (``tests/cli``); ``promote`` killed at every
+intent commands, ``history``, ``undo`` and ``promote`` with their exit codes
+(``tests/cli``); ``promote`` killed at every
 crash point and the unreachable metrics provider (``test_crash_recovery.py``); gates
 refusing before any change, rollbacks and whole rollouts with the audit log as history; the
 router contract suite (``tests/traffic``: every router as the controller's ServiceAccount,
