@@ -12,8 +12,8 @@ Since the real control plane (``tests/controlplane``, marker ``controlplane``) r
 tests, with a fault proxy in front of it (``controlplane.faults``), this server is kept only
 for what the real one cannot show on demand, or has not been moved yet:
 
-- the admission webhook tests, ClusterReleasePolicies, cluster templates, undo, reports in ConfigMaps and the
-  capacity gate's unit cases: not moved yet;
+- the admission webhook tests, ClusterReleasePolicies, cluster templates, undo, reports in
+  ConfigMaps and the capacity gate's unit cases: not moved yet;
 - the end-to-end rollouts with the data plane (``tests/e2e/test_rollouts_e2e.py``,
   ``test_dataplane.py``): the data plane routes by the Service selectors and HTTPRoute
   weights this server holds;
