@@ -83,7 +83,7 @@ def test_a_conflicting_route_edit_is_reread_and_kept(world: World) -> None:
     made = gateway_harness(world)
     made.router.ensure()
     before = len(_router_writes(world, "httproutes"))
-    held = world.proxy.add(verb="PUT", path=r"/httproutes/m$", delay=1.5)
+    held = world.proxy.add(verb="PUT", path=r"/httproutes/m$", delay=4.0)
 
     def edit_while_held() -> None:
         while held.matched == 0:
