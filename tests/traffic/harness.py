@@ -53,6 +53,7 @@ class Harness:
     settle: Callable[[], None]
     extras: Callable[[], bool]
     check_writes: Callable[[], list[str]]
+    count_writes: Callable[[], int]  # the router's accepted writes so far
     stuck: set[str] = field(default_factory=set)
 
 
@@ -82,6 +83,7 @@ def fake_harness() -> Harness:
         settle=lambda: None,
         extras=lambda: router.extras,
         check_writes=check,
+        count_writes=lambda: len(router.writes),
     )
 
 
@@ -123,6 +125,11 @@ def _replay(
             }
             problems += assess(write, available)
     return problems
+
+
+def _count(world: World, resource: str) -> int:
+    audit = world.bed.audit
+    return len(audit.writes(namespace=world.ns, user=world.router_user, resource=resource))
 
 
 def _rv(obj: dict[str, Any]) -> int:
@@ -191,6 +198,7 @@ def selector_harness(world: World) -> Harness:
         weights=[100.0],
         extras=lambda: False,
         check_writes=lambda: _replay(world, "services", _selector_write),
+        count_writes=lambda: _count(world, "services"),
         stuck=stuck,
         **_hooks(world, stuck, verb="PATCH", path=r"/services/m$"),
     )
@@ -211,6 +219,7 @@ def replicas_harness(world: World, mode: CapacityMode) -> Harness:
         weights=[5.0, 25.0, 50.0, 100.0],
         extras=lambda: False,
         check_writes=lambda: _replay(world, "deployments", _replicas_write),
+        count_writes=lambda: _count(world, "deployments"),
         stuck=stuck,
         **_hooks(world, stuck, verb="PATCH", path=r"/deployments/m-"),
     )
@@ -242,6 +251,7 @@ def gateway_harness(world: World) -> Harness:
         weights=[0.5, 10.0, 50.0, 100.0],
         extras=extras,
         check_writes=lambda: _replay(world, "httproutes", _route_write),
+        count_writes=lambda: _count(world, "httproutes"),
         stuck=stuck,
         **_hooks(world, stuck, verb="PUT", path=r"/httproutes/m$"),
     )

@@ -92,6 +92,7 @@ def test_steps_forward_then_release(harness: Harness) -> None:
     assert released.canary_weight == 0.0
     assert _settled_observe(harness) == 0.0
     assert not harness.extras()
+    assert harness.count_writes() >= 2  # steps and the release: writes for the check to judge
 
 
 def test_release_removes_extras_mid_canary(harness: Harness) -> None:
