@@ -1,4 +1,6 @@
-"""``mlrollout promote`` end to end on the strict test API server: exit codes and JSON."""
+"""``mlrollout promote`` end to end on the real control plane (marker ``controlplane``):
+exit codes and JSON. The CLI runs as cluster admin on the test's namespace, with the model's
+GPU Deployments on kwok nodes; what it wrote is read from the audit log."""
 
 from __future__ import annotations
 
@@ -13,21 +15,22 @@ from typing import ClassVar
 import pytest
 import yaml
 
-from kubeapi import KubeApiServer, write_kubeconfig
+from controlplane.fixtures import TestBed
+from controlplane.workloads import build_model
 from mlrollout.cli.app import main
 from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import DEPLOYMENTS
 from report.schema import assert_valid_record
-from support.cluster import OLD, build_cluster, rollout_from
+from support.cluster import OLD, rollout_from
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.controlplane
 
 NEW = "registry.test/ml/fraud-scorer@sha256:" + "e" * 64
 
 
-def _file(tmp_path: Path) -> Path:
+def _file(tmp_path: Path, ns: str) -> Path:
     raw = rollout_from("canary.yaml")
-    raw["metadata"]["namespace"] = "default"
+    raw["metadata"]["namespace"] = ns
     spec = raw["spec"]
     for key in ("webhooks", "notifications", "metrics", "analysis"):
         spec.pop(key, None)
@@ -48,24 +51,27 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 @pytest.fixture
-def cluster(
-    kube: KubeClient, kube_server: KubeApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> KubeClient:
-    monkeypatch.setenv(
-        "KUBECONFIG", str(write_kubeconfig(kube_server.url, tmp_path / "kubeconfig"))
-    )
-    build_cluster(kube)
-    return kube
+def cluster(cp: TestBed, monkeypatch: pytest.MonkeyPatch) -> KubeClient:
+    """The model's GPU Deployments (blue live) and Service; the CLI as cluster admin."""
+    monkeypatch.setenv("KUBECONFIG", str(cp.session.plane.admin_kubeconfig))
+    build_model(cp.admin, cp.namespace)
+    return cp.admin
+
+
+@pytest.fixture
+def ns(cp: TestBed) -> str:
+    """The test's namespace."""
+    return cp.namespace
 
 
 def test_promote_a_file_to_success_with_json(
-    cluster: KubeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cluster: KubeClient, ns: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = tmp_path / "report"
     code, out, _ = run(
         [
             "promote",
-            str(_file(tmp_path)),
+            str(_file(tmp_path, ns)),
             "-o",
             "json",
             "--timeout",
@@ -82,7 +88,7 @@ def test_promote_a_file_to_success_with_json(
     assert document["status"]["phase"] == "Succeeded"
     assert document["exitCode"] == 0
     assert document["drivenBy"] == "this process"
-    green = cluster.get(DEPLOYMENTS, "fraud-scorer-green", "default")
+    green = cluster.get(DEPLOYMENTS, "fraud-scorer-green", ns)
     assert green["spec"]["template"]["spec"]["containers"][0]["image"] == NEW
     [record] = list(report.glob("decisions-*.jsonl"))
     phases = [json.loads(line)["phase"] for line in record.read_text().splitlines()]
@@ -91,38 +97,39 @@ def test_promote_a_file_to_success_with_json(
     [stored] = list(report.glob("report-*.json"))
     assert assert_valid_record(stored.read_text())["decision"]["outcome"] == "promoted"
     markdown = (tmp_path / "report.md").read_text()
-    assert markdown.startswith("## ✅ default/fraud-scorer: **promoted**")
+    assert markdown.startswith(f"## ✅ {ns}/fraud-scorer: **promoted**")
 
 
 def test_a_refused_release_exits_4(
-    cluster: KubeClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cluster: KubeClient, cp: TestBed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A patch, not a read-modify-replace: the built-in controller writes status meanwhile.
+    ns = cp.namespace
+    # A patch, not a read-modify-replace: the Deployment controller writes status meanwhile.
     host_network = {"spec": {"template": {"spec": {"hostNetwork": True}}}}
-    cluster.patch(DEPLOYMENTS, "fraud-scorer-green", "default", host_network)
-    code, out, _ = run(["promote", str(_file(tmp_path)), "--timeout", "1m"], capsys)
+    cluster.patch(DEPLOYMENTS, "fraud-scorer-green", ns, host_network)
+    before = len(cp.audit.writes(namespace=ns, user="admin"))
+    code, out, _ = run(["promote", str(_file(tmp_path, ns)), "--timeout", "1m"], capsys)
     assert code == 4
     assert "Refused" in out
-    image = cluster.get(DEPLOYMENTS, "fraud-scorer-green", "default")["spec"]["template"]["spec"][
-        "containers"
-    ][0]["image"]
-    assert image == OLD
+    green = cluster.get(DEPLOYMENTS, "fraud-scorer-green", ns)
+    assert green["spec"]["template"]["spec"]["containers"][0]["image"] == OLD
+    deploying = {"deployments", "services", "httproutes"}
+    written = cp.audit.writes(namespace=ns, user="admin")[before:]
+    assert [w for w in written if w.resource in deploying] == []
 
 
 def test_bad_input_exits_2_and_changes_nothing(
-    cluster: KubeClient,
-    tmp_path: Path,
-    kube_server: KubeApiServer,
-    capsys: pytest.CaptureFixture[str],
+    cluster: KubeClient, cp: TestBed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    kube_server.history.clear()
-    code, _, err = run(["promote", str(_file(tmp_path)), "--image", "fraud:latest"], capsys)
+    ns = cp.namespace
+    before = len(cp.audit.writes(namespace=ns, user="admin"))
+    code, _, err = run(["promote", str(_file(tmp_path, ns)), "--image", "fraud:latest"], capsys)
     assert code == 2
     assert "must be pinned by digest" in err
-    code, _, err = run(["promote", str(_file(tmp_path)), "--timeout", "soon"], capsys)
+    code, _, err = run(["promote", str(_file(tmp_path, ns)), "--timeout", "soon"], capsys)
     assert code == 2
     assert "--timeout" in err
-    assert not kube_server.history.records(kind="ModelRollout")
+    assert cp.audit.writes(namespace=ns, user="admin")[before:] == []
 
 
 class _QualityService(http.server.BaseHTTPRequestHandler):
@@ -164,6 +171,7 @@ def quality_service() -> Iterator[tuple[str, dict[str, float]]]:
 )
 def test_a_web_provider_template_drives_promote(
     cluster: KubeClient,
+    ns: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     quality_service: tuple[str, dict[str, float]],
@@ -199,7 +207,7 @@ def test_a_web_provider_template_drives_promote(
             }
         )
     )
-    path = _file(tmp_path)
+    path = _file(tmp_path, ns)
     raw = yaml.safe_load(path.read_text())
     raw["spec"]["strategy"]["canary"]["steps"] = [{"setWeight": 50}, {"analyze": {}}]
     raw["spec"]["analysis"] = {

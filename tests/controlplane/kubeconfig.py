@@ -35,10 +35,12 @@ def _write(
     return path
 
 
-def write_cert_kubeconfig(path: Path, *, server: str, ca: Path, cert: Path, key: Path) -> Path:
-    """A kubeconfig authenticating with a client certificate."""
+def write_cert_kubeconfig(
+    path: Path, *, server: str, ca: Path, cert: Path, key: Path, namespace: str = "default"
+) -> Path:
+    """A kubeconfig authenticating with a client certificate (``namespace``: its context's)."""
     user = {"client-certificate": str(cert), "client-key": str(key)}
-    return _write(path, server=server, ca=ca, user=user)
+    return _write(path, server=server, ca=ca, user=user, namespace=namespace)
 
 
 def write_token_kubeconfig(

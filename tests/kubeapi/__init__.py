@@ -12,14 +12,8 @@ Since the real control plane (``tests/controlplane``, marker ``controlplane``) r
 tests, with a fault proxy in front of it (``controlplane.faults``), this server is kept only
 for what the real one cannot show on demand, or has not been moved yet:
 
-- the router contract suite (``tests/traffic``): it replays this server's in-process write
-  history after every step and holds environments never-ready
-  (``deployments.set_never_ready``); not moved yet (the audit log, the fault proxy and pods
-  the scheduler cannot place now offer the same on the real control plane);
-- the CLI's cluster commands and their exit codes (``tests/cli``), the admission webhook
-  tests, ClusterReleasePolicies, cluster templates, undo, reports in ConfigMaps, the
-  capacity gate's unit cases and the containment of poisoned rollouts
-  (``tests/controller/test_manager_containment.py``): not moved yet;
+- the admission webhook tests, ClusterReleasePolicies, cluster templates, undo, reports in
+  ConfigMaps and the capacity gate's unit cases: not moved yet;
 - the end-to-end rollouts with the data plane (``tests/e2e/test_rollouts_e2e.py``,
   ``test_dataplane.py``): the data plane routes by the Service selectors and HTTPRoute
   weights this server holds;
@@ -30,9 +24,15 @@ separation, Leases and every fault-injection test of the client, the Lease and t
 writer (``tests/kube``, through the fault proxy); the GPU environments' readiness, deadline
 and scale-down rules (a never-ready environment: pods the scheduler cannot place); the
 in-cluster manager's leadership, takeover and Lease loss, and ``promote`` following it
-(``tests/controlplane/test_manager.py``, ``test_faults.py``); ``promote`` killed at every
+(``tests/controlplane/test_manager.py``, ``test_faults.py``), and its containment of
+poisoned rollouts (``test_manager_containment.py``); the CLI's ``status``, ``list`` and
+intent commands, ``history``, ``undo`` and ``promote`` with their exit codes
+(``tests/cli``); ``promote`` killed at every
 crash point and the unreachable metrics provider (``test_crash_recovery.py``); gates
-refusing before any change, rollbacks and whole rollouts with the audit log as history.
+refusing before any change, rollbacks and whole rollouts with the audit log as history; the
+router contract suite (``tests/traffic``: every router as the controller's ServiceAccount,
+its writes checked on the audit log, a never-ready environment rolled to pods the scheduler
+cannot place, 409/429/500 through the fault proxy).
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 A harness builds a router in a state where ``blue`` is live with available pods, knows the
 weights its router can express, can make the canary never ready, inject write failures,
 wait for the cluster to settle, and check every router write it has seen: the weights sum
-to 100 and no weight goes to an environment with no available replicas.
+to 100 and no weight goes to an environment with no available replicas. The real routers'
+cluster is the real control plane (``world``): their writes are read back from the API
+server's audit log, a never-ready environment is one whose pods the scheduler cannot place,
+and write failures come from the fault proxy in front of the API server.
 """
 
 from __future__ import annotations
@@ -12,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeapi import KubeApiServer, WriteRecord, assert_valid_history
+from controlplane.audit import Request
 from mlrollout.errors import ApiUnavailableError
-from mlrollout.kube import KubeClient
 from mlrollout.kube.environments import assess_readiness
 from mlrollout.kube.kinds import HTTPROUTES
 from mlrollout.spec.status import EnvName, TrafficSplit
@@ -28,7 +30,8 @@ from mlrollout.traffic import (
 )
 from mlrollout.traffic.httproute import HEADER_RULE_NAME
 
-from . import world
+from . import world as world_module
+from .world import World
 
 
 def split(weight: float, stable: EnvName = "blue") -> TrafficSplit:
@@ -50,6 +53,7 @@ class Harness:
     settle: Callable[[], None]
     extras: Callable[[], bool]
     check_writes: Callable[[], list[str]]
+    count_writes: Callable[[], int]  # the router's accepted writes so far
     stuck: set[str] = field(default_factory=set)
 
 
@@ -79,6 +83,7 @@ def fake_harness() -> Harness:
         settle=lambda: None,
         extras=lambda: router.extras,
         check_writes=check,
+        count_writes=lambda: len(router.writes),
     )
 
 
@@ -92,36 +97,55 @@ def _assess_weights(weights: dict[str, float], available: dict[str, int], where:
     return problems
 
 
-# -- the test API server ---------------------------------------------------------------
+# -- the real control plane --------------------------------------------------------------
 
 
-def _available_by_env(state: dict[str, dict[str, Any]]) -> dict[str, int]:
-    by_name = {name: env for env, name in world.DEPLOYMENT_NAMES.items()}
-    return {by_name[name]: assess_readiness(obj).available for name, obj in state.items()}
+def _available(obj: dict[str, Any]) -> int:
+    return assess_readiness(obj).available
 
 
 def _replay(
-    server: KubeApiServer, kind: str, assess: Callable[[WriteRecord, dict[str, int]], list[str]]
+    world: World, resource: str, assess: Callable[[Request, dict[str, int]], list[str]]
 ) -> list[str]:
-    """Check each client write of ``kind`` against the Deployments' state at that moment."""
-    state: dict[str, dict[str, Any]] = {}
+    """Check each router write of ``resource`` on the audit log against the Deployments as
+    the API server held them then (the newest stored version of each, by resourceVersion:
+    the Deployment controller reports available replicas in its status writes)."""
+    deployments: dict[str, dict[str, Any]] = {}
     problems = []
-    for record in server.history.records():
-        if record.kind == "Deployment":
-            state[record.name] = record.object
-        if record.kind == kind and record.actor == "client" and record.verb != "POST":
-            problems += assess(record, _available_by_env(state))
+    for write in world.bed.audit.writes(namespace=world.ns):
+        if write.resource == "deployments" and write.stored is not None:
+            held = deployments.get(write.name)
+            if held is None or _rv(write.stored) >= _rv(held):
+                deployments[write.name] = write.stored
+        if write.resource == resource and write.user == world.router_user:
+            assert write.stored is not None, f"{write.verb} {resource}: no body in the audit log"
+            available = {
+                env: _available(deployments[name]) if name in deployments else 0
+                for env, name in world_module.DEPLOYMENT_NAMES.items()
+            }
+            problems += assess(write, available)
     return problems
 
 
-def _selector_write(record: WriteRecord, available: dict[str, int]) -> list[str]:
-    env = record.object["spec"]["selector"].get("env")
-    return _assess_weights({env: 100.0}, available, f"Service write rv={record.resource_version}")
+def _count(world: World, resource: str) -> int:
+    audit = world.bed.audit
+    return len(audit.writes(namespace=world.ns, user=world.router_user, resource=resource))
 
 
-def _route_write(record: WriteRecord, available: dict[str, int]) -> list[str]:
-    where = f"HTTPRoute write rv={record.resource_version}"
-    rules = record.object["spec"]["rules"]
+def _rv(obj: dict[str, Any]) -> int:
+    return int(obj["metadata"]["resourceVersion"])
+
+
+def _selector_write(write: Request, available: dict[str, int]) -> list[str]:
+    assert write.stored is not None
+    env = write.stored["spec"]["selector"].get("env")
+    return _assess_weights({env: 100.0}, available, f"Service write at {write.timestamp}")
+
+
+def _route_write(write: Request, available: dict[str, int]) -> list[str]:
+    assert write.stored is not None
+    where = f"HTTPRoute write at {write.timestamp}"
+    rules = write.stored["spec"]["rules"]
     refs = rules[0]["backendRefs"]
     if sum(r["weight"] for r in refs) != 10_000 or len(refs) != 2:
         return [f"{where}: backendRefs {refs} do not carry 10000 basis points in two refs"]
@@ -136,78 +160,79 @@ def _route_write(record: WriteRecord, available: dict[str, int]) -> list[str]:
     return problems
 
 
-def _replicas_write(record: WriteRecord, available: dict[str, int]) -> list[str]:
+def _replicas_write(write: Request, available: dict[str, int]) -> list[str]:
     # After this write, the pods that can serve are the available ones the spec keeps.
-    env = record.name.removeprefix("m-")
+    assert write.stored is not None
+    env = write.name.removeprefix("m-")
     serving = dict(available)
-    serving[env] = min(serving.get(env, 0), int(record.object["spec"]["replicas"]))
+    serving[env] = min(serving.get(env, 0), int(write.stored["spec"]["replicas"]))
     if sum(serving.values()) <= 0:
-        return [f"Deployment write {record.name} rv={record.resource_version}: no pod serves"]
+        return [f"Deployment write {write.name} at {write.timestamp}: no pod serves"]
     return []
 
 
-def _server_hooks(
-    server: KubeApiServer, kube: KubeClient, stuck: set[str], *, verb: str, path: str
-) -> dict[str, Callable[..., Any]]:
+def _hooks(world: World, stuck: set[str], *, verb: str, path: str) -> dict[str, Callable[..., Any]]:
     def never_ready(env: EnvName) -> None:
-        server.deployments.set_never_ready(world.NS, world.DEPLOYMENT_NAMES[env])
+        world_module.hold_never_ready(world, env)
         stuck.add(env)
-        world.settle(kube, stuck)
+        world_module.settle(world, stuck)
 
     return {
         "make_never_ready": never_ready,
-        "fail_writes": lambda: server.faults.add(
-            verb=verb, path_regex=path, times=None, status=500
-        ),
-        "clear_faults": server.faults.clear,
-        "settle": lambda: world.settle(kube, stuck),
+        "fail_writes": lambda: world.proxy.add(verb=verb, path=path, times=None, status=500),
+        "clear_faults": world.proxy.clear,
+        "settle": lambda: world_module.settle(world, stuck),
     }
 
 
-def selector_harness(server: KubeApiServer, kube: KubeClient) -> Harness:
+def selector_harness(world: World) -> Harness:
     """Service selector router; both environments run two pods, the Service selects blue."""
-    envs = world.create_environments(kube, blue=2, green=2)
-    world.create_selector_service(kube, {"app": "m", "env": "blue"})
-    world.settle(kube)
-    router = ServiceSelectorRouter(kube, namespace=world.NS, service="m", environments=envs)
+    envs = world_module.create_environments(world, blue=2, green=2)
+    world_module.create_selector_service(world, {"app": "m", "env": "blue"})
+    world_module.settle(world)
+    router = ServiceSelectorRouter(world.client, namespace=world.ns, service="m", environments=envs)
     stuck: set[str] = set()
     return Harness(
         name="selector",
         router=router,
         weights=[100.0],
         extras=lambda: False,
-        check_writes=lambda: _replay(server, "Service", _selector_write),
+        check_writes=lambda: _replay(world, "services", _selector_write),
+        count_writes=lambda: _count(world, "services"),
         stuck=stuck,
-        **_server_hooks(server, kube, stuck, verb="PATCH", path=r"/services/m$"),
+        **_hooks(world, stuck, verb="PATCH", path=r"/services/m$"),
     )
 
 
-def replicas_harness(server: KubeApiServer, kube: KubeClient, mode: CapacityMode) -> Harness:
+def replicas_harness(world: World, mode: CapacityMode) -> Harness:
     """Replica router; blue runs four pods, green none, the Service selects both."""
-    envs = world.create_environments(kube, blue=4, green=0)
-    world.create_selector_service(kube, {"app": "m"})
-    world.settle(kube)
-    router = ReplicasRouter(kube, namespace=world.NS, service="m", environments=envs, capacity=mode)
+    envs = world_module.create_environments(world, blue=4, green=0)
+    world_module.create_selector_service(world, {"app": "m"})
+    world_module.settle(world)
+    router = ReplicasRouter(
+        world.client, namespace=world.ns, service="m", environments=envs, capacity=mode
+    )
     stuck: set[str] = set()
     return Harness(
         name=f"replicas-{mode}",
         router=router,
         weights=[5.0, 25.0, 50.0, 100.0],
         extras=lambda: False,
-        check_writes=lambda: _replay(server, "Deployment", _replicas_write),
+        check_writes=lambda: _replay(world, "deployments", _replicas_write),
+        count_writes=lambda: _count(world, "deployments"),
         stuck=stuck,
-        **_server_hooks(server, kube, stuck, verb="PATCH", path=r"/deployments/m-"),
+        **_hooks(world, stuck, verb="PATCH", path=r"/deployments/m-"),
     )
 
 
-def gateway_harness(server: KubeApiServer, kube: KubeClient) -> Harness:
+def gateway_harness(world: World) -> Harness:
     """Gateway API router with a header route and a mirror; the route starts on blue only."""
-    envs = world.create_environments(kube, blue=2, green=2)
-    world.create_gateway_objects(kube, [{"name": "m-blue", "port": 8080}])
-    world.settle(kube)
+    envs = world_module.create_environments(world, blue=2, green=2)
+    world_module.create_gateway_objects(world, [{"name": "m-blue", "port": 8080}])
+    world_module.settle(world)
     router = GatewayApiRouter(
-        kube,
-        namespace=world.NS,
+        world.client,
+        namespace=world.ns,
         service="m",
         environments=envs,
         route="m",
@@ -217,7 +242,7 @@ def gateway_harness(server: KubeApiServer, kube: KubeClient) -> Harness:
     stuck: set[str] = set()
 
     def extras() -> bool:
-        rules = kube.get(HTTPROUTES, "m", world.NS)["spec"]["rules"]
+        rules = world.admin.get(HTTPROUTES, "m", world.ns)["spec"]["rules"]
         return len(rules) > 1 or bool(rules[0].get("filters"))
 
     return Harness(
@@ -225,14 +250,25 @@ def gateway_harness(server: KubeApiServer, kube: KubeClient) -> Harness:
         router=router,
         weights=[0.5, 10.0, 50.0, 100.0],
         extras=extras,
-        check_writes=lambda: _replay(server, "HTTPRoute", _route_write),
+        check_writes=lambda: _replay(world, "httproutes", _route_write),
+        count_writes=lambda: _count(world, "httproutes"),
         stuck=stuck,
-        **_server_hooks(server, kube, stuck, verb="PUT", path=r"/httproutes/m$"),
+        **_hooks(world, stuck, verb="PUT", path=r"/httproutes/m$"),
     )
 
 
-def assert_server_history(server: KubeApiServer, harness: Harness) -> None:
-    """Every router write kept the invariants and every written object is valid."""
-    problems = harness.check_writes()
+def refused_writes(world: World) -> list[str]:
+    """The router's writes the API server did not accept, from the audit log (faults the
+    proxy injected never reach it; a 409 Conflict is a stale read, which the router re-reads
+    after, not an object refused)."""
+    return [
+        f"{w.verb} {w.resource}/{w.name}: {w.code}"
+        for w in world.bed.audit.writes(namespace=world.ns, user=world.router_user, succeeded=None)
+        if not w.succeeded and w.code != 409
+    ]
+
+
+def assert_history(world: World, harness: Harness) -> None:
+    """Every router write kept the invariants and the API server accepted every one."""
+    problems = harness.check_writes() + refused_writes(world)
     assert not problems, "\n".join(problems)
-    assert_valid_history(server)

@@ -1,7 +1,9 @@
-"""Acceptance of the containment boundary on the strict test API server: several rollouts,
-one poisoned in each way; the healthy ones reach their terminal phase, every poisoned one
-carries a condition naming the cause, no worker dies, no secret reaches a status or an
-Event, and ``/readyz`` reports the stuck worker."""
+"""Acceptance of the containment boundary on the real control plane: the in-cluster manager,
+as the controller's ServiceAccount with only the shipped RBAC, runs several rollouts on kwok
+GPU nodes, one poisoned in each way; the healthy ones reach their terminal phase, every
+poisoned one carries a condition naming the cause, no worker dies, no secret reaches a
+status, an Event or anything the audit log recorded, the API server refuses none of the
+controller's writes, and ``/readyz`` reports the stuck worker."""
 
 from __future__ import annotations
 
@@ -16,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loop_fakes import ScriptedAnalyst
 
-from kubeapi import KubeApiServer
 from mlrollout.controller.containment import Backoff
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
@@ -27,24 +27,17 @@ from mlrollout.controller.manager import Manager, ManagerSettings
 from mlrollout.controller.telemetry import HealthServer
 from mlrollout.core import AnalysisLook
 from mlrollout.errors import ProviderUnavailableError
-from mlrollout.kube import KubeClient, LeaseSettings, StoredRollout
-from mlrollout.kube.kinds import DEPLOYMENTS, EVENTS, MODELROLLOUTS, SERVICES
+from mlrollout.kube import KubeClient, StoredRollout
+from mlrollout.kube.kinds import DEPLOYMENTS, EVENTS, MODELROLLOUTS, NODES, SERVICES
 from mlrollout.redaction import register_secret
-from support.cluster import (
-    MODEL_URI,
-    OLD,
-    BriskClock,
-    SignedRegistry,
-    build_cluster,
-    deployment,
-    rollout_from,
-)
+from support.cluster import MODEL_URI, BriskClock, SignedRegistry, rollout_from
 
-FAST_LEASE = LeaseSettings(
-    lease_duration=timedelta(seconds=3),
-    renew_deadline=timedelta(seconds=2),
-    retry_period=timedelta(milliseconds=200),
-)
+from .fixtures import TestBed
+from .rollouts import FAST_LEASE, ScriptAnalyst
+from .workloads import deployment, gpu_node
+
+pytestmark = pytest.mark.controlplane
+
 SECRET = "s3cr3t-token-4711"
 
 
@@ -71,25 +64,28 @@ class BlockingAnalyst:
         return None
 
 
-def _app(kube: KubeClient, app: str) -> None:
+def _app(kube: KubeClient, ns: str, app: str) -> None:
+    """Blue (4 pods) and green (none) GPU Deployments of ``app`` on the node pool of ``ns``,
+    and its Service."""
     for env, replicas in (("blue", 4), ("green", 0)):
-        body = deployment(env, replicas, OLD)
+        body = deployment(env, namespace=ns, pool=ns, replicas=replicas)
         body["metadata"]["name"] = f"{app}-{env}"
         labels = {"app": app, "env": env}
         body["spec"]["selector"]["matchLabels"] = labels
         body["spec"]["template"]["metadata"]["labels"] = labels
-        kube.create(DEPLOYMENTS, body, "default")
+        kube.create(DEPLOYMENTS, body, ns)
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": app, "namespace": "default"},
+        "metadata": {"name": app, "namespace": ns},
         "spec": {"selector": {"app": app}, "ports": [{"port": 8080}]},
     }
-    kube.create(SERVICES, service, "default")
+    kube.create(SERVICES, service, ns)
 
 
 def _rollout(
     kube: KubeClient,
+    ns: str,
     app: str,
     image: str,
     *,
@@ -98,7 +94,7 @@ def _rollout(
     **gates: Any,
 ) -> None:
     raw = rollout_from("canary.yaml")
-    raw["metadata"] = {"name": app, "namespace": "default"}
+    raw["metadata"] = {"name": app, "namespace": ns}
     spec = raw["spec"]
     for key in ("webhooks", "notifications", "metrics"):
         spec.pop(key, None)
@@ -114,7 +110,7 @@ def _rollout(
     spec["analysis"]["consecutiveErrorLimit"] = error_limit
     if webhooks:
         spec["webhooks"] = webhooks
-    kube.create(MODELROLLOUTS, copy.deepcopy(raw), "default")
+    kube.create(MODELROLLOUTS, copy.deepcopy(raw), ns)
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -141,16 +137,17 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
     return SignedRegistry(tmp_path / "secrets")
 
 
-@pytest.mark.slow
 def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
-    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+    cp: TestBed, registry: SignedRegistry
 ) -> None:
     register_secret(SECRET)
-    build_cluster(kube, gpus_per_node=64)
+    kube, ns = cp.admin, cp.namespace
+    for i in range(3):  # 9 models of 4 GPU pods, and their canaries
+        kube.create(NODES, gpu_node(f"{ns}-gpu-{i}", pool=ns, gpus=24, cpu=64))
     blocking = BlockingAnalyst()
     analysts: dict[str, object] = {
-        "healthy-a": ScriptedAnalyst(),
-        "healthy-b": ScriptedAnalyst(),
+        "healthy-a": ScriptAnalyst(),
+        "healthy-b": ScriptAnalyst(),
         "internal": RaisingAnalyst(ValueError("could not convert string to float: '+Inf5'")),
         "overflow": RaisingAnalyst(OverflowError("counter 1.7e308 overflowed")),
         "provider": RaisingAnalyst(
@@ -172,9 +169,11 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
         return reconciler
 
     manager = Manager(
-        kube,
+        cp.controller_client(),
         ManagerSettings(
             identity="a",
+            namespace=ns,
+            lease_namespace=ns,
             workers=3,
             lease=FAST_LEASE,
             stuck_after=timedelta(seconds=1),
@@ -183,16 +182,16 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
         reconciler_for=reconciler_for,
     )
     for app in [*analysts, "naive-time", "bad-header"]:
-        _app(kube, app)
+        _app(kube, ns, app)
         if app == "bad-header":
             hook = {"type": "event", "url": "https://hooks.example/x", "headers": {"X": "é"}}
-            _rollout(kube, app, registry.image, webhooks=[hook])
+            _rollout(kube, ns, app, registry.image, webhooks=[hook])
         elif app == "naive-time":
-            _rollout(kube, app, registry.image, notBefore="2026-01-01T00:00:00")
+            _rollout(kube, ns, app, registry.image, notBefore="2026-01-01T00:00:00")
         elif app == "fallback":
-            _rollout(kube, app, registry.image, error_limit=2)
+            _rollout(kube, ns, app, registry.image, error_limit=2)
         else:
-            _rollout(kube, app, registry.image)
+            _rollout(kube, ns, app, registry.image)
     health = HealthServer(
         manager.telemetry, host="127.0.0.1", port=0, ready=manager.readiness
     ).start()
@@ -202,9 +201,9 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
         _wait(lambda: manager.leading)
         assert blocking.entered.wait(60)
         for app in ("healthy-a", "healthy-b"):
-            _wait(lambda app=app: _phase(kube, app) == "Succeeded")
-        _wait(lambda: _phase(kube, "fallback") == "RolledBack")
-        message = kube.get(MODELROLLOUTS, "fallback", "default")["status"]["message"]
+            _wait(lambda app=app: _phase(kube, ns, app) == "Succeeded")
+        _wait(lambda: _phase(kube, ns, "fallback") == "RolledBack")
+        message = kube.get(MODELROLLOUTS, "fallback", ns)["status"]["message"]
         assert "passes failed in a row (analysis.onErrorLimit: rollback)" in message
         expected = {
             "internal": "InternalError",
@@ -214,45 +213,47 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
             "bad-header": "SpecError",
         }
         for app, reason in expected.items():
-            _wait(lambda app=app, reason=reason: _reconciled(kube, app) == ("False", reason))
-        assert "must carry a timezone" in _condition(kube, "naive-time")["message"]
-        assert "must be printable ASCII" in _condition(kube, "bad-header")["message"]
-        assert "+Inf5" in _condition(kube, "internal")["message"]
+            _wait(lambda app=app, reason=reason: _reconciled(kube, ns, app) == ("False", reason))
+        assert "must carry a timezone" in _condition(kube, ns, "naive-time")["message"]
+        assert "must be printable ASCII" in _condition(kube, ns, "bad-header")["message"]
+        assert "+Inf5" in _condition(kube, ns, "internal")["message"]
         readyz = f"http://127.0.0.1:{health.port}/readyz"
         _wait(lambda: _get(readyz)[0] == 503, timeout=10)
         body = _get(readyz)[1]
         assert body.startswith("worker stuck: worker-")
-        assert "default/stuck" in body
+        assert f"{ns}/stuck" in body
         assert manager.heartbeats.dead() == []
         metrics = _get(f"http://127.0.0.1:{health.port}/metrics")[1]
         assert 'mlrollout_reconcile_errors_total{reason="InternalError"}' in metrics
         assert 'mlrollout_reconcile_errors_total{reason="SpecError"}' in metrics
-        events = kube.list(EVENTS, "default")
+        events = kube.list(EVENTS, ns)
         reasons = {
             e["involvedObject"]["name"]: e["reason"] for e in events if "Reconcile" in e["reason"]
         }
         assert reasons["provider"] == "ReconcileProviderUnavailableError"
-        everything = repr(events) + repr(kube.list(MODELROLLOUTS, "default"))
+        everything = repr(events) + repr(kube.list(MODELROLLOUTS, ns))
         assert SECRET not in everything
+        # Nor in any request or stored object the audit log recorded (statuses included).
+        assert SECRET not in cp.audit.path.read_text()
     finally:
         blocking.release.set()
         manager.stop()
         thread.join(timeout=15)
         health.stop()
     assert not thread.is_alive()
+    refused = cp.audit.writes(namespace=ns, user=cp.controller_user, succeeded=False)
+    assert [(r.verb, r.resource, r.code) for r in refused] == []
 
 
-def _phase(kube: KubeClient, name: str) -> str:
-    return str((kube.get(MODELROLLOUTS, name, "default").get("status") or {}).get("phase"))
+def _phase(kube: KubeClient, ns: str, name: str) -> str:
+    return str((kube.get(MODELROLLOUTS, name, ns).get("status") or {}).get("phase"))
 
 
-def _condition(kube: KubeClient, name: str) -> dict[str, Any]:
-    conditions = (kube.get(MODELROLLOUTS, name, "default").get("status") or {}).get(
-        "conditions"
-    ) or []
+def _condition(kube: KubeClient, ns: str, name: str) -> dict[str, Any]:
+    conditions = (kube.get(MODELROLLOUTS, name, ns).get("status") or {}).get("conditions") or []
     return next((c for c in conditions if c.get("type") == "Reconciled"), {})
 
 
-def _reconciled(kube: KubeClient, name: str) -> tuple[str, str] | None:
-    condition = _condition(kube, name)
+def _reconciled(kube: KubeClient, ns: str, name: str) -> tuple[str, str] | None:
+    condition = _condition(kube, ns, name)
     return (condition["status"], condition["reason"]) if condition else None
