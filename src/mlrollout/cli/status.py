@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
-from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.platforms import Platform
 from mlrollout.errors import SpecError
 
@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
         watch: bool = typer.Option(
             False, "--watch", "-w", help="Keep printing as the rollout changes, until it ends."
         ),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        output: OutputFormat = OUTPUT,
         platform: Platform = typer.Option(
             Platform.KUBERNETES, "--platform", help="kubernetes, or local (from --state-dir)."
         ),
@@ -187,7 +187,7 @@ def register(app: typer.Typer) -> None:
         all_namespaces: bool = typer.Option(
             False, "--all-namespaces", "-A", help="List rollouts in every namespace."
         ),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        output: OutputFormat = OUTPUT,
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
