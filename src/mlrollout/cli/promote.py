@@ -85,7 +85,6 @@ __all__ = [
 ]
 
 _FILE_SUFFIXES = {".yaml", ".yml", ".json"}
-_RETRY_PHASES = {Phase.REFUSED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED}
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 EXIT_BY_PHASE = {
@@ -544,7 +543,7 @@ def finish(
             f"{stored.rollout.namespace}/{stored.rollout.name}: {status.phase.value}"
             f" — {status.message}"
         )
-    if stored.status.phase in _RETRY_PHASES:
+    if stored.status.phase.retryable:
         # promote does not start a settled release again: that is retry's job.
         name, ns = stored.rollout.name, stored.rollout.namespace
         again = (

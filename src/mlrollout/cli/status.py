@@ -134,29 +134,26 @@ def register(app: typer.Typer) -> None:
             return
         if state_dir is not None:
             raise SpecError("is a local platform option (--platform local)", path="--state-dir")
+        from mlrollout.clock import SystemClock
+        from mlrollout.controller.driver import follow
         from mlrollout.kube import RolloutStore
-        from mlrollout.kube.kinds import MODELROLLOUTS
-        from mlrollout.kube.rollouts import parse_stored
 
         options = ClusterOptions(kubeconfig, context, namespace)
         ns = options.resolved_namespace()
         with options.client() as client:
-            stored = read_rollout(RolloutStore(client), ns, name)
-            _print(stored, output)
+            stored = read_rollout(RolloutStore(client), ns, name)  # exit 2 when there is none
             if not watch:
+                _print(stored, output)
                 return
-            last = stored.resource_version
-            while not stored.status.phase.terminal:
-                for _, obj in client.watch(
-                    MODELROLLOUTS, ns, resource_version=last, timeout_seconds=30
-                ):
-                    if obj.get("metadata", {}).get("name") != name:
-                        continue
-                    stored = parse_stored(obj)
-                    last = stored.resource_version
-                    _print(stored, output)
-                    if stored.status.phase.terminal:
-                        break
+            follow(
+                client,
+                namespace=ns,
+                name=name,
+                clock=SystemClock(),
+                timeout=None,
+                on_change=lambda current: _print(current, output),
+                until=lambda current: current.status.phase.terminal,
+            )
 
     def _local_status(
         name: str, namespace: str, state_dir: Path | None, *, watch: bool, output: OutputFormat

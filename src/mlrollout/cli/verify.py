@@ -11,7 +11,6 @@ is printed and the exit is 4), 2 bad input (``SpecError``).
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from mlrollout.gates.result import VerificationResult, describe_refusal
 from mlrollout.gates.verify import decide_image_reference, fetch_verification
 from mlrollout.model import Sha256
 from mlrollout.redaction import register_secret
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.yamlfile import read_regular_file
 
 __all__ = ["fetch_password", "register"]
@@ -153,7 +153,8 @@ def fetch_password(source: str | None) -> str | None:
         except UnicodeDecodeError:
             raise SpecError("the password file is not UTF-8", source=source) from None
     else:
-        value = os.environ.get(PASSWORD_ENV)
+        secret = EnvironmentSettings.from_environment().registry_password
+        value = secret.get_secret_value() if secret is not None else None
     register_secret(value)
     return value
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from mlrollout.model.analysis import AnalysisDecision, Verdict
+from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec.analysis import MetricVerdictRecord
 from mlrollout.spec.base import SpecModel
 
