@@ -149,7 +149,7 @@ def register(app: typer.Typer) -> None:
                     "releases": results,
                     "wallSeconds": round(elapsed, 1),
                     "requests": dict(counts.statuses) if counts else {},
-                    "labels": counts.labels_sent if counts else 0,
+                    "labels": counts.feedback if counts else 0,
                     "exitCode": code,
                 },
                 output,
