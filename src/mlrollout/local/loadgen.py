@@ -24,15 +24,14 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from mlrollout.local.model import SyntheticTask
+from mlrollout.local.serving import LOOPBACK
 
 __all__ = ["LoadPlan", "LoadReport", "assess_loopback", "main", "post_json", "send_load"]
-
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def assess_loopback(target: str) -> str:
     """``target`` when its host is loopback (the generators send nowhere else); else raise."""
-    if urlsplit(target).hostname not in _LOOPBACK:
+    if urlsplit(target).hostname not in LOOPBACK:
         raise ValueError(f"the load generator targets loopback only, not {target}")
     return target
 
