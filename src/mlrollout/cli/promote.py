@@ -25,6 +25,7 @@ from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.platforms import PLATFORM_HELP, Platform
 from mlrollout.cli.promote_local import (
+    LocalRun,
     choose_platform,
     promote_local,
     refuse_cluster_options,
@@ -365,20 +366,22 @@ def register(app: typer.Typer) -> None:
         rollout, own, name = _load_target(target)
         library = template_library(templates, own)
         if choose_platform(platform, rollout) is Platform.LOCAL:
-            _promote_locally(
-                target,
-                rollout,
-                name,
-                library,
-                namespace=namespace,
+            run = LocalRun(
                 state_dir=state_dir,
                 port=port,
                 timeout=limit,
                 full=full,
                 release={"image": image, "model_uri": model_uri, "model_sha256": model_sha256},
                 report_dir=report_dir,
-                report=report,
-                report_format=report_format,
+            )
+            _promote_locally(
+                target,
+                rollout,
+                name,
+                library,
+                namespace=namespace,
+                run=run,
+                report=(report, report_format),
                 output=output,
                 cluster=(kubeconfig, context, lease_namespace, wait),
             )
@@ -388,14 +391,7 @@ def register(app: typer.Typer) -> None:
                 raise SpecError("is a local platform option (--platform local)", path=option)
         with options.client() as client:
             if rollout is not None:
-                obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
-                obj["metadata"] = {
-                    "name": rollout.name,
-                    "namespace": namespace or rollout.namespace,
-                }
-                problems = check_references([_doc(rollout, target)], library)
-                if problems:
-                    raise problems[0]
+                obj = _checked_object(rollout, target, library, namespace)
                 stored = apply_rollout(client, with_release(obj, image, model_uri, model_sha256))
             else:
                 ns = options.resolved_namespace()
@@ -470,14 +466,8 @@ def _promote_locally(
     library: dict[str, AnalysisTemplate],
     *,
     namespace: str | None,
-    state_dir: Path | None,
-    port: int,
-    timeout: timedelta,
-    full: bool,
-    release: dict[str, str | None],
-    report_dir: Path | None,
-    report: Path | None,
-    report_format: ReportFormat | None,
+    run: LocalRun,
+    report: tuple[Path | None, ReportFormat | None],
     output: OutputFormat,
     cluster: tuple[str | None, str | None, str | None, bool],
 ) -> None:
@@ -485,28 +475,18 @@ def _promote_locally(
     refuse_cluster_options(
         kubeconfig=kubeconfig, context=context, lease_namespace=lease_namespace, wait=wait
     )
-    obj = None
-    if rollout is not None:
-        problems = check_references([_doc(rollout, target)], library)
-        if problems:
-            raise problems[0]
-        obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
-        obj["metadata"] = {"name": rollout.name, "namespace": namespace or rollout.namespace}
+    obj = _checked_object(rollout, target, library, namespace) if rollout is not None else None
     final, code, record = promote_local(
         target=target,
         rollout_obj=obj,
         name=name,
         namespace=namespace,
         templates=library,
-        state_dir=state_dir,
-        port=port,
-        timeout=timeout,
-        full=full,
-        release=release,
-        report_dir=report_dir,
+        run=run,
     )
-    if report is not None and report_format is not None and record is not None:
-        write_report(record, report, report_format)
+    path, form = report
+    if path is not None and form is not None and record is not None:
+        write_report(record, path, form)
     finish(final, output, code, driven=True, local=True)
 
 
@@ -518,8 +498,20 @@ def _write_report(
         write_report(progress.record, path, form)
 
 
-def _doc(rollout: ModelRollout, source: str) -> Document:
-    return Document(source, None, rollout)
+def _checked_object(
+    rollout: ModelRollout,
+    target: str,
+    library: dict[str, AnalysisTemplate],
+    namespace: str | None,
+) -> dict[str, Any]:
+    """The rollout file as the object to apply (in ``--namespace`` when given), once every
+    template it names is found."""
+    problems = check_references([Document(target, None, rollout)], library)
+    if problems:
+        raise problems[0]
+    obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
+    obj["metadata"] = {"name": rollout.name, "namespace": namespace or rollout.namespace}
+    return obj
 
 
 def finish(
