@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift, Verify
 from mlrollout.core.confirmations import awaiting
@@ -55,6 +56,7 @@ __all__ = [
     "release_of",
     "resume",
     "roll_back_past_deadline",
+    "roll_back_to",
     "same_split",
     "start",
     "start_rollback",
@@ -344,7 +346,24 @@ def start_rollback(
 ) -> Decision:
     """All traffic back to stable now (same pass: the rollback must not wait a requeue)."""
     active = status.active_env or active_env(obs)
-    target = split_to(active, 0)
+    return roll_back_to(
+        obs,
+        status,
+        active,
+        reason=reason,
+        announced=True,
+        warning=True,
+        requeue_after=ROLLBACK_POLL,
+        rollback_cause=cause,
+    )
+
+
+def roll_back_to(
+    obs: Observation, status: RolloutStatus, env: EnvName, *, reason: str, **options: Any
+) -> Decision:
+    """Enter RollingBack with all traffic going to ``env`` (the shift persisted as the
+    target first); ``options`` as :func:`transition` takes them."""
+    target = split_to(env, 0)
     return transition(
         status,
         Phase.ROLLING_BACK,
@@ -352,11 +371,8 @@ def start_rollback(
         action="rollback",
         reason=reason,
         actions=(Shift(target),),
-        announced=True,
-        warning=True,
-        requeue_after=ROLLBACK_POLL,
-        rollback_cause=cause,
         traffic=status.traffic.model_copy(update={"target": target}),
+        **options,
     )
 
 
