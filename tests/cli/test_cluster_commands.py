@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from pathlib import Path
 
 import pytest
 
 from kubeapi import KubeApiServer, write_kubeconfig
-from mlrollout.cli import status as status_module
 from mlrollout.cli.app import main
-from mlrollout.cli.output import OutputFormat
-from mlrollout.kube import KubeClient, StoredRollout, connect
+from mlrollout.kube import KubeClient, connect
 from mlrollout.kube.kinds import MODELROLLOUTS
 from mlrollout.spec.yamlfile import parse_yaml_documents
 
@@ -114,39 +110,6 @@ def test_status_json(
     assert document["status"]["phase"] == "Progressing"
     assert document["status"]["traffic"]["applied"]["canaryWeight"] == 5
     assert document["release"]["image"].startswith("registry.example.com/ml/fraud-scorer@")
-
-
-def test_status_watch_follows_the_rollout_until_it_ends(
-    client: KubeClient,
-    capsys: pytest.CaptureFixture[str],
-    kubeconfig: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    _create(client, STATUS)
-    printed: queue.Queue[str] = queue.Queue()
-    shown = status_module._print
-
-    def print_and_tell(stored: StoredRollout, output: OutputFormat) -> None:
-        shown(stored, output)
-        printed.put(stored.status.phase.value)
-
-    monkeypatch.setattr(status_module, "_print", print_and_tell)
-
-    def change_after_each_print() -> None:
-        for phase in ("Paused", "Succeeded"):
-            printed.get(timeout=30)  # the watch has shown the previous state
-            current = client.get(MODELROLLOUTS, "fraud-scorer", "default")
-            current["status"] = {**STATUS, "phase": phase, "message": phase.lower()}
-            client.replace(MODELROLLOUTS, current, status=True)
-
-    writer = threading.Thread(target=change_after_each_print)
-    writer.start()
-    code, out, _ = run(["status", "fraud-scorer", "--watch"], capsys)
-    writer.join()
-    assert code == 0
-    heads = [line for line in out.splitlines() if line.startswith("default/fraud-scorer: ")]
-    # Every change is printed; Paused does not end the watch, Succeeded does.
-    assert heads == [f"default/fraud-scorer: {p}" for p in ("Progressing", "Paused", "Succeeded")]
 
 
 def test_missing_rollout_is_bad_input(kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> None:
