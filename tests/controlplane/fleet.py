@@ -10,7 +10,6 @@ reconcile passes, Deployment and HTTPRoute writes, the pod-security and GPU-capa
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,10 +18,9 @@ from typing import Any
 import kubernetes
 
 from mlrollout.kube import KubeClient
-from mlrollout.kube.kinds import DEPLOYMENTS, HTTPROUTES, MODELROLLOUTS, NODES, SERVICES
-from support.cluster import OLD, template
+from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS, NODES, SERVICES
 
-from .workloads import POOL_LABEL, gpu_node
+from .workloads import build_route, deployment, gpu_node, service
 
 __all__ = ["Fleet", "FleetShape", "create_namespace"]
 
@@ -68,15 +66,6 @@ def create_namespace(api: kubernetes.client.ApiClient, name: str) -> None:
     )
 
 
-def _service(name: str, namespace: str, selector: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"selector": selector, "ports": [{"name": "http", "port": 8080}]},
-    }
-
-
 class Fleet:
     """The models ``m0 … m{N-1}`` of ``namespace`` on the node pool named after it."""
 
@@ -104,39 +93,13 @@ class Fleet:
             self.admin.create(NODES, node)
         self._parallel(self._build_model, self.names)
 
-    def _deployment(self, name: str, env: str, replicas: int) -> dict[str, Any]:
-        pod = copy.deepcopy(template(env, OLD))
-        labels = {"app": name, "env": env}
-        pod["metadata"]["labels"] = labels
-        pod["spec"]["nodeSelector"] = {POOL_LABEL: self.namespace}
-        return {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": f"{name}-{env}", "namespace": self.namespace},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": labels},
-                "template": pod,
-            },
-        }
-
     def _build_model(self, name: str) -> None:
         ns = self.namespace
         for env, replicas in (("blue", self.shape.replicas), ("green", 0)):
-            self.admin.create(DEPLOYMENTS, self._deployment(name, env, replicas), ns)
-            selector = {"app": name, "env": env}
-            self.admin.create(SERVICES, _service(f"{name}-{env}", ns, selector), ns)
-        self.admin.create(SERVICES, _service(name, ns, {"app": name}), ns)
-        route = {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "HTTPRoute",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {
-                "parentRefs": [{"name": "ml-gateway"}],
-                "rules": [{"backendRefs": [{"name": f"{name}-blue", "port": 8080, "weight": 100}]}],
-            },
-        }
-        self.admin.create(HTTPROUTES, route, ns)
+            built = deployment(env, namespace=ns, pool=ns, replicas=replicas, app=name)
+            self.admin.create(DEPLOYMENTS, built, ns)
+        self.admin.create(SERVICES, service(name, ns, {"app": name}), ns)
+        build_route(self.admin, ns, app=name)
 
     def blue_ready(self) -> int:
         """How many blue Deployments report every replica available."""

@@ -25,6 +25,7 @@ __all__ = [
     "build_route",
     "deployment",
     "gpu_node",
+    "service",
     "wait_until",
 ]
 
@@ -53,20 +54,25 @@ def gpu_node(name: str, *, pool: str, gpus: int, cpu: int = 32) -> dict[str, Any
 
 
 def deployment(
-    env: str, *, namespace: str, pool: str, replicas: int, image: str = OLD
+    env: str,
+    *,
+    namespace: str,
+    pool: str,
+    replicas: int,
+    image: str = OLD,
+    app: str = "fraud-scorer",
 ) -> dict[str, Any]:
-    """A GPU Deployment of the model (restricted-profile pod template) on ``pool``."""
+    """The GPU Deployment ``<app>-<env>`` of a model (restricted-profile pod template
+    labelled ``app``/``env``) on ``pool``."""
     pod = copy.deepcopy(template(env, image))
+    labels = {"app": app, "env": env}
+    pod["metadata"]["labels"] = labels
     pod["spec"]["nodeSelector"] = {POOL_LABEL: pool}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": f"fraud-scorer-{env}", "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": "fraud-scorer", "env": env}},
-            "template": pod,
-        },
+        "metadata": {"name": f"{app}-{env}", "namespace": namespace},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": pod},
     }
 
 
@@ -91,7 +97,7 @@ def build_model(
             deployment(env, namespace=namespace, pool=namespace, replicas=replicas),
             namespace,
         )
-    admin.create(SERVICES, _service("fraud-scorer", namespace, {"app": "fraud-scorer"}), namespace)
+    admin.create(SERVICES, service("fraud-scorer", namespace, {"app": "fraud-scorer"}), namespace)
     wait_until(
         lambda: (
             assess_readiness(admin.get(DEPLOYMENTS, "fraud-scorer-blue", namespace)).healthy
@@ -101,7 +107,8 @@ def build_model(
     )
 
 
-def _service(name: str, namespace: str, selector: dict[str, str]) -> dict[str, Any]:
+def service(name: str, namespace: str, selector: dict[str, str]) -> dict[str, Any]:
+    """A Service ``name`` selecting ``selector`` on port 8080."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -110,21 +117,19 @@ def _service(name: str, namespace: str, selector: dict[str, str]) -> dict[str, A
     }
 
 
-def build_route(admin: KubeClient, namespace: str) -> None:
-    """For the Gateway API router: a Service per environment and the HTTPRoute
-    ``fraud-scorer`` sending everything to blue's."""
+def build_route(admin: KubeClient, namespace: str, app: str = "fraud-scorer") -> None:
+    """For the Gateway API router: a Service per environment and the HTTPRoute ``app``
+    sending everything to blue's."""
     for env in ("blue", "green"):
-        selector = {"app": "fraud-scorer", "env": env}
-        admin.create(SERVICES, _service(f"fraud-scorer-{env}", namespace, selector), namespace)
+        selector = {"app": app, "env": env}
+        admin.create(SERVICES, service(f"{app}-{env}", namespace, selector), namespace)
     route = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": {"name": "fraud-scorer", "namespace": namespace},
+        "metadata": {"name": app, "namespace": namespace},
         "spec": {
             "parentRefs": [{"name": "ml-gateway"}],
-            "rules": [
-                {"backendRefs": [{"name": "fraud-scorer-blue", "port": 8080, "weight": 100}]}
-            ],
+            "rules": [{"backendRefs": [{"name": f"{app}-blue", "port": 8080, "weight": 100}]}],
         },
     }
     admin.create(HTTPROUTES, route, namespace)

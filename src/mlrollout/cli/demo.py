@@ -22,7 +22,7 @@ from typing import Any
 
 import typer
 
-from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 
 __all__ = ["register"]
 
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
             300, "--timeout", min=30, max=3600, help="Give up after this many seconds (exit 5)."
         ),
         no_color: bool = typer.Option(False, "--no-color", help="No colour (also: NO_COLOR=1)."),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        output: OutputFormat = OUTPUT,
     ) -> None:
         """Release a bad model (rolled back) and a good one (promoted) locally; no cluster."""
         from mlrollout.cli.liveview import LiveView
@@ -149,7 +149,7 @@ def register(app: typer.Typer) -> None:
                     "releases": results,
                     "wallSeconds": round(elapsed, 1),
                     "requests": dict(counts.statuses) if counts else {},
-                    "labels": counts.labels_sent if counts else 0,
+                    "labels": counts.feedback if counts else 0,
                     "exitCode": code,
                 },
                 output,

@@ -18,12 +18,19 @@ import typer
 import yaml
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
-from mlrollout.cli.output import OutputFormat, print_json
-from mlrollout.cli.promote import EXIT_BY_PHASE, Progress, finish, see_through, template_library
+from mlrollout.cli.output import OUTPUT, OutputFormat, print_json
+from mlrollout.cli.promote import (
+    LEASE_NAMESPACE,
+    TIMEOUT,
+    WAIT,
+    Progress,
+    parse_timeout,
+    see_release_through,
+    template_library,
+)
+from mlrollout.cli.templates import TEMPLATES
 from mlrollout.controller.undo import select_revision, write_undo
-from mlrollout.errors import ExitCode, SpecError
 from mlrollout.kube import RolloutStore, StoredRollout
-from mlrollout.model import parse_duration
 from mlrollout.spec.status import Revision
 
 __all__ = ["history_document", "register", "render_history"]
@@ -141,30 +148,17 @@ def register(app: typer.Typer) -> None:
             help="After the gates pass and the candidate is ready, go straight to full "
             "weight (no steps, no analysis). The gates are never skipped.",
         ),
-        wait: bool = typer.Option(
-            True, "--wait/--no-wait", help="See the release through (default), or only start it."
-        ),
-        timeout: str = typer.Option("2h", "--timeout", help="Give up after this long (exit 5)."),
-        templates: list[Path] = typer.Option(
-            None, "--templates", "-t", help="AnalysisTemplate directory (default ./analyses)."
-        ),
-        lease_namespace: str | None = typer.Option(
-            None,
-            "--lease-namespace",
-            help="Namespace of the controller Lease (default: the rollout's).",
-        ),
-        output: OutputFormat = typer.Option(
-            OutputFormat.TEXT, "--output", "-o", help="text for people, json for machines."
-        ),
+        wait: bool = WAIT,
+        timeout: str = TIMEOUT,
+        templates: list[Path] = TEMPLATES,
+        lease_namespace: str | None = LEASE_NAMESPACE,
+        output: OutputFormat = OUTPUT,
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,
     ) -> None:
         """Release a recorded revision again; exit 0 promoted, 1 rolled back, 4 refused."""
-        try:
-            limit = parse_duration(timeout)
-        except ValueError as exc:
-            raise SpecError(str(exc), path="--timeout") from None
+        limit = parse_timeout(timeout)
         library = template_library(templates)
         options = ClusterOptions(kubeconfig, context, namespace)
         with options.client() as client:
@@ -173,18 +167,14 @@ def register(app: typer.Typer) -> None:
             stored = write_undo(client, current, revision=revision, skip_analysis=skip_analysis)
             if output is OutputFormat.TEXT:
                 typer.echo(_undo_line(stored, revision, skip=skip_analysis))
-            if not wait:
-                finish(stored, output, ExitCode.OK)
-                return
-            outcome = see_through(
+            see_release_through(
                 client,
                 options,
                 stored,
+                wait=wait,
                 templates=library,
                 timeout=limit,
                 full=False,
-                lease_namespace=lease_namespace or stored.rollout.namespace,
+                lease_namespace=lease_namespace,
                 progress=Progress(output=output, report_dir=None),
             )
-        code = EXIT_BY_PHASE.get(outcome.stored.status.phase, ExitCode.INCONCLUSIVE)
-        finish(outcome.stored, output, code, driven=outcome.driven)

@@ -15,7 +15,7 @@ import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.drivers import find_driver
-from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.errors import ExitCode, GateError
 from mlrollout.kube import Intent, RolloutStore
 from mlrollout.kube.rollouts import StoredRollout
@@ -50,7 +50,7 @@ def _refuse_cold_rollback(intent: Intent, stored: StoredRollout) -> None:
 def _register_one(app: typer.Typer, intent: Intent) -> None:
     def command(
         name: str = typer.Argument(..., help="ModelRollout name."),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        output: OutputFormat = OUTPUT,
         lease_namespace: str = typer.Option(
             "default",
             "--lease-namespace",

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from mlrollout.binding import check_rollout
-from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.templates import default_template_dirs
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.model.analysis import InconclusivePolicy
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
             "--policy",
             help="ClusterReleasePolicy file: report what it would refuse (repeatable).",
         ),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        output: OutputFormat = OUTPUT,
     ) -> None:
         """Validate rollouts and analysis templates; exit 0 when clean, 2 otherwise."""
         dirs = default_template_dirs(templates)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlrollout.controller.driver import full_promotion_requester
 from mlrollout.controller.local import LocalPlatform
 from mlrollout.controller.localchecks import check_local_rollout
 from mlrollout.controller.loop import drive
@@ -22,7 +23,6 @@ from mlrollout.core.decision import Decision
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.report import ReportRecord, collect_rollout, write_record
 from mlrollout.spec import AnalysisTemplate, load_object
-from mlrollout.spec.status import Intent, Phase
 
 __all__ = ["WARM_UP_S", "apply_local", "drive_local", "warm_up"]
 
@@ -58,7 +58,7 @@ def drive_local(
     """Drive until the rollout settles or pauses; the rollout and its report record."""
     reconciler = platform.reconciler(stored, templates=templates, base=base)
     record: list[ReportRecord | None] = [None]
-    asked_full = [False]
+    request_full = full_promotion_requester(reconciler.edge.state) if full else None
 
     def each(current: StoredRollout, decision: Decision) -> None:
         grown = record[0] = collect_rollout(
@@ -71,10 +71,8 @@ def drive_local(
         )
         if report_dir is not None:
             write_record(report_dir, grown)
-        if full and not asked_full[0] and current.status.phase is Phase.PROGRESSING:
-            rollout = current.rollout
-            platform.state.request(rollout.namespace, rollout.name, Intent.PROMOTE_FULL)
-            asked_full[0] = True
+        if request_full is not None:
+            request_full(current)
         on_pass(current)
 
     final = drive(reconciler, timeout=timeout, until=lambda s: s.status.phase.settled, on_pass=each)

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import typer
 
-__all__ = ["OUTPUT_HELP", "OutputFormat", "Progress", "print_document", "print_json"]
+__all__ = ["OUTPUT", "OUTPUT_HELP", "OutputFormat", "Progress", "print_document", "print_json"]
 
 OUTPUT_HELP = "text for people; json or yaml for machines."
 
@@ -31,6 +31,10 @@ class OutputFormat(StrEnum):
     def machine(self) -> bool:
         """True for the formats that print one document for programs."""
         return self is not OutputFormat.TEXT
+
+
+OUTPUT = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP)
+"""The ``--output``/``-o`` option of every command that prints a status-like document."""
 
 
 def print_json(document: Any) -> None:

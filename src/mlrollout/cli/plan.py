@@ -23,8 +23,8 @@ from mlrollout.binding import (
     compute_step_limits,
 )
 from mlrollout.cli.lint import template_files
-from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
-from mlrollout.cli.templates import default_template_dirs
+from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
+from mlrollout.cli.templates import TEMPLATES, default_template_dirs
 from mlrollout.errors import SpecError
 from mlrollout.model.analysis import MetricKind
 from mlrollout.spec import ModelRollout, load_paths, load_rollout
@@ -178,13 +178,8 @@ def register(app: typer.Typer) -> None:
             help="Latency histogram bucket bounds in seconds, "
             "comma-separated (default: prometheus-client's).",
         ),
-        templates: list[Path] = typer.Option(
-            None,
-            "--templates",
-            "-t",
-            help="AnalysisTemplate directory (default ./analyses, else the shipped library).",
-        ),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        templates: list[Path] = TEMPLATES,
+        output: OutputFormat = OUTPUT,
     ) -> None:
         """Expected time to decision per metric and step, with warnings."""
         dirs = default_template_dirs(templates)

@@ -16,22 +16,23 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
 from mlrollout.cli.lint import template_files
-from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.platforms import PLATFORM_HELP, Platform
 from mlrollout.cli.promote_local import (
+    LocalRun,
     choose_platform,
     promote_local,
     refuse_cluster_options,
 )
 from mlrollout.cli.report import ReportFormat, check_report_file, write_report
 from mlrollout.cli.status import status_document
-from mlrollout.cli.templates import default_template_dirs
+from mlrollout.cli.templates import TEMPLATES, default_template_dirs
 from mlrollout.clock import SystemClock
 from mlrollout.controller.analyst import MetricsAnalyst
 from mlrollout.controller.driver import (
@@ -71,16 +72,20 @@ from mlrollout.spec.status import Phase
 
 __all__ = [
     "EXIT_BY_PHASE",
+    "LEASE_NAMESPACE",
+    "TIMEOUT",
+    "WAIT",
     "Progress",
     "finish",
+    "parse_timeout",
     "register",
+    "see_release_through",
     "see_through",
     "template_library",
     "with_release",
 ]
 
 _FILE_SUFFIXES = {".yaml", ".yml", ".json"}
-_RETRY_PHASES = {Phase.REFUSED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED}
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 EXIT_BY_PHASE = {
@@ -98,6 +103,25 @@ def _templates(dirs: list[Path], extra: dict[str, AnalysisTemplate]) -> dict[str
     if library.errors:
         raise library.errors[0]
     return {**library.templates, **extra}
+
+
+WAIT = typer.Option(
+    True, "--wait/--no-wait", help="See the release through (default), or only start it."
+)
+TIMEOUT = typer.Option("2h", "--timeout", help="Give up after this long (exit 5).")
+LEASE_NAMESPACE = typer.Option(
+    None, "--lease-namespace", help="Namespace of the controller Lease (default: the rollout's)."
+)
+"""``--wait``, ``--timeout`` and ``--lease-namespace``: shared by the commands that see a
+release through (``promote``, ``undo``)."""
+
+
+def parse_timeout(text: str) -> timedelta:
+    """``--timeout``'s duration; a malformed one is bad input naming the flag."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise SpecError(str(exc), path="--timeout") from None
 
 
 def template_library(
@@ -303,10 +327,8 @@ def register(app: typer.Typer) -> None:
         model_sha256: str | None = typer.Option(
             None, "--model-sha256", help="Model artifact SHA-256 (64 hex)."
         ),
-        wait: bool = typer.Option(
-            True, "--wait/--no-wait", help="See the release through (default), or only start it."
-        ),
-        timeout: str = typer.Option("2h", "--timeout", help="Give up after this long (exit 5)."),
+        wait: bool = WAIT,
+        timeout: str = TIMEOUT,
         full: bool = typer.Option(
             False, "--full", help="Skip the remaining steps and promote fully."
         ),
@@ -318,18 +340,9 @@ def register(app: typer.Typer) -> None:
         report: Path | None = typer.Option(
             None, "--report", help="Write the run's report to FILE.html or FILE.md at the end."
         ),
-        templates: list[Path] = typer.Option(
-            None,
-            "--templates",
-            "-t",
-            help="AnalysisTemplate directory (default ./analyses, else the shipped library).",
-        ),
-        lease_namespace: str | None = typer.Option(
-            None,
-            "--lease-namespace",
-            help="Namespace of the controller Lease (default: the rollout's).",
-        ),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        templates: list[Path] = TEMPLATES,
+        lease_namespace: str | None = LEASE_NAMESPACE,
+        output: OutputFormat = OUTPUT,
         platform: Platform | None = typer.Option(
             None,
             "--platform",
@@ -346,30 +359,29 @@ def register(app: typer.Typer) -> None:
         namespace: str | None = NAMESPACE,
     ) -> None:
         """Start or resume a release; exit 0 promoted, 1 rolled back, 3 paused, 4 refused."""
-        try:
-            limit = parse_duration(timeout)
-        except ValueError as exc:
-            raise SpecError(str(exc), path="--timeout") from None
+        limit = parse_timeout(timeout)
         report_format = check_report_file(report)
         _check_release_options(image, model_uri, model_sha256)
         options = ClusterOptions(kubeconfig, context, namespace)
         rollout, own, name = _load_target(target)
         library = template_library(templates, own)
         if choose_platform(platform, rollout) is Platform.LOCAL:
-            _promote_locally(
-                target,
-                rollout,
-                name,
-                library,
-                namespace=namespace,
+            run = LocalRun(
                 state_dir=state_dir,
                 port=port,
                 timeout=limit,
                 full=full,
                 release={"image": image, "model_uri": model_uri, "model_sha256": model_sha256},
                 report_dir=report_dir,
-                report=report,
-                report_format=report_format,
+            )
+            _promote_locally(
+                target,
+                rollout,
+                name,
+                library,
+                namespace=namespace,
+                run=run,
+                report=(report, report_format),
                 output=output,
                 cluster=(kubeconfig, context, lease_namespace, wait),
             )
@@ -379,14 +391,7 @@ def register(app: typer.Typer) -> None:
                 raise SpecError("is a local platform option (--platform local)", path=option)
         with options.client() as client:
             if rollout is not None:
-                obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
-                obj["metadata"] = {
-                    "name": rollout.name,
-                    "namespace": namespace or rollout.namespace,
-                }
-                problems = check_references([_doc(rollout, target)], library)
-                if problems:
-                    raise problems[0]
+                obj = _checked_object(rollout, target, library, namespace)
                 stored = apply_rollout(client, with_release(obj, image, model_uri, model_sha256))
             else:
                 ns = options.resolved_namespace()
@@ -399,29 +404,59 @@ def register(app: typer.Typer) -> None:
             progress = Progress(
                 output=output, report_dir=report_dir, keep_record=report is not None
             )
-            if not wait:
-                _write_report(progress, stored, report, report_format)
-                finish(stored, output, ExitCode.OK)
-                return
-            try:
-                outcome = see_through(
-                    client,
-                    options,
-                    stored,
-                    templates=library,
-                    timeout=limit,
-                    full=full,
-                    lease_namespace=lease_namespace or stored.rollout.namespace,
-                    progress=progress,
-                )
-            except DeadlineError:
-                # Timed out (exit 5): the report says how far the rollout got.
-                if report is not None and report_format is not None and progress.record:
-                    write_report(progress.record, report, report_format)
-                raise
-        code = EXIT_BY_PHASE.get(outcome.stored.status.phase, ExitCode.INCONCLUSIVE)
-        _write_report(progress, outcome.stored, report, report_format)
-        finish(outcome.stored, output, code, driven=outcome.driven)
+            see_release_through(
+                client,
+                options,
+                stored,
+                wait=wait,
+                templates=library,
+                timeout=limit,
+                full=full,
+                lease_namespace=lease_namespace,
+                progress=progress,
+                report=(report, report_format),
+            )
+
+
+def see_release_through(
+    client: KubeClient,
+    options: ClusterOptions,
+    stored: StoredRollout,
+    *,
+    wait: bool,
+    templates: dict[str, AnalysisTemplate],
+    timeout: timedelta,
+    full: bool,
+    lease_namespace: str | None,
+    progress: Progress,
+    report: tuple[Path | None, ReportFormat | None] = (None, None),
+) -> None:
+    """The end of ``promote`` and ``undo`` once the release is applied: only start it
+    (``--no-wait``, exit 0) or see it through, write the report (``--report``: file and
+    format), print the outcome and exit with the code of the phase it settled in."""
+    path, form = report
+    if not wait:
+        _write_report(progress, stored, path, form)
+        finish(stored, progress.output, ExitCode.OK)
+    try:
+        outcome = see_through(
+            client,
+            options,
+            stored,
+            templates=templates,
+            timeout=timeout,
+            full=full,
+            lease_namespace=lease_namespace or stored.rollout.namespace,
+            progress=progress,
+        )
+    except DeadlineError:
+        # Timed out (exit 5): the report says how far the rollout got.
+        if path is not None and form is not None and progress.record:
+            write_report(progress.record, path, form)
+        raise
+    code = EXIT_BY_PHASE.get(outcome.stored.status.phase, ExitCode.INCONCLUSIVE)
+    _write_report(progress, outcome.stored, path, form)
+    finish(outcome.stored, progress.output, code, driven=outcome.driven)
 
 
 def _promote_locally(
@@ -431,14 +466,8 @@ def _promote_locally(
     library: dict[str, AnalysisTemplate],
     *,
     namespace: str | None,
-    state_dir: Path | None,
-    port: int,
-    timeout: timedelta,
-    full: bool,
-    release: dict[str, str | None],
-    report_dir: Path | None,
-    report: Path | None,
-    report_format: ReportFormat | None,
+    run: LocalRun,
+    report: tuple[Path | None, ReportFormat | None],
     output: OutputFormat,
     cluster: tuple[str | None, str | None, str | None, bool],
 ) -> None:
@@ -446,28 +475,18 @@ def _promote_locally(
     refuse_cluster_options(
         kubeconfig=kubeconfig, context=context, lease_namespace=lease_namespace, wait=wait
     )
-    obj = None
-    if rollout is not None:
-        problems = check_references([_doc(rollout, target)], library)
-        if problems:
-            raise problems[0]
-        obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
-        obj["metadata"] = {"name": rollout.name, "namespace": namespace or rollout.namespace}
+    obj = _checked_object(rollout, target, library, namespace) if rollout is not None else None
     final, code, record = promote_local(
         target=target,
         rollout_obj=obj,
         name=name,
         namespace=namespace,
         templates=library,
-        state_dir=state_dir,
-        port=port,
-        timeout=timeout,
-        full=full,
-        release=release,
-        report_dir=report_dir,
+        run=run,
     )
-    if report is not None and report_format is not None and record is not None:
-        write_report(record, report, report_format)
+    path, form = report
+    if path is not None and form is not None and record is not None:
+        write_report(record, path, form)
     finish(final, output, code, driven=True, local=True)
 
 
@@ -479,8 +498,20 @@ def _write_report(
         write_report(progress.record, path, form)
 
 
-def _doc(rollout: ModelRollout, source: str) -> Document:
-    return Document(source, None, rollout)
+def _checked_object(
+    rollout: ModelRollout,
+    target: str,
+    library: dict[str, AnalysisTemplate],
+    namespace: str | None,
+) -> dict[str, Any]:
+    """The rollout file as the object to apply (in ``--namespace`` when given), once every
+    template it names is found."""
+    problems = check_references([Document(target, None, rollout)], library)
+    if problems:
+        raise problems[0]
+    obj = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
+    obj["metadata"] = {"name": rollout.name, "namespace": namespace or rollout.namespace}
+    return obj
 
 
 def finish(
@@ -490,7 +521,7 @@ def finish(
     *,
     driven: bool | None = None,
     local: bool = False,
-) -> None:
+) -> NoReturn:
     """Print the outcome (a line, or the status document with ``exitCode``) and exit."""
     if output.machine:
         document = status_document(stored)
@@ -504,7 +535,7 @@ def finish(
             f"{stored.rollout.namespace}/{stored.rollout.name}: {status.phase.value}"
             f" — {status.message}"
         )
-    if stored.status.phase in _RETRY_PHASES:
+    if stored.status.phase.retryable:
         # promote does not start a settled release again: that is retry's job.
         name, ns = stored.rollout.name, stored.rollout.namespace
         again = (

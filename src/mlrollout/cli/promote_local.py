@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from mlrollout.cli.platforms import PLATFORM_ANNOTATION, Platform
 from mlrollout.errors import ExitCode, NotFoundError, SpecError
 from mlrollout.spec import AnalysisTemplate, ModelRollout
 
-__all__ = ["PLATFORM_ANNOTATION", "Platform", "choose_platform", "promote_local"]
+__all__ = ["PLATFORM_ANNOTATION", "LocalRun", "Platform", "choose_platform", "promote_local"]
 
 
 def choose_platform(flag: Platform | None, rollout: ModelRollout | None) -> Platform:
@@ -65,6 +66,18 @@ def refuse_cluster_options(
         )
 
 
+@dataclass(frozen=True)
+class LocalRun:
+    """How ``promote`` runs a release on the local platform: where, how long, what."""
+
+    state_dir: Path | None
+    port: int
+    timeout: timedelta
+    full: bool
+    release: dict[str, str | None]
+    report_dir: Path | None
+
+
 def promote_local(
     *,
     target: str,
@@ -72,12 +85,7 @@ def promote_local(
     name: str,
     namespace: str | None,
     templates: dict[str, AnalysisTemplate],
-    state_dir: Path | None,
-    port: int,
-    timeout: timedelta,
-    full: bool,
-    release: dict[str, str | None],
-    report_dir: Path | None,
+    run: LocalRun,
 ) -> tuple[Any, int, Any]:
     """Apply and drive the rollout locally; (final rollout, exit code, report record)."""
     from mlrollout.cli.liveview import LiveView
@@ -94,9 +102,9 @@ def promote_local(
     if rollout_obj is not None:  # refused before anything starts
         check_local_rollout(load_object(rollout_obj, source=target), source=target)  # type: ignore[arg-type]
     install_signal_handlers()
-    root = state_dir or default_state_dir()
+    root = run.state_dir or default_state_dir()
     base = Path(target).resolve().parent if rollout_obj is not None else Path.cwd()
-    with LocalPlatform(root, port=port) as platform:
+    with LocalPlatform(root, port=run.port) as platform:
         by_name = rollout_obj is None
         if rollout_obj is None:
             ns = namespace or "default"
@@ -112,7 +120,7 @@ def promote_local(
                 "metadata": {"name": name, "namespace": ns},
                 "spec": current["spec"],
             }
-        obj = with_release(rollout_obj, **release)
+        obj = with_release(rollout_obj, **run.release)
         rollout = load_object(obj, source=target)
         problems = check_references([Document(target, None, rollout)], templates)
         if problems:  # before anything runs, as on a cluster
@@ -131,10 +139,10 @@ def promote_local(
             stored,
             templates=templates,
             base=base,
-            timeout=timeout,
-            full=full,
+            timeout=run.timeout,
+            full=run.full,
             on_pass=view.update,
-            report_dir=report_dir,
+            report_dir=run.report_dir,
         )
         view.finish()
     code = EXIT_BY_PHASE.get(final.status.phase, ExitCode.INCONCLUSIVE)

@@ -24,7 +24,7 @@ from mlrollout.bench.comparison import JUDGES, Outcome
 from mlrollout.bench.scenarios import SCENARIOS, Scenario, decide_scenario
 from mlrollout.bench.simulator import SimSettings
 from mlrollout.bench.suite import compute_suite, render_markdown
-from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, Progress, print_document
+from mlrollout.cli.output import OUTPUT, OutputFormat, Progress, print_document
 from mlrollout.cli.simulation_setup import MarginOverrides, compute_setup, load_templates
 from mlrollout.errors import SpecError
 from mlrollout.model import parse_duration
@@ -217,7 +217,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(
             False, "--quiet", "-q", help="No progress on stderr (one line per tenth of the run)."
         ),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        output: OutputFormat = OUTPUT,
     ) -> None:
         """Simulate rollouts with known ground truth and report each judge's error rates."""
         if list_scenarios:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
-from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.platforms import Platform
 from mlrollout.errors import SpecError
 
@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
         watch: bool = typer.Option(
             False, "--watch", "-w", help="Keep printing as the rollout changes, until it ends."
         ),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        output: OutputFormat = OUTPUT,
         platform: Platform = typer.Option(
             Platform.KUBERNETES, "--platform", help="kubernetes, or local (from --state-dir)."
         ),
@@ -134,29 +134,26 @@ def register(app: typer.Typer) -> None:
             return
         if state_dir is not None:
             raise SpecError("is a local platform option (--platform local)", path="--state-dir")
+        from mlrollout.clock import SystemClock
+        from mlrollout.controller.driver import follow
         from mlrollout.kube import RolloutStore
-        from mlrollout.kube.kinds import MODELROLLOUTS
-        from mlrollout.kube.rollouts import parse_stored
 
         options = ClusterOptions(kubeconfig, context, namespace)
         ns = options.resolved_namespace()
         with options.client() as client:
-            stored = read_rollout(RolloutStore(client), ns, name)
-            _print(stored, output)
+            stored = read_rollout(RolloutStore(client), ns, name)  # exit 2 when there is none
             if not watch:
+                _print(stored, output)
                 return
-            last = stored.resource_version
-            while not stored.status.phase.terminal:
-                for _, obj in client.watch(
-                    MODELROLLOUTS, ns, resource_version=last, timeout_seconds=30
-                ):
-                    if obj.get("metadata", {}).get("name") != name:
-                        continue
-                    stored = parse_stored(obj)
-                    last = stored.resource_version
-                    _print(stored, output)
-                    if stored.status.phase.terminal:
-                        break
+            follow(
+                client,
+                namespace=ns,
+                name=name,
+                clock=SystemClock(),
+                timeout=None,
+                on_change=lambda current: _print(current, output),
+                until=lambda current: current.status.phase.terminal,
+            )
 
     def _local_status(
         name: str, namespace: str, state_dir: Path | None, *, watch: bool, output: OutputFormat
@@ -187,7 +184,7 @@ def register(app: typer.Typer) -> None:
         all_namespaces: bool = typer.Option(
             False, "--all-namespaces", "-A", help="List rollouts in every namespace."
         ),
-        output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+        output: OutputFormat = OUTPUT,
         kubeconfig: str | None = KUBECONFIG,
         context: str | None = CONTEXT,
         namespace: str | None = NAMESPACE,

@@ -11,7 +11,17 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["default_template_dirs", "packaged_templates"]
+import typer
+
+__all__ = ["TEMPLATES", "default_template_dirs", "packaged_templates"]
+
+TEMPLATES = typer.Option(
+    None,
+    "--templates",
+    "-t",
+    help="AnalysisTemplate directory (default ./analyses, else the shipped library).",
+)
+"""``--templates``/``-t`` of the commands that load templates as ``default_template_dirs``."""
 
 
 def packaged_templates() -> Path:

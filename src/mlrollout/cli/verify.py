@@ -11,7 +11,6 @@ is printed and the exit is 4), 2 bad input (``SpecError``).
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any, NamedTuple
 
 import typer
 
-from mlrollout.cli.output import OUTPUT_HELP, OutputFormat, print_document
+from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.errors import ExitCode, GateError, RegistryUnavailableError, SpecError
 from mlrollout.gates.bundle import assess_blob
 from mlrollout.gates.modeldigest import fetch_model_verification
@@ -33,6 +32,7 @@ from mlrollout.gates.result import VerificationResult, describe_refusal
 from mlrollout.gates.verify import decide_image_reference, fetch_verification
 from mlrollout.model import Sha256
 from mlrollout.redaction import register_secret
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.yamlfile import read_regular_file
 
 __all__ = ["fetch_password", "register"]
@@ -44,6 +44,24 @@ verify_app = typer.Typer(
     help="Verify a release (image signatures, attestations, model digests) before it runs.",
     no_args_is_help=True,
 )
+
+
+_KEYLESS_HELP = {
+    "--certificate-identity": "Keyless: the certificate identity, exactly.",
+    "--certificate-identity-regexp": "Keyless: a regexp the identity matches.",
+    "--certificate-oidc-issuer": "Keyless: the OIDC issuer, exactly.",
+    "--trusted-root": "trusted_root.json (Fulcio CAs, Rekor and CT log keys, TSAs): for "
+    "keyless signatures and log entries.",
+}
+
+INSECURE_IGNORE_TLOG = typer.Option(
+    False, "--insecure-ignore-tlog", help="With --key: accept a bundle with no log entry."
+)
+
+
+def _keyless(flag: str, *, envvar: str | None = None) -> Any:
+    """One keyless flag of ``verify image|blob|model``: same name and help in each."""
+    return typer.Option(None, flag, envvar=envvar, help=_KEYLESS_HELP[flag])
 
 
 def register(app: typer.Typer) -> None:
@@ -65,22 +83,12 @@ def image_command(
         "--password-file",
         help=f"File holding the registry password ('-': stdin); else ${PASSWORD_ENV}.",
     ),
-    identity: str | None = typer.Option(
-        None, "--certificate-identity", help="Keyless: a trusted certificate identity."
-    ),
-    identity_regexp: str | None = typer.Option(
-        None, "--certificate-identity-regexp", help="Keyless: a regexp the identity matches."
-    ),
-    issuer: str | None = typer.Option(
-        None, "--certificate-oidc-issuer", help="Keyless: the OIDC issuer, exactly."
-    ),
-    trusted_root: Path | None = typer.Option(
-        None, "--trusted-root", help="trusted_root.json for bundles (keyless and log entries)."
-    ),
-    insecure_ignore_tlog: bool = typer.Option(
-        False, "--insecure-ignore-tlog", help="Accept key-signed bundles with no log entry."
-    ),
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+    identity: str | None = _keyless("--certificate-identity"),
+    identity_regexp: str | None = _keyless("--certificate-identity-regexp"),
+    issuer: str | None = _keyless("--certificate-oidc-issuer"),
+    trusted_root: Path | None = _keyless("--trusted-root"),
+    insecure_ignore_tlog: bool = INSECURE_IGNORE_TLOG,
+    output: OutputFormat = OUTPUT,
 ) -> None:
     """Verify an image's cosign signatures -- legacy .sig and Sigstore bundles found as
     OCI referrers -- and the attestations the policy requires."""
@@ -111,22 +119,12 @@ def blob_command(
     artifact: Path = typer.Argument(..., help="The signed file."),
     bundle: Path = typer.Option(..., "--bundle", help="Its Sigstore bundle (v0.1-v0.3)."),
     key: Path | None = typer.Option(None, "--key", help="Trusted public key (PEM, P-256)."),
-    identity: str | None = typer.Option(
-        None, "--certificate-identity", help="Keyless: the certificate identity, exactly."
-    ),
-    identity_regexp: str | None = typer.Option(
-        None, "--certificate-identity-regexp", help="Keyless: a regexp the identity matches."
-    ),
-    issuer: str | None = typer.Option(
-        None, "--certificate-oidc-issuer", help="Keyless: the OIDC issuer, exactly."
-    ),
-    trusted_root: Path | None = typer.Option(
-        None, "--trusted-root", help="trusted_root.json (Fulcio, Rekor, CT logs, TSAs)."
-    ),
-    insecure_ignore_tlog: bool = typer.Option(
-        False, "--insecure-ignore-tlog", help="With --key: accept a bundle with no log entry."
-    ),
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+    identity: str | None = _keyless("--certificate-identity"),
+    identity_regexp: str | None = _keyless("--certificate-identity-regexp"),
+    issuer: str | None = _keyless("--certificate-oidc-issuer"),
+    trusted_root: Path | None = _keyless("--trusted-root"),
+    insecure_ignore_tlog: bool = INSECURE_IGNORE_TLOG,
+    output: OutputFormat = OUTPUT,
 ) -> None:
     """Verify a file against its Sigstore bundle (like ``cosign verify-blob --bundle``)."""
     policy = _blob_policy(
@@ -155,7 +153,8 @@ def fetch_password(source: str | None) -> str | None:
         except UnicodeDecodeError:
             raise SpecError("the password file is not UTF-8", source=source) from None
     else:
-        value = os.environ.get(PASSWORD_ENV)
+        secret = EnvironmentSettings.from_environment().registry_password
+        value = secret.get_secret_value() if secret is not None else None
     register_secret(value)
     return value
 
@@ -181,25 +180,14 @@ def model_command(
         envvar="MLROLLOUT_MODEL_SIGNATURE_KEY",
         help="With --signature: trusted public key.",
     ),
-    identity: str | None = typer.Option(
-        None,
-        "--certificate-identity",
-        envvar="MLROLLOUT_MODEL_SIGNATURE_IDENTITY",
-        help="With --signature: keyless identity, exactly.",
+    identity: str | None = _keyless(
+        "--certificate-identity", envvar="MLROLLOUT_MODEL_SIGNATURE_IDENTITY"
     ),
-    issuer: str | None = typer.Option(
-        None,
-        "--certificate-oidc-issuer",
-        envvar="MLROLLOUT_MODEL_SIGNATURE_ISSUER",
-        help="With --signature: the OIDC issuer, exactly.",
+    issuer: str | None = _keyless(
+        "--certificate-oidc-issuer", envvar="MLROLLOUT_MODEL_SIGNATURE_ISSUER"
     ),
-    trusted_root: Path | None = typer.Option(
-        None,
-        "--trusted-root",
-        envvar="MLROLLOUT_MODEL_TRUSTED_ROOT",
-        help="With keyless --signature: trusted_root.json.",
-    ),
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help=OUTPUT_HELP),
+    trusted_root: Path | None = _keyless("--trusted-root", envvar="MLROLLOUT_MODEL_TRUSTED_ROOT"),
+    output: OutputFormat = OUTPUT,
 ) -> None:
     """Verify a model: its SHA-256 pin (streamed; symlinks and traversal refused) and/or
     its model-signing signature (every file re-hashed and compared)."""

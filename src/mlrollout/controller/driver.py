@@ -18,6 +18,7 @@ from typing import Any
 
 from mlrollout.clock import Clock
 from mlrollout.controller.loop import Reconciler, drive
+from mlrollout.controller.ports import RolloutState
 from mlrollout.core.decision import Decision
 from mlrollout.errors import DeadlineError, KubeError, NotFoundError
 from mlrollout.kube import KubeClient, LeaseLock, RolloutStore, StoredRollout
@@ -33,6 +34,7 @@ __all__ = [
     "controller_holds_lease",
     "drive_with_lease",
     "follow",
+    "full_promotion_requester",
     "identity",
 ]
 
@@ -97,13 +99,13 @@ def drive_with_lease(
     """
     _acquire(lease, reconciler.clock, patience=lease.settings.lease_duration * 2)
     reconciler.edge.fence = LeaseFence(lease)  # a deposed driver writes nothing more
-    store_request = _full_requester(reconciler) if full else None
+    request_full = full_promotion_requester(reconciler.edge.state) if full else None
 
     def each(stored: StoredRollout, decision: Decision) -> None:
         if not lease.try_acquire_or_renew() and not lease.held:
             raise KubeError("lost the Lease: another process now drives this rollout")
-        if store_request is not None:
-            store_request(stored)
+        if request_full is not None:
+            request_full(stored)
         on_pass(stored, decision)
 
     renewer = _Renewer(lease)
@@ -148,19 +150,17 @@ def _acquire(lease: LeaseLock, clock: Clock, *, patience: timedelta) -> None:
         clock.sleep(lease.settings.retry_period.total_seconds())
 
 
-def _full_requester(reconciler: Reconciler) -> Callable[[StoredRollout], None]:
-    """Ask for a full promotion once the rollout is progressing (once)."""
+def full_promotion_requester(state: RolloutState) -> Callable[[StoredRollout], None]:
+    """``--full`` of a driven rollout: ask ``state`` for a full promotion (``PROMOTE_FULL``)
+    once, when the rollout is first seen progressing or paused."""
     done = False
-    state = reconciler.edge.state
 
     def request(stored: StoredRollout) -> None:
         nonlocal done
         if done or stored.status.phase not in (Phase.PROGRESSING, Phase.PAUSED):
             return
-        store = getattr(state, "store", None)
-        if isinstance(store, RolloutStore):
-            store.request(stored.rollout.namespace, stored.rollout.name, Intent.PROMOTE_FULL)
-            done = True
+        state.request(Intent.PROMOTE_FULL)
+        done = True
 
     return request
 
@@ -171,16 +171,18 @@ def follow(
     namespace: str,
     name: str,
     clock: Clock,
-    timeout: timedelta,
+    timeout: timedelta | None,
     on_change: Callable[[StoredRollout], None],
+    until: Callable[[StoredRollout], bool] = lambda stored: stored.status.phase.settled,
 ) -> DriveOutcome:
-    """Watch a rollout another process drives until it settles or pauses."""
+    """Watch a rollout another process drives until ``until`` holds (by default: it settles
+    or pauses); ``DeadlineError`` after ``timeout`` (None: no limit)."""
     store = RolloutStore(client)
-    deadline = clock.monotonic() + timeout.total_seconds()
+    deadline = None if timeout is None else clock.monotonic() + timeout.total_seconds()
     stored = store.read(namespace, name)
     on_change(stored)
-    while not stored.status.phase.settled:
-        remaining = deadline - clock.monotonic()
+    while not until(stored):
+        remaining = 30.0 if deadline is None else deadline - clock.monotonic()
         if remaining <= 0:
             raise DeadlineError(f"rollout still {stored.status.phase.value} after {timeout}")
         for _, obj in client.watch(
@@ -192,7 +194,7 @@ def follow(
             if obj.get("metadata", {}).get("name") == name:
                 stored = parse_stored(obj)
                 on_change(stored)
-                if stored.status.phase.settled:
+                if until(stored):
                     break
         else:
             stored = store.read(namespace, name)

@@ -31,7 +31,7 @@ from mlrollout.kube.environments import (
 )
 from mlrollout.model import ImageRef, Sha256
 from mlrollout.spec import ModelRollout, RolloutStatus
-from mlrollout.spec.status import EnvName, other_env
+from mlrollout.spec.status import EnvName, Intent, other_env
 from mlrollout.traffic.factory import build_environments, build_router
 from mlrollout.traffic.selector import ServiceSelectorRouter
 
@@ -55,6 +55,10 @@ class KubeRolloutState:
     def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
         """PUT the status at the version read (``ConflictError`` when stale)."""
         return self.store.write_status(stored, status)
+
+    def request(self, intent: Intent) -> None:
+        """Record ``intent`` as the rollout's annotation."""
+        self.store.request(self.namespace, self.name, intent)
 
 
 class KubeEnvironments:

@@ -46,7 +46,7 @@ from mlrollout.local.statedir import DriverLock, EnvRecord, StateDir
 from mlrollout.metrics.local import LocalProvider
 from mlrollout.metrics.registry import build_local_providers
 from mlrollout.spec import AnalysisTemplate, RolloutStatus
-from mlrollout.spec.status import EnvName
+from mlrollout.spec.status import EnvName, Intent
 
 __all__ = [
     "REFERENCE_MODEL",
@@ -96,6 +96,10 @@ class LocalRolloutState:
     def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
         """Write at the version read (``ConflictError`` when stale)."""
         return self.state.write_status(stored, status)
+
+    def request(self, intent: Intent) -> None:
+        """Record ``intent`` in the rollout file, as ``mlrollout promote`` does."""
+        self.state.request(self.namespace, self.name, intent)
 
 
 class LocalEnvironments:

@@ -14,7 +14,7 @@ from mlrollout.core.observation import AnalysisLook, EnvState, VerificationOutco
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
-from mlrollout.spec.status import EnvName
+from mlrollout.spec.status import EnvName, Intent
 
 __all__ = ["Analyst", "Confirmer", "Environments", "RolloutState", "Verifier"]
 
@@ -28,6 +28,10 @@ class RolloutState(Protocol):
 
     def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
         """Write ``status`` at the version ``stored`` was read (``ConflictError`` if stale)."""
+        ...
+
+    def request(self, intent: Intent) -> None:
+        """Record a user intent on the rollout, as ``mlrollout promote|pause|...`` does."""
         ...
 
 

@@ -21,7 +21,7 @@ from mlrollout.core.decision import (
 )
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
-    QUICK,
+    analysis_interval,
     begin_promotion,
     current_look,
     decide_deploying,
@@ -96,7 +96,7 @@ def _preview(obs: Observation, status: RolloutStatus) -> Decision:
             return Decision(
                 status=status,
                 actions=preview,
-                requeue_after=_interval(obs),
+                requeue_after=analysis_interval(obs),
                 reason="pre-promotion analysis running",
             )
     if not strategy.auto_promotion_enabled:
@@ -133,11 +133,6 @@ def _judged(obs: Observation, status: RolloutStatus, step: int) -> Decision | No
     return pause(obs, status, look.reason, warning=True)
 
 
-def _interval(obs: Observation) -> timedelta:
-    policy = obs.rollout.spec.analysis
-    return policy.interval if policy is not None else QUICK * 30
-
-
 def _begin_switch(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
     return begin_promotion(obs, status, reason=reason, action="switch")
 
@@ -155,7 +150,7 @@ def _switching(obs: Observation, status: RolloutStatus) -> Decision:
         now=obs.now,
         action="post-analysis",
         reason=reason,
-        requeue_after=_interval(obs),
+        requeue_after=analysis_interval(obs),
         current_step=POST,
         step_started_at=stamp(obs.now),
     )
@@ -168,7 +163,9 @@ def _post_promotion(obs: Observation, status: RolloutStatus) -> Decision:
     if _analysis_promoted(obs, POST) or Intent.PROMOTE in obs.intents:
         return _succeed(obs, status, reason="post-promotion analysis passed")
     return Decision(
-        status=status, requeue_after=_interval(obs), reason="post-promotion analysis running"
+        status=status,
+        requeue_after=analysis_interval(obs),
+        reason="post-promotion analysis running",
     )
 
 

@@ -21,18 +21,19 @@ from mlrollout.core.decision import (
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
     QUICK,
+    analysis_interval,
     begin_promotion,
     candidate_ready,
     current_look,
     decide_deploying,
     hold,
     moving_to_candidate,
-    past_deadline,
     pause,
     reached,
     resume,
     start_rollback,
     succeed,
+    wait_for_candidate,
 )
 from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec import RolloutStatus
@@ -90,19 +91,12 @@ def _progressing(obs: Observation, status: RolloutStatus) -> Decision:
 
 
 def _candidate_lost(obs: Observation, status: RolloutStatus) -> Decision:
-    deadline = obs.rollout.spec.progress_deadline
-    if past_deadline(obs, status.step_started_at):
-        return start_rollback(
-            obs,
-            status,
-            cause=RollbackCause.DEADLINE,
-            reason=f"{status.candidate_env} lost its ready replicas for "
-            f"longer than the progress deadline ({deadline})",
-        )
-    return Decision(
-        status=status,
-        requeue_after=QUICK * 2,
-        reason=f"holding: {status.candidate_env} has no ready replicas",
+    return wait_for_candidate(
+        obs,
+        status,
+        since=status.step_started_at,
+        late=f"{status.candidate_env} lost its ready replicas for longer than",
+        waiting=f"holding: {status.candidate_env} has no ready replicas",
     )
 
 
@@ -127,8 +121,7 @@ def _set_weight(obs: Observation, status: RolloutStatus, weight: float) -> Decis
 
 def _analyze(obs: Observation, status: RolloutStatus, index: int) -> Decision:
     look = current_look(obs, index)
-    policy = obs.rollout.spec.analysis
-    interval = policy.interval if policy is not None else QUICK * 30
+    interval = analysis_interval(obs)
     if look is None or look.decision is AnalysisDecision.CONTINUE:
         reason = look.reason if look is not None else "analysis started"
         return Decision(

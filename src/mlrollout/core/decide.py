@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mlrollout.core.actions import ScaleEnv, Shift
+from mlrollout.core.actions import ScaleEnv
 from mlrollout.core.bluegreen import decide_blue_green
 from mlrollout.core.canary import decide_canary
-from mlrollout.core.decision import Decision, parse_stamp, split_to, transition
+from mlrollout.core.decision import Decision, parse_stamp
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
     acknowledge,
     decide_rolling_back,
     decide_verifying,
     release_of,
+    roll_back_to,
     start,
     start_rollback,
 )
@@ -116,19 +117,14 @@ def _rollback_to_previous(obs: Observation, status: RolloutStatus) -> Decision:
             "instead"
         )
         return Decision(status=status.model_copy(update={"message": reason}), reason=reason)
-    target = split_to(previous, 0)
-    reason = f"rolling back to the warm environment {previous}"
-    return transition(
+    return roll_back_to(
+        obs,
         status,
-        Phase.ROLLING_BACK,
-        now=obs.now,
-        action="rollback",
-        reason=reason,
-        actions=(Shift(target),),
+        previous,
+        reason=f"rolling back to the warm environment {previous}",
         requeue_after=timedelta(0),
         active_env=previous,
         candidate_env=status.active_env,
         scale_down=None,
         rollback_cause=RollbackCause.USER,
-        traffic=status.traffic.model_copy(update={"target": target}),
     )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
-from mlrollout.core.actions import Deploy, ScaleEnv, Shift, Verify
+from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift, Verify
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
@@ -40,6 +41,7 @@ __all__ = [
     "QUICK",
     "acknowledge",
     "active_env",
+    "analysis_interval",
     "begin_promotion",
     "candidate_ready",
     "current_look",
@@ -53,10 +55,13 @@ __all__ = [
     "reached",
     "release_of",
     "resume",
+    "roll_back_past_deadline",
+    "roll_back_to",
     "same_split",
     "start",
     "start_rollback",
     "succeed",
+    "wait_for_candidate",
 ]
 
 QUICK = timedelta(seconds=1)
@@ -265,20 +270,38 @@ def decide_deploying(obs: Observation, status: RolloutStatus, *, first_step: Pha
             current_step=0,
             step_started_at=stamp(obs.now),
         )
-    deadline = obs.rollout.spec.progress_deadline
-    if past_deadline(obs, status.phase_started_at):
-        return start_rollback(
-            obs,
-            status,
-            cause=RollbackCause.DEADLINE,
-            reason=f"{status.candidate_env} not ready within the progress deadline ({deadline})",
-        )
-    return Decision(
-        status=status,
+    return wait_for_candidate(
+        obs,
+        status,
+        since=status.phase_started_at,
+        late=f"{status.candidate_env} not ready within",
+        waiting=f"waiting for {status.candidate_env} to be ready",
         actions=(_deploy(obs, status),),
-        requeue_after=QUICK * 2,
-        reason=f"waiting for {status.candidate_env} to be ready",
     )
+
+
+def wait_for_candidate(
+    obs: Observation,
+    status: RolloutStatus,
+    *,
+    since: str | None,
+    late: str,
+    waiting: str,
+    actions: tuple[Action, ...] = (),
+) -> Decision:
+    """Look again soon while the candidate is not ready (``waiting`` says so); once the
+    progress deadline has passed since ``since``, roll back (``late``, as in
+    :func:`roll_back_past_deadline`)."""
+    rollback = roll_back_past_deadline(obs, status, since=since, reason=late)
+    if rollback is not None:
+        return rollback
+    return Decision(status=status, actions=actions, requeue_after=QUICK * 2, reason=waiting)
+
+
+def analysis_interval(obs: Observation) -> timedelta:
+    """How long to wait between analysis looks: the policy's interval, else 30 quick polls."""
+    policy = obs.rollout.spec.analysis
+    return policy.interval if policy is not None else QUICK * 30
 
 
 def hold(status: RolloutStatus, reason: str) -> Decision:
@@ -294,17 +317,28 @@ def past_deadline(obs: Observation, since: str | None) -> bool:
     return obs.now - started > obs.rollout.spec.progress_deadline
 
 
+def roll_back_past_deadline(
+    obs: Observation, status: RolloutStatus, *, since: str | None, reason: str
+) -> Decision | None:
+    """The rollback once the progress deadline has passed since ``since`` (None before):
+    ``reason`` says what did not happen, ending in the words before "the progress deadline"."""
+    if not past_deadline(obs, since):
+        return None
+    deadline = obs.rollout.spec.progress_deadline
+    return start_rollback(
+        obs,
+        status,
+        cause=RollbackCause.DEADLINE,
+        reason=f"{reason} the progress deadline ({deadline})",
+    )
+
+
 def _hold_or_fail(obs: Observation, status: RolloutStatus, reason: str) -> Decision:
     """Hold for a confirmation until the progress deadline; then give the release up."""
-    deadline = obs.rollout.spec.progress_deadline
-    if past_deadline(obs, status.phase_started_at):
-        return start_rollback(
-            obs,
-            status,
-            cause=RollbackCause.DEADLINE,
-            reason=f"{reason} within the progress deadline ({deadline})",
-        )
-    return hold(status, reason)
+    late = roll_back_past_deadline(
+        obs, status, since=status.phase_started_at, reason=f"{reason} within"
+    )
+    return late if late is not None else hold(status, reason)
 
 
 def start_rollback(
@@ -312,7 +346,24 @@ def start_rollback(
 ) -> Decision:
     """All traffic back to stable now (same pass: the rollback must not wait a requeue)."""
     active = status.active_env or active_env(obs)
-    target = split_to(active, 0)
+    return roll_back_to(
+        obs,
+        status,
+        active,
+        reason=reason,
+        announced=True,
+        warning=True,
+        requeue_after=ROLLBACK_POLL,
+        rollback_cause=cause,
+    )
+
+
+def roll_back_to(
+    obs: Observation, status: RolloutStatus, env: EnvName, *, reason: str, **options: Any
+) -> Decision:
+    """Enter RollingBack with all traffic going to ``env`` (the shift persisted as the
+    target first); ``options`` as :func:`transition` takes them."""
+    target = split_to(env, 0)
     return transition(
         status,
         Phase.ROLLING_BACK,
@@ -320,11 +371,8 @@ def start_rollback(
         action="rollback",
         reason=reason,
         actions=(Shift(target),),
-        announced=True,
-        warning=True,
-        requeue_after=ROLLBACK_POLL,
-        rollback_cause=cause,
         traffic=status.traffic.model_copy(update={"target": target}),
+        **options,
     )
 
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pydantic
-
 from mlrollout.errors import SpecError
 from mlrollout.gates.gate_spec import compute_gate_policy
 from mlrollout.gates.policy import GatePolicy, KeylessIdentity
-from mlrollout.spec.loader import translate_validation_error
+from mlrollout.spec.loader import validate_model
 from mlrollout.spec.policy import Gates
 from mlrollout.spec.yamlfile import parse_yaml_documents, read_regular_file
 
@@ -88,10 +86,7 @@ def _with_flags(
 
 
 def _validate(doc: dict[str, Any], source: str) -> Gates:
-    try:
-        gates = Gates.model_validate(doc)
-    except pydantic.ValidationError as exc:
-        raise translate_validation_error(exc, source=source, index=None) from None
+    gates = validate_model(Gates, doc, source=source, index=None)
     for name, alias in _POD_FIELDS.items():
         if name in gates.model_fields_set:
             raise SpecError(

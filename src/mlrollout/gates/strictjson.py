@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mlrollout.spec.yamlfile import MAX_DEPTH, nesting_depth
+
 __all__ = [
     "decode_base64",
     "expect_keys",
@@ -51,26 +53,9 @@ def load_strict_json(data: bytes) -> Any:
         raise ValueError(f"payload is not JSON: {exc.msg} at {exc.pos}") from exc
     except RecursionError:
         raise ValueError(f"payload is nested deeper than {MAX_DEPTH} levels") from None
-    if _depth(value) > MAX_DEPTH:
+    if nesting_depth(value) > MAX_DEPTH:
         raise ValueError(f"payload is nested deeper than {MAX_DEPTH} levels")
     return value
-
-
-MAX_DEPTH = 64
-
-
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > MAX_DEPTH:
-            return level
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest
 
 
 def expect_object(value: Any, where: str) -> dict[str, Any]:

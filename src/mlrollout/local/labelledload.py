@@ -13,23 +13,18 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
+from mlrollout.local.loadgen import LoadReport, assess_loopback, post_json
 from mlrollout.local.model import SyntheticTask
 
 __all__ = ["LabelledLoad", "LoadSettings"]
 
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _BATCH = 256
 
 
@@ -57,21 +52,24 @@ class LoadSettings:
 
 
 @dataclass
-class LoadCounts:
-    """Answers by HTTP status (0: no answer) and labels sent."""
+class LoadCounts(LoadReport):
+    """Answers by HTTP status (0: no answer), labels sent (``feedback``) and how many of
+    them were sent late."""
 
-    statuses: dict[int, int] = field(default_factory=dict)
-    labels_sent: int = 0
     labels_delayed: int = 0
+
+    def count_label(self, *, delayed: bool) -> None:
+        """Record one label the server took (thread-safe)."""
+        with self._lock:
+            self.feedback += 1
+            self.labels_delayed += int(delayed)
 
 
 class LabelledLoad:
     """Runs in background threads between ``start`` and ``stop``."""
 
     def __init__(self, target: str, settings: LoadSettings | None = None) -> None:
-        if urlsplit(target).hostname not in _LOOPBACK:
-            raise ValueError(f"the load generator targets loopback only, not {target}")
-        self.target = target.rstrip("/")
+        self.target = assess_loopback(target).rstrip("/")
         self.settings = settings or LoadSettings()
         self.counts = LoadCounts()
         self._lock = threading.Lock()
@@ -120,8 +118,7 @@ class LabelledLoad:
 
     def _one(self, example: tuple[list[float], int], label_mode: str | None) -> None:
         status, answer = self._post("/predict", {"features": example[0]})
-        with self._lock:
-            self.counts.statuses[status] = self.counts.statuses.get(status, 0) + 1
+        self.counts.count(status, labelled=False)
         request_id = answer.get("request_id")
         if status != 200 or label_mode is None or not isinstance(request_id, str):
             return
@@ -134,9 +131,7 @@ class LabelledLoad:
 
     def _label(self, request_id: str, label: int, *, delayed: bool) -> None:
         if self._post("/feedback", {"request_id": request_id, "label": label})[0] == 200:
-            with self._lock:
-                self.counts.labels_sent += 1
-                self.counts.labels_delayed += int(delayed)
+            self.counts.count_label(delayed=delayed)
 
     def _release_labels(self) -> None:
         while not self._stop.wait(0.1):
@@ -151,19 +146,5 @@ class LabelledLoad:
                     return
                 self._pool.submit(self._label, request_id, label, delayed=True)
 
-    def _post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(
-            self.target + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:
-                answer = json.loads(response.read() or b"{}")
-                return int(response.status), answer if isinstance(answer, dict) else {}
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            return int(exc.code), {}
-        except (OSError, ValueError):
-            return 0, {}
+    def _post(self, path: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+        return post_json(self.target, path, body, timeout_s=self.settings.timeout_s)

@@ -24,10 +24,16 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from mlrollout.local.model import SyntheticTask
+from mlrollout.local.serving import LOOPBACK
 
-__all__ = ["LoadPlan", "LoadReport", "main", "send_load"]
+__all__ = ["LoadPlan", "LoadReport", "assess_loopback", "main", "post_json", "send_load"]
 
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+def assess_loopback(target: str) -> str:
+    """``target`` when its host is loopback (the generators send nowhere else); else raise."""
+    if urlsplit(target).hostname not in LOOPBACK:
+        raise ValueError(f"the load generator targets loopback only, not {target}")
+    return target
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,7 @@ class LoadPlan:
     task: SyntheticTask = field(default_factory=SyntheticTask)
 
     def __post_init__(self) -> None:
-        if urlsplit(self.target).hostname not in _LOOPBACK:
-            raise ValueError(f"the load generator targets loopback only, not {self.target}")
+        assess_loopback(self.target)
         if not (0 < self.rate <= 1000 and 0 < self.duration_s <= 3600):
             raise ValueError("rate must be in (0, 1000] and duration in (0, 3600] seconds")
         if not 0.0 <= self.feedback_fraction <= 1.0:
@@ -94,24 +99,33 @@ def send_load(plan: LoadPlan) -> LoadReport:
 def _one(
     plan: LoadPlan, *, example: tuple[list[float], int], labelled: bool, report: LoadReport
 ) -> None:
-    status, answer = _post(plan, "/predict", {"features": example[0]})
+    status, answer = post_json(
+        plan.target, "/predict", {"features": example[0]}, timeout_s=plan.timeout_s
+    )
     sent_feedback = False
     if status == 200 and labelled and "request_id" in answer:
         feedback = {"request_id": answer["request_id"], "label": example[1]}
-        sent_feedback = _post(plan, "/feedback", feedback)[0] == 200
+        sent_feedback = (
+            post_json(plan.target, "/feedback", feedback, timeout_s=plan.timeout_s)[0] == 200
+        )
     report.count(status, labelled=sent_feedback)
 
 
-def _post(plan: LoadPlan, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def post_json(
+    target: str, path: str, body: dict[str, Any], *, timeout_s: float
+) -> tuple[int, dict[str, Any]]:
+    """POST ``body`` as JSON to the model server's ``path``: the HTTP status (0: no answer)
+    and the JSON object answered (empty when the answer is not one)."""
     request = urllib.request.Request(
-        plan.target.rstrip("/") + path,
+        target.rstrip("/") + path,
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=plan.timeout_s) as response:
-            return int(response.status), json.loads(response.read() or b"{}")
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            answer = json.loads(response.read() or b"{}")
+            return int(response.status), answer if isinstance(answer, dict) else {}
     except urllib.error.HTTPError as exc:
         exc.close()
         return int(exc.code), {}

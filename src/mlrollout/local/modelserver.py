@@ -36,7 +36,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,9 @@ from mlrollout.local.instruments import ServerMetrics
 from mlrollout.local.model import SyntheticTask, fit_model
 from mlrollout.local.modelcard import load_model_card
 from mlrollout.local.regressions import Regressions, RegressionSwitch
+from mlrollout.local.serving import LOOPBACK, LoopbackServer, read_body, reply, served_by
 
 __all__ = ["LOOPBACK", "ModelServer", "ServerConfig", "main"]
-
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _PENDING_LIMIT = 100_000
 
 
@@ -67,12 +66,13 @@ class ServerConfig:
     task: SyntheticTask = field(default_factory=SyntheticTask)
 
 
-class ModelServer:
+class ModelServer(LoopbackServer):
     """One running model server (``start`` / ``stop``, or use it as a context manager)."""
 
     def __init__(self, config: ServerConfig) -> None:
-        if config.host not in LOOPBACK:
-            raise ValueError(f"the reference model server binds loopback only, not {config.host}")
+        super().__init__(
+            host=config.host, port=config.port, handler=_Handler, what="reference model server"
+        )
         self.config = config
         self.metrics = ServerMetrics(config.environment)
         self.regressions = RegressionSwitch(config.regressions)
@@ -81,32 +81,6 @@ class ModelServer:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._pending: OrderedDict[str, int] = OrderedDict()
-        self._http = ThreadingHTTPServer((config.host, config.port), _Handler)
-        self._http.daemon_threads = True
-        self._http.app = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:40123``."""
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> ModelServer:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._http.shutdown()
-        self._http.server_close()
-
-    def __enter__(self) -> ModelServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def predict(self, body: Any) -> tuple[int, dict[str, Any]]:
         """Answer one prediction request: ``(HTTP status, JSON body)``; records metrics."""
@@ -184,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def app(self) -> ModelServer:
-        app: ModelServer = self.server.app  # type: ignore[attr-defined]
+        app: ModelServer = served_by(self)
         return app
 
     def do_GET(self) -> None:
@@ -220,8 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"error": str(exc)}
 
     def _read_json(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(min(length, 1_000_000)) if length else b""
+        raw = read_body(self)
         try:
             return json.loads(raw) if raw else None
         except ValueError:
@@ -231,11 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(body).encode(), "application/json")
 
     def _send(self, status: int, payload: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, status, payload, content_type)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: one line per request would drown the test output."""

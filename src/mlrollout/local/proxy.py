@@ -19,52 +19,29 @@ import http.client
 import json
 import threading
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from mlrollout.local.serving import LOOPBACK, MAX_BODY, LoopbackServer, read_body, reply, served_by
 
 __all__ = ["ENVIRONMENTS", "TOTAL_BP", "WeightedProxy"]
 
 ENVIRONMENTS = ("blue", "green")
 TOTAL_BP = 10_000
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
-_MAX_BODY = 1_000_000
 
 
-class WeightedProxy:
+class WeightedProxy(LoopbackServer):
     """Routes prediction requests between two backends by weight."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 10.0) -> None:
-        if host not in _LOOPBACK:
-            raise ValueError(f"the local proxy binds loopback only, not {host}")
+        super().__init__(host=host, port=port, handler=_Handler, what="local proxy")
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._backends: dict[str, str] = {}
         self._weights: dict[str, int] = {"blue": TOTAL_BP, "green": 0}
         self._credit: dict[str, int] = dict.fromkeys(ENVIRONMENTS, 0)
         self.served: dict[str, int] = dict.fromkeys(ENVIRONMENTS, 0)
-        self._http = ThreadingHTTPServer((host, port), _Handler)
-        self._http.daemon_threads = True
-        self._http.proxy = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, args=(0.05,), daemon=True, name="local-proxy"
-        )
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:40123``."""
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> WeightedProxy:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._http.shutdown()
-        self._http.server_close()
 
     # -- configuration ------------------------------------------------------------------
 
@@ -77,7 +54,7 @@ class WeightedProxy:
                     raise ValueError(f"{env} still has {self._weights[env] / 100:g}% of traffic")
                 self._backends.pop(env, None)
                 return
-            if urlsplit(url).hostname not in _LOOPBACK:
+            if urlsplit(url).hostname not in LOOPBACK:
                 raise ValueError(f"the local proxy forwards to loopback only, not {url}")
             self._backends[env] = url
 
@@ -134,7 +111,7 @@ class WeightedProxy:
         try:
             connection.request("POST", path, body, {"Content-Type": "application/json"})
             response = connection.getresponse()
-            return response.status, response.read(_MAX_BODY)
+            return response.status, response.read(MAX_BODY)
         except (OSError, http.client.HTTPException) as exc:
             return 502, json.dumps({"error": f"backend {backend}: {exc}"}).encode()
         finally:
@@ -151,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def proxy(self) -> WeightedProxy:
-        proxy: WeightedProxy = self.server.proxy  # type: ignore[attr-defined]
+        proxy: WeightedProxy = served_by(self)
         return proxy
 
     def do_GET(self) -> None:
@@ -163,8 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": f"no such endpoint {self.path}"})
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(min(length, _MAX_BODY)) if length else b""
+        body = read_body(self)
         if self.path == "/predict":
             _, backend = self.proxy.pick()
             self._relay(*self.proxy.forward(backend, "/predict", body))
@@ -181,11 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._relay(status, json.dumps(body).encode())
 
     def _relay(self, status: int, payload: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, status, payload)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""

@@ -30,6 +30,7 @@ from typing import Any
 from mlrollout.errors import ConflictError, NotFoundError, SpecError
 from mlrollout.kube.rollouts import StoredRollout, parse_stored, redact_texts
 from mlrollout.spec import RolloutStatus
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.status import INTENT_PREFIX, Intent
 
 __all__ = ["DriverLock", "EnvRecord", "StateDir", "default_state_dir"]
@@ -40,9 +41,9 @@ API_VERSION = "mlrollout.io/v1alpha1"
 def default_state_dir() -> Path:
     """``$MLROLLOUT_STATE_DIR``, else ``$XDG_STATE_HOME/mlrollout``, else
     ``~/.local/state/mlrollout``."""
-    explicit = os.environ.get("MLROLLOUT_STATE_DIR")
-    if explicit:
-        return Path(explicit)
+    explicit = EnvironmentSettings.from_environment().state_dir
+    if explicit is not None:
+        return explicit
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "mlrollout"
 

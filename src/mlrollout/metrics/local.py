@@ -47,10 +47,10 @@ from mlrollout.metrics.localquery import (
 from mlrollout.metrics.measurements import VectorResult
 from mlrollout.metrics.provider import (
     MetricRequest,
-    VariantScope,
+    QueryAsk,
     fetch_paired_windows,
 )
-from mlrollout.metrics.query import QueryContext, render_query
+from mlrollout.metrics.query import render_query
 
 __all__ = ["DEFAULT_RETENTION", "LocalProvider", "ScrapeReport", "compute_exposition_samples"]
 
@@ -181,33 +181,14 @@ class LocalProvider:
                 elif old > 1:
                     del stored.samples[: old - 1]
 
-    def _answer(
-        self,
-        text: str,
-        *,
-        request: MetricRequest,
-        scope: VariantScope,
-        stamps: list[float],
-        name: str,
-    ) -> list[VectorResult | None]:
+    def _answer(self, ask: QueryAsk) -> list[VectorResult | None]:
+        stamps = ask.stamps
         try:
-            query = assess_local_query(text)
-            context = QueryContext(
-                selector=scope.labels,
-                window=timedelta(milliseconds=max(1, round((stamps[-1] - stamps[0]) * 1000))),
-                namespace=request.namespace,
-                service=request.service,
-                variant=scope.name,
-                args=request.args,
-            )
-            selector = assess_selector(render_query(query.selector, context))
+            query = assess_local_query(ask.text)
+            span = timedelta(milliseconds=max(1, round((stamps[-1] - stamps[0]) * 1000)))
+            selector = assess_selector(render_query(query.selector, ask.context(window=span)))
         except SpecError as exc:
-            raise SpecError(
-                f"template {request.template!r}, metric {request.metric.name!r}, "
-                f"query {name!r}: {exc.reason}",
-                source=f"AnalysisTemplate/{request.template}",
-                path=f"{request.metric.name}.provider.prometheus.queries.{name}",
-            ) from exc
+            raise ask.refusal(exc) from exc
         return self._evaluate(query, selector, stamps)
 
     def _evaluate(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -37,25 +36,13 @@ from mlrollout.errors import (
 from mlrollout.metrics.bounded_http import BoundedAdapter
 from mlrollout.metrics.increase import Series
 from mlrollout.metrics.measurements import VectorResult
+from mlrollout.metrics.provider import QueryOrigin
 from mlrollout.metrics.settings import PrometheusSettings
 from mlrollout.retry import PROVIDER_RETRY, RetryPolicy, compute_retrying
 
 __all__ = ["MAX_RESPONSE_BYTES", "PromApi", "QueryOrigin"]
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class QueryOrigin:
-    """Where a query comes from, for error messages: template, metric and query name."""
-
-    template: str
-    metric: str
-    name: str
-
-    def describe(self) -> str:
-        """``template 'errors', metric 'error-rate', query 'events'``."""
-        return f"template {self.template!r}, metric {self.metric!r}, query {self.name!r}"
 
 
 class PromApi:

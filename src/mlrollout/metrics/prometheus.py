@@ -26,13 +26,13 @@ from mlrollout.analysis.observations import Window
 from mlrollout.errors import SpecError
 from mlrollout.metrics.increase import compute_group_increases
 from mlrollout.metrics.measurements import VectorResult
-from mlrollout.metrics.promapi import PromApi, QueryOrigin
+from mlrollout.metrics.promapi import PromApi
 from mlrollout.metrics.provider import (
     MetricRequest,
-    VariantScope,
+    QueryAsk,
     fetch_paired_windows,
 )
-from mlrollout.metrics.query import QueryContext, compute_promql_duration, render_query
+from mlrollout.metrics.query import compute_promql_duration, render_query
 from mlrollout.metrics.settings import compute_settings
 from mlrollout.metrics.shape import assess_counter_shape
 from mlrollout.retry import PROVIDER_RETRY, RetryPolicy
@@ -74,59 +74,24 @@ class PrometheusProvider:
         """One window per consecutive pair of ``boundaries``; raises on provider failure."""
         return fetch_paired_windows(request, boundaries, self._fetch_query)
 
-    def _fetch_query(
-        self,
-        text: str,
-        *,
-        request: MetricRequest,
-        scope: VariantScope,
-        stamps: list[float],
-        name: str,
-    ) -> Sequence[VectorResult | None]:
-        origin = QueryOrigin(template=request.template, metric=request.metric.name, name=name)
+    def _fetch_query(self, ask: QueryAsk) -> Sequence[VectorResult | None]:
+        stamps = ask.stamps
         try:
-            shape = assess_counter_shape(text)
+            shape = assess_counter_shape(ask.text)
             if shape is not None:
                 span = timedelta(seconds=math.ceil(stamps[-1] - stamps[0])) + self.lookback
-                context = _context(request, scope, window=span)
-                selector = render_query(shape.selector, context)
+                selector = render_query(shape.selector, ask.context(window=span))
                 rendered = f"{selector}[{compute_promql_duration(span)}]"
-                series = self.api.fetch_series(rendered, at=stamps[-1], origin=origin)
+                series = self.api.fetch_series(rendered, at=stamps[-1], origin=ask.origin)
                 return compute_group_increases(series, boundaries=stamps, group_by=shape.group_by)
-            return [
-                self._fetch_instant(text, request=request, scope=scope, span=span, origin=origin)
-                for span in itertools.pairwise(stamps)
-            ]
+            return [self._fetch_instant(ask, span) for span in itertools.pairwise(stamps)]
         except SpecError as exc:
             if exc.source is not None:
                 raise
-            raise SpecError(
-                f"{origin.describe()}: {exc.reason}",
-                source=f"AnalysisTemplate/{request.template}",
-                path=f"{request.metric.name}.provider.prometheus.queries.{name}",
-            ) from exc
+            raise ask.refusal(exc) from exc
 
-    def _fetch_instant(
-        self,
-        text: str,
-        *,
-        request: MetricRequest,
-        scope: VariantScope,
-        span: tuple[float, float],
-        origin: QueryOrigin,
-    ) -> VectorResult | None:
+    def _fetch_instant(self, ask: QueryAsk, span: tuple[float, float]) -> VectorResult | None:
         window = timedelta(milliseconds=round((span[1] - span[0]) * 1000))
-        query = render_query(text, _context(request, scope, window=window))
-        result = self.api.fetch_vector(query, at=span[1], origin=origin)
+        query = render_query(ask.text, ask.context(window=window))
+        result = self.api.fetch_vector(query, at=span[1], origin=ask.origin)
         return result or None
-
-
-def _context(request: MetricRequest, scope: VariantScope, *, window: timedelta) -> QueryContext:
-    return QueryContext(
-        selector=scope.labels,
-        window=window,
-        namespace=request.namespace,
-        service=request.service,
-        variant=scope.name,
-        args=request.args,
-    )

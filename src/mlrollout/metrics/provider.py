@@ -18,20 +18,23 @@ Two ways to ask, by design:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from mlrollout.analysis.observations import Measurement, Window
 from mlrollout.errors import ProviderError, SpecError
 from mlrollout.metrics.measurements import VectorResult, compute_measurement
+from mlrollout.metrics.query import QueryContext
 from mlrollout.spec.template import MetricSpec
 
 __all__ = [
     "MetricProvider",
     "MetricRequest",
+    "QueryAsk",
     "QueryFetch",
+    "QueryOrigin",
     "VariantScope",
     "assess_boundaries",
     "compute_paired_windows",
@@ -130,18 +133,56 @@ def compute_paired_windows(
     return windows
 
 
-class QueryFetch(Protocol):
-    """A provider's answer to one query of a metric for one variant: a result per window."""
+@dataclass(frozen=True)
+class QueryOrigin:
+    """Where a query comes from, for error messages: template, metric and query name."""
 
-    def __call__(
-        self,
-        text: str,
-        *,
-        request: MetricRequest,
-        scope: VariantScope,
-        stamps: list[float],
-        name: str,
-    ) -> Sequence[VectorResult | None]: ...
+    template: str
+    metric: str
+    name: str
+
+    def describe(self) -> str:
+        """``template 'errors', metric 'error-rate', query 'events'``."""
+        return f"template {self.template!r}, metric {self.metric!r}, query {self.name!r}"
+
+
+@dataclass(frozen=True)
+class QueryAsk:
+    """One query (``name``: ``text``) of a metric for one variant over the windows' stamps."""
+
+    text: str
+    name: str
+    request: MetricRequest
+    scope: VariantScope
+    stamps: list[float]
+
+    @property
+    def origin(self) -> QueryOrigin:
+        """The template, metric and query, for error messages."""
+        return QueryOrigin(self.request.template, self.request.metric.name, self.name)
+
+    def context(self, *, window: timedelta) -> QueryContext:
+        """What the query's placeholders are rendered with, for a window of ``window``."""
+        return QueryContext(
+            selector=self.scope.labels,
+            window=window,
+            namespace=self.request.namespace,
+            service=self.request.service,
+            variant=self.scope.name,
+            args=self.request.args,
+        )
+
+    def refusal(self, exc: SpecError) -> SpecError:
+        """``exc`` (the query does not render or parse) as the template's error at the query."""
+        return SpecError(
+            f"{self.origin.describe()}: {exc.reason}",
+            source=f"AnalysisTemplate/{self.request.template}",
+            path=f"{self.request.metric.name}.provider.prometheus.queries.{self.name}",
+        )
+
+
+QueryFetch = Callable[[QueryAsk], Sequence[VectorResult | None]]
+"""A provider's answer to one query of a metric for one variant: a result per window."""
 
 
 def fetch_paired_windows(
@@ -155,7 +196,7 @@ def fetch_paired_windows(
 
     def variant(scope: VariantScope) -> list[Measurement | None]:
         answers = {
-            name: fetch_query(text, request=request, scope=scope, stamps=stamps, name=name)
+            name: fetch_query(QueryAsk(text, name, request, scope, stamps))
             for name, text in queries.items()
         }
         return [

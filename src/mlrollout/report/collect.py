@@ -33,7 +33,6 @@ from mlrollout.report.record import (
 )
 from mlrollout.spec import ModelRollout, RolloutStatus
 from mlrollout.spec.analysis import AnalysisRecord, MetricVerdictRecord
-from mlrollout.spec.status import Phase
 
 T = TypeVar("T")
 
@@ -291,6 +290,6 @@ def reproduce_commands(rollout: ModelRollout, status: RolloutStatus) -> list[str
         f"--service {shlex.quote(rollout.spec.service)}",
     ]
     commands.append(" ".join(parts))
-    if status.phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.REFUSED):
+    if status.phase.retryable:
         commands.append(f"mlrollout retry {name} -n {ns}")
     return commands

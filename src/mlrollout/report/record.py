@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from mlrollout.model.analysis import AnalysisDecision, Verdict
+from mlrollout.model.analysis import AnalysisDecision
+from mlrollout.spec.analysis import MetricVerdictRecord
 from mlrollout.spec.base import SpecModel
 
 __all__ = [
@@ -164,26 +165,14 @@ class Distribution(SpecModel):
     canary_events: float | None = None
 
 
-class MetricReport(SpecModel):
+class MetricReport(MetricVerdictRecord):
     """One metric: observation summary, effect with interval, evidence over time, verdict."""
 
-    name: Text
+    # The latest look's fields are status.analysis's; a report adds distribution and series.
+
     kind: Short
     unit: Short = ""
-    verdict: Verdict
     reason: Text = ""
-    estimate: float | None = None
-    lower: float | None = None
-    upper: float | None = None
-    e_rollback: float | None = None
-    e_promote: float | None = None
-    rollback_at: float | None = None
-    promote_at: float | None = None
-    events: float = 0.0
-    windows: int = 0
-    errored_windows: int = 0
-    empty_windows: int = 0
-    dry_run: bool = False
     distribution: Distribution | None = None
     series: list[EvidencePoint] = Field(default_factory=list, max_length=MAX_SERIES)
 

@@ -79,7 +79,10 @@ Duration = Annotated[
 """A Kubernetes-style duration string (``30s``, ``10m``, ``1h30m``) held as ``timedelta``."""
 
 
-def _at_most(limit: timedelta) -> Any:
+def _at_most(limit: timedelta) -> tuple[Any, ...]:
+    """The metadata of a ``Duration`` of at most ``limit``: parsed, checked at load,
+    serialised, and with the same JSON schema as ``Duration`` (the CRD stays as it is)."""
+
     def check(value: timedelta) -> timedelta:
         if value > limit:
             raise ValueError(
@@ -87,13 +90,13 @@ def _at_most(limit: timedelta) -> Any:
             )
         return value
 
-    return AfterValidator(check)
-
-
-def _bounded_schema(limit: timedelta) -> WithJsonSchema:
-    # The same schema as ``Duration`` (the CRD stays as it is); the bound is checked at load.
-    return WithJsonSchema(
-        {"type": "string", "pattern": _DURATION_PATTERN, "description": DURATION_HINT}
+    return (
+        BeforeValidator(_duration),
+        AfterValidator(check),
+        PlainSerializer(format_duration, return_type=str),
+        WithJsonSchema(
+            {"type": "string", "pattern": _DURATION_PATTERN, "description": DURATION_HINT}
+        ),
     )
 
 
@@ -101,31 +104,13 @@ MAX_CALL_TIMEOUT = timedelta(minutes=1)
 MAX_STEP_DURATION = timedelta(hours=24)
 MAX_WAIT = timedelta(days=7)
 
-CallTimeout = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    _at_most(MAX_CALL_TIMEOUT),
-    PlainSerializer(format_duration, return_type=str),
-    _bounded_schema(MAX_CALL_TIMEOUT),
-]
+CallTimeout = Annotated[timedelta, *_at_most(MAX_CALL_TIMEOUT)]
 """The total deadline of one outbound call (webhook, provider): at most one minute."""
 
-StepDuration = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    _at_most(MAX_STEP_DURATION),
-    PlainSerializer(format_duration, return_type=str),
-    _bounded_schema(MAX_STEP_DURATION),
-]
+StepDuration = Annotated[timedelta, *_at_most(MAX_STEP_DURATION)]
 """An analysis duration, interval or deadline: at most 24 hours."""
 
-WaitDuration = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    _at_most(MAX_WAIT),
-    PlainSerializer(format_duration, return_type=str),
-    _bounded_schema(MAX_WAIT),
-]
+WaitDuration = Annotated[timedelta, *_at_most(MAX_WAIT)]
 """A pause or a promotion delay: at most 7 days."""
 
 DnsLabel = Annotated[

@@ -96,17 +96,6 @@ def _convert(node: Any, defs: dict[str, Any], *, depth: int) -> Any:
 
 def crd_manifest() -> dict[str, Any]:
     """The CustomResourceDefinition object for ModelRollout."""
-    schema = {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": structural_schema(ModelRolloutSpec),
-            "status": structural_schema(RolloutStatus),
-        },
-    }
     columns = [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {
@@ -118,33 +107,15 @@ def crd_manifest() -> dict[str, Any]:
         {"name": "Active", "type": "string", "jsonPath": ".status.activeEnv"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"modelrollouts.{API_GROUP}"},
-        "spec": {
-            "group": API_GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "plural": "modelrollouts",
-                "singular": "modelrollout",
-                "kind": "ModelRollout",
-                "listKind": "ModelRolloutList",
-                "shortNames": ["mro"],
-                "categories": ["mlrollout"],
-            },
-            "versions": [
-                {
-                    "name": "v1alpha1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": schema},
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
-                }
-            ],
-        },
-    }
+    return _crd(
+        "ModelRollout",
+        plural="modelrollouts",
+        scope="Namespaced",
+        short="mro",
+        spec=structural_schema(ModelRolloutSpec),
+        status=structural_schema(RolloutStatus),
+        columns=columns,
+    )
 
 
 def template_crd_manifest(*, cluster: bool) -> dict[str, Any]:
@@ -154,7 +125,7 @@ def template_crd_manifest(*, cluster: bool) -> dict[str, Any]:
     of its namespace and a cluster template serves every namespace.
     """
     kind = "ClusterAnalysisTemplate" if cluster else "AnalysisTemplate"
-    return _spec_only_crd(
+    return _crd(
         kind,
         plural=kind.lower() + "s",
         scope="Cluster" if cluster else "Namespaced",
@@ -166,7 +137,7 @@ def template_crd_manifest(*, cluster: bool) -> dict[str, Any]:
 def release_policy_crd_manifest() -> dict[str, Any]:
     """The CustomResourceDefinition object for ClusterReleasePolicy (cluster-scoped)."""
     columns = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
-    return _spec_only_crd(
+    return _crd(
         "ClusterReleasePolicy",
         plural="clusterreleasepolicies",
         scope="Cluster",
@@ -176,33 +147,36 @@ def release_policy_crd_manifest() -> dict[str, Any]:
     )
 
 
-def _spec_only_crd(
+def _crd(
     kind: str,
     *,
     plural: str,
     scope: str,
     short: str,
     spec: dict[str, Any],
+    status: dict[str, Any] | None = None,
     columns: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """A CRD whose objects hold a ``spec`` and no status."""
+    """A CRD of the group whose objects hold a ``spec`` and, given its schema, a ``status``
+    written through the status subresource."""
     singular = kind.lower()
-    schema = {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": spec,
-        },
+    properties: dict[str, Any] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": spec,
     }
+    if status is not None:
+        properties["status"] = status
+    schema = {"type": "object", "required": ["spec"], "properties": properties}
     version: dict[str, Any] = {
         "name": "v1alpha1",
         "served": True,
         "storage": True,
         "schema": {"openAPIV3Schema": schema},
     }
+    if status is not None:
+        version["subresources"] = {"status": {}}
     if columns:
         version["additionalPrinterColumns"] = columns
     return {

@@ -3,7 +3,8 @@
 Part of the ``spec`` layer (validated configuration). Every ``MLROLLOUT_*`` variable that is
 not also a command-line flag is declared here, with its type, default and checks; the
 consumers (``spec.scope``, ``metrics.settings``, ``controller.gating``, the effects' crash
-hook, ``promote``'s lease) read the fields of :class:`EnvironmentSettings` rather than the
+hook, ``promote``'s lease, ``verify image``'s registry password, the local platform's
+state directory) read the fields of :class:`EnvironmentSettings` rather than the
 environment. A variable set to the empty string counts as unset. A bad value is a
 ``SpecError`` whose path is the variable's name. ``docs/configuration.md`` lists them for
 users.
@@ -68,6 +69,16 @@ class EnvironmentSettings(BaseModel):
     )
     lease_seconds: float | None = Field(
         None, ge=1, alias="MLROLLOUT_LEASE_SECONDS", description="promote's Lease duration"
+    )
+    registry_password: SecretStr | None = Field(
+        None,
+        alias="MLROLLOUT_REGISTRY_PASSWORD",
+        description="registry password of verify image (without --password-file)",
+    )
+    state_dir: Path | None = Field(
+        None,
+        alias="MLROLLOUT_STATE_DIR",
+        description="the local platform's state directory when --state-dir is not given",
     )
     crash_at: str = Field(
         "", alias="MLROLLOUT_CRASH_AT", description="testing aid: point[:n] to SIGKILL at"

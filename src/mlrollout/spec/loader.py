@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mlrollout.errors import SpecError
 from mlrollout.spec.rollout import ModelRollout
@@ -24,13 +24,14 @@ __all__ = [
     "Document",
     "LoadResult",
     "Resource",
+    "check_api_version",
     "check_references",
     "load_file",
     "load_object",
     "load_paths",
     "load_rollout",
     "load_text",
-    "translate_validation_error",
+    "validate_model",
 ]
 
 Resource = ModelRollout | AnalysisTemplate
@@ -39,6 +40,7 @@ KINDS: dict[str, type[ModelRollout] | type[AnalysisTemplate]] = {
     "AnalysisTemplate": AnalysisTemplate,
 }
 API_VERSION = "mlrollout.io/v1alpha1"
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -80,14 +82,8 @@ def load_object(obj: Any, *, source: str, index: int | None = None) -> Resource:
             source=source,
             document=index,
         )
-    api_version, kind = obj.get("apiVersion"), obj.get("kind")
-    if api_version != API_VERSION:
-        raise SpecError(
-            f"must be {API_VERSION!r}, got {_short(api_version)}",
-            source=source,
-            document=index,
-            path="apiVersion",
-        )
+    check_api_version(obj, source=source, index=index)
+    kind = obj.get("kind")
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         allowed = ", ".join(KINDS)
@@ -97,6 +93,23 @@ def load_object(obj: Any, *, source: str, index: int | None = None) -> Resource:
             document=index,
             path="kind",
         )
+    return validate_model(model, obj, source=source, index=index)
+
+
+def check_api_version(obj: Mapping[str, Any], *, source: str, index: int | None) -> None:
+    """Refuse a document whose ``apiVersion`` is not this project's."""
+    api_version = obj.get("apiVersion")
+    if api_version != API_VERSION:
+        raise SpecError(
+            f"must be {API_VERSION!r}, got {_short(api_version)}",
+            source=source,
+            document=index,
+            path="apiVersion",
+        )
+
+
+def validate_model(model: type[M], obj: Mapping[str, Any], *, source: str, index: int | None) -> M:
+    """``obj`` validated as ``model``; the first problem is a ``SpecError`` naming the field."""
     try:
         return model.model_validate(obj)
     except ValidationError as exc:
@@ -237,13 +250,6 @@ def _read(path: str | Path) -> bytes:
 
 
 MAX_READ = 1 << 20
-
-
-def translate_validation_error(
-    exc: ValidationError, *, source: str, index: int | None
-) -> SpecError:
-    """The first problem of a pydantic error as a ``SpecError`` naming the field."""
-    return _translate(exc, source=source, index=index)[0]
 
 
 def _translate(exc: ValidationError, *, source: str, index: int | None) -> list[SpecError]:

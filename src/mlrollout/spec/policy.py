@@ -135,13 +135,18 @@ class AnalysisPolicy(SpecModel):
         return self
 
 
+SecretKeyName = Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
+"""The name of a key in a Secret."""
+
+FilePath = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+"""A local file path (of the controller's or the CLI's machine)."""
+
+
 class SecretKeyRef(SpecModel):
     """A key of a Secret mounted into the controller (never read through the API)."""
 
     secret: DnsSubdomain
-    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = (
-        "cosign.pub"
-    )
+    key: SecretKeyName = "cosign.pub"
 
 
 def _zoned(text: str) -> str:
@@ -156,21 +161,19 @@ def _zoned(text: str) -> str:
     return text
 
 
+ZonedStamp = Annotated[str, StringConstraints(max_length=64), AfterValidator(_zoned)]
+"""An RFC 3339 timestamp with a timezone."""
+
+
 class PublicKeyRef(SpecModel):
     """A trusted cosign public key: from a Secret, a file, or inline PEM."""
 
     secret: DnsSubdomain | None = None
-    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = (
-        "cosign.pub"
-    )
-    file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    key: SecretKeyName = "cosign.pub"
+    file: FilePath | None = None
     pem: Annotated[str, StringConstraints(max_length=16384)] | None = None
-    not_before: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zoned)] | None = (
-        None
-    )
-    not_after: Annotated[str, StringConstraints(max_length=64), AfterValidator(_zoned)] | None = (
-        None
-    )
+    not_before: ZonedStamp | None = None
+    not_after: ZonedStamp | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> PublicKeyRef:
@@ -210,10 +213,8 @@ class TrustedRootRef(SpecModel):
     """The Sigstore ``trusted_root.json`` (Fulcio CAs, Rekor and CT log keys, TSAs)."""
 
     secret: DnsSubdomain | None = None
-    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = (
-        "trusted_root.json"
-    )
-    file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    key: SecretKeyName = "trusted_root.json"
+    file: FilePath | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> TrustedRootRef:
@@ -343,7 +344,7 @@ class PrometheusConfig(SpecModel):
     headers: LabelMap = Field(default_factory=dict)
     bearer_token: SecretKeyRef | None = None
     basic_auth: SecretKeyRef | None = None
-    ca_file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    ca_file: FilePath | None = None
     insecure_skip_tls_verify: bool = False
 
     @model_validator(mode="after")

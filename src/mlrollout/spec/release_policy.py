@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from mlrollout.errors import SpecError
-from mlrollout.spec.base import API_VERSION, DnsSubdomain, LabelMap, SpecModel
-from mlrollout.spec.loader import translate_validation_error
+from mlrollout.spec.base import DnsSubdomain, LabelMap, SpecModel
+from mlrollout.spec.loader import check_api_version, validate_model
 from mlrollout.spec.policy import (
     KeylessIdentity,
     Pattern,
@@ -158,17 +158,8 @@ def load_release_policy_object(
         raise SpecError(
             f"must be ClusterReleasePolicy, got {got!r}", source=source, document=index, path="kind"
         )
-    if obj.get("apiVersion") != API_VERSION:
-        raise SpecError(
-            f"must be {API_VERSION!r}, got {obj.get('apiVersion')!r}",
-            source=source,
-            document=index,
-            path="apiVersion",
-        )
-    try:
-        return ClusterReleasePolicy.model_validate(obj)
-    except ValidationError as exc:
-        raise translate_validation_error(exc, source=source, index=index) from None
+    check_api_version(obj, source=source, index=index)
+    return validate_model(ClusterReleasePolicy, obj, source=source, index=index)
 
 
 def load_release_policies(data: bytes | str, *, source: str) -> list[ClusterReleasePolicy]:

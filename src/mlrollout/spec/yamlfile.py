@@ -18,7 +18,7 @@ import yaml
 
 from mlrollout.errors import SpecError
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "parse_yaml_documents", "read_regular_file"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "nesting_depth", "parse_yaml_documents", "read_regular_file"]
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -118,7 +118,7 @@ def parse_yaml_documents(data: bytes | str, *, source: str) -> list[Any]:
     except ValueError as exc:  # int() beyond sys.get_int_max_str_digits(), bad timestamps
         raise SpecError(f"invalid YAML value: {str(exc)[:200]}", source=source) from None
     for index, document in enumerate(documents):
-        if _depth(document) > MAX_DEPTH:
+        if nesting_depth(document) > MAX_DEPTH:
             number = index + 1 if len(documents) > 1 else None
             raise SpecError(
                 f"nesting deeper than {MAX_DEPTH} levels", source=source, document=number
@@ -126,7 +126,9 @@ def parse_yaml_documents(data: bytes | str, *, source: str) -> list[Any]:
     return documents
 
 
-def _depth(value: Any) -> int:
+def nesting_depth(value: Any) -> int:
+    """How deeply dicts and lists nest in a decoded document (a scalar is 1), counted without
+    recursion; past ``MAX_DEPTH`` it stops and returns the first level beyond it."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:

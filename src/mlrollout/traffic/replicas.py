@@ -24,17 +24,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlrollout.errors import NotFoundError, RouterError
+from mlrollout.errors import RouterError
 from mlrollout.kube import KubeClient
 from mlrollout.kube.environments import (
     GpuEnvironments,
     assess_readiness,
     compute_pod_gpus,
 )
-from mlrollout.kube.kinds import SERVICES
 from mlrollout.spec.status import EnvName, TrafficSplit, other_env
 from mlrollout.spec.strategy import CapacityMode
 from mlrollout.traffic.replica_math import ReplicaPlan, compute_canary_bp, compute_replica_plan
+from mlrollout.traffic.services import fetch_service_selector, pod_template_labels
 from mlrollout.traffic.split import assess_target, compute_basis_points, compute_split
 
 __all__ = ["STABLE_REPLICAS_ANNOTATION", "ReplicasRouter"]
@@ -79,15 +79,9 @@ class ReplicasRouter:
 
     def ensure(self) -> None:
         """The Service exists and its selector matches both environments' pod templates."""
-        try:
-            service = self.client.get(SERVICES, self.service, self.namespace)
-        except NotFoundError as exc:
-            raise RouterError(f"Service {self.namespace}/{self.service} not found") from exc
-        selector = dict((service.get("spec") or {}).get("selector") or {})
+        selector = fetch_service_selector(self.client, self.namespace, self.service)
         for env in ("blue", "green"):
-            labels = (_template(self.environments.fetch(env)).get("metadata") or {}).get(
-                "labels"
-            ) or {}
+            labels = pod_template_labels(self.environments.fetch(env))
             if not selector or not selector.items() <= labels.items():
                 raise RouterError(
                     f"router 'replicas' needs Service {self.namespace}/{self.service} to select "
@@ -113,12 +107,7 @@ class ReplicasRouter:
 
     def shift(self, target: TrafficSplit) -> TrafficSplit:
         """Scale towards ``target`` (up first, then down); the split the writes give."""
-        assess_target(target)
-        deployments = {
-            target.stable_env: self.environments.fetch(target.stable_env),
-            target.canary_env: self.environments.fetch(target.canary_env),
-        }
-        plan = self._plan(target, deployments)
+        deployments, plan = self._plan(target)
         written = self._apply(target, plan, deployments)
         return compute_split(
             stable_env=target.stable_env,
@@ -128,12 +117,7 @@ class ReplicasRouter:
 
     def nearest(self, target: TrafficSplit) -> TrafficSplit:
         """The split whole pods give for ``target`` once every planned pod is ready."""
-        assess_target(target)
-        deployments = {
-            target.stable_env: self.environments.fetch(target.stable_env),
-            target.canary_env: self.environments.fetch(target.canary_env),
-        }
-        plan = self._plan(target, deployments)
+        _, plan = self._plan(target)
         return compute_split(
             stable_env=target.stable_env, canary_env=target.canary_env, canary_bp=plan.canary_bp
         )
@@ -146,9 +130,15 @@ class ReplicasRouter:
 
     # -- planning and writing ----------------------------------------------------------
 
-    def _plan(self, target: TrafficSplit, deployments: Mapping[EnvName, Any]) -> ReplicaPlan:
+    def _plan(self, target: TrafficSplit) -> tuple[dict[EnvName, Any], ReplicaPlan]:
+        """Both Deployments as they are, and the replica counts that give ``target``."""
+        assess_target(target)
+        deployments = {
+            target.stable_env: self.environments.fetch(target.stable_env),
+            target.canary_env: self.environments.fetch(target.canary_env),
+        }
         stable = deployments[target.stable_env]
-        return compute_replica_plan(
+        return deployments, compute_replica_plan(
             target_bp=compute_basis_points(target.canary_weight),
             replicas=_full_replicas(stable),
             mode=self.capacity,

@@ -12,21 +12,16 @@ there is no such key, or several, pass ``env_label`` explicitly (else ``SpecErro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from mlrollout.errors import NotFoundError, RouterError, SpecError
+from mlrollout.errors import RouterError, SpecError
 from mlrollout.kube import KubeClient, PatchType
 from mlrollout.kube.environments import GpuEnvironments, assess_readiness
 from mlrollout.kube.kinds import SERVICES
 from mlrollout.spec.status import EnvName, TrafficSplit, other_env
+from mlrollout.traffic.services import fetch_service_selector, pod_template_labels
 from mlrollout.traffic.split import assess_destinations, assess_target
 
 __all__ = ["ServiceSelectorRouter", "decide_env_label"]
-
-
-def _template_labels(deployment: Mapping[str, Any]) -> dict[str, str]:
-    template = (deployment.get("spec") or {}).get("template") or {}
-    return dict((template.get("metadata") or {}).get("labels") or {})
 
 
 def decide_env_label(blue: Mapping[str, str], green: Mapping[str, str]) -> str:
@@ -70,7 +65,7 @@ class ServiceSelectorRouter:
         selector = self._selector()
         label = self._label()
         for env in ("blue", "green"):
-            labels = _template_labels(self.environments.fetch(env))
+            labels = pod_template_labels(self.environments.fetch(env))
             wanted = {**selector, label: self._env_values()[env]}
             if not wanted.items() <= labels.items():
                 raise RouterError(
@@ -116,8 +111,8 @@ class ServiceSelectorRouter:
 
     def _label(self) -> str:
         if self._env_label is None or self._values is None:
-            blue = _template_labels(self.environments.fetch("blue"))
-            green = _template_labels(self.environments.fetch("green"))
+            blue = pod_template_labels(self.environments.fetch("blue"))
+            green = pod_template_labels(self.environments.fetch("green"))
             label = self._env_label or decide_env_label(blue, green)
             if label not in blue or label not in green or blue[label] == green[label]:
                 raise SpecError(f"label {label!r} does not tell blue pods from green ones")
@@ -130,11 +125,7 @@ class ServiceSelectorRouter:
         return self._values
 
     def _selector(self) -> dict[str, str]:
-        try:
-            service = self.client.get(SERVICES, self.service, self.namespace)
-        except NotFoundError as exc:
-            raise RouterError(f"Service {self.namespace}/{self.service} not found") from exc
-        return dict((service.get("spec") or {}).get("selector") or {})
+        return fetch_service_selector(self.client, self.namespace, self.service)
 
     def _current_env(self) -> EnvName:
         selector = self._selector()
