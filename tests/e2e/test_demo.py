@@ -97,14 +97,19 @@ def test_a_signal_stops_the_demo_and_every_model_server(tmp_path: Path, signum: 
         env=_env(),
     )
     assert process.stdout is not None
-    seen = []
-    for line in process.stdout:  # wait for the canary to be serving
-        seen.append(line)
-        if "green 50%" in line:
-            break
-    assert _leftovers(state), "the model servers should be running now: " + "".join(seen)
-    process.send_signal(signum)
-    rest, _ = process.communicate(timeout=30)
+    with process:  # a failed check below must not leave the demo running into later tests
+        try:
+            seen = []
+            for line in process.stdout:  # wait for the canary to be serving
+                seen.append(line)
+                if "green 50%" in line:
+                    break
+            assert _leftovers(state), "the model servers should be running now: " + "".join(seen)
+            process.send_signal(signum)
+            rest, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
     assert process.returncode != 0
     assert "Traceback" not in rest
     _no_leftovers(state)
