@@ -55,6 +55,7 @@ def test_latency_scenario_raises_canary_mean_latency() -> None:
     ("name", "truth"),
     [
         ("aa", Truth.GOOD),
+        ("aa-restarts-tails", Truth.GOOD),
         ("latency-5pct", Truth.BOUNDARY),
         ("latency-tail", Truth.BAD),
         ("within-margin", Truth.GOOD),

@@ -64,7 +64,8 @@ def _llr(run: SimRun, *, scenario: Scenario, margins: Margins, metric: str) -> A
     if metric == "errors":
         p = np.minimum(o["p_err"], 0.5)
         factor = np.where(active, scenario.error_factor, 1.0)
-        return _bernoulli_llr(o["errors"], o["n"], p0=p * (1 + margins.errors), p1=p * factor)
+        p0, p1 = p * (1 + margins.errors), p * factor
+        return _bernoulli_llr(o["errors"], o["scraped_c"], p0=p0, p1=p1)
     if metric == "accuracy":
         base = s.miss_rate
         drop = np.where(active, scenario.accuracy_drop_points, 0.0) / 100
