@@ -323,12 +323,14 @@ def simulate_run(rng: np.random.Generator, scenario: Scenario, s: SimSettings) -
     sigma_c = s.sigma + np.where(active, scenario.extra_sigma, 0.0)
     p_err = _error_rates(rng, windows, s)
     factor = np.where(active, scenario.error_factor, 1.0)
-    requests, buckets, sums, errors = {}, {}, {}, {}
+    requests, buckets, sums, errors, pod_means = {}, {}, {}, {}, {}
     for arm, pods, offset, sigma, p in (
         ("canary", s.canary_pods, shared + scale, sigma_c, np.minimum(p_err * factor, 1.0)),
         ("baseline", s.baseline_pods, shared, np.full(windows, s.sigma), p_err),
     ):
-        offsets = offset[:, None] + _pod_scales(rng, pods, s)
+        pod_scales = _pod_scales(rng, pods, s)
+        pod_means[arm] = pod_scales.mean(axis=1)
+        offsets = offset[:, None] + pod_scales
         buckets[arm], sums[arm], requests[arm], errors[arm] = _observe_arm(
             rng,
             n=n[arm],
@@ -345,7 +347,12 @@ def simulate_run(rng: np.random.Generator, scenario: Scenario, s: SimSettings) -
         for arm, share in (("canary", weights), ("baseline", 1 - weights))
     }
     oracle = _oracle_stats(
-        rng, n_c=n_c, errors=errors["canary"], p_err=p_err, s=s, scale=scale, sigma_c=sigma_c
+        rng,
+        n_c=n_c,
+        errors=errors["canary"],
+        p_err=p_err,
+        scale=scale + pod_means["canary"],
+        sigma_c=sigma_c,
     )
     oracle.update(
         scraped_c=requests["canary"],
@@ -424,12 +431,15 @@ def _oracle_stats(
     n_c: Array,
     errors: Array,
     p_err: Array,
-    s: SimSettings,
     scale: Array,
     sigma_c: Array,
 ) -> dict[str, Array]:
-    """What an oracle that knows every nuisance would see: canary log-latency statistics."""
-    # Centred on the known nuisance offsets: Σ(log x − μ_nuisance) and Σ(log x − μ)^2.
+    """What an oracle that knows every nuisance parameter sees: canary log-latency statistics.
+
+    ``log_sum`` is Σ(log x − shared load offset): the regression plus the canary pods' mean
+    offset (pod effects and AR(1) pod noise are random, their parameters known to the
+    oracle, their values not); ``square_sum`` is Σ(log x − μ)^2 around each window's mean.
+    """
     shift_sum = scale * n_c + np.sqrt(n_c) * sigma_c * rng.standard_normal(len(n_c))
     square_sum = sigma_c**2 * rng.chisquare(np.maximum(n_c, 1.0)) * (n_c > 0)
     return {
