@@ -18,7 +18,7 @@ from mlrollout.bench.benchmark import (
     run_replicates,
 )
 from mlrollout.bench.comparison import Outcome
-from mlrollout.bench.oracle import decide_oracle
+from mlrollout.bench.oracle import _llr, decide_oracle
 from mlrollout.bench.scenarios import SCENARIOS, Margins, Truth, decide_scenario
 from mlrollout.bench.simulator import SimSettings, simulate_run
 from mlrollout.bench.suite import render_markdown
@@ -55,6 +55,7 @@ def test_latency_scenario_raises_canary_mean_latency() -> None:
     ("name", "truth"),
     [
         ("aa", Truth.GOOD),
+        ("aa-restarts-tails", Truth.GOOD),
         ("latency-5pct", Truth.BOUNDARY),
         ("latency-tail", Truth.BAD),
         ("within-margin", Truth.GOOD),
@@ -258,3 +259,39 @@ def test_joint_oracle_promotes_only_once_every_gated_metric_is_shown() -> None:
     assert alone.decision is AnalysisDecision.PROMOTE
     assert alone.window is not None
     assert joint.window is None or joint.window >= alone.window
+
+
+def test_oracle_filters_pod_noise_it_knows_only_the_variance_of() -> None:
+    scenario = SCENARIOS["latency-10pct"]
+    quiet = replace(SHORT, rps=200.0, canary_weight=0.25, pod_sd=0.0, pod_ar_sd=0.0)
+    run = simulate_run(np.random.default_rng(4), scenario, quiet)
+    o, mu0, mu1 = run.oracle, np.log(1.05), np.log(1.10)
+    # without pod noise the filter is the plain Gaussian SPRT on the log-latency sums
+    plain = (mu1 - mu0) / quiet.sigma**2 * (o["log_sum"] - o["n"] * (mu0 + mu1) / 2)
+    llr = _llr(run, scenario=scenario, margins=Margins(), metric="latency-body")
+    assert llr == pytest.approx(plain, rel=1e-9, abs=1e-9)
+    # with pod noise the same regression takes the oracle longer on average
+    noisy = replace(quiet, pod_sd=0.01, pod_ar_sd=0.02)
+    times = {}
+    for name, settings in (("quiet", quiet), ("noisy", noisy)):
+        found = []
+        for seed in range(8):
+            one = simulate_run(np.random.default_rng(seed), scenario, settings)
+            result = decide_oracle(one, scenario, margins=Margins(), alpha=0.01, beta=0.05)
+            found.append(settings.windows if result.window is None else result.window)
+        times[name] = float(np.mean(found))
+    assert times["noisy"] > times["quiet"]
+
+
+def test_oracle_shares_alpha_between_the_metrics_it_watches() -> None:
+    scenario = SCENARIOS["errors-x2"]
+    run = simulate_run(np.random.default_rng(5), scenario, replace(SHORT, rps=200.0))
+    one = decide_oracle(run, scenario, margins=Margins(), alpha=0.01, beta=0.05, gated=())
+    watched = ("latency-body", "errors")  # errors is also the regressed metric: k = 2
+    two = decide_oracle(run, scenario, margins=Margins(), alpha=0.02, beta=0.05, gated=watched)
+    assert one.decision is AnalysisDecision.ROLLBACK
+    assert two == one  # α 0.02 over two metrics is α 0.01 for the regressed one
+    three = decide_oracle(run, scenario, margins=Margins(), alpha=0.01, beta=0.05, gated=watched)
+    assert three.window is not None
+    assert one.window is not None
+    assert three.window >= one.window

@@ -66,16 +66,40 @@ def _outcome(run: SimRun, decision: AnalysisDecision, window: int | None) -> Out
     return Outcome(decision, (last + 1) * run.settings.scrape_s, served)
 
 
+def _latency_distribution(
+    s: SimSettings, bounds: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], float]:
+    """P(latency <= b) at ``bounds`` and the mean latency of the simulated stable service.
+
+    Lognormal requests, a ``slow_share`` of them times a Pareto factor (integrated on a
+    fixed grid of its quantiles), every latency capped at the timeout.
+    """
+    mu, sigma, cap = math.log(s.median_s), s.sigma, s.timeout_s
+    quantiles = (np.arange(400) + 0.5) / 400
+    shifts = np.array([0.0])
+    weights = np.array([1.0])
+    if s.slow_share > 0:
+        slow = -np.log1p(-quantiles) / s.slow_index  # log of the Pareto factor
+        shifts = np.concatenate([shifts, slow])
+        weights = np.concatenate([[1 - s.slow_share], np.full(slow.size, s.slow_share / slow.size)])
+    m = mu + shifts[:, None]
+    cdf = ndtr((np.log(bounds)[None, :] - m) / sigma)
+    cdf = np.where(bounds[None, :] >= cap, 1.0, cdf)
+    z_cap = (math.log(cap) - m[:, 0]) / sigma
+    below = np.exp(m[:, 0] + sigma**2 / 2) * ndtr(z_cap - sigma)
+    mean = float(weights @ (below + cap * (1 - ndtr(z_cap))))
+    return np.asarray(weights @ cdf, dtype=np.float64), mean
+
+
 def compute_pre_rollout(s: SimSettings, *, hours: float = 0.5) -> dict[MetricKind, Measurement]:
     """The simulated baseline's expected data over ``hours`` before the rollout, per kind.
 
     What the controller measures on the stable environment before it starts (latency
     buckets with ``_sum``, labelled predictions); the caller binds it to the metrics.
     """
-    z = (np.log(np.asarray(s.bounds)) - math.log(s.median_s)) / s.sigma
     total = s.rps * hours * 3600.0
-    mean = s.median_s * math.exp(s.sigma**2 / 2)
-    histogram = Histogram(s.bounds, tuple(float(v) for v in ndtr(z) * total), mean * total, total)
+    cdf, mean = _latency_distribution(s, np.asarray(s.bounds))
+    histogram = Histogram(s.bounds, tuple(float(v) for v in cdf * total), mean * total, total)
     labelled = total * s.labelled
     return {
         MetricKind.LATENCY_BODY: histogram,

@@ -1,5 +1,8 @@
 """The joint oracle Wald SPRT: knows the true alternative and every nuisance parameter.
 
+Nuisance *parameters*, not their values: the canary pods' effects and AR(1) noise are
+filtered with their known variances (``_kalman_llr``), not subtracted.
+
 Per metric it tests the same null as the judges — the canary sits exactly at the margin —
 against the true effect as a function of time (zero before a delayed onset), on the canary's exact
 sufficient statistics (log-latency sums, error and label counts, anomaly counts with the
@@ -45,7 +48,42 @@ def _latency_llr(run: SimRun, *, scenario: Scenario, margins: Margins, tail: boo
         return np.asarray(-o["n"] * np.log(s1 / s0) - o["square_sum"] / 2 * (1 / s1**2 - 1 / s0**2))
     mu0 = math.log(1 + margins.latency)
     mu1_t = np.where(_active(run, scenario), math.log(scenario.latency_scale), 0.0)
-    return np.asarray((mu1_t - mu0) / sigma**2 * (o["log_sum"] - o["n"] * (mu0 + mu1_t) / 2))
+    sigma_t = sigma + np.where(_active(run, scenario), scenario.extra_sigma, 0.0)
+    return _kalman_llr(run, mean=o["log_sum"], sigma_t=sigma_t, mu0=mu0, mu1_t=mu1_t)
+
+
+def _kalman_llr(run: SimRun, *, mean: Array, sigma_t: Array, mu0: float, mu1_t: Array) -> Array:
+    """Per-window log likelihood ratio of the canary's mean log latency, pod noise included.
+
+    Each window's mean is μ + c + a_t + e_t: c the canary pods' mean fixed effect, a_t
+    their mean AR(1) noise, e_t request sampling noise (σ²/n). The oracle knows those
+    variances and φ, not the values, so it filters them out (a Kalman filter per
+    hypothesis; both share the gains) — the exact Gaussian likelihood of the path.
+    """
+    s, n = run.settings, run.oracle["n"]
+    pods = s.canary_pods
+    ar_var = s.pod_ar_sd**2 / pods
+    cov = np.diag([s.pod_sd**2 / pods, ar_var])
+    transition = np.diag([1.0, s.pod_ar_phi])
+    noise = np.diag([0.0, ar_var * (1 - s.pod_ar_phi**2)])
+    ones = np.ones(2)
+    state = {0: np.zeros(2), 1: np.zeros(2)}
+    llr = np.zeros(n.size)
+    for t in range(n.size):
+        if t:
+            cov = transition @ cov @ transition.T + noise
+            state = {h: transition @ m for h, m in state.items()}
+        if n[t] <= 0:
+            continue
+        variance = float(ones @ cov @ ones) + sigma_t[t] ** 2 / n[t]
+        gain = cov @ ones / variance
+        x = mean[t] / n[t]
+        v0 = x - mu0 - float(ones @ state[0])
+        v1 = x - mu1_t[t] - float(ones @ state[1])
+        llr[t] = (v0**2 - v1**2) / (2 * variance)
+        state = {0: state[0] + gain * v0, 1: state[1] + gain * v1}
+        cov = cov - np.outer(gain, ones @ cov)
+    return llr
 
 
 def _active(run: SimRun, scenario: Scenario) -> NDArray[np.bool_]:
@@ -64,7 +102,8 @@ def _llr(run: SimRun, *, scenario: Scenario, margins: Margins, metric: str) -> A
     if metric == "errors":
         p = np.minimum(o["p_err"], 0.5)
         factor = np.where(active, scenario.error_factor, 1.0)
-        return _bernoulli_llr(o["errors"], o["n"], p0=p * (1 + margins.errors), p1=p * factor)
+        p0, p1 = p * (1 + margins.errors), p * factor
+        return _bernoulli_llr(o["errors"], o["scraped_c"], p0=p0, p1=p1)
     if metric == "accuracy":
         base = s.miss_rate
         drop = np.where(active, scenario.accuracy_drop_points, 0.0) / 100
@@ -98,17 +137,20 @@ def decide_oracle(
     A regression (truth bad) is tested on the scenario's regressed metric, from its onset on
     (the oracle knows when the regression starts; earlier data say nothing about it). A good
     canary is promoted once every ``gated`` metric's SPRT has shown it within its margin
-    (each at β, intersection–union) and rolled back if any shows a regression first (each
-    at α/k). Bounds: Wald's log((1−β)/α) and log(β/(1−α)) per test.
+    (each at β, intersection–union) and rolled back if any shows a regression first. Every
+    metric the oracle watches (the gated ones and the regressed one, k in all) gets α/k
+    for rollback, as the judge's metrics share α. Bounds: Wald's log((1−β)/(α/k)) and
+    log(β/(1−α/k)) per test.
     """
     truth = scenario.assess_truth(margins)
     if truth is Truth.BOUNDARY:
         return OracleOutcome(AnalysisDecision.PAUSE, None)
     if truth is Truth.BAD:
+        share = alpha / len({*gated, scenario.primary})
         llr = _llr(run, scenario=scenario, margins=margins, metric=scenario.primary)
         path = np.cumsum(np.where(_active(run, scenario), llr, 0.0))
-        hit = _first(path, math.log((1 - beta) / alpha), above=True)
-        miss = _first(path, math.log(beta / (1 - alpha)), above=False)
+        hit = _first(path, math.log((1 - beta) / share), above=True)
+        miss = _first(path, math.log(beta / (1 - share)), above=False)
         return _earliest(rollback=hit, promote=miss)
     k = max(len(gated), 1)
     rollbacks, promotes = [], []

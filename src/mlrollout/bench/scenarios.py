@@ -48,6 +48,11 @@ class Scenario:
     accuracy_drop_points: float = 0.0
     anomaly_rate_per_window: float = 0.0
     onset_s: float = 0.0
+    restarts_per_pod_hour: float = 0.0
+    """Nuisance on both arms: pod restarts (counter resets) added to the settings' own."""
+    slow_share: float = 0.0
+    """Nuisance on both arms: a slow path (Pareto tail up to the timeout) for this share of
+    requests, appearing with the rollout (absent from the pre-rollout data)."""
 
     def assess_truth(self, margins: Margins) -> Truth:
         """GOOD, BAD or BOUNDARY for these margins (tail-only judged at the p99)."""
@@ -112,6 +117,13 @@ SCENARIOS: dict[str, Scenario] = {
             "latency-body",
             latency_scale=1.20,
             onset_s=600.0,
+        ),
+        Scenario(
+            "aa-restarts-tails",
+            "A/A with pod restarts (1 per pod-hour) and 0.5% slow-path requests on both arms",
+            "latency-body",
+            restarts_per_pod_hour=1.0,
+            slow_share=0.005,
         ),
     )
 }
