@@ -97,9 +97,10 @@ class Manager:
         # Every write of a pass is fenced where it is sent (``KubeClient.fenced``), besides
         # the checks before each effect; the Lease itself is written through ``client``.
         self.client = client.fenced(self.fence.check)
-        # One view of nodes and pods for every rollout's GPU capacity gate (listed at most
-        # every two seconds), not a list of the whole cluster per verification.
-        self.capacity = CapacitySnapshot(client)
+        # One view of nodes and pods for every rollout's GPU capacity gate (watched once a
+        # gate reads it; listed at most every two seconds until the watches are current),
+        # not a list of the whole cluster per verification.
+        self.capacity = CapacitySnapshot(client, watch=True)
         self.heartbeats = Heartbeats(stuck_after=settings.stuck_after)
         self.backoff = settings.backoff
         self._reconcilers: dict[Key, tuple[int, Reconciler]] = {}
@@ -152,6 +153,7 @@ class Manager:
         self._leading.clear()
         self.telemetry.leader.set(0)
         self.stop()
+        self.capacity.stop()
         for thread in list(self._workers.values()):
             thread.join(timeout=5)
         busy = any(t.is_alive() for t in self._workers.values() if t.name != "watch")

@@ -291,7 +291,9 @@ class KubeClient:
                 func, args = api.list_namespaced_custom_object, self._gvp(kind, namespace)
         else:
             api = self._api(str(kind.api))
-            if namespace is None:
+            if not kind.namespaced:
+                func, args = getattr(api, f"list_{kind.stem}"), ()
+            elif namespace is None:
                 func, args = getattr(api, f"list_{kind.stem}_for_all_namespaces"), ()
             else:
                 func, args = getattr(api, f"list_namespaced_{kind.stem}"), (namespace,)
