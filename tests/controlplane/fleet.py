@@ -10,6 +10,7 @@ reconcile passes, Deployment and HTTPRoute writes, the pod-security and GPU-capa
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +19,9 @@ from typing import Any
 
 import kubernetes
 
+from mlrollout.errors import ConflictError
 from mlrollout.kube import KubeClient
-from mlrollout.kube.kinds import DEPLOYMENTS, HTTPROUTES, MODELROLLOUTS, NODES, SERVICES
+from mlrollout.kube.kinds import DEPLOYMENTS, HTTPROUTES, MODELROLLOUTS, NODES, SERVICES, Kind
 from support.cluster import OLD, template
 
 from .workloads import POOL_LABEL, gpu_node
@@ -90,6 +92,12 @@ class Fleet:
         """The model (and rollout) names."""
         return [f"m{i}" for i in range(self.shape.models)]
 
+    def _create(self, kind: Kind, obj: dict[str, Any], namespace: str | None = None) -> None:
+        """Create ``obj``; already there is fine (a create retried after its answer was lost
+        on the loaded API server finds the object the first attempt made)."""
+        with contextlib.suppress(ConflictError):
+            self.admin.create(kind, obj, namespace)
+
     def _parallel(self, fn: Callable[[str], object], items: Iterable[str]) -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
             for _ in pool.map(fn, items):
@@ -101,7 +109,7 @@ class Fleet:
         for i in range(self.shape.nodes):
             node = gpu_node(f"{pool}-gpu-{i}", pool=pool, gpus=PODS_PER_NODE, cpu=PODS_PER_NODE)
             node["status"]["allocatable"]["memory"] = f"{4 * PODS_PER_NODE}Gi"
-            self.admin.create(NODES, node)
+            self._create(NODES, node)
         self._parallel(self._build_model, self.names)
 
     def _deployment(self, name: str, env: str, replicas: int) -> dict[str, Any]:
@@ -123,10 +131,10 @@ class Fleet:
     def _build_model(self, name: str) -> None:
         ns = self.namespace
         for env, replicas in (("blue", self.shape.replicas), ("green", 0)):
-            self.admin.create(DEPLOYMENTS, self._deployment(name, env, replicas), ns)
+            self._create(DEPLOYMENTS, self._deployment(name, env, replicas), ns)
             selector = {"app": name, "env": env}
-            self.admin.create(SERVICES, _service(f"{name}-{env}", ns, selector), ns)
-        self.admin.create(SERVICES, _service(name, ns, {"app": name}), ns)
+            self._create(SERVICES, _service(f"{name}-{env}", ns, selector), ns)
+        self._create(SERVICES, _service(name, ns, {"app": name}), ns)
         route = {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "HTTPRoute",
@@ -136,7 +144,7 @@ class Fleet:
                 "rules": [{"backendRefs": [{"name": f"{name}-blue", "port": 8080, "weight": 100}]}],
             },
         }
-        self.admin.create(HTTPROUTES, route, ns)
+        self._create(HTTPROUTES, route, ns)
 
     def blue_ready(self) -> int:
         """How many blue Deployments report every replica available."""
@@ -178,7 +186,7 @@ class Fleet:
     def start_rollouts(self) -> None:
         """Create every ModelRollout."""
         self._parallel(
-            lambda name: self.admin.create(MODELROLLOUTS, self.rollout(name), self.namespace),
+            lambda name: self._create(MODELROLLOUTS, self.rollout(name), self.namespace),
             self.names,
         )
 
