@@ -108,6 +108,19 @@ def _crash_hit(point: str) -> int:
     return 1 if point.endswith("scale") else 2
 
 
+def _where(bed: TestBed) -> str:
+    """Where the rollout stood (as stored) when its driver was killed."""
+    status = read_rollout(bed.admin, bed.namespace).status
+    applied = status.traffic.applied
+    weight = "-" if applied is None else f"{applied.canary_weight:g}%"
+    return f"{status.phase.value} step {status.current_step} weight {weight}"
+
+
+def _mid_rollout(where: str) -> bool:
+    phase = where.partition(" ")[0]
+    return phase in {p.value for p in Phase if p is not Phase.PENDING and not p.terminal}
+
+
 def _wait_terminal(bed: TestBed, deadline: float, tick: Callable[[], None] = lambda: None) -> str:
     while time.monotonic() < deadline:
         tick()
@@ -255,6 +268,8 @@ def trial_promote_sigkill(bed: TestBed, outcome: Outcome, point: str, deadline: 
     crash = f"{point}:{_crash_hit(point)}"
     killed = run_promote(bed.namespace, promote_env(kubeconfig, MLROLLOUT_CRASH_AT=crash), *SLOW)
     outcome.detail["killed"] = killed.returncode == -signal.SIGKILL
+    if outcome.detail["killed"]:
+        outcome.detail["killed_in"] = _where(bed)
     outcome.detail["first_exit"] = killed.returncode
     _promote_until_terminal(bed, promote_env(kubeconfig), outcome, deadline)
     _check_promoted(bed, outcome)
@@ -265,8 +280,15 @@ def trial_controller_sigkill(bed: TestBed, outcome: Outcome, point: str, deadlin
     create_promote_rollout(bed.admin, bed.namespace)
     crash = f"{point}:{_crash_hit(point)}"
     controller = Controller(bed, bed.controller_kubeconfig(), "replica-a", crash)
+
+    def tick() -> None:
+        exits = len(controller.exits)
+        controller.supervise()
+        if len(controller.exits) > exits and controller.exits[-1] == -signal.SIGKILL:
+            outcome.detail.setdefault("killed_in", _where(bed))
+
     try:
-        outcome.phase = _wait_terminal(bed, deadline, controller.supervise)
+        outcome.phase = _wait_terminal(bed, deadline, tick)
     finally:
         controller.stop()
     outcome.detail["exits"] = controller.exits
@@ -494,6 +516,18 @@ def main() -> None:
         "lost_rollouts": len(lost),
         "harness_errors": len(broken),
         "crashes_delivered": sum(1 for o in outcomes if o.detail.get("killed")),
+        "crashes_mid_rollout": sum(
+            1
+            for o in outcomes
+            if o.detail.get("killed") and _mid_rollout(o.detail.get("killed_in", ""))
+        ),
+        "crashes_by_place": dict(
+            Counter(
+                f"{o.kind} -> {o.detail['killed_in']}"
+                for o in outcomes
+                if o.detail.get("killed_in")
+            ).most_common()
+        ),
         "phases": dict(Counter(o.phase for o in outcomes)),
         "wall_seconds": round(time.monotonic() - started, 1),
         "targets": {"trials": 100, "invariant_violations": 0, "lost_rollouts": 0},

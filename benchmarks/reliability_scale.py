@@ -15,6 +15,11 @@ reconcile duration p50/p99 from the controller's ``mlrollout_reconcile_duration_
 histogram on its ``/metrics``; its API requests per reconcile pass and per rollout from the
 API server's audit log; its resident memory from ``/proc`` (peak, and steady: the highest
 sample while idle after every rollout ended); the time until every rollout was terminal.
+To tell the controller's time from the API server's: passes by the phase they began in
+(``mlrollout_reconcile_phase_duration_seconds``), the share of pass time spent waiting for
+the API server (``mlrollout_reconcile_api_wait_seconds``), the pass time minus that wait
+(``mlrollout_reconcile_own_seconds``), how long the API server took to answer the
+controller's requests (audit log: received to completed) and the machine's load average.
 Targets (issue 13): p99 < 1 s, steady memory < 500 MiB.
 
 **Failover.** In a second namespace, two replicas share the Lease; rollouts with pauses
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import sys
@@ -65,6 +71,11 @@ from mlrollout.spec.status import Phase  # noqa: E402
 MIB = 1024 * 1024
 LEASE_DURATION_S = 15.0  # the controller's default LeaseSettings
 HISTOGRAM = "mlrollout_reconcile_duration_seconds"
+BY_PHASE = "mlrollout_reconcile_phase_duration_seconds"
+API_WAIT = "mlrollout_reconcile_api_wait_seconds"
+OWN = "mlrollout_reconcile_own_seconds"
+_SERIES = re.compile(r"^(\w+)\{([^}]*)\} (\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
 TERMINAL = {p.value for p in Phase if p.terminal}
 
 
@@ -73,12 +84,14 @@ def _user(namespace: str) -> str:
 
 
 class MemorySampler:
-    """Samples a process's resident memory every ``period`` s in a thread."""
+    """Samples a process's resident memory every ``period`` s in a thread (and the machine's
+    1-minute load average with it)."""
 
     def __init__(self, controller: ControllerProcess, period: float = 1.0) -> None:
         self.controller = controller
         self.period = period
         self.samples: list[tuple[float, int]] = []
+        self.loads: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -89,6 +102,7 @@ class MemorySampler:
             except (OSError, KeyError):
                 return
             self.samples.append((time.monotonic(), rss))
+            self.loads.append((time.monotonic(), os.getloadavg()[0]))
             self._stop.wait(self.period)
 
     def start(self) -> MemorySampler:
@@ -101,6 +115,16 @@ class MemorySampler:
 
     def between(self, start: float, end: float) -> list[int]:
         return [rss for t, rss in self.samples if start <= t <= end]
+
+    def load_between(self, start: float, end: float) -> dict[str, float] | None:
+        loads = [load for t, load in self.loads if start <= t <= end]
+        if not loads:
+            return None
+        return {
+            "min": round(min(loads), 1),
+            "median": round(statistics.median(loads), 1),
+            "max": round(max(loads), 1),
+        }
 
 
 def _wait(condition: Any, *, what: str, timeout: float, period: float = 2.0) -> float:
@@ -116,8 +140,8 @@ def _progress(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def _latency(exposition: str) -> dict[str, Any]:
-    buckets, total, count = parse_histogram(exposition, HISTOGRAM)
+def _latency(exposition: str, name: str = HISTOGRAM) -> dict[str, Any]:
+    buckets, total, count = parse_histogram(exposition, name)
     p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
     return {
         "passes": int(count),
@@ -125,6 +149,66 @@ def _latency(exposition: str) -> dict[str, Any]:
         "p50_s": None if p50 is None else round(p50, 4),
         "p99_s": None if p99 is None else round(p99, 4),
         "buckets": {("+Inf" if le == float("inf") else f"{le:g}"): int(c) for le, c in buckets},
+    }
+
+
+def _by_phase(exposition: str, name: str) -> dict[str, tuple[list[tuple[float, float]], float]]:
+    """Histogram ``name`` labelled by phase: per phase, the cumulative buckets and the sum."""
+    out: dict[str, tuple[list[tuple[float, float]], float]] = {}
+    for line in exposition.splitlines():
+        match = _SERIES.match(line)
+        if match is None:
+            continue
+        metric, labels, value = match.groups()
+        named = dict(_LABEL.findall(labels))
+        phase, le = named.get("phase"), named.get("le")
+        if phase is None:
+            continue
+        buckets, total = out.get(phase, ([], 0.0))
+        if metric == f"{name}_bucket" and le is not None:
+            buckets.append((float(le), float(value)))
+        elif metric == f"{name}_sum":
+            total = float(value)
+        out[phase] = (buckets, total)
+    return {phase: (sorted(b), t) for phase, (b, t) in out.items() if b}
+
+
+def _phases_profile(exposition: str) -> dict[str, Any]:
+    """Per phase the pass began in: passes, p50/p99, passes over 1 s, and the share of the
+    phase's pass time spent waiting for the API server."""
+    waits = _by_phase(exposition, API_WAIT)
+    out: dict[str, Any] = {}
+    for phase, (buckets, total) in sorted(_by_phase(exposition, BY_PHASE).items()):
+        count = buckets[-1][1]
+        at_1s = next((c for le, c in buckets if le == 1.0), count)
+        waited = waits.get(phase, ([], 0.0))[1]
+        p50, p99 = histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets)
+        out[phase] = {
+            "passes": int(count),
+            "mean_s": round(total / count, 4) if count else None,
+            "p50_s": None if p50 is None else round(p50, 4),
+            "p99_s": None if p99 is None else round(p99, 4),
+            "over_1s": int(count - at_1s),
+            "api_wait_share": round(waited / total, 3) if total else None,
+        }
+    return out
+
+
+def _server_latency(took: list[float]) -> dict[str, Any]:
+    """How long the API server took to answer the controller's requests (audit log)."""
+    if not took:
+        return {"requests": 0}
+    ordered = sorted(took)
+
+    def q(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 4)
+
+    return {
+        "requests": len(ordered),
+        "median_s": q(0.5),
+        "p90_s": q(0.9),
+        "p99_s": q(0.99),
+        "mean_s": round(statistics.fmean(ordered), 4),
     }
 
 
@@ -198,6 +282,9 @@ def run_scale(
     phases = Counter(fleet.phases().values())
     steady = sampler.between(idle_from, idle_to)
     drive_latency = _latency(driving)
+    own = _latency(driving, OWN)
+    api_wait = _by_phase(driving, API_WAIT)
+    waited = sum(total for _, total in api_wait.values())
     calls = scan_user(plane.audit_log, _user(namespace))
     driving_calls = [c for c in calls.calls if c.at.timestamp() <= _wall(idle_from)]
     steps = len(shape.steps) * rollouts
@@ -215,6 +302,15 @@ def run_scale(
         "time_to_all_terminal_s": None if to_terminal is None else round(to_terminal, 1),
         "drive_timeout_s": drive_timeout,
         "reconcile": drive_latency,
+        "reconcile_by_phase": _phases_profile(driving),
+        "reconcile_minus_api_wait": own,
+        "api_wait_share": round(waited / (drive_latency["mean_s"] * passes), 3)
+        if drive_latency["mean_s"]
+        else None,
+        "api_server_latency_while_driving": _server_latency(
+            [c.took for c in driving_calls if c.verb != "watch"]
+        ),
+        "load_average_1m_while_driving": sampler.load_between(started, idle_from),
         "api_requests": {
             "while_driving": len(driving_calls),
             "per_reconcile_pass": round(len(driving_calls) / passes, 2),

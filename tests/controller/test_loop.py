@@ -15,8 +15,9 @@ from loop_fakes import (
     ScriptedAnalyst,
 )
 
-from mlrollout.controller.effects import CRASH_POINTS, Edge
+from mlrollout.controller.effects import CRASH_POINTS, Edge, apply_decision
 from mlrollout.controller.loop import Reconciler, drive
+from mlrollout.core.decision import Decision
 from mlrollout.spec.status import Phase
 from mlrollout.traffic.fake import FakeRouter
 
@@ -166,3 +167,32 @@ def test_a_failing_router_holds_the_rollout_with_a_condition_then_continues() ->
     [condition] = [c for c in held[0].conditions if c.type == "Progressing"]
     assert (condition.status, condition.reason) == ("False", "ActionFailed")
     assert canary_weights(router) == [5, 25, 50, 100]
+
+
+def test_a_settled_rollout_is_not_written_again() -> None:
+    rec = make()
+    state = rec.edge.state
+    assert isinstance(state, MemoryState)
+    final = drive(rec, timeout=timedelta(hours=1))
+    assert final.status.phase is Phase.SUCCEEDED
+    writes, version = len(state.writes), state.version
+    for _ in range(3):  # passes that change nothing: no status write, same resourceVersion
+        again, decision = rec.reconcile()
+        assert again.status == final.status
+        assert decision.status == final.status
+    assert (len(state.writes), state.version) == (writes, version)
+
+
+def test_a_decision_that_changes_the_status_is_written_and_one_that_does_not_is_not() -> None:
+    rec = make()
+    state = rec.edge.state
+    assert isinstance(state, MemoryState)
+    stored = state.read()
+    now = rec.clock.now()
+    same = apply_decision(rec.edge, stored, Decision(status=stored.status), now=now)
+    assert (same, state.writes) == (stored, [])
+    changed = stored.status.model_copy(update={"message": "a new message"})
+    written = apply_decision(rec.edge, stored, Decision(status=changed), now=now)
+    assert state.writes == [changed]
+    assert written.status.message == "a new message"
+    assert written.resource_version != stored.resource_version

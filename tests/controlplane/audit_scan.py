@@ -3,7 +3,7 @@ the stored bodies: request counts by verb and resource, and each request's time 
 
 Part of the ``controlplane`` test package, used by ``benchmarks/reliability_scale.py``
 (``audit.AuditLog`` keeps every request with its body, which a run of a thousand rollouts
-makes too big to hold).
+makes too big to hold), and how long the API server took to answer each request.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Call:
     name: str
     code: int
     credential: str  # the token's id ("JTI=…"), "" for other credentials
+    took: float = 0.0  # seconds from requestReceivedTimestamp to stageTimestamp
 
     @property
     def write(self) -> bool:
@@ -70,15 +71,19 @@ def scan_user(path: Path, user: str) -> UserRequests:
             if ref.get("subresource"):
                 resource = f"{resource}/{ref['subresource']}"
             credential = ((who.get("extra") or {}).get(CREDENTIAL_ID) or [""])[0]
+            done = datetime.fromisoformat(event["stageTimestamp"])
+            received = event.get("requestReceivedTimestamp")
+            took = (done - datetime.fromisoformat(received)).total_seconds() if received else 0.0
             out.calls.append(
                 Call(
-                    at=datetime.fromisoformat(event["stageTimestamp"]),
+                    at=done,
                     verb=event["verb"],
                     resource=resource,
                     namespace=ref.get("namespace", ""),
                     name=ref.get("name", ""),
                     code=int((event.get("responseStatus") or {}).get("code", 0)),
                     credential=credential,
+                    took=took,
                 )
             )
     return out

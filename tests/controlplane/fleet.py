@@ -10,6 +10,7 @@ reconcile passes, Deployment and HTTPRoute writes, the pod-security and GPU-capa
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from typing import Any
 
 import kubernetes
 
+from mlrollout.errors import ConflictError
 from mlrollout.kube import KubeClient
-from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS, NODES, SERVICES
+from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS, NODES, SERVICES, Kind
 
-from .workloads import build_route, deployment, gpu_node, service
+from .workloads import deployment, gpu_node, route_objects, service
 
 __all__ = ["Fleet", "FleetShape", "create_namespace"]
 
@@ -79,6 +81,12 @@ class Fleet:
         """The model (and rollout) names."""
         return [f"m{i}" for i in range(self.shape.models)]
 
+    def _create(self, kind: Kind, obj: dict[str, Any], namespace: str | None = None) -> None:
+        """Create ``obj``; already there is fine (a create retried after its answer was lost
+        on the loaded API server finds the object the first attempt made)."""
+        with contextlib.suppress(ConflictError):
+            self.admin.create(kind, obj, namespace)
+
     def _parallel(self, fn: Callable[[str], object], items: Iterable[str]) -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
             for _ in pool.map(fn, items):
@@ -90,16 +98,17 @@ class Fleet:
         for i in range(self.shape.nodes):
             node = gpu_node(f"{pool}-gpu-{i}", pool=pool, gpus=PODS_PER_NODE, cpu=PODS_PER_NODE)
             node["status"]["allocatable"]["memory"] = f"{4 * PODS_PER_NODE}Gi"
-            self.admin.create(NODES, node)
+            self._create(NODES, node)
         self._parallel(self._build_model, self.names)
 
     def _build_model(self, name: str) -> None:
         ns = self.namespace
         for env, replicas in (("blue", self.shape.replicas), ("green", 0)):
             built = deployment(env, namespace=ns, pool=ns, replicas=replicas, app=name)
-            self.admin.create(DEPLOYMENTS, built, ns)
-        self.admin.create(SERVICES, service(name, ns, {"app": name}), ns)
-        build_route(self.admin, ns, app=name)
+            self._create(DEPLOYMENTS, built, ns)
+        self._create(SERVICES, service(name, ns, {"app": name}), ns)
+        for kind, obj in route_objects(ns, app=name):
+            self._create(kind, obj, ns)
 
     def blue_ready(self) -> int:
         """How many blue Deployments report every replica available."""
@@ -141,7 +150,7 @@ class Fleet:
     def start_rollouts(self) -> None:
         """Create every ModelRollout."""
         self._parallel(
-            lambda name: self.admin.create(MODELROLLOUTS, self.rollout(name), self.namespace),
+            lambda name: self._create(MODELROLLOUTS, self.rollout(name), self.namespace),
             self.names,
         )
 

@@ -13,6 +13,7 @@ import pytest
 
 from mlrollout.controller.effects import CRASH_POINTS
 from mlrollout.kube.kinds import DEPLOYMENTS
+from mlrollout.spec.status import Phase
 
 from .fixtures import TestBed
 from .processes import free_port
@@ -23,7 +24,7 @@ from .promote import (
     promote_env,
     run_promote,
 )
-from .rollouts import check_audit
+from .rollouts import check_audit, read_rollout
 from .workloads import build_model
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.slow]
@@ -34,10 +35,14 @@ def test_sigkill_at_a_crash_point_then_resume(cp: TestBed, tmp_path: Path, point
     build_model(cp.admin, cp.namespace)
     create_promote_rollout(cp.admin, cp.namespace)
     kubeconfig = cp.controller_kubeconfig()
-    # Deploy and scale happen once in this flow; the other points are passed many times.
+    # Deploy and scale happen once in this flow; the other points are passed many times (the
+    # status points once per status write: a pass that changes nothing writes none).
     hit = 1 if point.endswith("scale") else 2
     killed = run_promote(cp.namespace, promote_env(kubeconfig, MLROLLOUT_CRASH_AT=f"{point}:{hit}"))
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    landed = read_rollout(cp.admin, cp.namespace).status.phase
+    assert landed is not Phase.PENDING, landed  # killed mid-rollout: started, not ended
+    assert not landed.terminal, landed
     resumed = run_promote(cp.namespace, promote_env(kubeconfig))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(resumed.stdout)["status"]["phase"] == "Succeeded"

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlrollout.kube import KubeClient
 from mlrollout.kube.environments import assess_readiness
-from mlrollout.kube.kinds import DEPLOYMENTS, HTTPROUTES, NODES, PODS, SERVICES
+from mlrollout.kube.kinds import DEPLOYMENTS, HTTPROUTES, NODES, PODS, SERVICES, Kind
 from support.cluster import OLD, template
 
 from .cluster import KWOK_ANNOTATION
@@ -117,12 +117,13 @@ def service(name: str, namespace: str, selector: dict[str, str]) -> dict[str, An
     }
 
 
-def build_route(admin: KubeClient, namespace: str, app: str = "fraud-scorer") -> None:
+def route_objects(namespace: str, app: str = "fraud-scorer") -> list[tuple[Kind, dict[str, Any]]]:
     """For the Gateway API router: a Service per environment and the HTTPRoute ``app``
-    sending everything to blue's."""
-    for env in ("blue", "green"):
-        selector = {"app": app, "env": env}
-        admin.create(SERVICES, service(f"{app}-{env}", namespace, selector), namespace)
+    sending everything to blue's, in the order to create them."""
+    objects: list[tuple[Kind, dict[str, Any]]] = [
+        (SERVICES, service(f"{app}-{env}", namespace, {"app": app, "env": env}))
+        for env in ("blue", "green")
+    ]
     route = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
@@ -132,7 +133,14 @@ def build_route(admin: KubeClient, namespace: str, app: str = "fraud-scorer") ->
             "rules": [{"backendRefs": [{"name": f"{app}-blue", "port": 8080, "weight": 100}]}],
         },
     }
-    admin.create(HTTPROUTES, route, namespace)
+    objects.append((HTTPROUTES, route))
+    return objects
+
+
+def build_route(admin: KubeClient, namespace: str, app: str = "fraud-scorer") -> None:
+    """Create :func:`route_objects`."""
+    for kind, obj in route_objects(namespace, app):
+        admin.create(kind, obj, namespace)
 
 
 def wait_until(condition: Any, *, what: str, timeout: float = 30.0) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -92,3 +93,29 @@ def test_a_failed_list_is_not_kept(kube: KubeClient, monkeypatch: pytest.MonkeyP
     nodes, pods = snapshot.read()
     assert [n["metadata"]["name"] for n in nodes] == ["node-a"]
     assert pods == []
+
+
+def test_with_watch_checks_read_the_watched_nodes_and_pods_and_list_nothing(
+    kube: KubeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube.create(NODES, node("node-a", 4))
+    snapshot = CapacitySnapshot(kube, max_age=3600.0, watch=True)  # a list would stay stale
+    lists = Lists(kube, monkeypatch)
+    spec = model_spec()
+    try:
+        assert fetch_gpu_capacity(kube, pod_spec=spec, replicas=4, snapshot=snapshot).sufficient
+        assert lists.kinds == ["nodes", "pods"]  # the informers were not current yet
+        kube.create(PODS, pod("p1", "node-a", 2), "other")
+        deadline = time.monotonic() + 30
+        while fetch_gpu_capacity(kube, pod_spec=spec, replicas=4, snapshot=snapshot).sufficient:
+            assert time.monotonic() < deadline, "the watched pod never counted"
+            time.sleep(0.05)
+        result = fetch_gpu_capacity(kube, pod_spec=spec, replicas=4, snapshot=snapshot)
+        assert "2 free" in result.message
+        assert lists.kinds == ["nodes", "pods"]  # seen through the watch, not a list
+        kube.delete(PODS, "p1", "other")
+        while not fetch_gpu_capacity(kube, pod_spec=spec, replicas=4, snapshot=snapshot).sufficient:
+            assert time.monotonic() < deadline, "the deleted pod still counted"
+            time.sleep(0.05)
+    finally:
+        snapshot.stop()

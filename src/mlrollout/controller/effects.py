@@ -2,7 +2,8 @@
 
 Part of the ``controller`` layer, at the edge. A ``Shift`` persists ``traffic.target`` before
 the router write and ``traffic.applied`` after it; the decision's status is written last
-with the resourceVersion read. Every action is idempotent, so after a crash at any named
+with the resourceVersion read, and only when it differs from the status read (a settled
+rollout's pass writes nothing). Every action is idempotent, so after a crash at any named
 ``CrashPoint`` the next pass repeats what was not recorded. Before every router, workload,
 Event, report-record or status write the edge's ``Fence`` checks the writer still holds its
 Lease (``kube.fencing``): a deposed leader writes nothing at all.
@@ -118,6 +119,8 @@ def apply_decision(
         stored, status = _apply(edge, stored, status, action)
     edge.fence.check("the report record")  # a deposed writer writes no record either
     status = edge.record(stored, status)  # the report record (best effort), then its reference
+    if status == stored.status:
+        return stored  # nothing changed: no write (and no crash point, which counts writes)
     edge.crash("before-status-write")
     edge.fence.check("the status")
     written = edge.state.write_status(stored, status)

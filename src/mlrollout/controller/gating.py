@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlrollout.core.observation import VerificationOutcome
-from mlrollout.errors import GateError, KubeError, NotFoundError, SpecError
+from mlrollout.errors import GateError, KubeError, NotFoundError, SpecError, TransientError
 from mlrollout.gates import (
     PodSecurityPolicy,
     Reason,
@@ -98,7 +98,9 @@ class KubeReleaseVerifier:
 
     def verify(self, stored: StoredRollout) -> VerificationOutcome:
         """Cluster policy, signatures and attestations, pod security, GPU capacity; the
-        first refusal wins. The gates run are the rollout's merged with the policy's."""
+        first refusal wins. The gates run are the rollout's merged with the policy's. An
+        API server that throttles or does not answer refuses nothing: that error propagates
+        (the pass fails, nothing is deployed, and the next pass verifies again)."""
         release = stored.status.release
         assert release is not None
         try:
@@ -112,6 +114,8 @@ class KubeReleaseVerifier:
                     return refusal
         except GateError as exc:
             return VerificationOutcome(release.image, False, exc.reason_code, str(exc))
+        except TransientError:
+            raise  # throttled, unavailable: not an answer; the pass fails and is retried
         except (SpecError, KubeError) as exc:
             return VerificationOutcome(release.image, False, "PREFLIGHT_ERROR", str(exc))
         return VerificationOutcome(release.image, True, None, "every gate passed")

@@ -71,26 +71,27 @@ class KubeEnvironments:
 
     def observe(self) -> dict[EnvName, EnvState]:
         """Release and readiness of both Deployments."""
-        out: dict[EnvName, EnvState] = {}
-        for env in ("blue", "green"):
-            deployment = self.deployments.fetch(env)
-            readiness = assess_readiness(deployment)
-            template = deployment["spec"]["template"]
-            annotations = (template.get("metadata") or {}).get("annotations") or {}
-            container = model_container(deployment, self.deployments.containers.get(env))
-            out[env] = EnvState(
-                name=env,
-                image=container.get("image"),
-                model_sha256=annotations.get(MODEL_SHA_ANNOTATION),
-                replicas=readiness.desired,
-                ready_replicas=readiness.available,
-                rolled_out=readiness.rolled_out,
-            )
-        return out
+        return {env: self._observe(env) for env in ("blue", "green")}
+
+    def _observe(self, env: EnvName) -> EnvState:
+        """Release and readiness of one Deployment (one read)."""
+        deployment = self.deployments.fetch(env)
+        readiness = assess_readiness(deployment)
+        template = deployment["spec"]["template"]
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        container = model_container(deployment, self.deployments.containers.get(env))
+        return EnvState(
+            name=env,
+            image=container.get("image"),
+            model_sha256=annotations.get(MODEL_SHA_ANNOTATION),
+            replicas=readiness.desired,
+            ready_replicas=readiness.available,
+            rolled_out=readiness.rolled_out,
+        )
 
     def deploy(self, action: Deploy) -> None:
         """Write the release into the candidate's template (never the live one)."""
-        current = self.observe()[action.env]
+        current = self._observe(action.env)  # the candidate only: one read, not two
         if not current.runs(action.image, action.model_sha256):
             self.deployments.apply_release(
                 action.env,

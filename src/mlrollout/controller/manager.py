@@ -38,6 +38,7 @@ from mlrollout.controller.workqueue import Key, WorkQueue
 from mlrollout.errors import KubeError, LeaseLostError, NotFoundError, TransientError
 from mlrollout.gates.capacity import CapacitySnapshot
 from mlrollout.kube import KubeClient, LeaseLock, LeaseSettings
+from mlrollout.kube.client import api_wait_seconds
 from mlrollout.kube.fencing import LeaseFence
 from mlrollout.kube.kinds import MODELROLLOUTS
 from mlrollout.kube.rollouts import StoredRollout, parse_stored
@@ -96,9 +97,10 @@ class Manager:
         # Every write of a pass is fenced where it is sent (``KubeClient.fenced``), besides
         # the checks before each effect; the Lease itself is written through ``client``.
         self.client = client.fenced(self.fence.check)
-        # One view of nodes and pods for every rollout's GPU capacity gate (listed at most
-        # every two seconds), not a list of the whole cluster per verification.
-        self.capacity = CapacitySnapshot(client)
+        # One view of nodes and pods for every rollout's GPU capacity gate (watched once a
+        # gate reads it; listed at most every two seconds until the watches are current),
+        # not a list of the whole cluster per verification.
+        self.capacity = CapacitySnapshot(client, watch=True)
         self.heartbeats = Heartbeats(stuck_after=settings.stuck_after)
         self.backoff = settings.backoff
         self._reconcilers: dict[Key, tuple[int, Reconciler]] = {}
@@ -151,6 +153,7 @@ class Manager:
         self._leading.clear()
         self.telemetry.leader.set(0)
         self.stop()
+        self.capacity.stop()
         for thread in list(self._workers.values()):
             thread.join(timeout=5)
         busy = any(t.is_alive() for t in self._workers.values() if t.name != "watch")
@@ -247,9 +250,10 @@ class Manager:
         """One contained pass for one rollout; when to look again (None: it is gone)."""
         if not self.lease.held:
             return ERROR_REQUEUE
-        started = time.monotonic()
+        started, waited = time.monotonic(), api_wait_seconds()
+        began = ["Unread"]  # the phase the pass found; stays Unread when the read failed
         try:
-            stored, requeue = self._pass(key)
+            stored, requeue = self._pass(key, began)
         except NotFoundError as exc:
             if self._gone(key):
                 self._forget(key)
@@ -261,13 +265,16 @@ class Manager:
         except Exception as exc:  # the containment boundary: nothing escapes a pass
             return self._failed(key, exc)
         finally:
-            self.telemetry.duration.observe(time.monotonic() - started)
+            self.telemetry.observe_pass(
+                began[0], time.monotonic() - started, api_wait_seconds() - waited
+            )
         self.backoff.succeeded(key)
         clear_failure(self.client, stored.raw, now=self.clock.now(), fence=self.fence)
         return requeue
 
-    def _pass(self, key: Key) -> tuple[StoredRollout, timedelta]:
+    def _pass(self, key: Key, began: list[str]) -> tuple[StoredRollout, timedelta]:
         current = self.client.get(MODELROLLOUTS, key[1], key[0])
+        began[0] = str((current.get("status") or {}).get("phase") or "Pending")
         reconciler = self._reconciler(key, current)
         # The pass starts from this read: one GET of the rollout per pass, not two.
         stored, decision = reconciler.reconcile(parse_stored(current))

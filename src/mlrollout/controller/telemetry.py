@@ -26,6 +26,8 @@ from mlrollout.kube import StoredRollout
 
 __all__ = ["HealthServer", "Telemetry"]
 
+PASS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
 
 class Telemetry:
     """Rollouts by phase, decisions by outcome, reconcile duration, current e-values."""
@@ -56,7 +58,28 @@ class Telemetry:
             "mlrollout_reconcile_duration_seconds",
             "Time of one reconcile pass",
             registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            buckets=PASS_BUCKETS,
+        )
+        self.by_phase = Histogram(
+            "mlrollout_reconcile_phase_duration_seconds",
+            "Time of one reconcile pass, by the phase the rollout was in when it began",
+            ["phase"],
+            registry=self.registry,
+            buckets=PASS_BUCKETS,
+        )
+        self.api_wait = Histogram(
+            "mlrollout_reconcile_api_wait_seconds",
+            "Time a pass waited for the API server (retries and their pauses included), "
+            "by the phase the rollout was in when it began",
+            ["phase"],
+            registry=self.registry,
+            buckets=PASS_BUCKETS,
+        )
+        self.own = Histogram(
+            "mlrollout_reconcile_own_seconds",
+            "Time of one reconcile pass minus its wait for the API server",
+            registry=self.registry,
+            buckets=PASS_BUCKETS,
         )
         self.evalue = Gauge(
             "mlrollout_evalue",
@@ -78,6 +101,14 @@ class Telemetry:
         """Record whether the API server answered (``error`` None) or why it did not."""
         self.api_error = error
         self.api_reachable.set(0 if error else 1)
+
+    def observe_pass(self, phase: str, seconds: float, api_wait: float) -> None:
+        """One pass's time, of which ``api_wait`` waiting for the API server; ``phase`` is
+        the rollout's phase when the pass began."""
+        self.duration.observe(seconds)
+        self.by_phase.labels(phase=phase).observe(seconds)
+        self.api_wait.labels(phase=phase).observe(api_wait)
+        self.own.observe(max(seconds - api_wait, 0.0))
 
     def record(self, stored: StoredRollout) -> None:
         """Update phase counts and e-values from a rollout as written."""

@@ -26,6 +26,7 @@ from mlrollout.errors import GateError
 from mlrollout.gates.reasons import Reason
 from mlrollout.kube import KubeClient
 from mlrollout.kube.environments import compute_pod_gpus
+from mlrollout.kube.informer import Informer
 from mlrollout.kube.kinds import NODES, PODS
 
 __all__ = [
@@ -242,6 +243,13 @@ class CapacitySnapshot:
     list instead of each making their own. The gate stays what it is, a check of free GPUs
     just before deploying: the scheduler places the pods seconds later in any case, so a
     snapshot a second or two old changes how stale the answer can be, not what it means.
+
+    With ``watch`` (the in-cluster manager's), the first read also starts an ``Informer``
+    per kind, and once both hold the current nodes and pods a check reads them from memory
+    (as current as the watch, usually fresher than a 2 s old list) and lists nothing: on a
+    big cluster a pod list takes seconds, which every verification waited for. While an
+    informer is not current (starting, relisting after an error, a stalled watch), checks
+    list as without it.
     """
 
     def __init__(
@@ -250,6 +258,7 @@ class CapacitySnapshot:
         *,
         max_age: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        watch: bool = False,
     ) -> None:
         self.client = client
         self.max_age = max_age
@@ -257,12 +266,43 @@ class CapacitySnapshot:
         self._lock = threading.Lock()
         self._taken: float | None = None
         self._lists: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+        self._informers = (
+            (Informer(client, NODES), Informer(client, PODS, keep=_capacity_fields))
+            if watch
+            else None
+        )
 
     def read(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(nodes, pods), listed now unless the last list is younger than ``max_age``."""
+        """(nodes, pods): the informers' when current, else listed now unless the last list
+        is younger than ``max_age``."""
+        if self._informers is not None:
+            nodes, pods = (informer.start().items() for informer in self._informers)
+            if nodes is not None and pods is not None:
+                return nodes, pods
         with self._lock:
             now = self._monotonic()
             if self._taken is None or now - self._taken >= self.max_age:
                 self._lists = _list(self.client)  # a failed list keeps no snapshot
                 self._taken = self._monotonic()
             return self._lists
+
+    def stop(self) -> None:
+        """Stop the informers (if any)."""
+        for informer in self._informers or ():
+            informer.stop()
+
+
+def _capacity_fields(pod: dict[str, Any]) -> dict[str, Any]:
+    """What the gate reads of a pod: where it runs, what it requests, whether it ended."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    return {
+        "metadata": {"namespace": meta.get("namespace"), "name": meta.get("name")},
+        "spec": {
+            "nodeName": spec.get("nodeName"),
+            "containers": [{"resources": c.get("resources")} for c in spec.get("containers") or []],
+            "initContainers": [
+                {"resources": c.get("resources")} for c in spec.get("initContainers") or []
+            ],
+        },
+        "status": {"phase": (pod.get("status") or {}).get("phase")},
+    }

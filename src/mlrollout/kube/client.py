@@ -3,7 +3,8 @@
 Part of the ``kube`` layer, the only importer of the client. Objects are plain dicts as the
 API server sends them (the rest of mlrollout never sees client model classes); every call is
 translated by ``translate.kube_errors`` and retried per a named policy from ``retry``.
-Conflicts (409) are not retried here: the caller re-reads and recomputes.
+Conflicts (409) are not retried here: the caller re-reads and recomputes. Each thread's time
+spent waiting for the API server is summed (``api_wait_seconds``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import builtins
 import copy
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
@@ -24,7 +26,7 @@ from mlrollout.kube.kinds import Kind
 from mlrollout.kube.translate import kube_errors
 from mlrollout.retry import API_READ, API_WRITE, RetryPolicy, call_with_retry
 
-__all__ = ["KubeClient", "PatchType", "connect"]
+__all__ = ["KubeClient", "PatchType", "api_wait_seconds", "connect"]
 
 Obj = dict[str, Any]
 
@@ -289,7 +291,9 @@ class KubeClient:
                 func, args = api.list_namespaced_custom_object, self._gvp(kind, namespace)
         else:
             api = self._api(str(kind.api))
-            if namespace is None:
+            if not kind.namespaced:
+                func, args = getattr(api, f"list_{kind.stem}"), ()
+            elif namespace is None:
                 func, args = getattr(api, f"list_{kind.stem}_for_all_namespaces"), ()
             else:
                 func, args = getattr(api, f"list_namespaced_{kind.stem}"), (namespace,)
@@ -368,7 +372,20 @@ class KubeClient:
             except ValueError as exc:
                 raise ApiUnavailableError(f"{action}: answer is not JSON") from exc
 
-        return call_with_retry(once, policy=policy, sleep=self.sleep)
+        started = time.monotonic()
+        try:
+            return call_with_retry(once, policy=policy, sleep=self.sleep)
+        finally:
+            _waited.seconds = api_wait_seconds() + time.monotonic() - started
+
+
+_waited = threading.local()
+
+
+def api_wait_seconds() -> float:
+    """Seconds the calling thread has spent in requests to the API server so far, retries
+    and the pauses between them included (the controller subtracts it from a pass's time)."""
+    return float(getattr(_waited, "seconds", 0.0))
 
 
 def _ref(namespace: str | None, name: str) -> str:
