@@ -94,3 +94,13 @@ def test_block_state_round_trips() -> None:
     restored = LogRatioEProcess()
     restored.load(process.to_dict())
     assert restored.excess_var == process.excess_var
+
+
+def test_the_long_run_variance_never_falls_below_its_prior() -> None:
+    # Identical means in every window: the blocks measure no excess at all, yet the plug-in
+    # keeps the assumed pod-noise variance (a low estimate by chance made boundary releases
+    # roll back); correlated noise above the prior still raises it.
+    process = LogRatioEProcess(prior_var=0.3, prior_excess=1e-3)
+    for _ in range(BATCH * 12):
+        process.update(canary_mean=0.05, baseline_mean=0.05, n_canary=5000.0, n_baseline=15000.0)
+    assert process.excess_var == pytest.approx(1e-3)

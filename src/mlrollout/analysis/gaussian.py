@@ -5,14 +5,13 @@ latency / mean baseline latency) from ``_sum/_count`` with windows as units, whi
 within-window autocorrelation and cancels the shared load. Variance is a predictable
 plug-in from *earlier* windows only: τ²/h_j from successive window differences (shrunk to
 the pre-rollout CV²) plus an excess long-run variance per window from successive differences
-of block means over blocks of ``BATCH`` windows (shrunk to a prior); medians of squared
-differences keep a late level shift (a regression starting mid-analysis) from posing as
-variance. Pod noise correlated between windows
-(AR(1) with φ ≈ 0.7 per 15 s) makes a sum of windows about five times as variable as
-independent windows would be. Assumptions:
-windows are exchangeable given the load, correlation between windows dies out within a
-block (φ^8 ≈ 0.06 for φ = 0.7), and a persistent pod offset is handled by the margin, not
-here (STATISTICS.md §5). Given the variances the
+of block means over blocks of ``BATCH`` windows (shrunk to a prior, floored there); medians
+of squared differences keep a late level shift (a regression starting mid-analysis) from
+posing as variance. Pod noise correlated between windows (AR(1) with φ ≈ 0.7 per 15 s)
+makes a sum of windows about five times as variable as independent windows would be.
+Assumptions: windows are exchangeable given the load, correlation between windows dies out
+within a block (φ^8 ≈ 0.06 for φ = 0.7), pod noise is at least the prior's, and a persistent
+pod offset is handled by the margin, not here (STATISTICS.md §5). Given the variances the
 Gaussian likelihood is summarised by S0 = Σ 1/v and S1 = Σ y/v, so a look is O(grid).
 Neighbours: ``evidence`` feeds it; ``eprocess`` is the exact counterpart for counts.
 """
@@ -36,8 +35,9 @@ _LOG_W = -math.log(_ETAS.size)
 _MU_GRID: NDArray[np.float64] = np.linspace(-1.5, 1.5, 1501)
 BATCH = 8
 PRIOR_EXCESS = 1e-3
-"""Prior long-run excess variance per window of the log ratio: correlated pod noise of
-~1.3% per window with φ ≈ 0.7 adds about (LRF − 1)·0.013² ≈ 8e-4 beyond independence, rounded up."""
+"""Prior and floor of the long-run excess variance per window of the log ratio: correlated pod
+noise of ~1.3% per window with φ ≈ 0.7 adds about (LRF − 1)·0.013² ≈ 8e-4 beyond independence,
+rounded up. The block estimate may raise it, never lower it (see ``excess_var``)."""
 _BLOCK_CORRECTION = 1.65
 """Blocks of 8 windows see (LRF_8 − 1)/(LRF − 1) ≈ 0.6 of an AR(1) excess at φ = 0.7."""
 _PRIOR_BLOCKS = 8.0
@@ -103,6 +103,10 @@ class LogRatioEProcess:
         τ² + h̄·ω²(1 − φ); the difference, per window, is the excess, scaled by the block
         correction and shrunk to ``PRIOR_EXCESS`` with the weight of eight blocks. Medians
         of differences: a late level shift (a regression) is one outlier, not variance.
+        Floored at the prior: the median of the ≤ 30 block pairs of an hour has a relative
+        spread of ~40 %, and a plug-in that came out low by chance (half the needed excess
+        in some runs) let the cumulative test drift past 1/α at the margin (boundary, 200
+        req/s, 25 %); the data may raise the assumed pod noise, never remove it.
         """
         pairs = len(self._block_pairs)
         count, total_h = self._block_h
@@ -110,7 +114,8 @@ class LogRatioEProcess:
         if pairs >= 1 and total_h > 0:
             spread = self._robust(self._block_pairs) - self.window_var
             measured = max(spread, 0.0) * BATCH / (total_h / count) * _BLOCK_CORRECTION
-        return (_PRIOR_BLOCKS * self.prior_excess + pairs * measured) / (_PRIOR_BLOCKS + pairs)
+        shrunk = (_PRIOR_BLOCKS * self.prior_excess + pairs * measured) / (_PRIOR_BLOCKS + pairs)
+        return max(shrunk, self.prior_excess)
 
     def _fold_block(self, h: float, y: float) -> None:
         block_h, block_hy, size = self._block[0] + h, self._block[1] + h * y, self._block[2] + 1
