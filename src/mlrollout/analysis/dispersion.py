@@ -50,9 +50,14 @@ class CountDispersion:
         self._last: list[float] | None = None  # last block's proportion and events
         self._pairs: list[float] = []  # (Δ block proportion)² over its binomial variance
         self._scales: list[float] = []  # per pair: ψ per unit of excess in that ratio
+        self._psi = self._compute_psi()  # changes only when a block completes
 
     @property
     def psi(self) -> float:
+        """ψ from the blocks completed so far, shrunk to ``PRIOR_PSI`` and floored there."""
+        return self._psi
+
+    def _compute_psi(self) -> float:
         """ψ from the blocks completed so far, shrunk to ``PRIOR_PSI`` and floored there.
 
         The floor: a median over a few dozen block pairs is noisy (and low more often than
@@ -97,6 +102,7 @@ class CountDispersion:
                 self._pairs = [*self._pairs, (share - last_share) ** 2 / binomial][-_MAX_PAIRS:]
                 scale = binomial * BATCH / (2.0 * spread * spread)
                 self._scales = [*self._scales, scale][-_MAX_PAIRS:]
+                self._psi = self._compute_psi()
         self._last = [share, m]
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,3 +124,4 @@ class CountDispersion:
         self._last = None if last is None else [float(v) for v in last]
         self._pairs = [float(v) for v in state["pairs"]]
         self._scales = [float(v) for v in state["scales"]]
+        self._psi = self._compute_psi()

@@ -76,6 +76,8 @@ class LogRatioEProcess:
         self._last_block = [0.0, 0.0]  # last block's mean and H
         self._block = [0.0, 0.0, 0.0]  # current block: h, h·y, windows
         self._block_h = [0.0, 0.0]  # complete blocks: count, ΣH
+        self._robust_pairs: float | None = None
+        self._robust_blocks: float | None = None
 
     @staticmethod
     def _robust(pairs: list[float]) -> float:
@@ -86,7 +88,9 @@ class LogRatioEProcess:
     def window_var(self) -> float:
         """Per-request variance from successive window differences, shrunk to the prior."""
         n = len(self._pairs)
-        robust = self._robust(self._pairs)
+        if self._robust_pairs is None:  # recomputed only after a new pair (or a load)
+            self._robust_pairs = self._robust(self._pairs)
+        robust = self._robust_pairs
         return (self.prior_windows * self.prior_var + n * robust) / (self.prior_windows + n)
 
     @property
@@ -112,7 +116,9 @@ class LogRatioEProcess:
         count, total_h = self._block_h
         measured = 0.0
         if pairs >= 1 and total_h > 0:
-            spread = self._robust(self._block_pairs) - self.window_var
+            if self._robust_blocks is None:  # recomputed only after a new block pair
+                self._robust_blocks = self._robust(self._block_pairs)
+            spread = self._robust_blocks - self.window_var
             measured = max(spread, 0.0) * BATCH / (total_h / count) * _BLOCK_CORRECTION
         shrunk = (_PRIOR_BLOCKS * self.prior_excess + pairs * measured) / (_PRIOR_BLOCKS + pairs)
         return max(shrunk, self.prior_excess)
@@ -128,6 +134,7 @@ class LogRatioEProcess:
             last_mean, last_h = self._last_block
             pair = (mean - last_mean) ** 2 / (1.0 / block_h + 1.0 / last_h)
             self._block_pairs = [*self._block_pairs, pair][-_MAX_PAIRS:]
+            self._robust_blocks = None
         self._last_block = [mean, block_h]
         self._block_h = [count + 1, total_h + block_h]
         self._block = [0.0, 0.0, 0.0]
@@ -157,6 +164,7 @@ class LogRatioEProcess:
             last_y, last_h = self._last
             pair = (ratio - last_y) ** 2 / (1.0 / h + 1.0 / last_h)
             self._pairs = [*self._pairs, pair][-_MAX_PAIRS:]
+            self._robust_pairs = None
         self._last = [ratio, h]
         self._h += h
         self._hy += h * ratio
@@ -225,7 +233,9 @@ class LogRatioEProcess:
         self._h, self._hy, self._hyy = float(state["h"]), float(state["hy"]), float(state["hyy"])
         self._last = [float(v) for v in state.get("last", [0.0] * 2)]
         self._pairs = [float(v) for v in state.get("pairs", [])]
+        self._robust_pairs = None
         self._block_pairs = [float(v) for v in state.get("block_pairs", [])]
+        self._robust_blocks = None
         self._last_block = [float(v) for v in state.get("last_block", [0.0] * 2)]
         self._block = [float(v) for v in state.get("block", [0.0] * 3)]
         self._block_h = [float(v) for v in state.get("block_h", [0.0] * 2)]
