@@ -12,6 +12,7 @@ maxDuration 60 min). ``--scale`` multiplies every replicate count (1.0 is the fu
 - ``aa_grid`` / ``burst_grid``: A/A and anomaly bursts over rps × canary % × σ_log.
 - ``delayed``: latency ×1.2 from minute 10 at 50 req/s / 5% and 200 req/s / 25%.
 - ``promote``: A/A promoted within 60 min at 50 req/s / 5% and 200 req/s / 10%.
+- ``errors``: errors ×2 at the promote settings (a guard must still roll it back).
 - ``ratios``: median time to decision, sequential vs the joint oracle.
 """
 
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--sections", default="boundary,aa_grid,burst_grid,delayed,promote,ratios")
     parser.add_argument("--boundary-scale", type=float, default=None)
+    parser.add_argument("--boundary-rps", default="200,2000", help="boundary rps values")
     parser.add_argument("--min-duration-s", type=float, default=None)
     parser.add_argument("--grid-rps", default="10,200,2000", help="aa/burst grid rps values")
     parser.add_argument("--grid-canary", default="2,25", help="aa/burst grid canary percents")
@@ -91,7 +93,7 @@ def main() -> None:
             _run(
                 collect, "latency-5pct", rps=rps, weight_pct=25, replicates=boundary_n, pod_sd=0.0
             )["sequential"]
-            for rps in (200, 2000)
+            for rps in (float(v) for v in args.boundary_rps.split(","))
         ]
     grid = list(
         itertools.product(
@@ -116,6 +118,11 @@ def main() -> None:
     if "promote" in sections:
         report["promote"] = [
             _run(collect, "aa", rps=r, weight_pct=w, replicates=n(150))["sequential"]
+            for r, w in ((50, 5), (200, 10))
+        ]
+    if "errors" in sections:
+        report["errors"] = [
+            _run(collect, "errors-x2", rps=r, weight_pct=w, replicates=n(100))["sequential"]
             for r, w in ((50, 5), (200, 10))
         ]
     if "ratios" in sections:

@@ -94,3 +94,43 @@ def test_block_state_round_trips() -> None:
     restored = LogRatioEProcess()
     restored.load(process.to_dict())
     assert restored.excess_var == process.excess_var
+
+
+def test_the_long_run_variance_never_falls_below_its_prior() -> None:
+    # Identical means in every window: the blocks measure no excess at all, yet the plug-in
+    # keeps the assumed pod-noise variance (a low estimate by chance made boundary releases
+    # roll back); correlated noise above the prior still raises it.
+    process = LogRatioEProcess(prior_var=0.3, prior_excess=1e-3)
+    for _ in range(BATCH * 12):
+        process.update(canary_mean=0.05, baseline_mean=0.05, n_canary=5000.0, n_baseline=15000.0)
+    assert process.excess_var == pytest.approx(1e-3)
+
+
+def _gate_and_guard(guard_canary: float) -> list[tuple[AnalysisDecision, str]]:
+    """An errors gate that is quickly shown within its margin, beside an errors guard whose
+    canary has ``guard_canary`` of 1,000 requests failing (baseline 0.1 %)."""
+    gate = JudgedMetric("gate", MetricKind.ERRORS, margin=0.2)
+    guard = JudgedMetric("guard", MetricKind.ERRORS, margin=0.2, gated=False)
+    judge = SequentialJudge([gate, guard], SequentialConfig(max_duration_s=3600.0))
+    looks = []
+    for t in range(60):
+        windows = {
+            "gate": Window(15.0, EventCounts(50.0, 1000.0), EventCounts(950.0, 19000.0), 0.05),
+            "guard": Window(
+                15.0, EventCounts(guard_canary, 1000.0), EventCounts(19.0, 19000.0), 0.05
+            ),
+        }
+        look = judge.observe(windows, elapsed_s=15.0 * (t + 1))
+        looks.append((look.decision, look.reason))
+        if look.final:
+            break
+    return looks
+
+
+def test_a_guard_leaning_towards_a_regression_holds_promotion() -> None:
+    doubled = _gate_and_guard(2.0)
+    assert all(decision is not AnalysisDecision.PROMOTE for decision, _ in doubled)
+    assert any("held by guards: guard" in reason for _, reason in doubled)
+    assert doubled[-1][0] is AnalysisDecision.ROLLBACK
+    # the same guard with the baseline's error rate lets the gate promote
+    assert _gate_and_guard(1.0)[-1][0] is AnalysisDecision.PROMOTE

@@ -122,7 +122,11 @@ def test_roles_and_which_metrics_can_gate_at_the_traffic(
     low = {m["name"]: m for m in _plan(capsys, "--rps", "50")["steps"][0]["metrics"]}  # type: ignore[index]
     high = {m["name"]: m for m in _plan(capsys, *BIG)["steps"][0]["metrics"]}  # type: ignore[index]
     assert low["latency/latency-p99"]["role"] == "guard"
-    assert low["errors/error-rate"]["role"] == "gate"
+    assert low["errors/error-rate"]["role"] == "guard"
+    # The shipped error-rate guard: at 50 req/s it could not gate within 20% in an hour.
+    assert low["errors/error-rate"]["canGate"] is False
+    assert low["errors/error-rate"]["recommendedMargin"] > 0.20
+    assert high["errors/error-rate"]["canGate"] is True
     assert low["security-anomalies/falco-events"]["canGate"] is False
     # At 50 req/s and 5% the p99 cannot be shown within 5% in an hour; a wider margin could.
     assert low["latency/latency-p99"]["canGate"] is False

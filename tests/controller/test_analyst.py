@@ -24,12 +24,13 @@ from mlrollout.core.decision import stamp
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import current_look
 from mlrollout.errors import SpecError
-from mlrollout.model.analysis import AnalysisDecision, Verdict
+from mlrollout.model.analysis import AnalysisDecision, MetricRole, Verdict
 from mlrollout.report import collect_rollout
 from mlrollout.report.record import FindingKind
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.analysis import AnalysisRecord
 from mlrollout.spec.status import Phase, StatusRelease, TrafficSplit
+from mlrollout.spec.template import AnalysisTemplate
 
 
 def _stored(
@@ -100,10 +101,18 @@ def test_a_doubled_error_rate_rolls_back() -> None:
     assert verdicts == {"errors/error-rate": Verdict.FAILED}
 
 
+def _gated_errors() -> dict[str, AnalysisTemplate]:
+    """The shipped templates with the error rate as a gate (a guard by default)."""
+    errors = TEMPLATES["errors"]
+    metrics = [m.model_copy(update={"role": MetricRole.GATE}) for m in errors.spec.metrics]
+    spec = errors.spec.model_copy(update={"metrics": metrics})
+    return {**TEMPLATES, "errors": errors.model_copy(update={"spec": spec})}
+
+
 def test_an_equal_error_rate_promotes_and_evidence_carries_to_the_next_step() -> None:
     state, clock = _rollout(), FakeClock()
     provider = CountingProvider(ratio=1.0)
-    analyst = MetricsAnalyst(provider, TEMPLATES, now=clock.now)
+    analyst = MetricsAnalyst(provider, _gated_errors(), now=clock.now)
     look = _run(analyst, state, clock, 1, clock.now())
     assert look.decision is AnalysisDecision.PROMOTE
     windows_first = sum(n for _, n in provider.requests)
@@ -131,7 +140,7 @@ def test_a_new_build_starts_from_no_evidence() -> None:
 
 def test_an_outage_shorter_than_the_error_limit_is_held_through() -> None:
     state, clock = _rollout(), FakeClock()
-    analyst = MetricsAnalyst(FlakyProvider(1.0, down=range(2, 4)), TEMPLATES, now=clock.now)
+    analyst = MetricsAnalyst(FlakyProvider(1.0, down=range(2, 4)), _gated_errors(), now=clock.now)
     look = _run(analyst, state, clock, 1, clock.now())
     assert look.decision is AnalysisDecision.PROMOTE
     assert look.record.look.metrics[0].errored_windows == 2

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from controller_world import rollout_from
 from loop_fakes import FakeClock, MemoryState
-from metric_fakes import TEMPLATES, CountingProvider
-from test_analyst import _run
+from metric_fakes import CountingProvider
+from test_analyst import _gated_errors, _run
 
 from mlrollout.analysis.observations import Window
 from mlrollout.cli.app import main
@@ -24,6 +24,7 @@ from mlrollout.metrics.provider import MetricRequest
 from mlrollout.model.analysis import AnalysisDecision, Verdict
 from mlrollout.spec import load_object
 
+TEMPLATES = _gated_errors()  # the error rate as a gate, so an equal rate promotes
 TRIAL = TEMPLATES["errors"].model_copy(
     update={"metadata": TEMPLATES["errors"].metadata.model_copy(update={"name": "errors-trial"})}
 )

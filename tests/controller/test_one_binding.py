@@ -89,11 +89,11 @@ def test_simulate_gates_what_the_roles_say() -> None:
     templates = simulation_setup.load_templates([])
     setup = simulation_setup.compute_setup(templates, replace(SimSettings(), duration_s=600.0))
     gated = {s.name for s in setup.specs if s.gated}
-    assert gated == {"latency/latency-body", "errors/error-rate"}
+    assert gated == {"latency/latency-body"}
     holding = {s.name for s in setup.specs if s.hold_windows}
     assert {s.kind for s in setup.specs if s.name in holding} <= {
         MetricKind.ANOMALIES,
         MetricKind.GPU_HEALTH,
     }
-    assert set(setup.gated) == {"latency-body", "errors"}
+    assert set(setup.gated) == {"latency-body"}
     assert setup.sequential.max_duration_s == 600.0

@@ -31,10 +31,12 @@ __all__ = ["CountDispersion"]
 
 BATCH = 8
 PRIOR_BLOCKS = 4.0
-PRIOR_PSI = 0.025
-"""Prior long-run log-odds variance per window: near the p99 of a lognormal with σ_log 0.5
-the log-odds of exceeding a bound moves ~5× the log latency, so ~25× the latency body's
-prior excess (1e-3, pod noise of 2 % with φ ≈ 0.7)."""
+PRIOR_PSI = 0.03
+"""Prior and floor of the long-run log-odds variance per window: near the p99 of a lognormal
+with σ_log 0.5 the log-odds of exceeding a bound moves ~5.3× the log latency, so ~28× the
+long-run variance of the log mean latency from pod noise (2 % per pod with φ ≈ 0.7 on 3 canary
+and 12 baseline pods: ~9.5e-4 per window), rounded up. A floor, not only a prior: the block
+estimate can raise ψ, never lower it below this (see ``psi``)."""
 _BLOCK_CORRECTION = 1.65
 _CHI2_MEDIAN = 0.4549
 _MAX_PAIRS = 480
@@ -48,16 +50,27 @@ class CountDispersion:
         self._last: list[float] | None = None  # last block's proportion and events
         self._pairs: list[float] = []  # (Δ block proportion)² over its binomial variance
         self._scales: list[float] = []  # per pair: ψ per unit of excess in that ratio
+        self._psi = self._compute_psi()  # changes only when a block completes
 
     @property
     def psi(self) -> float:
-        """ψ from the blocks completed so far, shrunk to ``PRIOR_PSI``."""
+        """ψ from the blocks completed so far, shrunk to ``PRIOR_PSI`` and floored there."""
+        return self._psi
+
+    def _compute_psi(self) -> float:
+        """ψ from the blocks completed so far, shrunk to ``PRIOR_PSI`` and floored there.
+
+        The floor: a median over a few dozen block pairs is noisy (and low more often than
+        high), and a plug-in that comes out low by chance made the tail test roll back
+        releases exactly at the margin; the data may only raise the assumed dispersion.
+        """
         n = len(self._pairs)
         measured = 0.0
         if n:
             excess = max(float(np.median(self._pairs)) / _CHI2_MEDIAN - 1.0, 0.0)
             measured = excess * float(np.mean(self._scales))
-        return (PRIOR_BLOCKS * PRIOR_PSI + n * measured * _BLOCK_CORRECTION) / (PRIOR_BLOCKS + n)
+        shrunk = (PRIOR_BLOCKS * PRIOR_PSI + n * measured * _BLOCK_CORRECTION) / (PRIOR_BLOCKS + n)
+        return max(shrunk, PRIOR_PSI)
 
     def factor(self, *, total_events: float, canary_share: float) -> float:
         """d ≥ 1 for a window of ``total_events`` events of which a share ~θ is the canary's."""
@@ -89,6 +102,7 @@ class CountDispersion:
                 self._pairs = [*self._pairs, (share - last_share) ** 2 / binomial][-_MAX_PAIRS:]
                 scale = binomial * BATCH / (2.0 * spread * spread)
                 self._scales = [*self._scales, scale][-_MAX_PAIRS:]
+                self._psi = self._compute_psi()
         self._last = [share, m]
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,3 +124,4 @@ class CountDispersion:
         self._last = None if last is None else [float(v) for v in last]
         self._pairs = [float(v) for v in state["pairs"]]
         self._scales = [float(v) for v in state["scales"]]
+        self._psi = self._compute_psi()

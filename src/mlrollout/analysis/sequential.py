@@ -3,8 +3,9 @@
 Rollback at the first look where a critical metric's rollback e-value reaches 1/α_k
 (Σ α_k = α_c) or the weighted average of the non-critical ones reaches 1/α_n; promote when
 every gated metric's promote e-value has reached 1/β_anytime (intersection–union), the
-soak is met and no tripwire guard holds (canary events above background in its recent
-windows); at maxDuration one fixed-horizon look at β_final may still promote, else apply
+soak is met and no guard holds (a tripwire with canary events above background in its
+recent windows, or a guard with a margin whose rollback e-value is above 1); at
+maxDuration one fixed-horizon look at β_final may still promote, else apply
 ``onInconclusive`` — but never ``promote`` while a gated metric has had no usable window or
 a guard holds. Errored and empty windows are recorded, never counted as health; an empty
 window does not end a streak of errored ones. Dry-run metrics are judged on their own at α
@@ -21,7 +22,7 @@ from typing import Any
 
 from mlrollout.analysis.config import JudgedMetric, SequentialConfig, compute_alpha_budgets
 from mlrollout.analysis.evidence import EvidenceSummary, MetricEvidence, build_evidence
-from mlrollout.analysis.kinds import AnalysisDecision, InconclusivePolicy, Verdict
+from mlrollout.analysis.kinds import AnalysisDecision, InconclusivePolicy, MetricKind, Verdict
 from mlrollout.analysis.observations import Window, WindowStatus
 from mlrollout.analysis.verdicts import Look, MetricVerdict
 from mlrollout.errors import SpecError
@@ -49,6 +50,28 @@ class _Track:
     promote_reached: bool = False
     last_error: str | None = None
     summary: EvidenceSummary | None = field(default=None, repr=False)
+
+
+_LEANING_KINDS = frozenset({MetricKind.ERRORS, MetricKind.ACCURACY, MetricKind.LATENCY_TAIL})
+
+
+def _holds(track: _Track) -> bool:
+    """A guard holds promotion: a tripwire saw canary events above background recently, or
+    a guard with a margin leans towards a regression (its rollback e-value is above 1).
+
+    Above 1 the guard's data favour a regression beyond the margin over one at the margin;
+    a release well within the margin sees that e-value fall (its expectation is at most 1
+    and it drifts down), so a good release is delayed for a while at most, while one with,
+    say, twice the error rate is held until its rollback is shown. Holding only removes
+    promotions, so neither α nor the gates' β changes.
+    """
+    summary = track.summary
+    if summary is None:
+        return False
+    if summary.holding:
+        return True
+    spec = track.spec
+    return not spec.gated and spec.kind in _LEANING_KINDS and summary.log_e_rollback > 0.0
 
 
 def _fmt(value: float) -> str:
@@ -158,7 +181,7 @@ class SequentialJudge:
             return _POLICY_DECISION[cfg.on_error], f"provider errors on {', '.join(broken)}", None
         deciding = [t for t in self.tracks.values() if not t.spec.dry_run]
         gated = [t for t in deciding if t.spec.gated]
-        holding = [t.spec.name for t in deciding if t.summary and t.summary.holding]
+        holding = [t.spec.name for t in deciding if t.summary and _holds(t)]
         ready = gated and all(t.promote_reached for t in gated)
         if ready and not holding and self.elapsed_s >= cfg.min_soak_s:
             done = (Verdict.SUCCESSFUL, "no regression shown (not gated)")
@@ -180,7 +203,7 @@ class SequentialJudge:
                 return AnalysisDecision.PAUSE, reason, ended
             return decision, reason, ended
         if holding:
-            return AnalysisDecision.CONTINUE, f"held by canary events on {', '.join(holding)}", None
+            return AnalysisDecision.CONTINUE, f"held by guards: {', '.join(holding)}", None
         return AnalysisDecision.CONTINUE, "collecting evidence", None
 
     def _final_look(self, gated: Sequence[_Track]) -> bool:

@@ -160,4 +160,10 @@ def compute_summary(
     summary["median_decision_s"] = _quantile(decided, 0.5)
     summary["p90_decision_s"] = _quantile(decided, 0.9)
     summary["median_blast_radius_requests"] = _quantile(blast, 0.5)
+    failed: dict[str, int] = {}
+    for o in outcomes:
+        if o.decision is AnalysisDecision.ROLLBACK:
+            for name in o.failed:
+                failed[name] = failed.get(name, 0) + 1
+    summary["rollbacks_by_metric"] = dict(sorted(failed.items()))
     return summary

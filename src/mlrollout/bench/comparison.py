@@ -21,7 +21,7 @@ from scipy.special import ndtr
 from mlrollout.analysis.config import JudgedMetric, SequentialConfig
 from mlrollout.analysis.flagger import FlaggerConfig, FlaggerJudge, ThresholdCheck
 from mlrollout.analysis.kayenta import KayentaConfig, KayentaJudge, KayentaMetric
-from mlrollout.analysis.kinds import AnalysisDecision, MetricKind
+from mlrollout.analysis.kinds import AnalysisDecision, MetricKind, Verdict
 from mlrollout.analysis.observations import EventCounts, Histogram, Measurement
 from mlrollout.analysis.points import compute_histogram_quantile, compute_points
 from mlrollout.analysis.sequential import SequentialJudge
@@ -53,17 +53,23 @@ _CHECK_WINDOWS = 4  # Flagger-style checks every minute
 
 @dataclass(frozen=True)
 class Outcome:
-    """One judge on one replicate: decision, when, and canary requests served until then."""
+    """One judge on one replicate: decision, when, and canary requests served until then.
+
+    ``failed`` names the metrics whose test failed at a sequential rollback (attribution).
+    """
 
     decision: AnalysisDecision
     time_s: float
     blast_radius: float
+    failed: tuple[str, ...] = ()
 
 
-def _outcome(run: SimRun, decision: AnalysisDecision, window: int | None) -> Outcome:
+def _outcome(
+    run: SimRun, decision: AnalysisDecision, window: int | None, failed: tuple[str, ...] = ()
+) -> Outcome:
     last = run.settings.windows - 1 if window is None else window
     served = float(run.requests["canary"][: last + 1].sum())
-    return Outcome(decision, (last + 1) * run.settings.scrape_s, served)
+    return Outcome(decision, (last + 1) * run.settings.scrape_s, served, failed)
 
 
 def _latency_distribution(
@@ -119,7 +125,8 @@ def assess_sequential(
         windows = {spec.name: by_kind[spec.kind] for spec in specs}
         look = judge.observe(windows, elapsed_s=(t + 1) * s.scrape_s, detail=False)
         if look.final:
-            return _outcome(run, look.decision, t)
+            failed = tuple(m.name for m in look.metrics if m.verdict is Verdict.FAILED)
+            return _outcome(run, look.decision, t, failed)
     return _outcome(run, AnalysisDecision.PAUSE, None)
 
 
@@ -196,7 +203,8 @@ def assess_kayenta(
         }
         look = judge.observe_points(row, elapsed_s=(t + 1) * run.settings.scrape_s)
         if look.final:
-            return _outcome(run, look.decision, t)
+            failed = tuple(m.name for m in look.metrics if m.verdict is Verdict.FAILED)
+            return _outcome(run, look.decision, t, failed)
     return _outcome(run, AnalysisDecision.PAUSE, None)
 
 
