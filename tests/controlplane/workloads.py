@@ -25,6 +25,7 @@ __all__ = [
     "build_route",
     "deployment",
     "gpu_node",
+    "service_manifest",
     "wait_until",
 ]
 
@@ -91,7 +92,9 @@ def build_model(
             deployment(env, namespace=namespace, pool=namespace, replicas=replicas),
             namespace,
         )
-    admin.create(SERVICES, _service("fraud-scorer", namespace, {"app": "fraud-scorer"}), namespace)
+    admin.create(
+        SERVICES, service_manifest("fraud-scorer", namespace, {"app": "fraud-scorer"}), namespace
+    )
     wait_until(
         lambda: (
             assess_readiness(admin.get(DEPLOYMENTS, "fraud-scorer-blue", namespace)).healthy
@@ -101,7 +104,8 @@ def build_model(
     )
 
 
-def _service(name: str, namespace: str, selector: dict[str, str]) -> dict[str, Any]:
+def service_manifest(name: str, namespace: str, selector: dict[str, str]) -> dict[str, Any]:
+    """A Service ``name`` on port 8080 (named ``http``) selecting ``selector``."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -115,7 +119,9 @@ def build_route(admin: KubeClient, namespace: str) -> None:
     ``fraud-scorer`` sending everything to blue's."""
     for env in ("blue", "green"):
         selector = {"app": "fraud-scorer", "env": env}
-        admin.create(SERVICES, _service(f"fraud-scorer-{env}", namespace, selector), namespace)
+        admin.create(
+            SERVICES, service_manifest(f"fraud-scorer-{env}", namespace, selector), namespace
+        )
     route = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
