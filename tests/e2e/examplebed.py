@@ -41,6 +41,7 @@ from mlrollout.model.duration import parse_duration
 from support.cluster import template
 
 __all__ = [
+    "EXAMPLES",
     "SOAK",
     "SUBSTITUTIONS",
     "TIME_SCALE",
@@ -51,6 +52,12 @@ __all__ = [
     "scale_durations",
     "substitute",
 ]
+
+ROOT = Path(__file__).resolve().parents[2]
+# Every ModelRollout shipped in examples/.
+EXAMPLES = sorted(
+    p.name for p in (ROOT / "examples").glob("*.yaml") if "kind: ModelRollout" in p.read_text()
+)
 
 # What the e2e changes in each example before applying it, and why (the README lists these).
 SUBSTITUTIONS = {
@@ -74,7 +81,8 @@ SOAK = "1m"
 # Durations scaled, per example, where nothing else can bring a run under ~5 minutes: the
 # Kayenta judge decides once per interval, whatever the traffic, and gateway-canary.yaml's
 # 10-minute intervals (two per analysis step) are what Kayenta users run. Every duration of
-# the rollout (steps' maxDuration, pauses, the Kayenta interval) is multiplied by the factor.
+# the rollout (steps' maxDuration, pauses, the analysis and Kayenta intervals) is multiplied
+# by the factor.
 TIME_SCALE = {"gateway-canary.yaml": 0.1}
 
 
@@ -236,16 +244,21 @@ def _scaled(text: str, factor: float) -> str:
 
 
 def scale_durations(spec: dict[str, Any], factor: float) -> None:
-    """Multiply every duration of the rollout's strategy and Kayenta settings by ``factor``."""
+    """Multiply every duration of the rollout's strategy and analysis by ``factor``."""
     for step in (spec["strategy"].get("canary") or {}).get("steps") or []:
         for kind in ("analyze", "pause"):
             body = step.get(kind) or {}
             for key in ("maxDuration", "minDuration", "duration"):
                 if key in body:
                     body[key] = _scaled(body[key], factor)
-    kayenta = (spec.get("analysis") or {}).get("kayenta") or {}
-    if "interval" in kayenta:
-        kayenta["interval"] = _scaled(kayenta["interval"], factor)
+    analysis = spec.get("analysis")
+    if analysis is not None:
+        # The analysis windows too (30 s unless set), so that each Kayenta interval still
+        # holds as many time-series points as the example's would.
+        analysis["interval"] = _scaled(analysis.get("interval", "30s"), factor)
+        kayenta = analysis.get("kayenta") or {}
+        if "interval" in kayenta:
+            kayenta["interval"] = _scaled(kayenta["interval"], factor)
 
 
 def substitute(

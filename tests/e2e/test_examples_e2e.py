@@ -54,6 +54,7 @@ from support.prometheus import start_prometheus
 
 from .clusterplane import ClusterDataPlane
 from .examplebed import (
+    EXAMPLES,
     TIME_SCALE,
     Example,
     ReleaseRegistry,
@@ -67,11 +68,6 @@ from .receiver import HookReceiver
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus, pytest.mark.controlplane, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted(
-    p.name
-    for p in (ROOT / "examples").glob("*.yaml")
-    if yaml.safe_load(p.read_text()).get("kind") == "ModelRollout"
-)
 SERVERS = Regressions(error_rate=0.20)  # both environments: the same model, 20% failing
 RPS = 100
 TESTERS = 0.05  # of the requests, those carrying the example's canary header (testers)
