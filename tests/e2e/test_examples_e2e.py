@@ -231,11 +231,14 @@ def _wait(bed: Bed, wanted: set[Phase], *, timeout_s: float) -> StoredRollout:
 
 
 def _resume(bed: Bed) -> None:
-    """``mlrollout resume NAME -n NS``, as a user would, with a namespace admin's token."""
+    """``mlrollout resume NAME -n NS``, as a user would, with a namespace admin's token; it
+    must name the Lease holder that acts on it (exit 0)."""
     kubeconfig = bed.cp.namespace_admin_kubeconfig()
     name = bed.applied["metadata"]["name"]
-    argv = [sys.executable, "-m", "mlrollout", "resume", name, "-n", bed.cp.namespace]
-    argv += ["--kubeconfig", str(kubeconfig)]
+    namespace = bed.cp.namespace
+    argv = [sys.executable, "-m", "mlrollout", "resume", name, "-n", namespace]
+    # The controller's Lease is in the rollout's namespace here (where it runs).
+    argv += ["--lease-namespace", namespace, "--kubeconfig", str(kubeconfig)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
     assert done.returncode == 0, done.stderr + done.stdout
