@@ -11,8 +11,8 @@ environment (``MLROLLOUT_PROMETHEUS_URL``), as ``mlrollout controller`` does. Th
 (``clusterplane.ClusterDataPlane``) follows the real API server and sends 100 req/s of load
 to two local model servers (one per environment: each ready kwok pod is an endpoint of its
 environment's server); Prometheus scrapes them and the DCGM/Falcosidekick stand-in
-(``exporters``). A trailing manual ``pause: {}`` is resumed with ``mlrollout resume``, as a
-user would. Invariants are checked on the API server's audit log.
+(``exporters``). A trailing manual ``pause: {}`` is continued with ``mlrollout promote
+NAME``, as a user would. Invariants are checked on the API server's audit log.
 
 Test data, not substitutions: both model servers fail 20% of requests (the shipped error
 gate, a 20% relative margin, then decides in about a minute and a half at 100 req/s; at a
@@ -230,13 +230,14 @@ def _wait(bed: Bed, wanted: set[Phase], *, timeout_s: float) -> StoredRollout:
     )
 
 
-def _resume(bed: Bed) -> None:
-    """``mlrollout resume NAME -n NS``, as a user would, with a namespace admin's token; it
-    must name the Lease holder that acts on it (exit 0)."""
+def _continue(bed: Bed) -> None:
+    """``mlrollout promote NAME -n NS --no-wait``, as a user continues a rollout held at a
+    manual ``pause: {}`` (a namespace admin's token); the controller holding the Lease acts
+    on it."""
     kubeconfig = bed.cp.namespace_admin_kubeconfig()
     name = bed.applied["metadata"]["name"]
     namespace = bed.cp.namespace
-    argv = [sys.executable, "-m", "mlrollout", "resume", name, "-n", namespace]
+    argv = [sys.executable, "-m", "mlrollout", "promote", name, "-n", namespace, "--no-wait"]
     # The controller's Lease is in the rollout's namespace here (where it runs).
     argv += ["--lease-namespace", namespace, "--kubeconfig", str(kubeconfig)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -263,7 +264,7 @@ def test_the_shipped_example_is_driven_to_succeeded(bed: Bed) -> None:
     if _ends_in_manual_pause(bed.example):
         paused = _wait(bed, {Phase.PAUSED, *_ENDED}, timeout_s=budget)
         assert paused.status.phase is Phase.PAUSED, paused.status.message
-        _resume(bed)
+        _continue(bed)
     final = _wait(bed, _ENDED, timeout_s=budget - (time.monotonic() - started))
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
     candidate = final.status.active_env
