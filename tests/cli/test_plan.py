@@ -48,8 +48,8 @@ def test_every_analysis_step_is_planned_at_its_weight(capsys: pytest.CaptureFixt
     assert isinstance(steps, list)
     assert [(s["step"], s["name"], s["canaryWeight"], s["maxDurationSeconds"]) for s in steps] == [
         (1, "step 1 (analyze)", 25, 1800),
-        (3, "step 3 (analyze)", 50, 1200),
-        (5, "step 5 (analyze)", 75, 600),
+        (3, "step 3 (analyze)", 50, 1500),
+        (5, "step 5 (analyze)", 75, 2100),
     ]
     first = {m["name"]: m for m in steps[0]["metrics"]}
     last = {m["name"]: m for m in steps[1]["metrics"]}  # 50%: the most balanced split
@@ -95,12 +95,20 @@ def test_bad_buckets_are_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_each_step_is_planned_against_its_own_max_duration(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """The 10-minute last step warns where the 30-minute first step (same pods) would not."""
-    steps = _plan(capsys, "--rps", "50")["steps"]
-    assert isinstance(steps, list)
+    """A 10-minute last step warns where the 30-minute first step would not."""
+    text = (ROOT / "examples" / "canary.yaml").read_text()
+    assert "analyze: {maxDuration: 35m}" in text
+    short = tmp_path / "canary.yaml"
+    short.write_text(text.replace("analyze: {maxDuration: 35m}", "analyze: {maxDuration: 10m}"))
+    code, out, _ = run(
+        ["plan", str(short), "-t", str(ROOT / "analyses"), "-o", "json", "--rps", "200"], capsys
+    )
+    assert code == 0
+    steps = json.loads(out)["steps"]
     assert any("beyond maxDuration 600s" in w for w in steps[-1]["warnings"])
+    assert not any("beyond maxDuration" in w and "error-rate" in w for w in steps[0]["warnings"])
     assert not any("compute_" in w for s in steps for w in s["warnings"])
 
 
@@ -135,7 +143,13 @@ def test_roles_and_which_metrics_can_gate_at_the_traffic(
     assert high["latency/latency-p99"]["recommendedMargin"] is None
 
 
-@pytest.mark.parametrize("example", ["canary.yaml", "blue-green.yaml", "gateway-canary.yaml"])
+# Every ModelRollout shipped in examples/ (the e2e drives each of them to Succeeded).
+EXAMPLES = sorted(
+    p.name for p in (ROOT / "examples").glob("*.yaml") if "kind: ModelRollout" in p.read_text()
+)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
 def test_the_shipped_examples_lint_and_plan_without_an_unreachable_weight(
     example: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

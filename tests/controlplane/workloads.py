@@ -108,7 +108,7 @@ def build_model(
 
 
 def service(name: str, namespace: str, selector: dict[str, str]) -> dict[str, Any]:
-    """A Service ``name`` selecting ``selector`` on port 8080."""
+    """A Service ``name`` on port 8080 (named ``http``) selecting ``selector``."""
     return {
         "apiVersion": "v1",
         "kind": "Service",

@@ -28,7 +28,7 @@ from mlrollout.local.model import SyntheticTask
 from .load import LoadRun, LoadSpec
 from .routing import ClusterView, Routing, Topology, compute_routing
 
-__all__ = ["DataPlane", "WeightSample"]
+__all__ = ["DataPlane", "RoutedPlane", "WeightSample"]
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _WATCH_POLL_S = 0.25
@@ -46,12 +46,12 @@ class WeightSample:
     ready: Mapping[str, int]
 
 
-class DataPlane:
-    """Routing weights per environment, kept current from the test API server's objects."""
+class RoutedPlane:
+    """Routing weights per environment, kept current from some view of the cluster's objects
+    (``_view``); subclasses follow a particular API server (``_follow``, in a thread)."""
 
     def __init__(
         self,
-        server: KubeApiServer,
         *,
         namespace: str,
         service: str,
@@ -71,16 +71,24 @@ class DataPlane:
             backend_services=dict(backend_services or {e: f"{service}-{e}" for e in backends}),
             http_route=http_route,
         )
-        self._store = server.store
         self._lock = threading.Lock()
         self._series: list[WeightSample] = []
-        self._routing = self._refresh()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="e2e-dataplane", daemon=True)
+        self._routing = self._refresh()
+
+    def _view(self) -> ClusterView:
+        raise NotImplementedError
+
+    def _follow(self) -> None:
+        raise NotImplementedError
+
+    def _wake(self) -> None:
+        """Wake the following thread so that it sees ``_stopping`` (default: it polls)."""
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> DataPlane:
+    def start(self) -> RoutedPlane:
         """Follow the server's changes in a background thread."""
         self._thread.start()
         return self
@@ -88,11 +96,11 @@ class DataPlane:
     def stop(self) -> None:
         """Stop following (wakes within the watch poll interval)."""
         self._stopping.set()
-        self._store.poke()
+        self._wake()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> DataPlane:
+    def __enter__(self) -> RoutedPlane:
         return self.start()
 
     def __exit__(
@@ -166,6 +174,58 @@ class DataPlane:
         )
         return LoadRun(spec, routing=lambda: self.routing, backends=self.backends).start()
 
+    def _refresh(self) -> Routing:
+        routing = compute_routing(self._view(), self.topology)
+        sample = WeightSample(
+            time=time.monotonic(),
+            source=routing.source,
+            weights=routing.weights(),
+            ready=dict(routing.ready),
+        )
+        with self._lock:
+            self._routing = routing
+            last = self._series[-1] if self._series else None
+            if last is None or (last.source, last.weights, last.ready) != (
+                sample.source,
+                sample.weights,
+                sample.ready,
+            ):
+                self._series.append(sample)
+        return routing
+
+
+class DataPlane(RoutedPlane):
+    """The routing kept current from the strict test API server's change feed."""
+
+    def __init__(
+        self,
+        server: KubeApiServer,
+        *,
+        namespace: str,
+        service: str,
+        backends: Mapping[str, str],
+        http_route: str | None = None,
+        deployments: Mapping[str, str] | None = None,
+        backend_services: Mapping[str, str] | None = None,
+    ) -> None:
+        self._store = server.store
+        super().__init__(
+            namespace=namespace,
+            service=service,
+            backends=backends,
+            http_route=http_route,
+            deployments=deployments,
+            backend_services=backend_services,
+        )
+
+    def start(self) -> DataPlane:
+        """Follow the server's changes in a background thread."""
+        super().start()
+        return self
+
+    def _wake(self) -> None:
+        self._store.poke()
+
     # -- following the server ----------------------------------------------------------
 
     def _follow(self) -> None:
@@ -203,22 +263,3 @@ class DataPlane:
             pods=self._store.list_objects(_KINDS["Pod"], namespace)[0],
             route=route,
         )
-
-    def _refresh(self) -> Routing:
-        routing = compute_routing(self._view(), self.topology)
-        sample = WeightSample(
-            time=time.monotonic(),
-            source=routing.source,
-            weights=routing.weights(),
-            ready=dict(routing.ready),
-        )
-        with self._lock:
-            self._routing = routing
-            last = self._series[-1] if self._series else None
-            if last is None or (last.source, last.weights, last.ready) != (
-                sample.source,
-                sample.weights,
-                sample.ready,
-            ):
-                self._series.append(sample)
-        return routing

@@ -13,8 +13,9 @@ server and keeps the current ``Routing``) and ``load`` (which sends requests by 
   failed request ("no endpoints"), as a real gateway answers 503/500: weight is not moved.
 - else the model Service's selector, as kube-proxy would: each environment whose pod
   template labels the selector matches takes a share proportional to its *ready* pods
-  (owned by its Deployment, Ready=True, labels selected), so an environment with no ready
-  pod never gets a request. No ready pod at all: every request fails ("no endpoints").
+  (owned by its Deployment, directly or through its ReplicaSet; Ready=True; labels selected),
+  so an environment with no ready pod never gets a request. No ready pod at all: every
+  request fails ("no endpoints").
 
 Weights are percent per environment over the backends of the rule a plain ``POST
 /predict`` takes; they sum to 100, or to 0 when no request can be served.
@@ -240,9 +241,18 @@ def _is_ready(pod: Mapping[str, Any]) -> bool:
 
 
 def _owner(pod: Mapping[str, Any]) -> str | None:
-    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
-    owners = [r.get("name") for r in refs if r.get("kind") == "Deployment" and r.get("controller")]
-    return str(owners[0]) if owners else None
+    """The Deployment a pod belongs to: its controller when that is the Deployment (the test
+    API server), or its ReplicaSet ``<deployment>-<pod-template-hash>`` (a real cluster)."""
+    meta = pod.get("metadata") or {}
+    refs = [r for r in meta.get("ownerReferences") or [] if r.get("controller")]
+    for ref in refs:
+        if ref.get("kind") == "Deployment":
+            return str(ref.get("name"))
+        suffix = "-" + str((meta.get("labels") or {}).get("pod-template-hash", ""))
+        name = str(ref.get("name", ""))
+        if ref.get("kind") == "ReplicaSet" and len(suffix) > 1 and name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return None
 
 
 def _selected(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:

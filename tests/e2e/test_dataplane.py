@@ -177,6 +177,22 @@ def test_without_the_route_the_service_selector_decides() -> None:
     assert (routing.source, routing.weights()) == ("service", {"blue": 0.0, "green": 100.0})
 
 
+def test_a_pod_of_a_real_cluster_belongs_to_its_deployment_through_its_replicaset() -> None:
+    """On a real cluster a pod's controller is the ReplicaSet ``<deployment>-<hash>``."""
+    view = compose_view(BOTH, ready={"blue": 2, "green": 1}, unready=0)
+    for pod in view.pods:
+        deployment = pod["metadata"]["ownerReferences"][0]["name"]
+        pod["metadata"]["labels"]["pod-template-hash"] = "5d8f7c9b4"
+        pod["metadata"]["ownerReferences"] = [
+            {"kind": "ReplicaSet", "name": f"{deployment}-5d8f7c9b4", "controller": True}
+        ]
+    routing = compute_routing(view, TOPOLOGY)
+    assert routing.ready == {"blue": 2, "green": 1}
+    # A ReplicaSet whose name does not end in the pod's template hash is no Deployment's.
+    view.pods[0]["metadata"]["labels"]["pod-template-hash"] = "other"
+    assert compute_routing(view, TOPOLOGY).ready == {"blue": 1, "green": 1}
+
+
 @given(
     blue=st.integers(0, 6),
     green=st.integers(0, 6),

@@ -14,9 +14,11 @@ for what the real one cannot show on demand, or has not been moved yet:
 
 - the admission webhook tests, ClusterReleasePolicies, cluster templates, undo, reports in
   ConfigMaps and the capacity gate's unit cases: not moved yet;
-- the end-to-end rollouts with the data plane (``tests/e2e/test_rollouts_e2e.py``,
-  ``test_dataplane.py``): the data plane routes by the Service selectors and HTTPRoute
-  weights this server holds;
+- the end-to-end regression rollouts and the data plane's own tests
+  (``tests/e2e/test_rollouts_e2e.py``, ``test_dataplane.py``): not moved yet; they read this
+  server's in-process write history (the canary pulled within a second of the decision) and
+  its change feed. The shipped examples' e2e (``tests/e2e/test_examples_e2e.py``) runs on the
+  real control plane, with ``e2e.clusterplane`` following the real API server;
 - its own tests (``tests/kubeapi/test_*.py``).
 
 Moved to the real control plane: the kube layer's verbs, conflicts, watch, status/spec
