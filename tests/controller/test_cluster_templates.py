@@ -2,7 +2,9 @@
 
 The controller command's analyst factory reads the rollout namespace's AnalysisTemplates
 (over the ClusterAnalysisTemplates) from the strict test API server; the provider is a fake
-with equal error rates, so the errors template promotes every analysis step.
+with equal error rates, so the errors template promotes every analysis step once its error
+rate is a gate (the shipped template makes it a guard, which can only roll back or hold: an
+analysis with no gate is never promoted by the judge, docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
 def _apply_errors_template(kube: KubeClient, namespace: str) -> None:
     template = yaml.safe_load((ROOT / "analyses" / "errors.yaml").read_text())
     template["metadata"]["namespace"] = namespace
+    [metric] = template["spec"]["metrics"]
+    metric["role"] = "gate"  # the documented opt-in; the shipped default is a guard
     kube.create(ANALYSISTEMPLATES, template, namespace)
 
 
