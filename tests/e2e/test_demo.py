@@ -35,6 +35,15 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-c", "from mlrollout.cli.app import main; main()", *args]
 
 
+# Ctrl-C as a terminal delivers it. A process started in the background by a
+# non-interactive shell (as `.ci/pytest-shards` starts pytest) inherits SIGINT ignored, and
+# Python then leaves it ignored; a terminal's foreground job gets KeyboardInterrupt.
+_FOREGROUND_CLI = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from mlrollout.cli.app import main; main()"
+)
+
+
 def _leftovers(marker: Path) -> list[str]:
     """Command lines of live processes that mention ``marker`` (zombies excluded)."""
     found = []
@@ -90,7 +99,7 @@ def test_the_demo_rolls_back_the_bad_release_and_promotes_the_good_one(tmp_path:
 def test_a_signal_stops_the_demo_and_every_model_server(tmp_path: Path, signum: int) -> None:
     state = tmp_path / "state"
     process = subprocess.Popen(
-        _cli("demo", "--state-dir", str(state)),
+        [sys.executable, "-c", _FOREGROUND_CLI, "demo", "--state-dir", str(state)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
