@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -46,7 +47,7 @@ class WeightSample:
     ready: Mapping[str, int]
 
 
-class RoutedPlane:
+class RoutedPlane(ABC):
     """Routing weights per environment, kept current from some view of the cluster's objects
     (``_view``); subclasses follow a particular API server (``_follow``, in a thread)."""
 
@@ -77,13 +78,15 @@ class RoutedPlane:
         self._thread = threading.Thread(target=self._follow, name="e2e-dataplane", daemon=True)
         self._routing = self._refresh()
 
+    @abstractmethod
     def _view(self) -> ClusterView:
-        raise NotImplementedError
+        """The cluster's objects as the followed API server holds them now."""
 
+    @abstractmethod
     def _follow(self) -> None:
-        raise NotImplementedError
+        """Keep the routing current until stopped (runs in the plane's thread)."""
 
-    def _wake(self) -> None:
+    def _wake(self) -> None:  # noqa: B027 (an optional hook: pollers need no wake-up)
         """Wake the following thread so that it sees ``_stopping`` (default: it polls)."""
 
     # -- lifecycle ---------------------------------------------------------------------
