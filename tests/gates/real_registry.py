@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from support.ports import free_port
+
 BINARY = "/usr/bin/docker-registry"
 SERVICE = "mlrollout-test"
 ISSUER = "mlrollout-test-issuer"
@@ -49,14 +51,6 @@ def require_binary() -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{message}; CI must run the registry tests")
     pytest.skip(message)
-
-
-def free_port() -> int:
-    """An ephemeral loopback port (closed again, so a tiny race is possible)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _b64url(data: bytes) -> str:
@@ -148,8 +142,15 @@ class TokenIssuer:
 
 @contextmanager
 def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve ``handler`` on loopback; on exit, wait for every request thread to end.
+
+    Joining matters: a request still running after its test (a stalled proxy answer)
+    would otherwise fail later and print its traceback into another test's stderr.
+    """
+    handler.timeout = handler.timeout or 10  # an idle keep-alive connection ends too
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    server.daemon_threads = False
+    server.block_on_close = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -218,6 +219,12 @@ class FaultProxy:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                try:
+                    self._forward()
+                except (httpx.HTTPError, OSError):
+                    self.close_connection = True  # the client gave up, or the registry did
+
+            def _forward(self) -> None:
                 if proxy.mode == "reset":
                     self.connection.setsockopt(
                         socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)

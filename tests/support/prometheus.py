@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from support.ports import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
@@ -39,14 +40,6 @@ def require_prometheus() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{message}; CI must run the prometheus tests")
     pytest.skip(message)
-
-
-def free_port() -> int:
-    """An ephemeral loopback port (closed again, so a tiny race is possible)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _escape_label(value: str) -> str:
