@@ -57,7 +57,6 @@ from controlplane.faults import FaultProxy  # noqa: E402
 from controlplane.fixtures import ControlPlaneSession, TestBed, control_plane_session, open_bed  # noqa: E402
 from controlplane.processes import die_with_parent  # noqa: E402
 from controlplane.promote import (  # noqa: E402
-    LEASE_SECONDS,
     canary_shares,
     create_promote_rollout,
     promote_env,
@@ -70,8 +69,11 @@ from mlrollout.kube.kinds import DEPLOYMENTS, LEASES, NODES  # noqa: E402
 from mlrollout.spec.status import Phase  # noqa: E402
 from support.prometheus import PrometheusServer, start_prometheus  # noqa: E402
 
-# The controller's default Lease (``LeaseSettings``): a standby takes over after 15 s.
+# The default Lease (``LeaseSettings``): a standby takes over after 15 s. ``promote`` runs
+# with it too, not with the tests' 2 s Lease: its fence stops writing a third of the Lease
+# before expiry, and a third of 2 s is shorter than a request can take on a loaded machine.
 CONTROLLER_LEASE = timedelta(seconds=15)
+PROMOTE_LEASE = {"MLROLLOUT_LEASE_SECONDS": str(int(CONTROLLER_LEASE.total_seconds()))}
 # A loaded machine runs the trials slowly: ``promote`` gets the whole trial deadline.
 SLOW = ("--timeout", "10m")
 KINDS = (
@@ -266,14 +268,15 @@ def trial_promote_sigkill(bed: TestBed, outcome: Outcome, point: str, deadline: 
     create_promote_rollout(bed.admin, bed.namespace)
     kubeconfig = bed.controller_kubeconfig()
     crash = f"{point}:{_crash_hit(point)}"
-    killed = run_promote(bed.namespace, promote_env(kubeconfig, MLROLLOUT_CRASH_AT=crash), *SLOW)
+    env = promote_env(kubeconfig, MLROLLOUT_CRASH_AT=crash, **PROMOTE_LEASE)
+    killed = run_promote(bed.namespace, env, *SLOW)
     outcome.detail["killed"] = killed.returncode == -signal.SIGKILL
     if outcome.detail["killed"]:
         outcome.detail["killed_in"] = _where(bed)
     outcome.detail["first_exit"] = killed.returncode
-    _promote_until_terminal(bed, promote_env(kubeconfig), outcome, deadline)
+    _promote_until_terminal(bed, promote_env(kubeconfig, **PROMOTE_LEASE), outcome, deadline)
     _check_promoted(bed, outcome)
-    _check_invariants(bed, outcome, lease=timedelta(seconds=LEASE_SECONDS), by_agent=False)
+    _check_invariants(bed, outcome, lease=CONTROLLER_LEASE, by_agent=False)
 
 
 def trial_controller_sigkill(bed: TestBed, outcome: Outcome, point: str, deadline: float) -> None:
@@ -382,7 +385,9 @@ def trial_prometheus(bed: TestBed, outcome: Outcome, deadline: float) -> None:
     thread = threading.Thread(target=bounce, daemon=True)
     thread.start()
     try:
-        env = promote_env(bed.controller_kubeconfig(), MLROLLOUT_PROMETHEUS_URL=server.url)
+        env = promote_env(
+            bed.controller_kubeconfig(), MLROLLOUT_PROMETHEUS_URL=server.url, **PROMOTE_LEASE
+        )
         _promote_until_terminal(bed, env, outcome, deadline)
         thread.join(30)
     finally:
@@ -395,7 +400,7 @@ def trial_prometheus(bed: TestBed, outcome: Outcome, deadline: float) -> None:
     outcome.detail["shares"] = shares
     if shares[-1] != 0:
         outcome.violations.append(f"ground truth: candidate keeps {shares[-1]} % of replicas")
-    _check_invariants(bed, outcome, lease=timedelta(seconds=LEASE_SECONDS), by_agent=False)
+    _check_invariants(bed, outcome, lease=CONTROLLER_LEASE, by_agent=False)
 
 
 def _restart_prometheus(directory: Path, port: str) -> PrometheusServer:
