@@ -5,12 +5,13 @@
 # while the Go builds are still running, and `test-go` once they are done.
 # `make fast` runs only the tests that start no server, with the small hypothesis profile.
 # Every pytest run here is two processes (.ci/pytest-shards: whole test files dealt to one
-# per core of the CI machine).
+# per core of the CI machine, balanced by tests/support/durations.json; `make durations`
+# runs the whole suite and records each file's time there).
 PYTEST_FLAGS ?=
 GO_MARKERS := cosign or controlplane
 SERVER_MARKERS := prometheus or registry or cosign or browser or e2e or r or slow or controlplane
 
-.PHONY: check static test test-portable test-go fast
+.PHONY: check static test test-portable test-go fast durations
 
 check: static test
 
@@ -30,3 +31,6 @@ test-go:
 
 fast:
 	bash .ci/pytest-shards 2 --hypothesis-profile=fast -m "not ($(SERVER_MARKERS))" $(PYTEST_FLAGS)
+
+durations:
+	bash .ci/pytest-shards 2 --record-durations=tests/support/durations.json $(PYTEST_FLAGS)

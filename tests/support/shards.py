@@ -1,16 +1,34 @@
 """``--shard=K/N``: run the K-th of N disjoint parts of the collected tests.
 
 Loaded by ``tests/conftest.py``; ``.ci/pytest-shards`` starts N pytest processes with
-``--shard=1/N`` .. ``--shard=N/N`` so ``make fast`` uses both cores of the CI machine. Whole
-test files go to one shard (their module fixtures are built once), dealt round-robin in path
-order; the union of the shards is exactly the unsharded run.
+``--shard=1/N`` .. ``--shard=N/N`` so every ``make`` test target uses both cores of the CI
+machine. Whole test files go to one shard (their module fixtures are built once). Files are
+dealt by their recorded run time (``durations.json`` beside this module), longest first,
+each to the shard with the least time so far; a file not recorded counts
+``UNRECORDED_SECONDS_PER_TEST`` per test. The union of the shards is exactly the unsharded
+run. ``--record-durations=FILE`` writes the run time of every file that ran (setup, call and
+teardown of its tests), merged into FILE's existing entries; refresh the shipped file with
+``make durations``.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
 import pytest
 
-__all__ = ["pytest_addoption", "pytest_collection_modifyitems"]
+__all__ = [
+    "deal",
+    "pytest_addoption",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+]
+
+DURATIONS = Path(__file__).with_name("durations.json")
+UNRECORDED_SECONDS_PER_TEST = 0.5
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -18,7 +36,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--shard",
         default=None,
         metavar="K/N",
-        help="run only the K-th of N parts of the tests (whole files, dealt round-robin)",
+        help="run only the K-th of N parts of the tests (whole files, dealt by run time)",
+    )
+    parser.addoption(
+        "--record-durations",
+        default=None,
+        metavar="FILE",
+        help="write each test file's run time to FILE (JSON; merged with its entries)",
     )
 
 
@@ -29,16 +53,74 @@ def _parse(text: str) -> tuple[int, int]:
     return int(index), int(count)
 
 
+def deal(weights: dict[str, float], count: int) -> list[set[str]]:
+    """Split files into ``count`` parts of near-equal total weight (longest first, each to
+    the lightest part); ties by path, so every shard process computes the same split."""
+    parts: list[set[str]] = [set() for _ in range(count)]
+    loads = [0.0] * count
+    for path in sorted(weights, key=lambda p: (-weights[p], p)):
+        lightest = min(range(count), key=lambda k: (loads[k], k))
+        parts[lightest].add(path)
+        loads[lightest] += weights[path]
+    return parts
+
+
+def _file(item: pytest.Item) -> str:
+    return item.nodeid.split("::")[0]
+
+
+def _recorded() -> dict[str, float]:
+    try:
+        data = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
 @pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselection: deal only what will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     text = config.getoption("--shard")
     if text is None:
         return
     index, count = _parse(text)
-    files = sorted({item.nodeid.split("::")[0] for item in items})
-    mine = {path for n, path in enumerate(files) if n % count == index - 1}
-    keep = [item for item in items if item.nodeid.split("::")[0] in mine]
-    dropped = [item for item in items if item.nodeid.split("::")[0] not in mine]
+    tests = Counter(_file(item) for item in items)
+    recorded = _recorded()
+    weights = {
+        path: recorded.get(path, n * UNRECORDED_SECONDS_PER_TEST) for path, n in tests.items()
+    }
+    mine = deal(weights, count)[index - 1]
+    keep = [item for item in items if _file(item) in mine]
+    dropped = [item for item in items if _file(item) not in mine]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep
+
+
+class _Recorder:
+    """Sums each file's setup, call and teardown times; writes them at the end."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.seconds[report.nodeid.split("::")[0]] += report.duration
+
+    def pytest_sessionfinish(self) -> None:
+        self.target.touch()
+        with self.target.open("r+") as file:  # shards finishing together merge in turn
+            fcntl.flock(file, fcntl.LOCK_EX)
+            try:
+                merged = json.loads(file.read() or "{}")
+            except ValueError:
+                merged = {}
+            merged.update({path: round(s, 1) for path, s in self.seconds.items()})
+            file.seek(0)
+            file.truncate()
+            file.write(json.dumps(dict(sorted(merged.items())), indent=1) + "\n")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    target = config.getoption("--record-durations")
+    if target:
+        config.pluginmanager.register(_Recorder(Path(target)), "mlrollout-durations")
