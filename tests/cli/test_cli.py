@@ -172,3 +172,22 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "No such option" in err
     code, _, err = run(["manifests", "crd", "--output", "xml"], capsys)
     assert (code, err.strip()) == (2, "mlrollout: --output: must be yaml or json, got 'xml'")
+
+
+def test_lint_and_plan_warn_when_no_metric_can_promote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (ROOT / "examples" / "canary.yaml").read_text()
+    shipped = "      - name: latency\n      - name: errors\n"
+    assert shipped in text
+    (tmp_path / "r.yaml").write_text(text.replace(shipped, "      - name: errors\n"))
+    code, out, _ = run(["lint", "-t", str(ROOT / "analyses"), str(tmp_path / "r.yaml")], capsys)
+    assert code == 0
+    assert "warning: spec.analysis.templates: no metric is a gate" in out
+    code, out, _ = run(["lint", "-t", str(ROOT / "analyses"), str(ROOT / "examples" / "canary.yaml")], capsys)
+    assert "no metric is a gate" not in out
+    argv = ["plan", str(tmp_path / "r.yaml"), "-t", str(ROOT / "analyses"), "--rps", "200"]
+    code, out, _ = run([*argv, "-o", "json"], capsys)
+    assert code == 0
+    steps = json.loads(out)["steps"]
+    assert all(any("no metric is a gate" in w for w in s["warnings"]) for s in steps)

@@ -208,6 +208,12 @@ def _plan_metric(
     )
 
 
+NO_GATE_WARNING = (
+    "no metric is a gate (role: gate): the analysis can roll back but never promotes; "
+    "it ends at maxDuration by onInconclusive"
+)
+
+
 def compute_plan(
     specs: Sequence[JudgedMetric], config: SequentialConfig, profile: TrafficProfile
 ) -> Plan:
@@ -222,6 +228,8 @@ def compute_plan(
         alpha_k = config.alpha if spec.dry_run else alpha_k
         plans.append(_plan_metric(spec, profile, alpha_k=alpha_k, config=config))
     warnings = [w for plan in plans for w in plan.warnings]
+    if specs and not any(s.gated and not s.dry_run for s in specs):
+        warnings.append(NO_GATE_WARNING)
     if profile.canary_pods < 3:
         warnings.append(
             f"only {profile.canary_pods} canary pod(s): a persistent pod difference "

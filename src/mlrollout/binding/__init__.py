@@ -22,6 +22,7 @@ from mlrollout.binding.metrics import (
     bind_arguments,
     bind_metrics,
     compute_judged_metric,
+    has_gate,
 )
 from mlrollout.binding.steps import check_rollout, compute_soak, compute_step_limits
 from mlrollout.lazy import lazy_exports
@@ -51,5 +52,6 @@ __all__ = [
     "compute_step_limits",
     "compute_window",
     "fold_sample_ratio",
+    "has_gate",
     "judge_carries_evidence",
 ]

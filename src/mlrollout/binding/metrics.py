@@ -18,7 +18,13 @@ from mlrollout.model.analysis import MetricRole
 from mlrollout.spec import AnalysisTemplate, ModelRollout
 from mlrollout.spec.template import DEFAULT_HOLD_WINDOWS, MetricSpec
 
-__all__ = ["BoundMetric", "bind_arguments", "bind_metrics", "compute_judged_metric"]
+__all__ = [
+    "BoundMetric",
+    "bind_arguments",
+    "bind_metrics",
+    "compute_judged_metric",
+    "has_gate",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,12 @@ class BoundMetric:
         """The rollback margin when it is relative (rates, latency); 0 otherwise."""
         margin = self.metric.effective_margin()
         return margin[1] if margin is not None and margin[0] == "relative" else 0.0
+
+
+def has_gate(bound: Sequence[BoundMetric]) -> bool:
+    """Whether any deciding metric gates promotion: with none, the sequential judge can roll
+    back but never promote."""
+    return any(not b.dry_run and b.metric.effective_role() is MetricRole.GATE for b in bound)
 
 
 def _defaults(template: AnalysisTemplate) -> dict[str, str]:

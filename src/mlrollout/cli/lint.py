@@ -12,13 +12,14 @@ from typing import Any
 
 import typer
 
-from mlrollout.binding import check_rollout
+from mlrollout.binding import bind_metrics, check_rollout, has_gate
 from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.templates import default_template_dirs
 from mlrollout.errors import ExitCode, SpecError
 from mlrollout.model.analysis import InconclusivePolicy
 from mlrollout.spec import AnalysisTemplate, LoadResult, ModelRollout, check_references, load_paths
 from mlrollout.spec.loader import Document
+from mlrollout.spec.policy import JudgeKind
 
 __all__ = ["lint_paths", "register", "template_files"]
 
@@ -35,8 +36,11 @@ def template_files(directories: list[Path]) -> list[Path]:
     return files
 
 
-def lint_paths(paths: list[Path], template_dirs: list[Path]) -> tuple[LoadResult, list[SpecError]]:
-    """Load ``paths`` and the template directories; return the result and reference errors."""
+def lint_paths(
+    paths: list[Path], template_dirs: list[Path]
+) -> tuple[LoadResult, list[SpecError], dict[str, AnalysisTemplate]]:
+    """Load ``paths`` and the template directories; return the result, the reference errors
+    and every template found."""
     result = load_paths(paths)
     given = {p.resolve() for p in paths}
     extra = [p for p in template_files(template_dirs) if p.resolve() not in given]
@@ -53,7 +57,7 @@ def lint_paths(paths: list[Path], template_dirs: list[Path]) -> tuple[LoadResult
             references.append(
                 SpecError(exc.reason, source=doc.source, document=doc.index, path=exc.path)
             )
-    return result, references
+    return result, references, templates
 
 
 def _describe(doc: Document) -> str:
@@ -64,7 +68,7 @@ def _describe(doc: Document) -> str:
     return f"AnalysisTemplate {resource.name} ({len(resource.spec.metrics)} metrics)"
 
 
-def _warnings(doc: Document, *, replicas: int) -> list[str]:
+def _warnings(doc: Document, *, replicas: int, templates: dict[str, AnalysisTemplate]) -> list[str]:
     from mlrollout.traffic.reachable import compute_unreachable_weights
 
     resource = doc.resource
@@ -90,6 +94,15 @@ def _warnings(doc: Document, *, replicas: int) -> list[str]:
             for i, ref in enumerate(analysis.templates)
             if ref.dry_run
         ]
+        try:
+            bound = bind_metrics(resource, templates)
+        except SpecError:
+            bound = []  # a missing template is reported as an error already
+        if analysis.judge is JudgeKind.SEQUENTIAL and bound and not has_gate(bound):
+            out.append(
+                "spec.analysis.templates: no metric is a gate (role: gate); the analysis can "
+                "roll back but never promotes, and ends at maxDuration by onInconclusive"
+            )
     return out
 
 
@@ -130,21 +143,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate rollouts and analysis templates; exit 0 when clean, 2 otherwise."""
         dirs = default_template_dirs(templates)
-        result, references = lint_paths(files, dirs)
+        result, references, library = lint_paths(files, dirs)
         if policy:
             from mlrollout.cli.policy_lint import load_policy_files, policy_refusals
 
             references += policy_refusals(result, load_policy_files(list(policy)))
         errors = [*result.errors, *references]
         if output.machine:
-            print_document(_json_report(files, result, errors, replicas=replicas), output)
+            report = _json_report(files, result, errors, replicas=replicas, templates=library)
+            print_document(report, output)
         else:
             failed = {(e.source, e.document) for e in references}
             for doc in result.documents:
                 if (doc.source, doc.index) in failed:
                     continue
                 typer.echo(f"{_location(doc)}: ok: {_describe(doc)}")
-                for warning in _warnings(doc, replicas=replicas):
+                for warning in _warnings(doc, replicas=replicas, templates=library):
                     typer.echo(f"{_location(doc)}: warning: {warning}")
             for error in errors:
                 typer.echo(str(error), err=True)
@@ -153,7 +167,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _json_report(
-    files: list[Path], result: LoadResult, errors: list[SpecError], *, replicas: int
+    files: list[Path],
+    result: LoadResult,
+    errors: list[SpecError],
+    *,
+    replicas: int,
+    templates: dict[str, AnalysisTemplate],
 ) -> dict[str, Any]:
     return {
         "ok": not errors,
@@ -164,7 +183,7 @@ def _json_report(
                 "document": d.index,
                 "kind": d.resource.kind,
                 "name": d.resource.metadata.name,
-                "warnings": _warnings(d, replicas=replicas),
+                "warnings": _warnings(d, replicas=replicas, templates=templates),
             }
             for d in result.documents
         ],
