@@ -283,3 +283,23 @@ def test_the_traffic_split_is_checked_for_sample_ratio_mismatch(
     )
     found = [f for f in report.findings if f.kind is FindingKind.SAMPLE_RATIO_MISMATCH]
     assert bool(found) is mismatch
+
+
+def test_between_windows_the_reason_is_the_last_look_not_the_first_window() -> None:
+    state, clock = _rollout(), FakeClock()
+    analyst = MetricsAnalyst(CountingProvider(ratio=1.0), TEMPLATES, now=clock.now)
+    stored = _stored(state, step=1, started=clock.now())
+    reasons = []
+    for _ in range(12):
+        clock.sleep(5)  # shorter than a window: most passes see no new one
+        look = analyst.look(stored, now_s=clock.t)
+        assert look is not None
+        reasons.append(look.reason)
+        stored = state.write_status(
+            stored, stored.status.model_copy(update={"analysis": look.record})
+        )
+    first_look = next(i for i, r in enumerate(reasons) if r != "waiting for the first window")
+    assert reasons[:first_look] == ["waiting for the first window"] * first_look
+    waiting = [r for r in reasons[first_look:] if "next look when" in r]
+    assert waiting, reasons
+    assert "waiting for the first window" not in reasons[first_look:]

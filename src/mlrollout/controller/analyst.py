@@ -103,10 +103,13 @@ class MetricsAnalyst:
         record = record.model_copy(
             update={"state": judge.to_dict(), "fetched_until": fetched_until, "sample_ratio": split}
         )
-        if look is None:
-            return AnalysisLook(
-                AnalysisDecision.CONTINUE, "waiting for the first window", step, record
+        if look is None:  # no window completed since the last look
+            reason = (
+                "waiting for the first window"
+                if record.look is None
+                else f"{record.look.reason} (next look when the next window completes)"
             )
+            return AnalysisLook(AnalysisDecision.CONTINUE, reason, step, record)
         record = record.model_copy(
             update={"look": compute_look_record(look), "elapsed_seconds": look.elapsed_s}
         )
