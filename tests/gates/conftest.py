@@ -1,4 +1,6 @@
-"""Fixtures shared by the gate tests."""
+"""Fixtures shared by the gate tests: ``kube`` on the strict test API server, used by
+``test_capacity_snapshot.py`` only (not moved yet); ``test_capacity.py`` fetches from the
+real control plane."""
 
 from __future__ import annotations
 
