@@ -2,7 +2,8 @@
 removes a requirement is Refused with reason POLICY naming the policy, and the audit log
 shows nothing deployed (the controller, as its ServiceAccount with the shipped RBAC, wrote
 only the rollout's status, Events and report); outside the selected namespaces, and when
-it complies, the rollout proceeds. Each test's policy selects its own namespace only."""
+it complies, the rollout proceeds. Each test's policy selects its own namespace only
+(``controlplane.policies``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import kubernetes
 import pytest
 
 from controlplane.fixtures import TestBed
+from controlplane.policies import (
+    GOVERNED,
+    ReleasePolicies,
+    label,
+    own_policy,
+    release_policies,
+)
 from controlplane.rollouts import check_audit, run_rollout
 from controlplane.workloads import build_model
 from mlrollout.errors import InvalidObjectError
@@ -25,7 +32,6 @@ from support.cluster import SignedRegistry, create_rollout
 pytestmark = pytest.mark.controlplane
 
 PEM_HEADER = "-----BEGIN PUBLIC KEY-----"
-GOVERNED = {"mlrollout.io/governed": "true"}
 # What a refusal may write: the rollout's status, Events and its report record (a
 # ConfigMap the rollout owns).
 REFUSAL_WRITES = {("modelrollouts", "status"), ("events", ""), ("configmaps", "")}
@@ -38,43 +44,14 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
 
 
 @pytest.fixture
-def policies(cp: TestBed) -> Iterator[list[str]]:
-    """Names of the ClusterReleasePolicies the test made (cluster-scoped: deleted after)."""
-    made: list[str] = []
-    yield made
-    custom = kubernetes.client.CustomObjectsApi(cp.api)
-    for name in made:
-        custom.delete_cluster_custom_object(
-            "mlrollout.io", "v1alpha1", "clusterreleasepolicies", name
-        )
-
-
-def _policy(cp: TestBed, **spec: Any) -> dict[str, Any]:
-    """Policy ``production-<namespace>`` governing the test's namespace when it is labelled
-    governed (no other test's namespace)."""
-    selector = {**GOVERNED, "kubernetes.io/metadata.name": cp.namespace}
-    return {
-        "apiVersion": "mlrollout.io/v1alpha1",
-        "kind": "ClusterReleasePolicy",
-        "metadata": {"name": f"production-{cp.namespace}"},
-        "spec": {
-            "namespaceSelector": {"matchLabels": selector},
-            "signature": {"publicKeys": [{"secret": "cosign-pub"}]},
-            **spec,
-        },
-    }
-
-
-def _create_policy(cp: TestBed, policies: list[str], body: dict[str, Any]) -> None:
-    cp.admin.create(CLUSTERRELEASEPOLICIES, body)
-    policies.append(body["metadata"]["name"])
+def policies(cp: TestBed) -> Iterator[ReleasePolicies]:
+    """The test's ClusterReleasePolicies (cluster-scoped: deleted after)."""
+    with release_policies(cp.api) as made:
+        yield made
 
 
 def _label(cp: TestBed, labels: dict[str, str]) -> None:
-    if labels:
-        kubernetes.client.CoreV1Api(cp.api).patch_namespace(
-            cp.namespace, {"metadata": {"labels": labels}}
-        )
+    label(cp, cp.namespace, labels)
 
 
 def _drive(cp: TestBed, registry: SignedRegistry) -> StoredRollout:
@@ -111,11 +88,11 @@ def test_governed_rollout_removing_a_requirement_is_refused_and_nothing_deployed
     gates: dict[str, Any] | str,
     message: str,
     cp: TestBed,
-    policies: list[str],
+    policies: ReleasePolicies,
     registry: SignedRegistry,
 ) -> None:
     _label(cp, GOVERNED)
-    _create_policy(cp, policies, _policy(cp))
+    policies.create(own_policy(cp))
     if gates == "inline":
         gates = {"signature": {"publicKeys": [{"pem": registry.signer.public_pem.decode()}]}}
     build_model(cp.admin, cp.namespace)
@@ -140,11 +117,11 @@ def test_compliant_or_ungoverned_rollout_is_promoted(
     labels: dict[str, str],
     gates: dict[str, Any] | None,
     cp: TestBed,
-    policies: list[str],
+    policies: ReleasePolicies,
     registry: SignedRegistry,
 ) -> None:
     _label(cp, labels)
-    _create_policy(cp, policies, _policy(cp))
+    policies.create(own_policy(cp))
     build_model(cp.admin, cp.namespace)
     create_rollout(
         cp.admin,
@@ -160,17 +137,17 @@ def test_compliant_or_ungoverned_rollout_is_promoted(
 
 
 def test_invalid_policy_in_the_cluster_refuses_rather_than_being_skipped(
-    cp: TestBed, policies: list[str], registry: SignedRegistry
+    cp: TestBed, policies: ReleasePolicies, registry: SignedRegistry
 ) -> None:
     with pytest.raises(InvalidObjectError):
-        cp.admin.create(CLUSTERRELEASEPOLICIES, {**_policy(cp), "spec": {"podSecurity": "none"}})
+        cp.admin.create(CLUSTERRELEASEPOLICIES, {**own_policy(cp), "spec": {"podSecurity": "none"}})
     # Accepted by the CRD's schema, refused by mlrollout's model (a key that is not one):
     # mlrollout fails closed rather than skipping the policy.
-    broken = _policy(cp)
+    broken = own_policy(cp)
     broken["spec"]["signature"]["publicKeys"] = [{"pem": PEM_HEADER}]
     broken["spec"]["signature"]["allowInlineKeys"] = False
     _label(cp, GOVERNED)
-    _create_policy(cp, policies, broken)
+    policies.create(broken)
     build_model(cp.admin, cp.namespace)
     create_rollout(cp.admin, registry.image, namespace=cp.namespace)
     since = len(cp.audit.writes(namespace=cp.namespace))
@@ -227,10 +204,10 @@ def test_signed_model_is_refused_without_a_verifying_init_container(
 
 
 def test_signed_model_settings_reach_the_verifying_init_container(
-    cp: TestBed, policies: list[str], registry: SignedRegistry
+    cp: TestBed, policies: ReleasePolicies, registry: SignedRegistry
 ) -> None:
     _label(cp, GOVERNED)
-    _create_policy(cp, policies, _policy(cp, requireModelSignature=True))
+    policies.create(own_policy(cp, requireModelSignature=True))
     build_model(cp.admin, cp.namespace)
     green = cp.admin.get(DEPLOYMENTS, "fraud-scorer-green", cp.namespace)
     green["spec"]["template"]["spec"]["initContainers"] = [VERIFIER]
@@ -252,10 +229,10 @@ def test_signed_model_settings_reach_the_verifying_init_container(
 
 
 def test_policy_requiring_signed_models_refuses_an_unsigned_one(
-    cp: TestBed, policies: list[str], registry: SignedRegistry
+    cp: TestBed, policies: ReleasePolicies, registry: SignedRegistry
 ) -> None:
     _label(cp, GOVERNED)
-    _create_policy(cp, policies, _policy(cp, requireModelSignature=True))
+    policies.create(own_policy(cp, requireModelSignature=True))
     build_model(cp.admin, cp.namespace)
     create_rollout(cp.admin, registry.image, namespace=cp.namespace)
     since = len(cp.audit.writes(namespace=cp.namespace))
