@@ -226,12 +226,23 @@ def test_init_containers_count_at_their_peak() -> None:
 # -- against the real control plane ---------------------------------------------------
 
 
-def _placed_pod(name: str, on: str) -> dict[str, Any]:
-    """A restricted-profile pod asking for one GPU, bound to node ``on``."""
+def placed_pod(name: str, on: str, gpus: int = 1) -> dict[str, Any]:
+    """A restricted-profile pod asking for ``gpus`` GPUs, bound to node ``on``."""
     spec = copy.deepcopy(template("blue", OLD)["spec"])
     del spec["nodeSelector"]
     spec["nodeName"] = on
+    resources = spec["containers"][0]["resources"]
+    for amounts in resources.values():
+        amounts[GPU] = str(gpus)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def pool_spec(pool: str, gpus: int = 1) -> dict[str, Any]:
+    """A model pod spec asking for ``gpus`` GPUs on the kwok nodes of ``pool``."""
+    return {
+        "nodeSelector": {POOL_LABEL: pool},
+        "containers": [{"name": "model", "resources": {"limits": {GPU: gpus}}}],
+    }
 
 
 @pytest.mark.controlplane
@@ -240,13 +251,10 @@ def test_fetch_reads_nodes_and_pods_of_every_namespace(cp: TestBed, tmp_path: Pa
     node_a, node_b = f"{pool}-gpu-a", f"{pool}-gpu-b"
     cp.admin.create(NODES, gpu_node(node_a, pool=pool, gpus=4))
     cp.admin.create(NODES, gpu_node(node_b, pool=pool, gpus=2))
-    spec = {
-        "nodeSelector": {POOL_LABEL: pool},
-        "containers": [{"name": "model", "resources": {"limits": {GPU: 1}}}],
-    }
+    spec = pool_spec(pool)
     with open_bed(cp.session, f"{pool}-other", tmp_path / "other") as other:
         for name, namespace in (("p1", cp.namespace), ("p2", other.namespace)):
-            cp.admin.create(PODS, _placed_pod(name, node_a), namespace)
+            cp.admin.create(PODS, placed_pod(name, node_a), namespace)
         wait_until(
             lambda: all(
                 cp.admin.get(PODS, name, namespace)["status"].get("phase") == "Running"
