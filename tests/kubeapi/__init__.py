@@ -10,7 +10,9 @@ server-side apply, finalizers and graceful deletion, ReplicaSets, a real data pl
 
 Since the real control plane (``tests/controlplane``, marker ``controlplane``) runs in the
 tests, with a fault proxy in front of it (``controlplane.faults``), this server is kept only
-for what the real one cannot show on demand, or has not been moved yet:
+for what the real one cannot show on demand, or has not been moved yet. Outside
+``tests/kubeapi`` and ``tests/e2e`` nothing uses it any more (``support.kube_fixtures`` and
+the test-server branch of ``tests/kube/conftest.py`` remain for ``tests/e2e``):
 
 - the end-to-end regression rollouts and the data plane's own tests
   (``tests/e2e/test_rollouts_e2e.py``, ``test_dataplane.py``, with
@@ -19,13 +21,6 @@ for what the real one cannot show on demand, or has not been moved yet:
   record: the audit log keeps ConfigMaps as metadata only) and its change feed; being moved
   separately. The shipped examples' e2e (``tests/e2e/test_examples_e2e.py``) runs on the
   real control plane, with ``e2e.clusterplane`` following the real API server;
-- not moved yet, through the ``kube`` fixture of ``support.kube_fixtures`` /
-  ``tests/gates/conftest.py`` / ``tests/kube/conftest.py`` (a test that does not ask for
-  ``ns``): the capacity snapshot's list counts (``tests/gates/test_capacity_snapshot.py``),
-  the fenced report and Event writes (``tests/controller/test_fenced_writes.py``), the report
-  ConfigMap's resourceVersion rewrites (``tests/controller/test_report_writes.py``),
-  ``api_wait_seconds`` (``tests/kube/test_api_wait.py``) and ``KubeClient.fenced``
-  (``tests/kube/test_fenced_client.py``);
 - its own tests (``tests/kubeapi/test_*.py``).
 
 Moved to the real control plane: the kube layer's verbs, conflicts, watch, status/spec
@@ -47,7 +42,11 @@ cluster, undo and history, the nearest reachable weight (``tests/controller``); 
 records in ConfigMaps (``tests/report/test_cluster_reports.py``); the capacity gate's fetch
 (``tests/gates/test_capacity.py``, its unit cases need no server); every example manifest
 dry-run applied by kubectl with strict field validation (``tests/deploy/test_manifests.py``);
-the admission server's policy source and the ``mlrollout admission`` process
+the capacity snapshot's list counts (``tests/gates/test_capacity_snapshot.py``), the fenced
+report and Event writes and the report ConfigMap's resourceVersion rewrites
+(``tests/controller/test_fenced_writes.py``, ``test_report_writes.py``), ``api_wait_seconds``
+and ``KubeClient.fenced`` (``tests/kube``); the admission server's policy source and the
+``mlrollout admission`` process
 (``tests/admission/test_server.py``, ``test_cli_admission.py``: reviews posted directly,
 malformed and oversized bodies included; the API server calling the webhook is
 ``tests/controlplane/test_admission.py``).
