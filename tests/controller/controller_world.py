@@ -67,7 +67,7 @@ class World:
     traffic: TrafficSplit = field(
         default_factory=lambda: TrafficSplit(stable_env="blue", canary_env="green", canary_weight=0)
     )
-    intents: dict[Intent, str] = field(default_factory=dict)
+    intents: dict[Intent, datetime] = field(default_factory=dict)
     applied: list[TrafficSplit] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     log: list[tuple[datetime, Action]] = field(default_factory=list)

@@ -76,7 +76,7 @@ def test_inconclusive_pauses_and_resume_continues() -> None:
     world.judge = lambda step, n: "pause" if step == 1 and n == 1 else "promote"
     assert world.run() is Phase.PAUSED
     assert world.canary_share("green") == 5
-    world.intents[Intent.RESUME] = "t1"
+    world.intents[Intent.RESUME] = world.now
     assert world.run() is Phase.SUCCEEDED
 
 
@@ -84,7 +84,7 @@ def test_abort_drives_canary_weight_to_zero() -> None:
     world = canary()
     world.judge = lambda step, n: "continue"
     world.run(until=lambda w: w.canary_share("green") == 5 and w.looks.get(1, 0) >= 2)
-    world.intents[Intent.ABORT] = "t1"
+    world.intents[Intent.ABORT] = world.now
     assert world.run() is Phase.ABORTED
     assert world.canary_share("green") == 0
     assert world.envs["green"].replicas == 0
@@ -94,11 +94,11 @@ def test_retry_after_abort_starts_from_the_first_step() -> None:
     world = canary()
     world.judge = lambda step, n: "continue"
     world.run(until=lambda w: w.looks.get(1, 0) >= 1)
-    world.intents[Intent.ABORT] = "t1"
+    world.intents[Intent.ABORT] = world.now
     world.run()
     world.judge = lambda step, n: "promote"
     world.looks.clear()
-    world.intents[Intent.RETRY] = "t2"
+    world.intents[Intent.RETRY] = world.now
     world.applied.clear()
     assert world.run() is Phase.SUCCEEDED
     assert weights(world) == [5, 25, 50, 100]
@@ -108,7 +108,7 @@ def test_promote_full_skips_the_remaining_steps() -> None:
     world = canary()
     world.judge = lambda step, n: "continue"
     world.run(until=lambda w: w.looks.get(1, 0) >= 1)
-    world.intents[Intent.PROMOTE_FULL] = "t1"
+    world.intents[Intent.PROMOTE_FULL] = world.now
     assert world.run() is Phase.SUCCEEDED
     assert weights(world) == [5, 100]
 
@@ -122,7 +122,7 @@ def test_pause_and_promote_past_an_indefinite_pause() -> None:
     ]
     assert world.run() is Phase.PAUSED
     assert world.canary_share("green") == 10
-    world.intents[Intent.PROMOTE] = "t1"
+    world.intents[Intent.PROMOTE] = world.now
     assert world.run() is Phase.SUCCEEDED
     assert weights(world) == [10, 40, 100]
 
@@ -171,7 +171,7 @@ def test_candidate_never_ready_fails_at_the_progress_deadline() -> None:
 def test_rollback_after_promotion_returns_to_the_warm_environment() -> None:
     world = canary()
     assert world.run() is Phase.SUCCEEDED
-    world.intents[Intent.ROLLBACK] = "t1"
+    world.intents[Intent.ROLLBACK] = world.now
     assert world.run() is Phase.ROLLED_BACK
     assert world.status.active_env == "blue"
     assert world.canary_share("blue") == 100

@@ -59,7 +59,7 @@ def test_invariants_hold_under_any_script(
     aborted_at: int | None = None
     for n in range(120):
         if n in intents:
-            world.intents[intents[n]] = f"t{n}"
+            world.intents[intents[n]] = world.now
             if intents[n] is Intent.ABORT and world.status.phase in {
                 Phase.PROGRESSING,
                 Phase.PAUSED,
@@ -104,7 +104,7 @@ def test_abort_drives_canary_weight_to_zero(example: str, script: list[str], abo
         return
     candidate = world.status.candidate_env
     assert candidate is not None
-    world.intents[Intent.ABORT] = "now"
+    world.intents[Intent.ABORT] = world.now
     world.step()  # the abort is decided and its shift applied in the same pass
     assert world.canary_share(candidate) == 0
     for _ in range(3):

@@ -17,6 +17,7 @@ from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions
 from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.platforms import Platform
 from mlrollout.errors import SpecError
+from mlrollout.model import format_instant
 
 if TYPE_CHECKING:
     from mlrollout.kube.rollouts import StoredRollout
@@ -102,7 +103,7 @@ def render_status(stored: StoredRollout, *, history: int = 5) -> str:
     if status.history:
         lines += ["", "recent decisions:"]
         lines += [
-            f"  {h.time}  {h.phase.value:<12} {h.action:<12} {h.reason}"
+            f"  {format_instant(h.time)}  {h.phase.value:<12} {h.action:<12} {h.reason}"
             for h in status.history[-history:]
         ]
     return "\n".join(lines)

@@ -13,7 +13,6 @@ from mlrollout.core.actions import Shift
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    parse_stamp,
     split_to,
     stamp,
     transition,
@@ -142,7 +141,7 @@ def _pause_step(obs: Observation, status: RolloutStatus, step: Step) -> Decision
     if duration is None:
         reason = f"paused at step {status.current_step} until `mlrollout promote`"
         return pause(obs, status, reason)
-    started = parse_stamp(status.step_started_at) or obs.now
+    started = status.step_started_at or obs.now
     remaining = started + duration - obs.now
     if remaining <= timedelta(0):
         return _advance(obs, status, reason=f"pause of {duration} elapsed")

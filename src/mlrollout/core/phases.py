@@ -8,14 +8,13 @@ chains of early returns.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift, Verify
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    parse_stamp,
     split_to,
     stamp,
     transition,
@@ -284,7 +283,7 @@ def wait_for_candidate(
     obs: Observation,
     status: RolloutStatus,
     *,
-    since: str | None,
+    since: datetime | None,
     late: str,
     waiting: str,
     actions: tuple[Action, ...] = (),
@@ -311,14 +310,14 @@ def hold(status: RolloutStatus, reason: str) -> Decision:
     )
 
 
-def past_deadline(obs: Observation, since: str | None) -> bool:
+def past_deadline(obs: Observation, since: datetime | None) -> bool:
     """Whether the progress deadline has passed since the stored time ``since``."""
-    started = parse_stamp(since) or obs.now
+    started = since or obs.now
     return obs.now - started > obs.rollout.spec.progress_deadline
 
 
 def roll_back_past_deadline(
-    obs: Observation, status: RolloutStatus, *, since: str | None, reason: str
+    obs: Observation, status: RolloutStatus, *, since: datetime | None, reason: str
 ) -> Decision | None:
     """The rollback once the progress deadline has passed since ``since`` (None before):
     ``reason`` says what did not happen, ending in the words before "the progress deadline"."""

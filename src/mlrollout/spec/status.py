@@ -7,13 +7,14 @@ with the resourceVersion it read. The analysis is a typed record (``spec.analysi
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
 from mlrollout.spec.analysis import AnalysisRecord
-from mlrollout.spec.base import SpecModel
+from mlrollout.spec.base import IntentStamp, SpecModel, Timestamp
 
 __all__ = [
     "INTENT_PREFIX",
@@ -46,7 +47,6 @@ def other_env(env: EnvName) -> EnvName:
 
 
 Text = Annotated[str, StringConstraints(max_length=32768)]
-Timestamp = Annotated[str, StringConstraints(max_length=64)]
 
 
 INTENT_PREFIX = "mlrollout.io/intent."
@@ -254,8 +254,8 @@ class RolloutStatus(SpecModel):
     conditions: list[Condition] = Field(default_factory=list, max_length=64)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=256)
     revisions: list[Revision] = Field(default_factory=list, max_length=REVISION_LIMIT_MAX)
-    acknowledged_intents: dict[Annotated[str, StringConstraints(max_length=64)], Timestamp] = Field(
-        default_factory=dict
+    acknowledged_intents: dict[Annotated[str, StringConstraints(max_length=64)], IntentStamp] = (
+        Field(default_factory=dict)
     )
     message: Text = ""
 
@@ -267,7 +267,7 @@ def set_condition(
     status: Literal["True", "False", "Unknown"],
     reason: str,
     message: str,
-    now: str,
+    now: datetime,
     generation: int | None,
 ) -> list[Condition]:
     """Conditions with ``type`` set; ``lastTransitionTime`` moves only when status changes."""
