@@ -23,7 +23,8 @@ def _progressing_at_25(**analysis: object) -> Reconciler:
     raw["spec"]["strategy"]["canary"]["steps"] = [{"setWeight": 25}, {"analyze": {}}]
     raw["spec"]["analysis"].update(analysis)
     router = FakeRouter(available={"blue": 4, "green": 0})
-    edge = Edge(state=MemoryState(raw), environments=FakeEnvironments(router), router=router)
+    state = MemoryState(raw)
+    edge = Edge(state=state, **state.identity, environments=FakeEnvironments(router), router=router)
     rec = Reconciler(
         edge=edge,
         verifier=FakeVerifier(),

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from mlrollout.controller.effects import Edge, apply_decision
-from mlrollout.controller.kubernetes import KubeRolloutState
 from mlrollout.core.actions import Emit
 from mlrollout.core.decision import Decision
 from mlrollout.errors import LeaseLostError
@@ -31,8 +30,8 @@ def test_a_deposed_leader_writes_no_event_no_report_and_no_status(
     monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
     build_cluster(kube)
     create_rollout(kube, SignedRegistry(tmp_path / "secrets").image)
-    state = KubeRolloutState(RolloutStore(kube), namespace="default", name="fraud-scorer")
-    stored = state.read()
+    state = RolloutStore(kube)
+    stored = state.read("default", "fraud-scorer")
     written: list[str] = []
 
     def record(s: StoredRollout, status: RolloutStatus) -> RolloutStatus:
@@ -41,6 +40,8 @@ def test_a_deposed_leader_writes_no_event_no_report_and_no_status(
 
     edge = Edge(
         state=state,
+        namespace="default",
+        name="fraud-scorer",
         environments=None,  # type: ignore[arg-type]  # no workload action in this decision
         router=None,  # type: ignore[arg-type]
         emit=lambda s, event: written.append("event"),
@@ -53,5 +54,6 @@ def test_a_deposed_leader_writes_no_event_no_report_and_no_status(
             apply_decision(edge, stored, decision, now=datetime.now(UTC))
     assert written == []
     assert (
-        state.read().raw["metadata"]["resourceVersion"] == stored.raw["metadata"]["resourceVersion"]
+        state.read("default", "fraud-scorer").raw["metadata"]["resourceVersion"]
+        == stored.raw["metadata"]["resourceVersion"]
     )

@@ -56,7 +56,7 @@ def make(*, webhook: bool = False) -> Reconciler:
         ]
     state = MemoryState(raw)
     router = FakeRouter(available={"blue": 4, "green": 0})
-    edge = Edge(state=state, environments=FakeEnvironments(router), router=router)
+    edge = Edge(state=state, **state.identity, environments=FakeEnvironments(router), router=router)
     return Reconciler(edge=edge, verifier=FakeVerifier(), clock=FakeClock(), analyst=None)
 
 

@@ -32,7 +32,13 @@ def make(script=lambda step, n: "promote", crash=None):  # type: ignore[no-untyp
     envs = FakeEnvironments(router)
     clock = FakeClock()
     analyst = ScriptedAnalyst(script)
-    edge = Edge(state=state, environments=envs, router=router, crash=crash or (lambda point: None))
+    edge = Edge(
+        state=state,
+        **state.identity,
+        environments=envs,
+        router=router,
+        crash=crash or (lambda point: None),
+    )
     return Reconciler(edge=edge, verifier=FakeVerifier(), clock=clock, analyst=analyst)
 
 
@@ -118,7 +124,11 @@ def _crash_and_resume(point: str, hit: int, outcome: str) -> None:
     # A new controller process: same cluster (state, environments, router), fresh memory.
     second = Reconciler(
         edge=Edge(
-            state=first.edge.state, environments=first.edge.environments, router=first.edge.router
+            state=first.edge.state,
+            namespace=first.edge.namespace,
+            name=first.edge.name,
+            environments=first.edge.environments,
+            router=first.edge.router,
         ),
         verifier=FakeVerifier(),
         clock=first.clock,

@@ -45,14 +45,13 @@ from mlrollout.local.regressions import Regressions
 from mlrollout.local.statedir import DriverLock, EnvRecord, StateDir
 from mlrollout.metrics.local import LocalProvider
 from mlrollout.metrics.registry import build_local_providers
-from mlrollout.spec import AnalysisTemplate, RolloutStatus
-from mlrollout.spec.status import EnvName, Intent
+from mlrollout.spec import AnalysisTemplate
+from mlrollout.spec.status import EnvName
 
 __all__ = [
     "REFERENCE_MODEL",
     "LocalEnvironments",
     "LocalPlatform",
-    "LocalRolloutState",
     "reference_release",
 ]
 
@@ -79,27 +78,6 @@ def reference_release(models: Path) -> EnvRecord:
         model_sha256=sha,
         replicas=1,
     )
-
-
-class LocalRolloutState:
-    """The ``RolloutState`` port over one rollout file of the state directory."""
-
-    def __init__(self, state: StateDir, *, namespace: str, name: str) -> None:
-        self.state = state
-        self.namespace = namespace
-        self.name = name
-
-    def read(self) -> StoredRollout:
-        """The rollout as stored."""
-        return self.state.read(self.namespace, self.name)
-
-    def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
-        """Write at the version read (``ConflictError`` when stale)."""
-        return self.state.write_status(stored, status)
-
-    def request(self, intent: Intent) -> None:
-        """Record ``intent`` in the rollout file, as ``mlrollout promote`` does."""
-        self.state.request(self.namespace, self.name, intent)
 
 
 class LocalEnvironments:
@@ -407,7 +385,9 @@ class LocalPlatform:
                 scrape_lag=SCRAPE_LAG,
             )
         edge = Edge(
-            state=LocalRolloutState(self.state, namespace=rollout.namespace, name=rollout.name),
+            state=self.state,
+            namespace=rollout.namespace,
+            name=rollout.name,
             environments=environments,
             router=LocalRouter(self.proxy, environments),
             notify=send_hooks,

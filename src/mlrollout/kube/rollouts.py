@@ -112,7 +112,9 @@ def parse_stored(raw: dict[str, Any]) -> StoredRollout:
 
 
 class RolloutStore:
-    """Reads ModelRollouts and writes their status and intents."""
+    """Reads ModelRollouts and writes their status and intents: the controller's state port
+    (``controller.ports.RolloutState``) on a cluster, as it is. Through a fenced client
+    (``KubeClient.fenced``), every write it sends is fenced."""
 
     def __init__(self, client: KubeClient, *, max_conflicts: int = 5) -> None:
         self.client = client
