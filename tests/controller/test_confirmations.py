@@ -45,7 +45,7 @@ def test_no_traffic_before_confirm_rollout() -> None:
 def test_refused_pre_rollout_gives_up_at_the_progress_deadline() -> None:
     w = world({"pre-rollout"})
     assert w.run() is Phase.FAILED
-    assert not [a for a in w.actions if isinstance(a, Shift) and a.split.canary_weight > 0]
+    assert not [a for a in w.actions if isinstance(a, Shift) and a.split.canary_percent > 0]
 
 
 def test_weight_holds_until_the_increase_is_confirmed() -> None:

@@ -24,7 +24,7 @@ def test_preview_then_switch_then_post_analysis_then_success() -> None:
     assert world.run() is Phase.SUCCEEDED
     assert any(isinstance(a, SetPreview) and a.env == "green" for a in world.actions)
     shifts = [a for a in world.actions if isinstance(a, Shift)]
-    assert [s.split.canary_weight for s in shifts] == [100]
+    assert [s.split.canary_percent for s in shifts] == [100]
     assert world.status.active_env == "green"
     assert world.looks == {0: 1, 1: 1}
     assert world.envs["green"].replicas == 4  # full size before the switch
@@ -34,14 +34,14 @@ def test_pre_promotion_failure_never_moves_production_traffic() -> None:
     world = blue_green({0: "rollback"})
     assert world.run() is Phase.ROLLED_BACK
     assert world.canary_share("blue") == 100
-    assert all(a.split.canary_weight == 0 for a in world.actions if isinstance(a, Shift))
+    assert all(a.split.canary_percent == 0 for a in world.actions if isinstance(a, Shift))
     assert world.envs["green"].replicas == 0
 
 
 def test_post_promotion_failure_switches_back_instantly() -> None:
     world = blue_green({1: "rollback"})
     assert world.run() is Phase.ROLLED_BACK
-    assert [s.canary_weight for s in world.applied] == [100, 0]
+    assert [s.canary_percent for s in world.applied] == [100, 0]
     assert world.canary_share("blue") == 100
     assert world.status.active_env == "blue"
 

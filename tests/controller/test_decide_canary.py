@@ -24,7 +24,9 @@ def canary(**changes: object) -> World:
 
 
 def weights(world: World) -> list[float]:
-    return [s.canary_weight if s.canary_env == "green" else s.stable_weight for s in world.applied]
+    return [
+        s.canary_percent if s.canary_env == "green" else s.stable_percent for s in world.applied
+    ]
 
 
 def test_good_release_is_promoted_step_by_step() -> None:
@@ -48,7 +50,7 @@ def test_failed_analysis_rolls_back_at_once() -> None:
     assert world.run() is Phase.ROLLED_BACK
     assert weights(world) == [5, 25, 0]
     rollback = next(d for d in world.decisions if d.status.phase is Phase.ROLLING_BACK)
-    assert any(isinstance(a, Shift) and a.split.canary_weight == 0 for a in rollback.actions)
+    assert any(isinstance(a, Shift) and a.split.canary_percent == 0 for a in rollback.actions)
     assert world.canary_share("green") == 0
     assert world.envs["green"].replicas == 0
     assert world.status.active_env == "blue"
@@ -164,7 +166,7 @@ def test_candidate_never_ready_fails_at_the_progress_deadline() -> None:
     world = canary(progressDeadline="2m")
     world.ready_after = 10_000
     assert world.run() is Phase.FAILED
-    assert not [a for a in world.actions if isinstance(a, Shift) and a.split.canary_weight > 0]
+    assert not [a for a in world.actions if isinstance(a, Shift) and a.split.canary_percent > 0]
     assert world.envs["green"].replicas == 0
 
 

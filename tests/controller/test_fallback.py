@@ -35,7 +35,7 @@ def _progressing_at_25(**analysis: object) -> Reconciler:
     def at_25(stored: StoredRollout) -> bool:
         applied = stored.status.traffic.applied
         return stored.status.phase is Phase.PROGRESSING and bool(
-            applied and applied.canary_weight == 25
+            applied and applied.canary_percent == 25
         )
 
     drive(rec, timeout=timedelta(hours=1), until=at_25)
@@ -44,7 +44,7 @@ def _progressing_at_25(**analysis: object) -> Reconciler:
 
 def _weight(rec: Reconciler) -> float:
     assert isinstance(rec.edge.router, FakeRouter)
-    return rec.edge.router.weights["green"]
+    return rec.edge.router.weights["green"] / 100
 
 
 def test_below_the_limit_the_rollout_is_held() -> None:

@@ -36,7 +36,7 @@ def _drive(
     edge = Edge(state=state, **state.identity, environments=FakeEnvironments(router), router=router)
     reconciler = Reconciler(edge=edge, verifier=FakeVerifier(), clock=clock, analyst=analyst)
     final = drive(reconciler, timeout=timedelta(hours=3))
-    return final.status.phase, [weights["green"] for weights, _ in router.writes]
+    return final.status.phase, [weights["green"] / 100 for weights, _ in router.writes]
 
 
 KAYENTA = {

@@ -43,13 +43,14 @@ def _traffic(status: RolloutStatus) -> str:
     if applied is None:
         return "unknown"
     text = (
-        f"{applied.stable_env} {applied.stable_weight:g}% / "
-        f"{applied.canary_env} {applied.canary_weight:g}%"
+        f"{applied.stable_env} {applied.stable_percent:g}% / "
+        f"{applied.canary_env} {applied.canary_percent:g}%"
     )
     target, nearest = status.traffic.target, status.traffic.nearest
     if target is not None and nearest is not None:
         text += (
-            f" (step asks {target.canary_weight:g}%; the pods give {nearest.canary_weight:g}%, "
+            f" (step asks {target.canary_percent:g}%; "
+            f"the pods give {nearest.canary_percent:g}%, "
             "which counts as reached)"
         )
     return text

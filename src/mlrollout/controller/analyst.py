@@ -35,6 +35,7 @@ from mlrollout.model.analysis import AnalysisDecision, MetricKind
 from mlrollout.spec import AnalysisTemplate
 from mlrollout.spec.analysis import AnalysisRecord, BaselineRecord, SampleRatioRecord
 from mlrollout.spec.policy import AnalysisPolicy
+from mlrollout.spec.status import TOTAL_BASIS_POINTS
 
 __all__ = ["MetricsAnalyst"]
 
@@ -154,7 +155,7 @@ class MetricsAnalyst:
             namespace=rollout.namespace,
             service=rollout.spec.service,
             args=dict(bound.args),
-            canary_weight=applied.canary_weight / 100 if applied is not None else None,
+            canary_weight=applied.canary_bp / TOTAL_BASIS_POINTS if applied is not None else None,
         )
 
     def _judged(

@@ -349,8 +349,7 @@ class LocalPlatform:
         applied = status.traffic.applied
         weights: Mapping[str, int] = {active: TOTAL_BP}
         if applied is not None and not status.phase.settled:
-            canary = round(applied.canary_weight * 100)
-            weights = {applied.canary_env: canary, applied.stable_env: TOTAL_BP - canary}
+            weights = {applied.canary_env: applied.canary_bp, applied.stable_env: applied.stable_bp}
         try:
             self.proxy.set_weights(weights)
         except ValueError:

@@ -47,9 +47,9 @@ def stamp(now: datetime) -> datetime:
     return to_millis(now)
 
 
-def split_to(stable: EnvName, weight: float) -> TrafficSplit:
-    """``weight`` percent to the environment that is not ``stable``."""
-    return TrafficSplit(stable_env=stable, canary_env=other_env(stable), canary_weight=weight)
+def split_to(stable: EnvName, canary_bp: int) -> TrafficSplit:
+    """``canary_bp`` basis points to the environment that is not ``stable``."""
+    return TrafficSplit(stable_env=stable, canary_env=other_env(stable), canary_bp=canary_bp)
 
 
 def enter(

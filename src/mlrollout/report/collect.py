@@ -88,9 +88,9 @@ def collect_rollout(
     metrics = _metrics(previous.metrics if previous else [], analysis)
     traffic = list(previous.traffic) if previous else []
     applied = status.traffic.applied
-    if applied is not None and (not traffic or traffic[-1].canary_weight != applied.canary_weight):
+    if applied is not None and (not traffic or traffic[-1].canary_weight != applied.canary_percent):
         traffic = append_thinned(
-            traffic, TrafficPoint(at=stamp_of(now), canary_weight=applied.canary_weight)
+            traffic, TrafficPoint(at=stamp_of(now), canary_weight=applied.canary_percent)
         )
     record = ReportRecord(
         kind=RunKind.ROLLOUT,

@@ -1,4 +1,5 @@
-"""Status times are timezone-aware ``datetime`` values, RFC 3339 with ``Z`` on the wire."""
+"""Status values: times are timezone-aware ``datetime`` (RFC 3339 with ``Z`` on the wire),
+traffic splits are basis points (percent on the wire)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from pydantic import ValidationError
 
 from mlrollout.kube.rollouts import StoredRollout, parse_stored, pending_intents
 from mlrollout.spec import RolloutStatus
-from mlrollout.spec.status import Condition, HistoryEntry, ScaleDown, set_condition
+from mlrollout.spec.status import (
+    TOTAL_BASIS_POINTS,
+    Condition,
+    HistoryEntry,
+    ScaleDown,
+    TrafficSplit,
+    set_condition,
+)
 from support.cluster import rollout_from
 
 STORED = {
@@ -93,3 +101,27 @@ def test_an_intent_is_pending_until_its_exact_time_is_acknowledged() -> None:
 
 def test_an_annotation_that_is_not_a_time_is_not_an_intent() -> None:
     assert pending_intents(_stored("please", None)) == {}
+
+
+@pytest.mark.parametrize(
+    ("stored", "bp", "wire"),
+    [(5, 500, 5.0), (33.333, 3333, 33.33), (0.01, 1, 0.01), (100, 10_000, 100.0), (0, 0, 0.0)],
+)
+def test_a_split_is_held_in_basis_points_and_written_in_percent(
+    stored: float, bp: int, wire: float
+) -> None:
+    split = TrafficSplit.model_validate(
+        {"stableEnv": "blue", "canaryEnv": "green", "canaryWeight": stored}
+    )
+    assert (split.canary_bp, split.stable_bp) == (bp, TOTAL_BASIS_POINTS - bp)
+    assert split.model_dump(mode="json", by_alias=True)["canaryWeight"] == wire
+    assert TrafficSplit.model_validate(split.model_dump(mode="json", by_alias=True)) == split
+    assert TrafficSplit.model_validate(split.model_dump()) == split  # by name: basis points
+
+
+@pytest.mark.parametrize("value", [-1, 100.5, float("nan"), float("inf"), "50", True])
+def test_a_split_that_is_not_a_percentage_is_refused(value: object) -> None:
+    with pytest.raises(ValidationError, match="canaryWeight must be a percentage"):
+        TrafficSplit.model_validate(
+            {"stableEnv": "blue", "canaryEnv": "green", "canaryWeight": value}
+        )
