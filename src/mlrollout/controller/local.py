@@ -40,13 +40,13 @@ from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.local.labelledload import LabelledLoad, LoadSettings
 from mlrollout.local.modelcard import ModelCard
 from mlrollout.local.processes import ModelServerProcess, ProcessSupervisor, StartError
-from mlrollout.local.proxy import TOTAL_BP, WeightedProxy
+from mlrollout.local.proxy import WeightedProxy
 from mlrollout.local.regressions import Regressions
 from mlrollout.local.statedir import DriverLock, EnvRecord, StateDir
 from mlrollout.metrics.local import LocalProvider
 from mlrollout.metrics.registry import build_local_providers
 from mlrollout.spec import AnalysisTemplate
-from mlrollout.spec.status import EnvName
+from mlrollout.spec.status import TOTAL_BASIS_POINTS, EnvName
 
 __all__ = [
     "REFERENCE_MODEL",
@@ -347,13 +347,13 @@ class LocalPlatform:
         active = status.active_env or "blue"
         environments.adopt_live(active)
         applied = status.traffic.applied
-        weights: Mapping[str, int] = {active: TOTAL_BP}
+        weights: Mapping[str, int] = {active: TOTAL_BASIS_POINTS}
         if applied is not None and not status.phase.settled:
             weights = {applied.canary_env: applied.canary_bp, applied.stable_env: applied.stable_bp}
         try:
             self.proxy.set_weights(weights)
         except ValueError:
-            self.proxy.set_weights({active: TOTAL_BP})
+            self.proxy.set_weights({active: TOTAL_BASIS_POINTS})
         return environments
 
     def start_load(self) -> LabelledLoad:
