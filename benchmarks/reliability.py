@@ -114,7 +114,7 @@ def _where(bed: TestBed) -> str:
     """Where the rollout stood (as stored) when its driver was killed."""
     status = read_rollout(bed.admin, bed.namespace).status
     applied = status.traffic.applied
-    weight = "-" if applied is None else f"{applied.canary_weight:g}%"
+    weight = "-" if applied is None else f"{applied.canary_percent:g}%"
     return f"{status.phase.value} step {status.current_step} weight {weight}"
 
 

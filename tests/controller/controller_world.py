@@ -65,9 +65,9 @@ class World:
         }
     )
     traffic: TrafficSplit = field(
-        default_factory=lambda: TrafficSplit(stable_env="blue", canary_env="green", canary_weight=0)
+        default_factory=lambda: TrafficSplit(stable_env="blue", canary_env="green", canaryWeight=0)
     )
-    intents: dict[Intent, str] = field(default_factory=dict)
+    intents: dict[Intent, datetime] = field(default_factory=dict)
     applied: list[TrafficSplit] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     log: list[tuple[datetime, Action]] = field(default_factory=list)
@@ -163,7 +163,7 @@ class World:
                 update={"traffic": self.status.traffic.model_copy(update={"target": action.split})}
             )
             canary = self.envs[action.split.canary_env]
-            if action.split.canary_weight > 0 and canary.replicas == 0:
+            if action.split.canary_percent > 0 and canary.replicas == 0:
                 canary.replicas = 1  # the replicas router scales the canary up to route to it
             self.traffic = action.split
             self.applied.append(action.split)
@@ -216,4 +216,4 @@ class World:
     def canary_share(self, env: EnvName) -> float:
         """The share of traffic ``env`` gets now."""
         t = self.traffic
-        return t.canary_weight if t.canary_env == env else t.stable_weight
+        return t.canary_percent if t.canary_env == env else t.stable_percent

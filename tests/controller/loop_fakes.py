@@ -55,7 +55,13 @@ class MemoryState:
             {"resourceVersion": "1", "generation": 1, "namespace": "default"}
         )
 
-    def read(self) -> StoredRollout:
+    @property
+    def identity(self) -> dict[str, str]:
+        """The rollout's namespace and name, as an ``Edge`` names it."""
+        return {"namespace": "default", "name": self.raw["metadata"]["name"]}
+
+    def read(self, namespace: str = "default", name: str | None = None) -> StoredRollout:
+        assert (namespace, name or self.raw["metadata"]["name"]) == tuple(self.identity.values())
         return parse_stored(copy.deepcopy(self.raw))
 
     def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:

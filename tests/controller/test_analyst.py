@@ -45,7 +45,7 @@ def _stored(
         release=StatusRelease(
             image="r/x@sha256:" + "a" * 64, model_uri="s3://m", model_sha256="b" * 64
         ),
-        traffic={"applied": TrafficSplit(stable_env="blue", canary_env="green", canary_weight=20)},
+        traffic={"applied": TrafficSplit(stable_env="blue", canary_env="green", canaryWeight=20)},
         analysis=analysis,
     )
     stored = state.read()

@@ -45,7 +45,7 @@ def test_no_traffic_before_confirm_rollout() -> None:
 def test_refused_pre_rollout_gives_up_at_the_progress_deadline() -> None:
     w = world({"pre-rollout"})
     assert w.run() is Phase.FAILED
-    assert not [a for a in w.actions if isinstance(a, Shift) and a.split.canary_weight > 0]
+    assert not [a for a in w.actions if isinstance(a, Shift) and a.split.canary_percent > 0]
 
 
 def test_weight_holds_until_the_increase_is_confirmed() -> None:
@@ -72,7 +72,7 @@ def test_promote_full_is_held_by_a_refusing_confirm_promotion() -> None:
 
     w = world({"confirm-promotion"})
     w.run(until=lambda x: x.canary_share("green") == 10)
-    w.intents[Intent.PROMOTE_FULL] = "t1"
+    w.intents[Intent.PROMOTE_FULL] = w.now
     w.run(until=lambda x: len(x.decisions) > 60)
     assert w.canary_share("green") < 100
     assert w.status.phase is not Phase.SUCCEEDED
@@ -90,10 +90,10 @@ def test_blue_green_promote_is_held_by_a_refusing_confirm_promotion() -> None:
     w = World(raw=raw)
     w.refuse = {"confirm-promotion"}
     assert w.run() is Phase.PAUSED
-    w.intents[Intent.PROMOTE] = "t1"
+    w.intents[Intent.PROMOTE] = w.now
     w.run(until=lambda x: len(x.decisions) > 40)
     assert w.status.phase is not Phase.SUCCEEDED
     assert "confirm-promotion webhook did not confirm" in w.status.message
     w.refuse.clear()
-    w.intents[Intent.PROMOTE] = "t2"
+    w.intents[Intent.PROMOTE] = w.now
     assert w.run() is Phase.SUCCEEDED

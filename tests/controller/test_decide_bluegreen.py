@@ -7,7 +7,6 @@ from datetime import timedelta
 from controller_world import World, rollout_from
 
 from mlrollout.core.actions import ScaleEnv, SetPreview, Shift
-from mlrollout.core.decision import parse_stamp
 from mlrollout.spec.status import Intent, Phase
 
 
@@ -25,7 +24,7 @@ def test_preview_then_switch_then_post_analysis_then_success() -> None:
     assert world.run() is Phase.SUCCEEDED
     assert any(isinstance(a, SetPreview) and a.env == "green" for a in world.actions)
     shifts = [a for a in world.actions if isinstance(a, Shift)]
-    assert [s.split.canary_weight for s in shifts] == [100]
+    assert [s.split.canary_percent for s in shifts] == [100]
     assert world.status.active_env == "green"
     assert world.looks == {0: 1, 1: 1}
     assert world.envs["green"].replicas == 4  # full size before the switch
@@ -35,14 +34,14 @@ def test_pre_promotion_failure_never_moves_production_traffic() -> None:
     world = blue_green({0: "rollback"})
     assert world.run() is Phase.ROLLED_BACK
     assert world.canary_share("blue") == 100
-    assert all(a.split.canary_weight == 0 for a in world.actions if isinstance(a, Shift))
+    assert all(a.split.canary_percent == 0 for a in world.actions if isinstance(a, Shift))
     assert world.envs["green"].replicas == 0
 
 
 def test_post_promotion_failure_switches_back_instantly() -> None:
     world = blue_green({1: "rollback"})
     assert world.run() is Phase.ROLLED_BACK
-    assert [s.canary_weight for s in world.applied] == [100, 0]
+    assert [s.canary_percent for s in world.applied] == [100, 0]
     assert world.canary_share("blue") == 100
     assert world.status.active_env == "blue"
 
@@ -51,7 +50,7 @@ def test_manual_promotion_waits_for_the_user() -> None:
     world = blue_green(autoPromotionEnabled=False)
     assert world.run() is Phase.PAUSED
     assert world.canary_share("blue") == 100
-    world.intents[Intent.PROMOTE] = "t1"
+    world.intents[Intent.PROMOTE] = world.now
     assert world.run() is Phase.SUCCEEDED
 
 
@@ -59,9 +58,10 @@ def test_old_environment_stays_warm_for_the_scale_down_delay() -> None:
     world = blue_green()
     world.run()
     assert world.status.scale_down is not None
-    due = parse_stamp(world.status.scale_down.at)
+    due = world.status.scale_down.at
     promoted = next(d for d in world.decisions if d.status.phase is Phase.SUCCEEDED)
-    assert due == parse_stamp(promoted.status.phase_started_at) + timedelta(minutes=10)
+    assert promoted.status.phase_started_at is not None
+    assert due == promoted.status.phase_started_at + timedelta(minutes=10)
     world.run(until=lambda w: w.status.scale_down is None)
     [(when, _)] = [(t, a) for t, a in world.log if a == ScaleEnv("blue", 0)]
     assert due is not None

@@ -24,7 +24,9 @@ def canary(**changes: object) -> World:
 
 
 def weights(world: World) -> list[float]:
-    return [s.canary_weight if s.canary_env == "green" else s.stable_weight for s in world.applied]
+    return [
+        s.canary_percent if s.canary_env == "green" else s.stable_percent for s in world.applied
+    ]
 
 
 def test_good_release_is_promoted_step_by_step() -> None:
@@ -48,7 +50,7 @@ def test_failed_analysis_rolls_back_at_once() -> None:
     assert world.run() is Phase.ROLLED_BACK
     assert weights(world) == [5, 25, 0]
     rollback = next(d for d in world.decisions if d.status.phase is Phase.ROLLING_BACK)
-    assert any(isinstance(a, Shift) and a.split.canary_weight == 0 for a in rollback.actions)
+    assert any(isinstance(a, Shift) and a.split.canary_percent == 0 for a in rollback.actions)
     assert world.canary_share("green") == 0
     assert world.envs["green"].replicas == 0
     assert world.status.active_env == "blue"
@@ -76,7 +78,7 @@ def test_inconclusive_pauses_and_resume_continues() -> None:
     world.judge = lambda step, n: "pause" if step == 1 and n == 1 else "promote"
     assert world.run() is Phase.PAUSED
     assert world.canary_share("green") == 5
-    world.intents[Intent.RESUME] = "t1"
+    world.intents[Intent.RESUME] = world.now
     assert world.run() is Phase.SUCCEEDED
 
 
@@ -84,7 +86,7 @@ def test_abort_drives_canary_weight_to_zero() -> None:
     world = canary()
     world.judge = lambda step, n: "continue"
     world.run(until=lambda w: w.canary_share("green") == 5 and w.looks.get(1, 0) >= 2)
-    world.intents[Intent.ABORT] = "t1"
+    world.intents[Intent.ABORT] = world.now
     assert world.run() is Phase.ABORTED
     assert world.canary_share("green") == 0
     assert world.envs["green"].replicas == 0
@@ -94,11 +96,11 @@ def test_retry_after_abort_starts_from_the_first_step() -> None:
     world = canary()
     world.judge = lambda step, n: "continue"
     world.run(until=lambda w: w.looks.get(1, 0) >= 1)
-    world.intents[Intent.ABORT] = "t1"
+    world.intents[Intent.ABORT] = world.now
     world.run()
     world.judge = lambda step, n: "promote"
     world.looks.clear()
-    world.intents[Intent.RETRY] = "t2"
+    world.intents[Intent.RETRY] = world.now
     world.applied.clear()
     assert world.run() is Phase.SUCCEEDED
     assert weights(world) == [5, 25, 50, 100]
@@ -108,7 +110,7 @@ def test_promote_full_skips_the_remaining_steps() -> None:
     world = canary()
     world.judge = lambda step, n: "continue"
     world.run(until=lambda w: w.looks.get(1, 0) >= 1)
-    world.intents[Intent.PROMOTE_FULL] = "t1"
+    world.intents[Intent.PROMOTE_FULL] = world.now
     assert world.run() is Phase.SUCCEEDED
     assert weights(world) == [5, 100]
 
@@ -122,7 +124,7 @@ def test_pause_and_promote_past_an_indefinite_pause() -> None:
     ]
     assert world.run() is Phase.PAUSED
     assert world.canary_share("green") == 10
-    world.intents[Intent.PROMOTE] = "t1"
+    world.intents[Intent.PROMOTE] = world.now
     assert world.run() is Phase.SUCCEEDED
     assert weights(world) == [10, 40, 100]
 
@@ -164,14 +166,14 @@ def test_candidate_never_ready_fails_at_the_progress_deadline() -> None:
     world = canary(progressDeadline="2m")
     world.ready_after = 10_000
     assert world.run() is Phase.FAILED
-    assert not [a for a in world.actions if isinstance(a, Shift) and a.split.canary_weight > 0]
+    assert not [a for a in world.actions if isinstance(a, Shift) and a.split.canary_percent > 0]
     assert world.envs["green"].replicas == 0
 
 
 def test_rollback_after_promotion_returns_to_the_warm_environment() -> None:
     world = canary()
     assert world.run() is Phase.SUCCEEDED
-    world.intents[Intent.ROLLBACK] = "t1"
+    world.intents[Intent.ROLLBACK] = world.now
     assert world.run() is Phase.ROLLED_BACK
     assert world.status.active_env == "blue"
     assert world.canary_share("blue") == 100

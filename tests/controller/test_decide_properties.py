@@ -42,10 +42,10 @@ def _spec_weights(world: World) -> set[float]:
 def _check_split(world: World) -> None:
     named = _spec_weights(world)
     for split in world.applied:
-        assert 0 <= split.canary_weight <= 100
+        assert 0 <= split.canary_percent <= 100
         assert split.stable_env != split.canary_env
         # Every applied weight is one the spec asks for (no step skipped into, no drift).
-        assert split.canary_weight in named, (split, sorted(named))
+        assert split.canary_percent in named, (split, sorted(named))
 
 
 @pytest.mark.slow
@@ -59,7 +59,7 @@ def test_invariants_hold_under_any_script(
     aborted_at: int | None = None
     for n in range(120):
         if n in intents:
-            world.intents[intents[n]] = f"t{n}"
+            world.intents[intents[n]] = world.now
             if intents[n] is Intent.ABORT and world.status.phase in {
                 Phase.PROGRESSING,
                 Phase.PAUSED,
@@ -79,7 +79,7 @@ def test_invariants_hold_under_any_script(
                 assert world.status.verification.verified
                 assert world.status.verification.image == action.image
                 deployed.add(action.image)
-            if isinstance(action, Shift) and action.split.canary_weight > 0:
+            if isinstance(action, Shift) and action.split.canary_percent > 0:
                 target_env = world.envs[action.split.canary_env]
                 assert target_env.image in deployed or target_env.image == ""
                 assert decision.status.phase is not Phase.REFUSED
@@ -104,7 +104,7 @@ def test_abort_drives_canary_weight_to_zero(example: str, script: list[str], abo
         return
     candidate = world.status.candidate_env
     assert candidate is not None
-    world.intents[Intent.ABORT] = "now"
+    world.intents[Intent.ABORT] = world.now
     world.step()  # the abort is decided and its shift applied in the same pass
     assert world.canary_share(candidate) == 0
     for _ in range(3):

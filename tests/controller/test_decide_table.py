@@ -91,7 +91,7 @@ def _observe(row: Row) -> Observation:
             "blue": _env("blue", OLD_IMAGE, 4),
             "green": _env("green", *row.green, rolled_out=row.green_rolled_out),
         },
-        traffic=TrafficSplit(stable_env="blue", canary_env="green", canary_weight=row.weight),
+        traffic=TrafficSplit(stable_env="blue", canary_env="green", canaryWeight=row.weight),
         verification=None
         if row.verification is None
         else VerificationOutcome(
@@ -282,7 +282,7 @@ def test_decide_maps_each_observation_to_its_decision(case: str) -> None:
 def test_a_rollback_shift_sends_everything_to_stable() -> None:
     row, _, _ = TABLE["analysis-rollback-rolls-back-at-once"]
     [shift] = [a for a in decide(_observe(row)).actions if isinstance(a, Shift)]
-    assert (shift.split.stable_env, shift.split.canary_weight) == ("blue", 0)
+    assert (shift.split.stable_env, shift.split.canary_percent) == ("blue", 0)
 
 
 def test_gates_refusing_the_release_deploy_nothing_and_say_why() -> None:

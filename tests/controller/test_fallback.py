@@ -23,7 +23,8 @@ def _progressing_at_25(**analysis: object) -> Reconciler:
     raw["spec"]["strategy"]["canary"]["steps"] = [{"setWeight": 25}, {"analyze": {}}]
     raw["spec"]["analysis"].update(analysis)
     router = FakeRouter(available={"blue": 4, "green": 0})
-    edge = Edge(state=MemoryState(raw), environments=FakeEnvironments(router), router=router)
+    state = MemoryState(raw)
+    edge = Edge(state=state, **state.identity, environments=FakeEnvironments(router), router=router)
     rec = Reconciler(
         edge=edge,
         verifier=FakeVerifier(),
@@ -34,7 +35,7 @@ def _progressing_at_25(**analysis: object) -> Reconciler:
     def at_25(stored: StoredRollout) -> bool:
         applied = stored.status.traffic.applied
         return stored.status.phase is Phase.PROGRESSING and bool(
-            applied and applied.canary_weight == 25
+            applied and applied.canary_percent == 25
         )
 
     drive(rec, timeout=timedelta(hours=1), until=at_25)
@@ -43,7 +44,7 @@ def _progressing_at_25(**analysis: object) -> Reconciler:
 
 def _weight(rec: Reconciler) -> float:
     assert isinstance(rec.edge.router, FakeRouter)
-    return rec.edge.router.weights["green"]
+    return rec.edge.router.weights["green"] / 100
 
 
 def test_below_the_limit_the_rollout_is_held() -> None:

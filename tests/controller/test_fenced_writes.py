@@ -12,7 +12,6 @@ import pytest
 
 from controlplane.fixtures import TestBed
 from mlrollout.controller.effects import Edge, apply_decision
-from mlrollout.controller.kubernetes import KubeRolloutState
 from mlrollout.core.actions import Emit
 from mlrollout.core.decision import Decision
 from mlrollout.errors import LeaseLostError
@@ -35,8 +34,8 @@ def test_a_deposed_leader_writes_no_event_no_report_and_no_status(
     monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
     create_rollout(cp.admin, SignedRegistry(tmp_path / "secrets").image, namespace=cp.namespace)
     kube = cp.controller_client()
-    state = KubeRolloutState(RolloutStore(kube), namespace=cp.namespace, name="fraud-scorer")
-    stored = state.read()
+    state = RolloutStore(kube)
+    stored = state.read(cp.namespace, "fraud-scorer")
     written: list[str] = []
 
     def record(s: StoredRollout, status: RolloutStatus) -> RolloutStatus:
@@ -45,6 +44,8 @@ def test_a_deposed_leader_writes_no_event_no_report_and_no_status(
 
     edge = Edge(
         state=state,
+        namespace=cp.namespace,
+        name="fraud-scorer",
         environments=None,  # type: ignore[arg-type]  # no workload action in this decision
         router=None,  # type: ignore[arg-type]
         emit=lambda s, event: written.append("event"),
@@ -57,6 +58,7 @@ def test_a_deposed_leader_writes_no_event_no_report_and_no_status(
             apply_decision(edge, stored, decision, now=datetime.now(UTC))
     assert written == []
     assert (
-        state.read().raw["metadata"]["resourceVersion"] == stored.raw["metadata"]["resourceVersion"]
+        state.read(cp.namespace, "fraud-scorer").raw["metadata"]["resourceVersion"]
+        == stored.raw["metadata"]["resourceVersion"]
     )
     assert cp.audit.writes(namespace=cp.namespace, user=cp.controller_user) == []

@@ -56,7 +56,7 @@ def make(*, webhook: bool = False) -> Reconciler:
         ]
     state = MemoryState(raw)
     router = FakeRouter(available={"blue": 4, "green": 0})
-    edge = Edge(state=state, environments=FakeEnvironments(router), router=router)
+    edge = Edge(state=state, **state.identity, environments=FakeEnvironments(router), router=router)
     return Reconciler(edge=edge, verifier=FakeVerifier(), clock=FakeClock(), analyst=None)
 
 
@@ -76,7 +76,7 @@ def _to_progressing_at(rec: Reconciler, weight: float) -> None:
         return (
             stored.status.phase is Phase.PROGRESSING
             and applied is not None
-            and applied.canary_weight == weight
+            and applied.canary_percent == weight
         )
 
     drive(rec, timeout=timedelta(hours=1), until=there)
@@ -89,7 +89,7 @@ def _request(rec: Reconciler, intent: str) -> None:
 
 
 def _canary_weight(rec: Reconciler) -> float:
-    return _router(rec).weights["green"]
+    return _router(rec).weights["green"] / 100
 
 
 @pytest.mark.parametrize(

@@ -33,10 +33,10 @@ def _drive(
     router = FakeRouter(available={"blue": 4, "green": 0})
     clock = FakeClock()
     analyst = MetricsAnalyst(provider, templates, now=clock.now)
-    edge = Edge(state=state, environments=FakeEnvironments(router), router=router)
+    edge = Edge(state=state, **state.identity, environments=FakeEnvironments(router), router=router)
     reconciler = Reconciler(edge=edge, verifier=FakeVerifier(), clock=clock, analyst=analyst)
     final = drive(reconciler, timeout=timedelta(hours=3))
-    return final.status.phase, [weights["green"] for weights, _ in router.writes]
+    return final.status.phase, [weights["green"] / 100 for weights, _ in router.writes]
 
 
 KAYENTA = {

@@ -20,6 +20,7 @@ from mlrollout.controller.loop import Reconciler, drive
 from mlrollout.core.decision import Decision
 from mlrollout.spec.status import Phase
 from mlrollout.traffic.fake import FakeRouter
+from mlrollout.traffic.split import TOTAL_BASIS_POINTS, compute_weights
 
 STEPS = [{"setWeight": 5}, {"analyze": {}}, {"setWeight": 25}, {"analyze": {}}, {"setWeight": 50}]
 
@@ -32,12 +33,19 @@ def make(script=lambda step, n: "promote", crash=None):  # type: ignore[no-untyp
     envs = FakeEnvironments(router)
     clock = FakeClock()
     analyst = ScriptedAnalyst(script)
-    edge = Edge(state=state, environments=envs, router=router, crash=crash or (lambda point: None))
+    edge = Edge(
+        state=state,
+        **state.identity,
+        environments=envs,
+        router=router,
+        crash=crash or (lambda point: None),
+    )
     return Reconciler(edge=edge, verifier=FakeVerifier(), clock=clock, analyst=analyst)
 
 
 def canary_weights(router: FakeRouter) -> list[float]:
-    return [weights["green"] for weights, _ in router.writes]
+    """The canary's share of every router write, in percent."""
+    return [weights["green"] / 100 for weights, _ in router.writes]
 
 
 def test_good_release_runs_to_success() -> None:
@@ -61,7 +69,9 @@ def test_target_is_persisted_before_the_router_write() -> None:
 
     def spy(target):  # type: ignore[no-untyped-def]
         stored_target = state.read().status.traffic.target
-        seen.append((stored_target.canary_weight if stored_target else None, target.canary_weight))
+        seen.append(
+            (stored_target.canary_percent if stored_target else None, target.canary_percent)
+        )
         return original(target)
 
     router.shift = spy  # type: ignore[method-assign]
@@ -118,7 +128,11 @@ def _crash_and_resume(point: str, hit: int, outcome: str) -> None:
     # A new controller process: same cluster (state, environments, router), fresh memory.
     second = Reconciler(
         edge=Edge(
-            state=first.edge.state, environments=first.edge.environments, router=first.edge.router
+            state=first.edge.state,
+            namespace=first.edge.namespace,
+            name=first.edge.name,
+            environments=first.edge.environments,
+            router=first.edge.router,
         ),
         verifier=FakeVerifier(),
         clock=first.clock,
@@ -129,7 +143,15 @@ def _crash_and_resume(point: str, hit: int, outcome: str) -> None:
     assert final.status.phase is expected
     router = first.edge.router
     assert isinstance(router, FakeRouter)
-    assert all(sum(w.values()) == 100 for w, _ in router.writes)
+    # Every router write (basis points) is a target the controller persisted first, all of
+    # the traffic between the two environments.
+    state = first.edge.state
+    assert isinstance(state, MemoryState)
+    targets = [s.traffic.target for s in state.writes if s.traffic.target is not None]
+    persisted = [compute_weights(t) for t in targets]
+    for written, _ in router.writes:
+        assert sum(written.values()) == TOTAL_BASIS_POINTS, written
+        assert written in persisted, (written, persisted)
     weights = canary_weights(router)
     distinct = [w for i, w in enumerate(weights) if i == 0 or w != weights[i - 1]]
     assert distinct == ([5, 25, 50, 100] if outcome == "promote" else [5, 25, 0])

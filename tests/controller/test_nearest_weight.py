@@ -55,9 +55,9 @@ def test_an_unreachable_weight_is_reached_at_the_nearest_and_the_rollout_succeed
 
     def record(stored, decision) -> None:  # type: ignore[no-untyped-def]
         traffic = stored.status.traffic
-        if traffic.target is not None and traffic.target.canary_weight == 5:
-            nearest = traffic.nearest.canary_weight if traffic.nearest else None
-            seen.append((traffic.target.canary_weight, nearest))
+        if traffic.target is not None and traffic.target.canary_percent == 5:
+            nearest = traffic.nearest.canary_percent if traffic.nearest else None
+            seen.append((traffic.target.canary_percent, nearest))
 
     final = drive(reconciler, timeout=timedelta(hours=2), on_pass=record)
     assert final.status.phase is Phase.SUCCEEDED, final.status.message

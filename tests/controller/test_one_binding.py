@@ -56,7 +56,7 @@ def _controller_metrics(monkeypatch: pytest.MonkeyPatch) -> list[JudgedMetric]:
         release=StatusRelease(
             image="r/x@sha256:" + "a" * 64, model_uri="s3://m", model_sha256="b" * 64
         ),
-        traffic={"applied": TrafficSplit(stable_env="blue", canary_env="green", canary_weight=20)},
+        traffic={"applied": TrafficSplit(stable_env="blue", canary_env="green", canaryWeight=20)},
     )
     stored = state.write_status(state.read(), status)
     clock.sleep(60)

@@ -136,7 +136,7 @@ def test_undo_with_skip_analysis_goes_to_full_weight_after_gates_and_readiness(
     applied_before = len(w.applied)
     assert release(w, 1, undo=UndoRequest(revision=1, skip_analysis=True)) is Phase.SUCCEEDED
     assert w.looks == looks_before  # no analysis looked at this release
-    weights = [s.canary_weight for s in w.applied[applied_before:]]
+    weights = [s.canary_percent for s in w.applied[applied_before:]]
     assert weights[0] == 100  # no intermediate step
     phases = [d.status.phase for d in w.decisions]
     last = len(phases) - 1 - phases[::-1].index(Phase.VERIFYING)

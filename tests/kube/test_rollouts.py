@@ -115,22 +115,22 @@ def test_nothing_to_write_writes_nothing(kube: KubeClient, ns: str, cp: TestBed)
 def test_intents_are_annotations_until_acknowledged(kube: KubeClient, ns: str) -> None:
     _create(kube, ns)
     store = RolloutStore(kube)
-    stamp = store.request(
-        ns, "fraud-scorer", Intent.ABORT, now=datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-    )
+    asked = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
+    stamp = store.request(ns, "fraud-scorer", Intent.ABORT, now=asked)
+    assert stamp == "2026-11-26T12:00:00.123456Z"
     stored = store.read(ns, "fraud-scorer")
-    assert pending_intents(stored) == {Intent.ABORT: stamp}
+    assert pending_intents(stored) == {Intent.ABORT: asked}
     assert stored.generation == 1  # metadata only: no new generation
 
     def acknowledge(s: StoredRollout) -> RolloutStatus:
-        return s.status.model_copy(update={"acknowledged_intents": {"abort": stamp}})
+        return s.status.model_copy(update={"acknowledged_intents": {"abort": asked}})
 
     acknowledged = store.update_status(ns, "fraud-scorer", acknowledge)
+    assert acknowledged.raw["status"]["acknowledgedIntents"] == {"abort": stamp}
     assert pending_intents(acknowledged) == {}
-    again = store.request(
-        ns, "fraud-scorer", Intent.ABORT, now=datetime(2026, 11, 26, 12, 5, tzinfo=UTC)
-    )
-    assert pending_intents(store.read(ns, "fraud-scorer")) == {Intent.ABORT: again}
+    later = datetime(2026, 11, 26, 12, 5, tzinfo=UTC)
+    store.request(ns, "fraud-scorer", Intent.ABORT, now=later)
+    assert pending_intents(store.read(ns, "fraud-scorer")) == {Intent.ABORT: later}
 
 
 def test_events_are_recorded_on_the_rollout(kube: KubeClient, ns: str) -> None:

@@ -18,8 +18,8 @@ import pytest
 from mlrollout.controller.localrouter import LocalRouter
 from mlrollout.errors import RouterError
 from mlrollout.local import ModelServer, ServerConfig
-from mlrollout.local.proxy import TOTAL_BP, WeightedProxy
-from mlrollout.spec.status import EnvName, TrafficSplit
+from mlrollout.local.proxy import WeightedProxy
+from mlrollout.spec.status import TOTAL_BASIS_POINTS, EnvName, TrafficSplit
 
 
 class Servers:
@@ -56,7 +56,7 @@ def proxy() -> Iterator[WeightedProxy]:
 
 def _split(canary: float, stable: EnvName = "blue") -> TrafficSplit:
     other: EnvName = "green" if stable == "blue" else "blue"
-    return TrafficSplit(stable_env=stable, canary_env=other, canary_weight=canary)
+    return TrafficSplit(stable_env=stable, canary_env=other, canaryWeight=canary)
 
 
 def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -74,12 +74,14 @@ def test_every_split_sums_to_100(
 ) -> None:
     router = LocalRouter(proxy, Servers({e: s.url for e, s in servers.items()}))
     achieved = router.shift(_split(canary, stable))
-    assert achieved.canary_weight == canary
-    assert sum(proxy.weights().values()) == TOTAL_BP
+    assert achieved.canary_percent == canary
+    routed = proxy.weights()  # what the proxy routes by, in basis points
+    assert sum(routed.values()) == TOTAL_BASIS_POINTS
+    assert routed == {stable: achieved.stable_bp, achieved.canary_env: achieved.canary_bp}
     for view in ("blue", "green"):
         seen = router.observe(view)
-        assert seen.stable_weight + seen.canary_weight == pytest.approx(100.0)
-    assert router.observe(stable).canary_weight == pytest.approx(canary)
+        assert routed == {seen.stable_env: seen.stable_bp, seen.canary_env: seen.canary_bp}
+    assert router.observe(stable).canary_bp == round(canary * 100)
 
 
 def test_the_proxy_refuses_weights_that_do_not_sum_to_100(proxy: WeightedProxy) -> None:
@@ -88,7 +90,7 @@ def test_the_proxy_refuses_weights_that_do_not_sum_to_100(proxy: WeightedProxy) 
     for bad in ({"blue": 5000, "green": 4000}, {"blue": 11000, "green": -1000}, {"red": 1}):
         with pytest.raises(ValueError, match=r"sum to 10000|unknown environments"):
             proxy.set_weights(bad)
-        assert proxy.weights() == {"blue": TOTAL_BP, "green": 0}
+        assert proxy.weights() == {"blue": TOTAL_BASIS_POINTS, "green": 0}
 
 
 def test_a_refused_shift_changes_nothing_and_the_refusal_stands(
@@ -100,11 +102,11 @@ def test_a_refused_shift_changes_nothing_and_the_refusal_stands(
     for _ in range(3):  # sticky: every attempt is refused again, nothing half-applied
         with pytest.raises(RouterError, match="green"):
             router.shift(_split(25))
-        assert router.observe("blue").canary_weight == 0
-        assert proxy.weights() == {"blue": TOTAL_BP, "green": 0}
+        assert router.observe("blue").canary_percent == 0
+        assert proxy.weights() == {"blue": TOTAL_BASIS_POINTS, "green": 0}
     serving.urls["green"] = servers["green"].url  # the environment can serve now
-    assert router.shift(_split(25)).canary_weight == 25
-    assert router.observe("blue").canary_weight == 25
+    assert router.shift(_split(25)).canary_percent == 25
+    assert router.observe("blue").canary_percent == 25
 
 
 def test_a_backend_with_traffic_cannot_be_removed(

@@ -131,7 +131,7 @@ def rolled_back_record(
                 applied=TrafficSplit(
                     stable_env="blue",
                     canary_env="green",
-                    canary_weight=0.0 if final else float(weight_of(step - 1, steps)),
+                    canaryWeight=0.0 if final else float(weight_of(step - 1, steps)),
                 )
             ),
             active_env="blue",

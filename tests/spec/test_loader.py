@@ -156,7 +156,7 @@ def test_kubernetes_object_with_server_fields_loads() -> None:
     assert rollout.metadata.resource_version == "77"
     assert rollout.status is not None
     assert rollout.status.traffic.applied is not None
-    assert rollout.status.traffic.applied.stable_weight == 95
+    assert rollout.status.traffic.applied.stable_percent == 95
 
 
 def test_kubernetes_object_errors_name_the_object() -> None:

@@ -19,7 +19,7 @@ from controlplane.audit import Request
 from mlrollout.errors import ApiUnavailableError
 from mlrollout.kube.environments import assess_readiness
 from mlrollout.kube.kinds import HTTPROUTES
-from mlrollout.spec.status import EnvName, TrafficSplit
+from mlrollout.spec.status import TOTAL_BASIS_POINTS, EnvName, TrafficSplit
 from mlrollout.spec.strategy import CapacityMode
 from mlrollout.traffic import (
     FakeRouter,
@@ -37,7 +37,7 @@ from .world import World
 def split(weight: float, stable: EnvName = "blue") -> TrafficSplit:
     """``weight`` percent to the other environment."""
     canary: EnvName = "green" if stable == "blue" else "blue"
-    return TrafficSplit(stable_env=stable, canary_env=canary, canary_weight=weight)
+    return TrafficSplit(stable_env=stable, canary_env=canary, canaryWeight=weight)
 
 
 @dataclass
@@ -87,13 +87,15 @@ def fake_harness() -> Harness:
     )
 
 
-def _assess_weights(weights: dict[str, float], available: dict[str, int], where: str) -> list[str]:
+def _assess_weights(weights: dict[str, int], available: dict[str, int], where: str) -> list[str]:
+    """``weights`` as written, in basis points: they carry all the traffic, and none of it to
+    an environment without available replicas."""
     problems = []
-    if round(sum(weights.values()), 6) != 100:
-        problems.append(f"{where}: weights {weights} do not sum to 100")
-    for env, weight in weights.items():
-        if weight > 0 and available.get(env, 0) <= 0:
-            problems.append(f"{where}: {weight}% to {env}, which has no available replicas")
+    if sum(weights.values()) != TOTAL_BASIS_POINTS:
+        problems.append(f"{where}: weights {weights} do not sum to {TOTAL_BASIS_POINTS}")
+    for env, bp in weights.items():
+        if bp > 0 and available.get(env, 0) <= 0:
+            problems.append(f"{where}: {bp / 100:g}% to {env}, which has no available replicas")
     return problems
 
 
@@ -139,7 +141,9 @@ def _rv(obj: dict[str, Any]) -> int:
 def _selector_write(write: Request, available: dict[str, int]) -> list[str]:
     assert write.stored is not None
     env = write.stored["spec"]["selector"].get("env")
-    return _assess_weights({env: 100.0}, available, f"Service write at {write.timestamp}")
+    return _assess_weights(
+        {env: TOTAL_BASIS_POINTS}, available, f"Service write at {write.timestamp}"
+    )
 
 
 def _route_write(write: Request, available: dict[str, int]) -> list[str]:
@@ -147,9 +151,9 @@ def _route_write(write: Request, available: dict[str, int]) -> list[str]:
     where = f"HTTPRoute write at {write.timestamp}"
     rules = write.stored["spec"]["rules"]
     refs = rules[0]["backendRefs"]
-    if sum(r["weight"] for r in refs) != 10_000 or len(refs) != 2:
-        return [f"{where}: backendRefs {refs} do not carry 10000 basis points in two refs"]
-    weights = {r["name"].removeprefix("m-"): r["weight"] / 100 for r in refs}
+    if len(refs) != 2:
+        return [f"{where}: backendRefs {refs} are not two refs"]
+    weights = {r["name"].removeprefix("m-"): r["weight"] for r in refs}
     problems = _assess_weights(weights, available, where)
     extra_targets = [
         f["requestMirror"]["backendRef"]["name"] for f in rules[0].get("filters") or []

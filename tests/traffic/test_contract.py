@@ -52,19 +52,19 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
 
 def _settled_observe(harness: Harness, stable: str = "blue") -> float:
     harness.settle()
-    return harness.router.observe("blue" if stable == "blue" else "green").canary_weight
+    return harness.router.observe("blue" if stable == "blue" else "green").canary_percent
 
 
 def test_a_fresh_router_is_all_stable(harness: Harness) -> None:
     harness.router.ensure()
     harness.router.ensure()  # idempotent
     observed = harness.router.observe("blue")
-    assert (observed.stable_env, observed.canary_env, observed.canary_weight) == (
+    assert (observed.stable_env, observed.canary_env, observed.canary_percent) == (
         "blue",
         "green",
         0.0,
     )
-    assert harness.router.observe("green").canary_weight == 100.0
+    assert harness.router.observe("green").canary_percent == 100.0
 
 
 def test_steps_forward_then_release(harness: Harness) -> None:
@@ -74,22 +74,22 @@ def test_steps_forward_then_release(harness: Harness) -> None:
     for weight in harness.weights:
         achieved = router.shift(split(weight))
         assert (achieved.stable_env, achieved.canary_env) == ("blue", "green")
-        assert 0.0 <= achieved.canary_weight <= 100.0
+        assert 0.0 <= achieved.canary_percent <= 100.0
         # Observed from the other side, the same cluster gives the stable the rest.
-        assert _settled_observe(harness, "green") == round(100.0 - achieved.canary_weight, 2)
-        assert achieved.canary_weight >= previous  # rounding never reverses a step
-        assert _settled_observe(harness) == achieved.canary_weight
+        assert _settled_observe(harness, "green") == round(100.0 - achieved.canary_percent, 2)
+        assert achieved.canary_percent >= previous  # rounding never reverses a step
+        assert _settled_observe(harness) == achieved.canary_percent
         assert router.shift(split(weight)) == achieved  # idempotent
-        previous = achieved.canary_weight
+        previous = achieved.canary_percent
     assert previous == 100.0
     released = router.release("blue")
-    if released.canary_weight > 0.0:
+    if released.canary_percent > 0.0:
         # Only a router that routes by pods may wait for the stable pods before it removes
         # the canary's; it must then finish on the next call.
-        assert released.canary_weight < 100.0
+        assert released.canary_percent < 100.0
         harness.settle()
         released = router.release("blue")
-    assert released.canary_weight == 0.0
+    assert released.canary_percent == 0.0
     assert _settled_observe(harness) == 0.0
     assert not harness.extras()
     assert harness.count_writes() >= 2  # steps and the release: writes for the check to judge
@@ -99,7 +99,7 @@ def test_release_removes_extras_mid_canary(harness: Harness) -> None:
     harness.router.ensure()
     harness.router.shift(split(harness.weights[0]))
     harness.settle()
-    assert harness.router.release("blue").canary_weight == 0.0
+    assert harness.router.release("blue").canary_percent == 0.0
     assert _settled_observe(harness) == 0.0
     assert not harness.extras()
 
@@ -117,20 +117,20 @@ def test_never_routes_to_an_environment_without_available_replicas(harness: Harn
             assert "green" in refusal
         else:
             # Only a router that routes by ready pods may accept: it must defer the rest.
-            assert achieved.canary_weight < 100.0
+            assert achieved.canary_percent < 100.0
         assert _settled_observe(harness) == 0.0
 
 
 def test_a_failed_shift_leaves_the_last_split_in_force(harness: Harness) -> None:
     harness.router.ensure()
     first = harness.router.shift(split(harness.weights[0]))
-    assert _settled_observe(harness) == first.canary_weight
+    assert _settled_observe(harness) == first.canary_percent
     harness.fail_writes()
-    other = harness.weights[-1] if harness.weights[-1] != first.canary_weight else 0.0
+    other = harness.weights[-1] if harness.weights[-1] != first.canary_percent else 0.0
     with pytest.raises(KubeError):
         harness.router.shift(split(other))
     harness.clear_faults()
-    assert _settled_observe(harness) == first.canary_weight
+    assert _settled_observe(harness) == first.canary_percent
 
 
 def test_a_split_needs_two_environments(harness: Harness) -> None:
@@ -138,4 +138,4 @@ def test_a_split_needs_two_environments(harness: Harness) -> None:
     same = split(0).model_copy(update={"canary_env": "blue"})
     with pytest.raises(RouterError, match="two different environments"):
         harness.router.shift(same)
-    assert harness.router.observe("blue").canary_weight == 0.0
+    assert harness.router.observe("blue").canary_percent == 0.0

@@ -73,7 +73,7 @@ def test_429_and_500_during_a_shift_are_retried_honouring_retry_after(
     assert len(no_sleep) == 2
     made.settle()
     assert made.router.observe("blue") == achieved
-    assert achieved.canary_weight == weight
+    assert achieved.canary_percent == weight
     assert_history(world, made)
 
 
@@ -92,7 +92,7 @@ def test_a_conflicting_route_edit_is_reread_and_kept(world: World) -> None:
 
     editor = threading.Thread(target=edit_while_held, daemon=True)
     editor.start()
-    assert made.router.shift(split(10)).canary_weight == 10.0
+    assert made.router.shift(split(10)).canary_percent == 10.0
     editor.join(timeout=10)
     puts = world.bed.audit.writes(
         namespace=world.ns, user=world.router_user, resource="httproutes", succeeded=None
@@ -111,7 +111,7 @@ def test_gateway_writes_basis_points_header_rule_and_mirror_in_one_put(world: Wo
     made = gateway_harness(world)
     made.router.ensure()
     before = len(_router_writes(world, "httproutes"))
-    assert made.router.shift(split(0.5)).canary_weight == 0.5
+    assert made.router.shift(split(0.5)).canary_percent == 0.5
     assert len(_router_writes(world, "httproutes")) == before + 1
     rules = world.admin.get(HTTPROUTES, "m", world.ns)["spec"]["rules"]
     managed, header = rules
@@ -221,7 +221,7 @@ def _replicas(world: World) -> dict[str, int]:
 def test_replicas_scale_up_before_down_and_remember_the_full_count(world: World) -> None:
     made = replicas_harness(world, CapacityMode.CONSTANT)
     made.router.ensure()
-    assert made.router.shift(split(50)).canary_weight == 50.0
+    assert made.router.shift(split(50)).canary_percent == 50.0
     writes = _router_writes(world, "deployments")
     stored = [w.stored or {} for w in writes]
     assert [
@@ -240,7 +240,7 @@ def test_replicas_scale_up_before_down_and_remember_the_full_count(world: World)
         environments=made.router.environments,  # type: ignore[attr-defined]
         capacity=CapacityMode.CONSTANT,
     )
-    assert fresh.shift(split(25)).canary_weight == 25.0
+    assert fresh.shift(split(25)).canary_percent == 25.0
     assert _replicas(world) == {"blue": 3, "green": 1}
     made.settle()
     fresh.release("blue")
@@ -256,7 +256,7 @@ def test_replicas_defer_removing_the_last_stable_pods_while_the_canary_is_unread
     made = replicas_harness(world, CapacityMode.SURGE)
     made.make_never_ready("green")
     achieved = made.router.shift(split(100))
-    assert achieved.canary_weight == 50.0
+    assert achieved.canary_percent == 50.0
     assert _replicas(world) == {"blue": 4, "green": 4}
     made.settle()  # green's four pods stay Pending: nothing can place them
     assert_history(world, made)
@@ -273,7 +273,7 @@ def test_replicas_constant_mode_keeps_the_gpu_budget(world: World) -> None:
         environments=envs,
         capacity=CapacityMode.CONSTANT,
     )
-    assert router.shift(split(50)).canary_weight == 33.33
+    assert router.shift(split(50)).canary_percent == 33.33
     assert _replicas(world) == {"blue": 2, "green": 1}
     assert refused_writes(world) == []
 
@@ -311,12 +311,12 @@ def test_factory_builds_the_router_the_spec_names(example: str, kind: type) -> N
 
 
 def test_fake_router_fails_on_request_and_keeps_its_split() -> None:
-    router = FakeRouter(available={"blue": 1, "green": 1}, resolution=1.0)
-    assert router.shift(split(5.4)).canary_weight == 5.0
+    router = FakeRouter(available={"blue": 1, "green": 1}, resolution_bp=100)
+    assert router.shift(split(5.4)).canary_percent == 5.0
     router.fail_next(ApiUnavailableError("down"))
     with pytest.raises(ApiUnavailableError):
         router.release("blue")
-    assert router.observe("blue").canary_weight == 5.0
+    assert router.observe("blue").canary_percent == 5.0
 
 
 def test_public_names_are_sorted_and_documented() -> None:

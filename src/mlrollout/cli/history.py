@@ -31,6 +31,7 @@ from mlrollout.cli.promote import (
 from mlrollout.cli.templates import TEMPLATES
 from mlrollout.controller.undo import select_revision, write_undo
 from mlrollout.kube import RolloutStore, StoredRollout
+from mlrollout.model import format_instant
 from mlrollout.spec.status import Revision
 
 __all__ = ["history_document", "register", "render_history"]
@@ -93,7 +94,7 @@ def render_history(stored: StoredRollout) -> str:
         lines.append(
             f"{str(r.number) + ('*' if current else ''):<5} {_short(r.image):<46} "
             f"{r.model_sha256[:12]:<14} {_gates(r):<10} {r.generation or '-'!s:<5} "
-            f"{r.succeeded_at:<25} {r.driven_by or '-':<36} {_note(r)}"
+            f"{format_instant(r.succeeded_at):<25} {r.driven_by or '-':<36} {_note(r)}"
         )
     lines.append(f"{where}: {stored.status.phase.value}; * marks the spec's release")
     return "\n".join(lines)

@@ -68,7 +68,7 @@ def describe_parts(stored: StoredRollout, paint: bool = False) -> tuple[str, lis
         parts.append(f"step {min(status.current_step + 1, len(canary.steps))}/{len(canary.steps)}")
     applied = status.traffic.applied
     if applied is not None:
-        parts.append(f"{applied.canary_env} {applied.canary_weight:g}%")
+        parts.append(f"{applied.canary_env} {applied.canary_percent:g}%")
     analysis = status.analysis
     release = status.release
     current = (

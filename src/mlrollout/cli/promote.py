@@ -246,7 +246,7 @@ class Progress:
         line = f"{status.phase.value}: {status.message}"
         if line != self.last and self.output is OutputFormat.TEXT:
             applied = status.traffic.applied
-            weight = f" [{applied.canary_env} {applied.canary_weight:g}%]" if applied else ""
+            weight = f" [{applied.canary_env} {applied.canary_percent:g}%]" if applied else ""
             typer.echo(f"{datetime.now(UTC):%H:%M:%S} {line}{weight}")
         self.last = line
 

@@ -17,6 +17,7 @@ from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions
 from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.platforms import Platform
 from mlrollout.errors import SpecError
+from mlrollout.model import format_instant
 
 if TYPE_CHECKING:
     from mlrollout.kube.rollouts import StoredRollout
@@ -42,13 +43,14 @@ def _traffic(status: RolloutStatus) -> str:
     if applied is None:
         return "unknown"
     text = (
-        f"{applied.stable_env} {applied.stable_weight:g}% / "
-        f"{applied.canary_env} {applied.canary_weight:g}%"
+        f"{applied.stable_env} {applied.stable_percent:g}% / "
+        f"{applied.canary_env} {applied.canary_percent:g}%"
     )
     target, nearest = status.traffic.target, status.traffic.nearest
     if target is not None and nearest is not None:
         text += (
-            f" (step asks {target.canary_weight:g}%; the pods give {nearest.canary_weight:g}%, "
+            f" (step asks {target.canary_percent:g}%; "
+            f"the pods give {nearest.canary_percent:g}%, "
             "which counts as reached)"
         )
     return text
@@ -102,7 +104,7 @@ def render_status(stored: StoredRollout, *, history: int = 5) -> str:
     if status.history:
         lines += ["", "recent decisions:"]
         lines += [
-            f"  {h.time}  {h.phase.value:<12} {h.action:<12} {h.reason}"
+            f"  {format_instant(h.time)}  {h.phase.value:<12} {h.action:<12} {h.reason}"
             for h in status.history[-history:]
         ]
     return "\n".join(lines)

@@ -28,7 +28,6 @@ from mlrollout.binding import (
 )
 from mlrollout.binding.baselines import compute_baseline_record, needs_baseline
 from mlrollout.binding.records import compute_look_record, fold_sample_ratio
-from mlrollout.core.decision import parse_stamp
 from mlrollout.core.observation import AnalysisLook
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.metrics.provider import MetricProvider, MetricRequest, VariantScope, record_windows
@@ -36,6 +35,7 @@ from mlrollout.model.analysis import AnalysisDecision, MetricKind
 from mlrollout.spec import AnalysisTemplate
 from mlrollout.spec.analysis import AnalysisRecord, BaselineRecord, SampleRatioRecord
 from mlrollout.spec.policy import AnalysisPolicy
+from mlrollout.spec.status import TOTAL_BASIS_POINTS
 
 __all__ = ["MetricsAnalyst"]
 
@@ -158,7 +158,7 @@ class MetricsAnalyst:
             namespace=rollout.namespace,
             service=rollout.spec.service,
             args=dict(bound.args),
-            canary_weight=applied.canary_weight / 100 if applied is not None else None,
+            canary_weight=applied.canary_bp / TOTAL_BASIS_POINTS if applied is not None else None,
         )
 
     def _judged(
@@ -216,7 +216,7 @@ def _record_for(
     status = stored.status
     release = status.release
     build = f"{stored.generation}/{release.image}/{release.model_sha256}" if release else ""
-    started = parse_stamp(status.step_started_at) or now
+    started = status.step_started_at or now
     previous = status.analysis
     if previous is None or previous.build != build or previous.judge is not policy.judge:
         return AnalysisRecord(

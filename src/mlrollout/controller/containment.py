@@ -23,6 +23,7 @@ from mlrollout.kube import EventRecorder, KubeClient
 from mlrollout.kube.client import PatchType
 from mlrollout.kube.fencing import NO_FENCE, Fence
 from mlrollout.kube.kinds import MODELROLLOUTS
+from mlrollout.model import format_instant
 from mlrollout.redaction import redact
 
 __all__ = [
@@ -122,7 +123,7 @@ def _patch_condition(
         status=status,
         reason=reason,
         message=message,
-        now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        now=format_instant(now),
     )
     body = {
         "metadata": {"resourceVersion": meta.get("resourceVersion")},

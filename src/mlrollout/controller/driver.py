@@ -159,7 +159,7 @@ def full_promotion_requester(state: RolloutState) -> Callable[[StoredRollout], N
         nonlocal done
         if done or stored.status.phase not in (Phase.PROGRESSING, Phase.PAUSED):
             return
-        state.request(Intent.PROMOTE_FULL)
+        state.request(stored.rollout.namespace, stored.rollout.name, Intent.PROMOTE_FULL)
         done = True
 
     return request

@@ -91,6 +91,8 @@ class Edge:
     """Everything effects need for one rollout."""
 
     state: RolloutState
+    namespace: str  # the rollout's, in ``state``
+    name: str
     environments: Environments
     router: TrafficRouter
     crash: Callable[[str], None] = lambda point: None

@@ -53,7 +53,7 @@ def apply_error_fallback(
 ) -> StoredRollout | None:
     """Apply the fallback for a rollout whose passes keep failing; None when none is due."""
     edge = reconciler.edge
-    stored = edge.state.read()
+    stored = edge.state.read(edge.namespace, edge.name)
     status = stored.status
     try:
         traffic = edge.router.observe(status.active_env or "blue")

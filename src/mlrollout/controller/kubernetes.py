@@ -30,35 +30,14 @@ from mlrollout.kube.environments import (
     model_container,
 )
 from mlrollout.model import ImageRef, Sha256
-from mlrollout.spec import ModelRollout, RolloutStatus
-from mlrollout.spec.status import EnvName, Intent, other_env
+from mlrollout.spec import ModelRollout
+from mlrollout.spec.status import EnvName, other_env
 from mlrollout.traffic.factory import build_environments, build_router
 from mlrollout.traffic.selector import ServiceSelectorRouter
 
-__all__ = ["KubeEnvironments", "KubeRolloutState", "build_reconciler", "send_hooks"]
+__all__ = ["KubeEnvironments", "build_reconciler", "send_hooks"]
 
 log = logging.getLogger("mlrollout.controller")
-
-
-class KubeRolloutState:
-    """One ModelRollout's spec and status in the API server."""
-
-    def __init__(self, store: RolloutStore, *, namespace: str, name: str) -> None:
-        self.store = store
-        self.namespace = namespace
-        self.name = name
-
-    def read(self) -> StoredRollout:
-        """Read and validate the rollout."""
-        return self.store.read(self.namespace, self.name)
-
-    def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
-        """PUT the status at the version read (``ConflictError`` when stale)."""
-        return self.store.write_status(stored, status)
-
-    def request(self, intent: Intent) -> None:
-        """Record ``intent`` as the rollout's annotation."""
-        self.store.request(self.namespace, self.name, intent)
 
 
 class KubeEnvironments:
@@ -161,8 +140,7 @@ def build_reconciler(
     notifications and (for tests) the crash hook of ``MLROLLOUT_CRASH_AT`` wired in;
     ``capacity`` shares the GPU capacity gate's view of the cluster with other rollouts."""
     store = RolloutStore(client)
-    state = KubeRolloutState(store, namespace=namespace, name=name)
-    rollout = state.read().rollout
+    rollout = store.read(namespace, name).rollout
     router = build_router(client, rollout)
     router.ensure()
     recorder = EventRecorder(client)
@@ -175,7 +153,12 @@ def build_reconciler(
         **(edge_options or {}),
     }
     edge = Edge(
-        state=state, environments=KubeEnvironments(client, rollout), router=router, **options
+        state=store,
+        namespace=namespace,
+        name=name,
+        environments=KubeEnvironments(client, rollout),
+        router=router,
+        **options,
     )
     return Reconciler(
         confirmer=WebhookConfirmer(),

@@ -40,19 +40,18 @@ from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.local.labelledload import LabelledLoad, LoadSettings
 from mlrollout.local.modelcard import ModelCard
 from mlrollout.local.processes import ModelServerProcess, ProcessSupervisor, StartError
-from mlrollout.local.proxy import TOTAL_BP, WeightedProxy
+from mlrollout.local.proxy import WeightedProxy
 from mlrollout.local.regressions import Regressions
 from mlrollout.local.statedir import DriverLock, EnvRecord, StateDir
 from mlrollout.metrics.local import LocalProvider
 from mlrollout.metrics.registry import build_local_providers
-from mlrollout.spec import AnalysisTemplate, RolloutStatus
-from mlrollout.spec.status import EnvName, Intent
+from mlrollout.spec import AnalysisTemplate
+from mlrollout.spec.status import TOTAL_BASIS_POINTS, EnvName
 
 __all__ = [
     "REFERENCE_MODEL",
     "LocalEnvironments",
     "LocalPlatform",
-    "LocalRolloutState",
     "reference_release",
 ]
 
@@ -79,27 +78,6 @@ def reference_release(models: Path) -> EnvRecord:
         model_sha256=sha,
         replicas=1,
     )
-
-
-class LocalRolloutState:
-    """The ``RolloutState`` port over one rollout file of the state directory."""
-
-    def __init__(self, state: StateDir, *, namespace: str, name: str) -> None:
-        self.state = state
-        self.namespace = namespace
-        self.name = name
-
-    def read(self) -> StoredRollout:
-        """The rollout as stored."""
-        return self.state.read(self.namespace, self.name)
-
-    def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
-        """Write at the version read (``ConflictError`` when stale)."""
-        return self.state.write_status(stored, status)
-
-    def request(self, intent: Intent) -> None:
-        """Record ``intent`` in the rollout file, as ``mlrollout promote`` does."""
-        self.state.request(self.namespace, self.name, intent)
 
 
 class LocalEnvironments:
@@ -369,14 +347,13 @@ class LocalPlatform:
         active = status.active_env or "blue"
         environments.adopt_live(active)
         applied = status.traffic.applied
-        weights: Mapping[str, int] = {active: TOTAL_BP}
+        weights: Mapping[str, int] = {active: TOTAL_BASIS_POINTS}
         if applied is not None and not status.phase.settled:
-            canary = round(applied.canary_weight * 100)
-            weights = {applied.canary_env: canary, applied.stable_env: TOTAL_BP - canary}
+            weights = {applied.canary_env: applied.canary_bp, applied.stable_env: applied.stable_bp}
         try:
             self.proxy.set_weights(weights)
         except ValueError:
-            self.proxy.set_weights({active: TOTAL_BP})
+            self.proxy.set_weights({active: TOTAL_BASIS_POINTS})
         return environments
 
     def start_load(self) -> LabelledLoad:
@@ -407,7 +384,9 @@ class LocalPlatform:
                 scrape_lag=SCRAPE_LAG,
             )
         edge = Edge(
-            state=LocalRolloutState(self.state, namespace=rollout.namespace, name=rollout.name),
+            state=self.state,
+            namespace=rollout.namespace,
+            name=rollout.name,
             environments=environments,
             router=LocalRouter(self.proxy, environments),
             notify=send_hooks,

@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Protocol
 
 from mlrollout.errors import RouterError
-from mlrollout.local.proxy import TOTAL_BP, WeightedProxy
+from mlrollout.local.proxy import WeightedProxy
 from mlrollout.spec.status import EnvName, TrafficSplit, other_env
 from mlrollout.traffic.split import (
     assess_target,
-    compute_basis_points,
     compute_split,
+    compute_weights,
 )
 
 __all__ = ["LocalRouter", "Serving"]
@@ -52,14 +52,7 @@ class LocalRouter:
     def shift(self, target: TrafficSplit) -> TrafficSplit:
         """Apply ``target`` to the basis point; environments with weight serve first."""
         assess_target(target)
-        canary_bp = compute_basis_points(target.canary_weight)
-        achieved = compute_split(
-            stable_env=target.stable_env, canary_env=target.canary_env, canary_bp=canary_bp
-        )
-        wanted: dict[EnvName, int] = {
-            target.canary_env: canary_bp,
-            target.stable_env: TOTAL_BP - canary_bp,
-        }
+        wanted = compute_weights(target)
         for env, bp in wanted.items():
             if bp <= 0:
                 continue
@@ -73,10 +66,10 @@ class LocalRouter:
             self.proxy.set_weights({str(env): bp for env, bp in wanted.items()})
         except ValueError as exc:
             raise RouterError(f"the local proxy refused {wanted}: {exc}") from None
-        return achieved
+        return target
 
     def release(self, stable_env: EnvName) -> TrafficSplit:
         """All traffic to ``stable_env``."""
         return self.shift(
-            TrafficSplit(stable_env=stable_env, canary_env=other_env(stable_env), canary_weight=0)
+            TrafficSplit(stable_env=stable_env, canary_env=other_env(stable_env), canary_bp=0)
         )

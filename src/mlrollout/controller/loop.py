@@ -114,7 +114,11 @@ class Reconciler:
     def reconcile(self, current: StoredRollout | None = None) -> tuple[StoredRollout, Decision]:
         """One pass from ``current`` (the rollout as just read; read here when None);
         returns the rollout as written and the decision taken."""
-        stored = current if current is not None else self.edge.state.read()
+        stored = (
+            current
+            if current is not None
+            else self.edge.state.read(self.edge.namespace, self.edge.name)
+        )
         decision = decide(self.observe(stored))
         try:
             written = apply_decision(self.edge, stored, decision, now=self.clock.now())
@@ -135,7 +139,7 @@ class Reconciler:
 
     def _hold(self, exc: Exception) -> StoredRollout:
         """Record why the rollout is holding (best effort) and return it as stored."""
-        stored = self.edge.state.read()
+        stored = self.edge.state.read(self.edge.namespace, self.edge.name)
         status = stored.status
         text = redact(str(exc))
         conditions = set_condition(

@@ -20,9 +20,10 @@ __all__ = ["Analyst", "Confirmer", "Environments", "RolloutState", "Verifier"]
 
 
 class RolloutState(Protocol):
-    """Where one rollout's spec, status and intents live."""
+    """Where rollouts' specs, statuses and intents live: ``kube.RolloutStore`` in a cluster,
+    ``local.StateDir`` on the local platform (each implements it itself)."""
 
-    def read(self) -> StoredRollout:
+    def read(self, namespace: str, name: str) -> StoredRollout:
         """The rollout as stored now."""
         ...
 
@@ -30,8 +31,9 @@ class RolloutState(Protocol):
         """Write ``status`` at the version ``stored`` was read (``ConflictError`` if stale)."""
         ...
 
-    def request(self, intent: Intent) -> None:
-        """Record a user intent on the rollout, as ``mlrollout promote|pause|...`` does."""
+    def request(self, namespace: str, name: str, intent: Intent) -> str:
+        """Record a user intent on the rollout, as ``mlrollout promote|pause|...`` does;
+        returns the annotation value written."""
         ...
 
 

@@ -15,7 +15,6 @@ from mlrollout.core.actions import SetPreview
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    parse_stamp,
     stamp,
     transition,
 )
@@ -104,7 +103,7 @@ def _preview(obs: Observation, status: RolloutStatus) -> Decision:
         paused = pause(obs, status, reason)
         return replace(paused, actions=(*preview, *paused.actions))
     delay = strategy.auto_promotion_delay or timedelta(0)
-    started = parse_stamp(status.step_started_at) or obs.now
+    started = status.step_started_at or obs.now
     if obs.now < started + delay:
         return Decision(
             status=status,

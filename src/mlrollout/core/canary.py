@@ -13,7 +13,6 @@ from mlrollout.core.actions import Shift
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    parse_stamp,
     split_to,
     stamp,
     transition,
@@ -83,8 +82,8 @@ def _progressing(obs: Observation, status: RolloutStatus) -> Decision:
     if status.candidate_env is not None and not candidate_ready(obs, status):
         return _candidate_lost(obs, status)
     step = steps[index]
-    if step.set_weight is not None:
-        return _set_weight(obs, status, step.set_weight)
+    if step.weight_bp is not None:
+        return _set_weight(obs, status, step.weight_bp)
     if step.analyze is not None:
         return _analyze(obs, status, index)
     return _pause_step(obs, status, step)
@@ -100,9 +99,10 @@ def _candidate_lost(obs: Observation, status: RolloutStatus) -> Decision:
     )
 
 
-def _set_weight(obs: Observation, status: RolloutStatus, weight: float) -> Decision:
+def _set_weight(obs: Observation, status: RolloutStatus, canary_bp: int) -> Decision:
     assert status.active_env is not None
-    target = split_to(status.active_env, weight)
+    target = split_to(status.active_env, canary_bp)
+    weight = target.canary_percent
     if reached(obs, target):
         return _advance(obs, status, reason=f"{weight:g}% of traffic on {status.candidate_env}")
     waiting = awaiting(obs, WebhookType.CONFIRM_TRAFFIC_INCREASE)
@@ -142,7 +142,7 @@ def _pause_step(obs: Observation, status: RolloutStatus, step: Step) -> Decision
     if duration is None:
         reason = f"paused at step {status.current_step} until `mlrollout promote`"
         return pause(obs, status, reason)
-    started = parse_stamp(status.step_started_at) or obs.now
+    started = status.step_started_at or obs.now
     remaining = started + duration - obs.now
     if remaining <= timedelta(0):
         return _advance(obs, status, reason=f"pause of {duration} elapsed")

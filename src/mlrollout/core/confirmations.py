@@ -62,9 +62,9 @@ def _progressing(rollout: ModelRollout, status: RolloutStatus) -> tuple[WebhookT
         return (WebhookType.CONFIRM_PROMOTION,) if step == 0 else ()
     if step >= len(canary.steps):
         return (WebhookType.CONFIRM_PROMOTION,)
-    weight = canary.steps[step].set_weight
+    weight = canary.steps[step].weight_bp
     applied = status.traffic.applied
-    current = applied.canary_weight if applied is not None else 0.0
+    current = applied.canary_bp if applied is not None else 0
     if weight is not None and weight > current:
         return (WebhookType.CONFIRM_TRAFFIC_INCREASE,)
     return ()

@@ -13,7 +13,7 @@ from datetime import timedelta
 from mlrollout.core.actions import ScaleEnv
 from mlrollout.core.bluegreen import decide_blue_green
 from mlrollout.core.canary import decide_canary
-from mlrollout.core.decision import Decision, parse_stamp
+from mlrollout.core.decision import Decision
 from mlrollout.core.observation import Observation
 from mlrollout.core.phases import (
     acknowledge,
@@ -24,6 +24,7 @@ from mlrollout.core.phases import (
     start,
     start_rollback,
 )
+from mlrollout.model import format_instant
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.status import Intent, Phase, RollbackCause, other_env
 
@@ -85,12 +86,12 @@ def _scale_down_when_due(obs: Observation, status: RolloutStatus) -> Decision:
     pending = status.scale_down
     if pending is None:
         return Decision(status=status, requeue_after=SETTLED_RESYNC, reason=status.message)
-    due = parse_stamp(pending.at) or obs.now
+    due = pending.at or obs.now
     if obs.now < due:
         return Decision(
             status=status,
             requeue_after=due - obs.now,
-            reason=f"{pending.env} stays warm until {pending.at}",
+            reason=f"{pending.env} stays warm until {format_instant(pending.at)}",
         )
     live = obs.envs.get(other_env(pending.env))
     if live is None or not live.healthy:

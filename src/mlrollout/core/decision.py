@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mlrollout.core.actions import Action, Emit, Notify
+from mlrollout.model import to_millis
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.status import EnvName, HistoryEntry, Phase, TrafficSplit, other_env
 
@@ -21,7 +22,6 @@ __all__ = [
     "Decision",
     "announce",
     "enter",
-    "parse_stamp",
     "split_to",
     "stamp",
     "transition",
@@ -41,21 +41,15 @@ class Decision:
     changes: dict[str, Any] = field(default_factory=dict)
 
 
-def stamp(now: datetime) -> str:
-    """RFC 3339 with milliseconds, as status timestamps are stored."""
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+def stamp(now: datetime) -> datetime:
+    """``now`` as a status time keeps it: UTC, whole milliseconds (so a status built in
+    memory equals the same status read back)."""
+    return to_millis(now)
 
 
-def parse_stamp(text: str | None) -> datetime | None:
-    """Parse a stored timestamp; ``None`` stays ``None``."""
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def split_to(stable: EnvName, weight: float) -> TrafficSplit:
-    """``weight`` percent to the environment that is not ``stable``."""
-    return TrafficSplit(stable_env=stable, canary_env=other_env(stable), canary_weight=weight)
+def split_to(stable: EnvName, canary_bp: int) -> TrafficSplit:
+    """``canary_bp`` basis points to the environment that is not ``stable``."""
+    return TrafficSplit(stable_env=stable, canary_env=other_env(stable), canary_bp=canary_bp)
 
 
 def enter(

@@ -85,7 +85,7 @@ class Observation:
     traffic: TrafficSplit | None
     verification: VerificationOutcome | None = None
     analysis: AnalysisLook | None = None
-    intents: dict[Intent, str] = field(default_factory=dict)
+    intents: dict[Intent, datetime] = field(default_factory=dict)
     confirmations: dict[str, tuple[bool, str]] = field(default_factory=dict)
     undo: UndoRequest | None = None
     actor: str | None = None  # the identity driving this pass (the Lease holder)

@@ -8,14 +8,13 @@ chains of early returns.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift, Verify
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
-    parse_stamp,
     split_to,
     stamp,
     transition,
@@ -26,6 +25,7 @@ from mlrollout.model.analysis import AnalysisDecision, InconclusivePolicy
 from mlrollout.spec import RolloutStatus
 from mlrollout.spec.policy import WebhookType
 from mlrollout.spec.status import (
+    TOTAL_BASIS_POINTS,
     EnvName,
     Phase,
     RollbackCause,
@@ -89,22 +89,23 @@ def active_env(obs: Observation) -> EnvName:
         return obs.status.active_env
     if obs.traffic is not None:
         return (
-            obs.traffic.canary_env if obs.traffic.canary_weight >= 100 else obs.traffic.stable_env
+            obs.traffic.canary_env
+            if obs.traffic.canary_bp == TOTAL_BASIS_POINTS
+            else obs.traffic.stable_env
         )
     return "blue"
 
 
-def weights(split: TrafficSplit) -> dict[str, float]:
-    """Per-environment weights (two splits are the same when these are)."""
-    return {split.stable_env: split.stable_weight, split.canary_env: split.canary_weight}
+def weights(split: TrafficSplit) -> dict[str, int]:
+    """Per-environment basis points (two splits are the same when these are)."""
+    return {split.stable_env: split.stable_bp, split.canary_env: split.canary_bp}
 
 
 def same_split(a: TrafficSplit | None, b: TrafficSplit | None) -> bool:
     """Whether two splits send the same share to each environment."""
     if a is None or b is None:
         return False
-    wa, wb = weights(a), weights(b)
-    return all(abs(wa.get(env, 0.0) - wb.get(env, 0.0)) < 0.005 for env in ("blue", "green"))
+    return weights(a) == weights(b)
 
 
 def reached(obs: Observation, target: TrafficSplit) -> bool:
@@ -284,7 +285,7 @@ def wait_for_candidate(
     obs: Observation,
     status: RolloutStatus,
     *,
-    since: str | None,
+    since: datetime | None,
     late: str,
     waiting: str,
     actions: tuple[Action, ...] = (),
@@ -311,14 +312,14 @@ def hold(status: RolloutStatus, reason: str) -> Decision:
     )
 
 
-def past_deadline(obs: Observation, since: str | None) -> bool:
+def past_deadline(obs: Observation, since: datetime | None) -> bool:
     """Whether the progress deadline has passed since the stored time ``since``."""
-    started = parse_stamp(since) or obs.now
+    started = since or obs.now
     return obs.now - started > obs.rollout.spec.progress_deadline
 
 
 def roll_back_past_deadline(
-    obs: Observation, status: RolloutStatus, *, since: str | None, reason: str
+    obs: Observation, status: RolloutStatus, *, since: datetime | None, reason: str
 ) -> Decision | None:
     """The rollback once the progress deadline has passed since ``since`` (None before):
     ``reason`` says what did not happen, ending in the words before "the progress deadline"."""
@@ -423,7 +424,7 @@ def begin_promotion(
     if waiting is not None:
         return hold(status, waiting)
     assert status.active_env is not None
-    target = split_to(status.active_env, 100)
+    target = split_to(status.active_env, TOTAL_BASIS_POINTS)
     return transition(
         status,
         Phase.PROMOTING,
@@ -439,7 +440,7 @@ def begin_promotion(
 def moving_to_candidate(obs: Observation, status: RolloutStatus) -> Decision | None:
     """Keep shifting everything to the candidate; None once it serves all traffic."""
     assert status.active_env is not None
-    target = split_to(status.active_env, 100)
+    target = split_to(status.active_env, TOTAL_BASIS_POINTS)
     if reached(obs, target):
         return None
     return Decision(

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from mlrollout.errors import ConflictError, SpecError
 from mlrollout.kube.client import KubeClient, PatchType
 from mlrollout.kube.kinds import MODELROLLOUTS
 from mlrollout.redaction import redact
 from mlrollout.spec import ModelRollout, RolloutStatus, load_object
+from mlrollout.spec.base import IntentStamp, format_intent_stamp
 from mlrollout.spec.status import INTENT_PREFIX, Intent
 
 __all__ = [
@@ -57,15 +60,28 @@ class StoredRollout:
         return self.rollout.status or RolloutStatus()
 
 
-def pending_intents(stored: StoredRollout) -> dict[Intent, str]:
-    """Intents whose annotation value the controller has not acknowledged yet."""
+_INTENT_TIME: TypeAdapter[datetime] = TypeAdapter(IntentStamp)
+
+
+def pending_intents(stored: StoredRollout) -> dict[Intent, datetime]:
+    """Intents whose annotation time the controller has not acknowledged yet.
+
+    The annotation's value is the RFC 3339 time the CLI wrote; a value that is not one was
+    not written by the CLI and is not an intent.
+    """
     annotations = stored.raw["metadata"].get("annotations") or {}
     acknowledged = stored.status.acknowledged_intents
-    pending: dict[Intent, str] = {}
+    pending: dict[Intent, datetime] = {}
     for intent in Intent:
         value = annotations.get(INTENT_PREFIX + intent.value)
-        if value and acknowledged.get(intent.value) != value:
-            pending[intent] = value
+        if not value:
+            continue
+        try:
+            at = _INTENT_TIME.validate_python(value)
+        except ValidationError:
+            continue
+        if acknowledged.get(intent.value) != at:
+            pending[intent] = at
     return pending
 
 
@@ -96,7 +112,9 @@ def parse_stored(raw: dict[str, Any]) -> StoredRollout:
 
 
 class RolloutStore:
-    """Reads ModelRollouts and writes their status and intents."""
+    """Reads ModelRollouts and writes their status and intents: the controller's state port
+    (``controller.ports.RolloutState``) on a cluster, as it is. Through a fenced client
+    (``KubeClient.fenced``), every write it sends is fenced."""
 
     def __init__(self, client: KubeClient, *, max_conflicts: int = 5) -> None:
         self.client = client
@@ -149,7 +167,7 @@ class RolloutStore:
         self, namespace: str, name: str, intent: Intent, *, now: datetime | None = None
     ) -> str:
         """Record a user intent as an annotation; returns the value written."""
-        stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = format_intent_stamp(now or datetime.now(UTC))
         patch = {"metadata": {"annotations": {INTENT_PREFIX + intent.value: stamp}}}
         self.client.patch(MODELROLLOUTS, name, namespace, patch, patch_type=PatchType.MERGE)
         return stamp

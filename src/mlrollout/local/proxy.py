@@ -24,11 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mlrollout.local.serving import LOOPBACK, MAX_BODY, LoopbackServer, read_body, reply, served_by
+from mlrollout.spec.status import TOTAL_BASIS_POINTS
 
-__all__ = ["ENVIRONMENTS", "TOTAL_BP", "WeightedProxy"]
+__all__ = ["ENVIRONMENTS", "WeightedProxy"]
 
 ENVIRONMENTS = ("blue", "green")
-TOTAL_BP = 10_000
 
 
 class WeightedProxy(LoopbackServer):
@@ -39,7 +39,7 @@ class WeightedProxy(LoopbackServer):
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._backends: dict[str, str] = {}
-        self._weights: dict[str, int] = {"blue": TOTAL_BP, "green": 0}
+        self._weights: dict[str, int] = {"blue": TOTAL_BASIS_POINTS, "green": 0}
         self._credit: dict[str, int] = dict.fromkeys(ENVIRONMENTS, 0)
         self.served: dict[str, int] = dict.fromkeys(ENVIRONMENTS, 0)
 
@@ -63,8 +63,10 @@ class WeightedProxy(LoopbackServer):
         chosen = {env: int(weights.get(env, 0)) for env in ENVIRONMENTS}
         if set(weights) - set(ENVIRONMENTS):
             raise ValueError(f"unknown environments {sorted(set(weights) - set(ENVIRONMENTS))}")
-        if any(w < 0 for w in chosen.values()) or sum(chosen.values()) != TOTAL_BP:
-            raise ValueError(f"weights must be non-negative and sum to {TOTAL_BP}, got {chosen}")
+        if any(w < 0 for w in chosen.values()) or sum(chosen.values()) != TOTAL_BASIS_POINTS:
+            raise ValueError(
+                f"weights must be non-negative and sum to {TOTAL_BASIS_POINTS}, got {chosen}"
+            )
         with self._lock:
             missing = [env for env, w in chosen.items() if w > 0 and env not in self._backends]
             if missing:
@@ -92,7 +94,7 @@ class WeightedProxy(LoopbackServer):
             for env in ENVIRONMENTS:
                 self._credit[env] += self._weights[env]
             env = max(ENVIRONMENTS, key=lambda e: (self._credit[e], -ENVIRONMENTS.index(e)))
-            self._credit[env] -= TOTAL_BP
+            self._credit[env] -= TOTAL_BASIS_POINTS
             self.served[env] += 1
             return env, self._backends[env]
 

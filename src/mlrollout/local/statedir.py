@@ -30,6 +30,7 @@ from typing import Any
 from mlrollout.errors import ConflictError, NotFoundError, SpecError
 from mlrollout.kube.rollouts import StoredRollout, parse_stored, redact_texts
 from mlrollout.spec import RolloutStatus
+from mlrollout.spec.base import format_intent_stamp
 from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.status import INTENT_PREFIX, Intent
 
@@ -150,7 +151,7 @@ class StateDir:
     def request(self, namespace: str, name: str, intent: Intent) -> str:
         """Record a user intent as an annotation; returns the value written."""
         stored = self.read(namespace, name)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = format_intent_stamp(datetime.now(UTC))
         metadata = dict(stored.raw["metadata"])
         metadata["annotations"] = {
             **(metadata.get("annotations") or {}),

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from mlrollout.model import format_instant
 from mlrollout.report.advice import decide_outcome, find_quality, next_steps
 from mlrollout.report.record import (
     MAX_SERIES,
@@ -42,6 +43,11 @@ __all__ = ["advise", "append_thinned", "collect_rollout", "compute_build", "stam
 def stamp_of(moment: datetime) -> str:
     """RFC 3339 UTC with seconds, as status timestamps are written."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _instant(moment: datetime | None) -> str | None:
+    """A status time as the record keeps it (the status's own wire form)."""
+    return format_instant(moment) if moment is not None else None
 
 
 def compute_build(rollout: ModelRollout, status: RolloutStatus, generation: int) -> str:
@@ -82,9 +88,9 @@ def collect_rollout(
     metrics = _metrics(previous.metrics if previous else [], analysis)
     traffic = list(previous.traffic) if previous else []
     applied = status.traffic.applied
-    if applied is not None and (not traffic or traffic[-1].canary_weight != applied.canary_weight):
+    if applied is not None and (not traffic or traffic[-1].canary_weight != applied.canary_percent):
         traffic = append_thinned(
-            traffic, TrafficPoint(at=stamp_of(now), canary_weight=applied.canary_weight)
+            traffic, TrafficPoint(at=stamp_of(now), canary_weight=applied.canary_percent)
         )
     record = ReportRecord(
         kind=RunKind.ROLLOUT,
@@ -102,7 +108,9 @@ def collect_rollout(
         strategy="canary" if rollout.spec.strategy.canary else "blueGreen",
         steps=_steps(rollout, status),
         current_step=status.current_step,
-        timeline=[TimelineEntry.model_validate(h.model_dump()) for h in status.history[-256:]],
+        timeline=[
+            TimelineEntry.model_validate(h.model_dump(mode="json")) for h in status.history[-256:]
+        ],
         traffic=traffic,
         metrics=metrics,
         sample_ratio=_sample_ratio(analysis, previous),
@@ -152,7 +160,7 @@ def _release(rollout: ModelRollout, status: RolloutStatus) -> ReleaseRecord:
             verified=verification.verified,
             reason_code=verification.reason_code,
             message=verification.message or "",
-            checked_at=verification.checked_at,
+            checked_at=_instant(verification.checked_at),
         )
     if release is None:
         spec = rollout.spec.release
@@ -171,9 +179,9 @@ def _steps(rollout: ModelRollout, status: RolloutStatus) -> list[StepRecord]:
     started: dict[int, str] = {}
     for entry in status.history:
         if entry.step is not None and entry.step not in started:
-            started[entry.step] = entry.time
+            started[entry.step] = format_instant(entry.time)
     if status.current_step is not None and status.step_started_at is not None:
-        started.setdefault(status.current_step, status.step_started_at)
+        started.setdefault(status.current_step, format_instant(status.step_started_at))
     canary = rollout.spec.strategy.canary
     if canary is None:
         return [

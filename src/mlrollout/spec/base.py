@@ -8,11 +8,12 @@ come from the same definitions as validation.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,7 +23,14 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from mlrollout.model import ImageRef, Sha256, format_duration, parse_duration
+from mlrollout.model import (
+    ImageRef,
+    Sha256,
+    format_duration,
+    format_instant,
+    parse_duration,
+    to_millis,
+)
 from mlrollout.model.duration import HINT as DURATION_HINT
 
 __all__ = [
@@ -35,11 +43,14 @@ __all__ = [
     "FreeForm",
     "HttpUrl",
     "ImageReference",
+    "IntentStamp",
     "LabelMap",
     "Sha256Hex",
     "SpecModel",
     "StepDuration",
+    "Timestamp",
     "WaitDuration",
+    "format_intent_stamp",
 ]
 
 API_GROUP = "mlrollout.io"
@@ -178,6 +189,37 @@ LabelMap = dict[
     Annotated[str, StringConstraints(max_length=4096)],
 ]
 """A map of strings (labels, headers, arguments)."""
+
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(to_millis),
+    PlainSerializer(format_instant, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A status time: timezone-aware, held in UTC to the millisecond, written as RFC 3339 with
+milliseconds and ``Z`` (``2026-11-30T18:16:05.123Z``). Any RFC 3339 time is read, so a status
+written with whole seconds loads."""
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def format_intent_stamp(moment: datetime) -> str:
+    """The annotation value of an intent requested at ``moment`` (UTC, microseconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+IntentStamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_utc),
+    PlainSerializer(format_intent_stamp, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""When a user asked for an intent: the value of its annotation, to the microsecond, as the
+CLI writes it (``2026-11-30T18:16:05.123456Z``); it identifies the request, so it is kept
+exactly."""
+
 
 FreeForm = Annotated[
     dict[str, Any],

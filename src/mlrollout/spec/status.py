@@ -7,18 +7,29 @@ with the resourceVersion it read. The analysis is a typed record (``spec.analysi
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import (
+    Field,
+    SerializationInfo,
+    StringConstraints,
+    WithJsonSchema,
+    field_serializer,
+    model_validator,
+)
 
 from mlrollout.spec.analysis import AnalysisRecord
-from mlrollout.spec.base import SpecModel
+from mlrollout.spec.base import IntentStamp, SpecModel, Timestamp
 
 __all__ = [
     "INTENT_PREFIX",
     "REVISION_LIMIT_MAX",
+    "TOTAL_BASIS_POINTS",
     "UNDO_ANNOTATION",
+    "BasisPoints",
     "Condition",
     "EnvName",
     "HistoryEntry",
@@ -35,6 +46,7 @@ __all__ = [
     "VerificationStatus",
     "other_env",
     "set_condition",
+    "to_basis_points",
 ]
 
 EnvName = Literal["blue", "green"]
@@ -46,7 +58,6 @@ def other_env(env: EnvName) -> EnvName:
 
 
 Text = Annotated[str, StringConstraints(max_length=32768)]
-Timestamp = Annotated[str, StringConstraints(max_length=64)]
 
 
 INTENT_PREFIX = "mlrollout.io/intent."
@@ -112,17 +123,82 @@ _TERMINAL = frozenset(
 )
 
 
-class TrafficSplit(SpecModel):
-    """A split between stable and candidate environments; the two weights sum to 100."""
+TOTAL_BASIS_POINTS = 10_000
+"""All the traffic, in basis points of a percent (so 0.5 % is 50)."""
 
+BasisPoints = Annotated[int, Field(ge=0, le=TOTAL_BASIS_POINTS)]
+"""A share of traffic in basis points of a percent, 0 to 10 000."""
+
+
+def to_basis_points(percent: float) -> int:
+    """A percentage as basis points of a percent, rounded to the nearest integer.
+
+    >>> to_basis_points(0.5), to_basis_points(99.5), to_basis_points(33.333)
+    (50, 9950, 3333)
+    """
+    return round(percent * 100)
+
+
+class TrafficSplit(SpecModel):
+    """A split of traffic between the stable and the candidate environment: ``canaryWeight``
+    is the candidate's share in percent, to the basis point; the stable environment gets
+    the rest."""
+
+    # Held as the canary's basis points (``canary_bp``, 0-10 000); the stable share is
+    # derived, so the two sum to 10 000 by construction. ``canaryWeight`` on the wire is
+    # derived from the basis points and read back into them (statuses written before basis
+    # points load unchanged).
     stable_env: EnvName
     canary_env: EnvName
-    canary_weight: Annotated[float, Field(ge=0.0, le=100.0)]
+    canary_bp: Annotated[
+        BasisPoints,
+        Field(alias="canaryWeight"),
+        WithJsonSchema(
+            {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 100,
+                "description": "The canary's share in percent, to the basis point (0.01 %).",
+            }
+        ),
+    ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_percent(cls, data: Any) -> Any:
+        """``canaryWeight`` (percent, as stored) becomes basis points."""
+        if not isinstance(data, dict) or "canaryWeight" not in data:
+            return data
+        percent = data["canaryWeight"]
+        if (
+            isinstance(percent, bool)
+            or not isinstance(percent, int | float)
+            or not math.isfinite(percent)
+            or not 0 <= percent <= 100
+        ):
+            raise ValueError(f"canaryWeight must be a percentage from 0 to 100, got {percent!r}")
+        rest = {k: v for k, v in data.items() if k != "canaryWeight"}
+        return {**rest, "canary_bp": to_basis_points(percent)}
+
+    @field_serializer("canary_bp")
+    def _to_percent(self, bp: int, info: SerializationInfo) -> float | int:
+        """Percent under the wire name ``canaryWeight``; basis points under ``canary_bp``."""
+        return bp / 100 if info.by_alias else bp
 
     @property
-    def stable_weight(self) -> float:
-        """The stable environment's share (100 minus the canary's)."""
-        return 100.0 - self.canary_weight
+    def stable_bp(self) -> int:
+        """The stable environment's share: the rest of the traffic."""
+        return TOTAL_BASIS_POINTS - self.canary_bp
+
+    @property
+    def canary_percent(self) -> float:
+        """The canary's share in percent, for people."""
+        return self.canary_bp / 100
+
+    @property
+    def stable_percent(self) -> float:
+        """The stable environment's share in percent, for people."""
+        return self.stable_bp / 100
 
 
 class TrafficStatus(SpecModel):
@@ -254,8 +330,8 @@ class RolloutStatus(SpecModel):
     conditions: list[Condition] = Field(default_factory=list, max_length=64)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=256)
     revisions: list[Revision] = Field(default_factory=list, max_length=REVISION_LIMIT_MAX)
-    acknowledged_intents: dict[Annotated[str, StringConstraints(max_length=64)], Timestamp] = Field(
-        default_factory=dict
+    acknowledged_intents: dict[Annotated[str, StringConstraints(max_length=64)], IntentStamp] = (
+        Field(default_factory=dict)
     )
     message: Text = ""
 
@@ -267,7 +343,7 @@ def set_condition(
     status: Literal["True", "False", "Unknown"],
     reason: str,
     message: str,
-    now: str,
+    now: datetime,
     generation: int | None,
 ) -> list[Condition]:
     """Conditions with ``type`` set; ``lastTransitionTime`` moves only when status changes."""

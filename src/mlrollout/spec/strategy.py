@@ -21,6 +21,7 @@ from mlrollout.spec.base import (
     StepDuration,
     WaitDuration,
 )
+from mlrollout.spec.status import to_basis_points
 
 __all__ = [
     "AnalyzeStep",
@@ -116,6 +117,12 @@ class Step(SpecModel):
     set_weight: Weight | None = None
     analyze: AnalyzeStep | None = None
     pause: PauseStep | None = None
+
+    @property
+    def weight_bp(self) -> int | None:
+        """``setWeight`` in basis points: the spec speaks percent, the controller and the
+        routers basis points."""
+        return None if self.set_weight is None else to_basis_points(self.set_weight)
 
     @model_validator(mode="after")
     def _one_of(self) -> Step:

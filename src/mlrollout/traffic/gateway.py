@@ -35,7 +35,6 @@ from mlrollout.traffic.split import (
     TOTAL_BASIS_POINTS,
     assess_destinations,
     assess_target,
-    compute_basis_points,
     compute_split,
 )
 
@@ -97,7 +96,7 @@ class GatewayApiRouter:
                 f"found {sorted(n or '?' for n in named) or 'no backends'}"
             )
         self._write(
-            TrafficSplit(stable_env=live[0], canary_env=other_env(live[0]), canary_weight=0),
+            TrafficSplit(stable_env=live[0], canary_env=other_env(live[0]), canary_bp=0),
             extras=False,
         )
 
@@ -120,24 +119,19 @@ class GatewayApiRouter:
 
     def release(self, stable_env: EnvName) -> TrafficSplit:
         """All weight to ``stable_env``; header rule and mirror removed."""
-        target = TrafficSplit(
-            stable_env=stable_env, canary_env=other_env(stable_env), canary_weight=0
-        )
+        target = TrafficSplit(stable_env=stable_env, canary_env=other_env(stable_env), canary_bp=0)
         return self._write(target, extras=False)
 
     # -- plumbing ----------------------------------------------------------------------
 
     def _write(self, target: TrafficSplit, *, extras: bool) -> TrafficSplit:
         assess_target(target)
-        canary_bp = compute_basis_points(target.canary_weight)
-        achieved = compute_split(
-            stable_env=target.stable_env, canary_env=target.canary_env, canary_bp=canary_bp
-        )
+        canary_bp = target.canary_bp
         available: dict[EnvName, int] = {
             env: assess_readiness(self.environments.fetch(env)).available
             for env in (target.stable_env, target.canary_env)
         }
-        assess_destinations(achieved, available)
+        assess_destinations(target, available)
         canary_up = available[target.canary_env] > 0 and canary_bp < TOTAL_BASIS_POINTS
         wanted = Extras(
             headers=self.headers if extras and canary_up else None,
@@ -156,10 +150,10 @@ class GatewayApiRouter:
                 extras=wanted,
             )
             if routed.get("spec") == route.get("spec"):
-                return achieved
+                return target
             try:
                 self.client.replace(HTTPROUTES, routed)
-                return achieved
+                return target
             except ConflictError:
                 attempts += 1
                 if attempts >= _CONFLICT_ATTEMPTS:

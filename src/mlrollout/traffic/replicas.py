@@ -35,7 +35,7 @@ from mlrollout.spec.status import EnvName, TrafficSplit, other_env
 from mlrollout.spec.strategy import CapacityMode
 from mlrollout.traffic.replica_math import ReplicaPlan, compute_canary_bp, compute_replica_plan
 from mlrollout.traffic.services import fetch_service_selector, pod_template_labels
-from mlrollout.traffic.split import assess_target, compute_basis_points, compute_split
+from mlrollout.traffic.split import assess_target, compute_split
 
 __all__ = ["STABLE_REPLICAS_ANNOTATION", "ReplicasRouter"]
 
@@ -125,7 +125,7 @@ class ReplicasRouter:
     def release(self, stable_env: EnvName) -> TrafficSplit:
         """Stable back to its full count, canary to zero (deferred while stable has no pods)."""
         return self.shift(
-            TrafficSplit(stable_env=stable_env, canary_env=other_env(stable_env), canary_weight=0)
+            TrafficSplit(stable_env=stable_env, canary_env=other_env(stable_env), canary_bp=0)
         )
 
     # -- planning and writing ----------------------------------------------------------
@@ -139,7 +139,7 @@ class ReplicasRouter:
         }
         stable = deployments[target.stable_env]
         return deployments, compute_replica_plan(
-            target_bp=compute_basis_points(target.canary_weight),
+            target_bp=target.canary_bp,
             replicas=_full_replicas(stable),
             mode=self.capacity,
             stable_gpus=_gpus_per_pod(stable),

@@ -17,7 +17,7 @@ from mlrollout.errors import RouterError, SpecError
 from mlrollout.kube import KubeClient, PatchType
 from mlrollout.kube.environments import GpuEnvironments, assess_readiness
 from mlrollout.kube.kinds import SERVICES
-from mlrollout.spec.status import EnvName, TrafficSplit, other_env
+from mlrollout.spec.status import TOTAL_BASIS_POINTS, EnvName, TrafficSplit, other_env
 from mlrollout.traffic.services import fetch_service_selector, pod_template_labels
 from mlrollout.traffic.split import assess_destinations, assess_target
 
@@ -80,18 +80,20 @@ class ServiceSelectorRouter:
         return TrafficSplit(
             stable_env=stable_env,
             canary_env=canary,
-            canary_weight=100.0 if current == canary else 0.0,
+            canary_bp=TOTAL_BASIS_POINTS if current == canary else 0,
         )
 
     def shift(self, target: TrafficSplit) -> TrafficSplit:
         """Point the selector at the canary (weight 100) or the stable env (weight 0)."""
         assess_target(target)
-        if target.canary_weight not in (0.0, 100.0):
+        if target.canary_bp not in (0, TOTAL_BASIS_POINTS):
             raise RouterError(
                 f"router 'service-selector' can only send 0 or 100% to the canary, "
-                f"not {target.canary_weight:g}%"
+                f"not {target.canary_percent:g}%"
             )
-        destination = target.canary_env if target.canary_weight == 100.0 else target.stable_env
+        destination = (
+            target.canary_env if target.canary_bp == TOTAL_BASIS_POINTS else target.stable_env
+        )
         if self._current_env() != destination:
             readiness = assess_readiness(self.environments.fetch(destination))
             assess_destinations(target, {destination: readiness.available})
@@ -104,7 +106,7 @@ class ServiceSelectorRouter:
     def release(self, stable_env: EnvName) -> TrafficSplit:
         """Point the selector at ``stable_env``; the selector router has no extras."""
         return self.shift(
-            TrafficSplit(stable_env=stable_env, canary_env=other_env(stable_env), canary_weight=0)
+            TrafficSplit(stable_env=stable_env, canary_env=other_env(stable_env), canary_bp=0)
         )
 
     # -- reading -----------------------------------------------------------------------
