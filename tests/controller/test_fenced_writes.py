@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mlrollout.controller.bound_state import BoundRolloutState
 from mlrollout.controller.effects import Edge, apply_decision
-from mlrollout.controller.kubernetes import KubeRolloutState
 from mlrollout.core.actions import Emit
 from mlrollout.core.decision import Decision
 from mlrollout.errors import LeaseLostError
@@ -31,7 +31,7 @@ def test_a_deposed_leader_writes_no_event_no_report_and_no_status(
     monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
     build_cluster(kube)
     create_rollout(kube, SignedRegistry(tmp_path / "secrets").image)
-    state = KubeRolloutState(RolloutStore(kube), namespace="default", name="fraud-scorer")
+    state = BoundRolloutState(RolloutStore(kube), namespace="default", name="fraud-scorer")
     stored = state.read()
     written: list[str] = []
 

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
+from mlrollout.controller.bound_state import BoundRolloutState
 from mlrollout.controller.effects import Edge, crash_from_environment
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.loop import Reconciler
@@ -30,35 +31,14 @@ from mlrollout.kube.environments import (
     model_container,
 )
 from mlrollout.model import ImageRef, Sha256
-from mlrollout.spec import ModelRollout, RolloutStatus
-from mlrollout.spec.status import EnvName, Intent, other_env
+from mlrollout.spec import ModelRollout
+from mlrollout.spec.status import EnvName, other_env
 from mlrollout.traffic.factory import build_environments, build_router
 from mlrollout.traffic.selector import ServiceSelectorRouter
 
-__all__ = ["KubeEnvironments", "KubeRolloutState", "build_reconciler", "send_hooks"]
+__all__ = ["KubeEnvironments", "build_reconciler", "send_hooks"]
 
 log = logging.getLogger("mlrollout.controller")
-
-
-class KubeRolloutState:
-    """One ModelRollout's spec and status in the API server."""
-
-    def __init__(self, store: RolloutStore, *, namespace: str, name: str) -> None:
-        self.store = store
-        self.namespace = namespace
-        self.name = name
-
-    def read(self) -> StoredRollout:
-        """Read and validate the rollout."""
-        return self.store.read(self.namespace, self.name)
-
-    def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
-        """PUT the status at the version read (``ConflictError`` when stale)."""
-        return self.store.write_status(stored, status)
-
-    def request(self, intent: Intent) -> None:
-        """Record ``intent`` as the rollout's annotation."""
-        self.store.request(self.namespace, self.name, intent)
 
 
 class KubeEnvironments:
@@ -161,7 +141,7 @@ def build_reconciler(
     notifications and (for tests) the crash hook of ``MLROLLOUT_CRASH_AT`` wired in;
     ``capacity`` shares the GPU capacity gate's view of the cluster with other rollouts."""
     store = RolloutStore(client)
-    state = KubeRolloutState(store, namespace=namespace, name=name)
+    state = BoundRolloutState(store, namespace=namespace, name=name)
     rollout = state.read().rollout
     router = build_router(client, rollout)
     router.ensure()

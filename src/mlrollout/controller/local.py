@@ -27,6 +27,7 @@ from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
 from mlrollout.controller.analyst import MetricsAnalyst
+from mlrollout.controller.bound_state import BoundRolloutState
 from mlrollout.controller.effects import Edge
 from mlrollout.controller.kubernetes import send_hooks
 from mlrollout.controller.localchecks import LocalVerifier, stored_model_path
@@ -45,14 +46,13 @@ from mlrollout.local.regressions import Regressions
 from mlrollout.local.statedir import DriverLock, EnvRecord, StateDir
 from mlrollout.metrics.local import LocalProvider
 from mlrollout.metrics.registry import build_local_providers
-from mlrollout.spec import AnalysisTemplate, RolloutStatus
-from mlrollout.spec.status import EnvName, Intent
+from mlrollout.spec import AnalysisTemplate
+from mlrollout.spec.status import EnvName
 
 __all__ = [
     "REFERENCE_MODEL",
     "LocalEnvironments",
     "LocalPlatform",
-    "LocalRolloutState",
     "reference_release",
 ]
 
@@ -79,27 +79,6 @@ def reference_release(models: Path) -> EnvRecord:
         model_sha256=sha,
         replicas=1,
     )
-
-
-class LocalRolloutState:
-    """The ``RolloutState`` port over one rollout file of the state directory."""
-
-    def __init__(self, state: StateDir, *, namespace: str, name: str) -> None:
-        self.state = state
-        self.namespace = namespace
-        self.name = name
-
-    def read(self) -> StoredRollout:
-        """The rollout as stored."""
-        return self.state.read(self.namespace, self.name)
-
-    def write_status(self, stored: StoredRollout, status: RolloutStatus) -> StoredRollout:
-        """Write at the version read (``ConflictError`` when stale)."""
-        return self.state.write_status(stored, status)
-
-    def request(self, intent: Intent) -> None:
-        """Record ``intent`` in the rollout file, as ``mlrollout promote`` does."""
-        self.state.request(self.namespace, self.name, intent)
 
 
 class LocalEnvironments:
@@ -407,7 +386,7 @@ class LocalPlatform:
                 scrape_lag=SCRAPE_LAG,
             )
         edge = Edge(
-            state=LocalRolloutState(self.state, namespace=rollout.namespace, name=rollout.name),
+            state=BoundRolloutState(self.state, namespace=rollout.namespace, name=rollout.name),
             environments=environments,
             router=LocalRouter(self.proxy, environments),
             notify=send_hooks,
