@@ -159,10 +159,4 @@ def _fetch_layer(
     blob = b""
     if descriptor.media_type == wanted:
         blob = client.fetch_blob(image.path, descriptor.digest, size=descriptor.size)
-    return BlobLayer(
-        media_type=descriptor.media_type,
-        digest=descriptor.digest,
-        size=descriptor.size,
-        annotations=descriptor.annotations,
-        blob=blob,
-    )
+    return BlobLayer(**vars(descriptor), blob=blob)

@@ -154,11 +154,8 @@ class CanaryStrategy(SpecModel):
         return self
 
 
-class PhaseAnalysis(SpecModel):
+class PhaseAnalysis(AnalyzeStep):
     """Analysis run before or after a blue-green switch."""
-
-    max_duration: StepDuration | None = None
-    min_duration: StepDuration | None = None
 
 
 class BlueGreenStrategy(SpecModel):
