@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
@@ -300,6 +300,12 @@ def _assess_headers(headers: dict[str, str]) -> None:
                 raise ValueError(f"headers: {name[:40]!r} must be printable ASCII")
 
 
+def _check_sendable_headers(model: Any) -> Any:
+    """The after-validator of every model with HTTP ``headers``."""
+    _assess_headers(model.headers)
+    return model
+
+
 class Webhook(SpecModel):
     """An HTTP hook; gating types must answer 2xx for the rollout to go on."""
 
@@ -312,10 +318,7 @@ class Webhook(SpecModel):
     metadata: LabelMap = Field(default_factory=dict)
     insecure_skip_tls_verify: bool = False
 
-    @model_validator(mode="after")
-    def _sendable_headers(self) -> Webhook:
-        _assess_headers(self.headers)
-        return self
+    _sendable_headers = model_validator(mode="after")(_check_sendable_headers)
 
 
 class Notification(SpecModel):
@@ -340,10 +343,7 @@ class PrometheusConfig(SpecModel):
     ca_file: FilePath | None = None
     insecure_skip_tls_verify: bool = False
 
-    @model_validator(mode="after")
-    def _sendable_headers(self) -> PrometheusConfig:
-        _assess_headers(self.headers)
-        return self
+    _sendable_headers = model_validator(mode="after")(_check_sendable_headers)
 
 
 class MetricsConfig(SpecModel):
