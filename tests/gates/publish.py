@@ -148,7 +148,13 @@ def statement(
 
 def attestation_layer(blob: bytes, predicate_type: str = "") -> BlobLayer:
     """A cosign ``.att`` layer for an envelope (annotation as cosign writes it)."""
-    return BlobLayer(DSSE_MEDIA_TYPE, sha(blob), len(blob), {"predicateType": predicate_type}, blob)
+    return BlobLayer(
+        media_type=DSSE_MEDIA_TYPE,
+        digest=sha(blob),
+        size=len(blob),
+        annotations={"predicateType": predicate_type},
+        blob=blob,
+    )
 
 
 def push_attestations(store: Store, image: ImageRef, blobs: Sequence[BlobLayer]) -> None:

@@ -13,7 +13,7 @@ ID = {"issuer": "https://issuer", "identity": "ci@example.com"}
 CASES = [
     ("key", {"file": "/m/model.sig", "key": "/k.pub"}, None),
     ("keyless", {"file": "/m/s", "keyless": ID, "trustedRoot": "/t.json"}, None),
-    ("neither", {"file": "/m/s"}, "set exactly one of key and keyless"),
+    ("neither", {"file": "/m/s"}, "set exactly one of key, keyless"),
     ("both", {"file": "/m/s", "key": "/k", "keyless": ID, "trustedRoot": "/t"}, "exactly one"),
     ("keyless-no-root", {"file": "/m/s", "keyless": ID}, "keyless needs trustedRoot"),
     ("root-with-key", {"file": "/m/s", "key": "/k", "trustedRoot": "/t"}, "only used with keyless"),

@@ -6,11 +6,13 @@ defaults (``KUBECONFIG``, the current context, the context's namespace or ``defa
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,7 +23,14 @@ if TYPE_CHECKING:
     from mlrollout.kube import KubeClient, RolloutStore
     from mlrollout.kube.rollouts import StoredRollout
 
-__all__ = ["CONTEXT", "KUBECONFIG", "NAMESPACE", "ClusterOptions", "read_rollout"]
+__all__ = [
+    "CONTEXT",
+    "KUBECONFIG",
+    "NAMESPACE",
+    "ClusterOptions",
+    "cluster_command",
+    "read_rollout",
+]
 
 KUBECONFIG = typer.Option(
     None,
@@ -60,6 +69,33 @@ class ClusterOptions:
         if self.namespace:
             return self.namespace
         return _context_namespace(self.kubeconfig, self.context) or "default"
+
+
+_CLUSTER_PARAMETERS = tuple(
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=str | None)
+    for name, option in (("kubeconfig", KUBECONFIG), ("context", CONTEXT), ("namespace", NAMESPACE))
+)
+
+
+def cluster_command(func: Callable[..., None]) -> Callable[..., None]:
+    """Give a command ``--kubeconfig``, ``--context`` and ``--namespace/-n``, its last options.
+
+    ``func`` takes them as one ``cluster: ClusterOptions`` parameter; the command typer sees
+    has the three options in its place, after ``func``'s own.
+    """
+    signature = inspect.signature(func, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "cluster"]
+    parameters = [*own, *_CLUSTER_PARAMETERS]
+
+    @functools.wraps(func)
+    def command(
+        *args: Any, kubeconfig: str | None, context: str | None, namespace: str | None, **kw: Any
+    ) -> None:
+        func(*args, cluster=ClusterOptions(kubeconfig, context, namespace), **kw)
+
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return command
 
 
 def _context_namespace(kubeconfig: str | None, context: str | None) -> str | None:

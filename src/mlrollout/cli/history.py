@@ -17,7 +17,7 @@ from typing import Any
 import typer
 import yaml
 
-from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
+from mlrollout.cli.cluster import ClusterOptions, cluster_command, read_rollout
 from mlrollout.cli.output import OUTPUT, OutputFormat, print_json
 from mlrollout.cli.promote import (
     LEASE_NAMESPACE,
@@ -113,19 +113,18 @@ def register(app: typer.Typer) -> None:
     """Add ``history`` and ``undo``."""
 
     @app.command("history")
+    @cluster_command
     def history(
         name: str = typer.Argument(..., help="ModelRollout name."),
         output: HistoryFormat = typer.Option(
             HistoryFormat.TEXT, "--output", "-o", help="text, json or yaml."
         ),
-        kubeconfig: str | None = KUBECONFIG,
-        context: str | None = CONTEXT,
-        namespace: str | None = NAMESPACE,
+        *,
+        cluster: ClusterOptions,
     ) -> None:
         """List the releases that reached Succeeded (newest last; revisionHistoryLimit kept)."""
-        options = ClusterOptions(kubeconfig, context, namespace)
-        with options.client() as client:
-            stored = read_rollout(RolloutStore(client), options.resolved_namespace(), name)
+        with cluster.client() as client:
+            stored = read_rollout(RolloutStore(client), cluster.resolved_namespace(), name)
         if output is HistoryFormat.JSON:
             print_json(history_document(stored))
         elif output is HistoryFormat.YAML:
@@ -134,6 +133,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(render_history(stored))
 
     @app.command("undo")
+    @cluster_command
     def undo(
         name: str = typer.Argument(..., help="ModelRollout name."),
         to_revision: int | None = typer.Option(
@@ -154,23 +154,21 @@ def register(app: typer.Typer) -> None:
         templates: list[Path] = TEMPLATES,
         lease_namespace: str | None = LEASE_NAMESPACE,
         output: OutputFormat = OUTPUT,
-        kubeconfig: str | None = KUBECONFIG,
-        context: str | None = CONTEXT,
-        namespace: str | None = NAMESPACE,
+        *,
+        cluster: ClusterOptions,
     ) -> None:
         """Release a recorded revision again; exit 0 promoted, 1 rolled back, 4 refused."""
         limit = parse_timeout(timeout)
         library = template_library(templates)
-        options = ClusterOptions(kubeconfig, context, namespace)
-        with options.client() as client:
-            current = read_rollout(RolloutStore(client), options.resolved_namespace(), name)
+        with cluster.client() as client:
+            current = read_rollout(RolloutStore(client), cluster.resolved_namespace(), name)
             revision = select_revision(current, to_revision)
             stored = write_undo(client, current, revision=revision, skip_analysis=skip_analysis)
             if output is OutputFormat.TEXT:
                 typer.echo(_undo_line(stored, revision, skip=skip_analysis))
             see_release_through(
                 client,
-                options,
+                cluster,
                 stored,
                 wait=wait,
                 templates=library,

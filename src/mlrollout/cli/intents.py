@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
+from mlrollout.cli.cluster import ClusterOptions, cluster_command, read_rollout
 from mlrollout.cli.drivers import find_driver
 from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.errors import ExitCode, GateError
@@ -57,13 +57,11 @@ def _register_one(app: typer.Typer, intent: Intent) -> None:
             envvar="MLROLLOUT_LEASE_NAMESPACE",
             help="Namespace of the in-cluster controller's Lease (the rollout's is also checked).",
         ),
-        kubeconfig: str | None = KUBECONFIG,
-        context: str | None = CONTEXT,
-        namespace: str | None = NAMESPACE,
+        *,
+        cluster: ClusterOptions,
     ) -> None:
-        options = ClusterOptions(kubeconfig, context, namespace)
-        ns = options.resolved_namespace()
-        with options.client() as client:
+        ns = cluster.resolved_namespace()
+        with cluster.client() as client:
             store = RolloutStore(client)
             stored = read_rollout(store, ns, name)
             _refuse_cold_rollback(intent, stored)
@@ -97,7 +95,7 @@ def _register_one(app: typer.Typer, intent: Intent) -> None:
             raise typer.Exit(ExitCode.INCONCLUSIVE)
 
     command.__doc__ = _HELP[intent]
-    app.command(intent.value)(command)
+    app.command(intent.value)(cluster_command(command))
 
 
 def register(app: typer.Typer) -> None:

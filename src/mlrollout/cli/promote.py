@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
+from mlrollout.cli.cluster import ClusterOptions, cluster_command, read_rollout
 from mlrollout.cli.lint import template_files
 from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.platforms import PLATFORM_HELP, Platform
@@ -316,6 +316,7 @@ def register(app: typer.Typer) -> None:
     """Add ``promote``."""
 
     @app.command("promote")
+    @cluster_command
     def promote(
         target: str = typer.Argument(
             ..., help="A ModelRollout YAML file, or the name of a rollout in the cluster."
@@ -354,15 +355,13 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(
             0, "--port", min=0, max=65535, help="Local platform: the proxy's port (0: any free)."
         ),
-        kubeconfig: str | None = KUBECONFIG,
-        context: str | None = CONTEXT,
-        namespace: str | None = NAMESPACE,
+        *,
+        cluster: ClusterOptions,
     ) -> None:
         """Start or resume a release; exit 0 promoted, 1 rolled back, 3 paused, 4 refused."""
         limit = parse_timeout(timeout)
         report_format = check_report_file(report)
         _check_release_options(image, model_uri, model_sha256)
-        options = ClusterOptions(kubeconfig, context, namespace)
         rollout, own, name = _load_target(target)
         library = template_library(templates, own)
         if choose_platform(platform, rollout) is Platform.LOCAL:
@@ -379,22 +378,22 @@ def register(app: typer.Typer) -> None:
                 rollout,
                 name,
                 library,
-                namespace=namespace,
+                namespace=cluster.namespace,
                 run=run,
                 report=(report, report_format),
                 output=output,
-                cluster=(kubeconfig, context, lease_namespace, wait),
+                cluster=(cluster.kubeconfig, cluster.context, lease_namespace, wait),
             )
             return
         for value, option in ((state_dir, "--state-dir"), (port or None, "--port")):
             if value is not None:
                 raise SpecError("is a local platform option (--platform local)", path=option)
-        with options.client() as client:
+        with cluster.client() as client:
             if rollout is not None:
-                obj = _checked_object(rollout, target, library, namespace)
+                obj = _checked_object(rollout, target, library, cluster.namespace)
                 stored = apply_rollout(client, with_release(obj, image, model_uri, model_sha256))
             else:
-                ns = options.resolved_namespace()
+                ns = cluster.resolved_namespace()
                 current = read_rollout(RolloutStore(client), ns, name).raw
                 stored = apply_rollout(
                     client, with_release(current, image, model_uri, model_sha256)
@@ -406,7 +405,7 @@ def register(app: typer.Typer) -> None:
             )
             see_release_through(
                 client,
-                options,
+                cluster,
                 stored,
                 wait=wait,
                 templates=library,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
+from mlrollout.cli.cluster import ClusterOptions, cluster_command, read_rollout
 from mlrollout.errors import NotFoundError, SpecError
 from mlrollout.kube import RolloutStore
 from mlrollout.kube.kinds import CONFIGMAPS
@@ -87,6 +87,7 @@ def register(app: typer.Typer) -> None:
     """Add ``report``."""
 
     @app.command("report")
+    @cluster_command
     def report(
         target: str = typer.Argument(
             ..., help="A ModelRollout name, a record file, or a directory of records."
@@ -97,9 +98,8 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(
             None, "--output", "-o", help="Write to this file instead of stdout."
         ),
-        kubeconfig: str | None = KUBECONFIG,
-        context: str | None = CONTEXT,
-        namespace: str | None = NAMESPACE,
+        *,
+        cluster: ClusterOptions,
     ) -> None:
         """Render a run's report record: HTML for people, Markdown for CI, JSON for tools."""
         if form is None:
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
             # Looks like a path, not a rollout name: a typo must not become a cluster lookup.
             raise SpecError("no such file or directory", source=target)
         else:
-            record = _from_cluster(ClusterOptions(kubeconfig, context, namespace), target)
+            record = _from_cluster(cluster, target)
         text = render(record, form)
         if out is None:
             typer.echo(text, nl=False)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mlrollout.cli.cluster import CONTEXT, KUBECONFIG, NAMESPACE, ClusterOptions, read_rollout
+from mlrollout.cli.cluster import ClusterOptions, cluster_command, read_rollout
 from mlrollout.cli.output import OUTPUT, OutputFormat, print_document
 from mlrollout.cli.platforms import Platform
 from mlrollout.errors import SpecError
@@ -114,6 +114,7 @@ def register(app: typer.Typer) -> None:
     """Add ``status`` and ``list``."""
 
     @app.command("status")
+    @cluster_command
     def status(
         name: str = typer.Argument(..., help="ModelRollout name."),
         watch: bool = typer.Option(
@@ -126,13 +127,14 @@ def register(app: typer.Typer) -> None:
         state_dir: Path | None = typer.Option(
             None, "--state-dir", help="The local platform's state directory."
         ),
-        kubeconfig: str | None = KUBECONFIG,
-        context: str | None = CONTEXT,
-        namespace: str | None = NAMESPACE,
+        *,
+        cluster: ClusterOptions,
     ) -> None:
         """Show a rollout's phase, traffic, gates, analysis verdicts and recent decisions."""
         if platform is Platform.LOCAL:
-            _local_status(name, namespace or "default", state_dir, watch=watch, output=output)
+            _local_status(
+                name, cluster.namespace or "default", state_dir, watch=watch, output=output
+            )
             return
         if state_dir is not None:
             raise SpecError("is a local platform option (--platform local)", path="--state-dir")
@@ -140,9 +142,8 @@ def register(app: typer.Typer) -> None:
         from mlrollout.controller.driver import follow
         from mlrollout.kube import RolloutStore
 
-        options = ClusterOptions(kubeconfig, context, namespace)
-        ns = options.resolved_namespace()
-        with options.client() as client:
+        ns = cluster.resolved_namespace()
+        with cluster.client() as client:
             stored = read_rollout(RolloutStore(client), ns, name)  # exit 2 when there is none
             if not watch:
                 _print(stored, output)
@@ -182,21 +183,20 @@ def register(app: typer.Typer) -> None:
                 _print(stored, output)
 
     @app.command("list")
+    @cluster_command
     def list_rollouts(
         all_namespaces: bool = typer.Option(
             False, "--all-namespaces", "-A", help="List rollouts in every namespace."
         ),
         output: OutputFormat = OUTPUT,
-        kubeconfig: str | None = KUBECONFIG,
-        context: str | None = CONTEXT,
-        namespace: str | None = NAMESPACE,
+        *,
+        cluster: ClusterOptions,
     ) -> None:
         """List rollouts with their phase, weight and active environment."""
         from mlrollout.kube import RolloutStore
 
-        options = ClusterOptions(kubeconfig, context, namespace)
-        with options.client() as client:
-            ns = None if all_namespaces else options.resolved_namespace()
+        with cluster.client() as client:
+            ns = None if all_namespaces else cluster.resolved_namespace()
             rollouts = RolloutStore(client).list(ns)
         if output.machine:
             print_document([status_document(s) for s in rollouts], output)

@@ -9,6 +9,7 @@ attempt failed), ``/readyz`` 200 only while it leads with every worker alive and
 
 from __future__ import annotations
 
+import functools
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -54,32 +55,25 @@ class Telemetry:
             "Worker threads that ended unexpectedly and were started again",
             registry=self.registry,
         )
-        self.duration = Histogram(
+        histogram = functools.partial(Histogram, registry=self.registry, buckets=PASS_BUCKETS)
+        self.duration = histogram(
             "mlrollout_reconcile_duration_seconds",
             "Time of one reconcile pass",
-            registry=self.registry,
-            buckets=PASS_BUCKETS,
         )
-        self.by_phase = Histogram(
+        self.by_phase = histogram(
             "mlrollout_reconcile_phase_duration_seconds",
             "Time of one reconcile pass, by the phase the rollout was in when it began",
             ["phase"],
-            registry=self.registry,
-            buckets=PASS_BUCKETS,
         )
-        self.api_wait = Histogram(
+        self.api_wait = histogram(
             "mlrollout_reconcile_api_wait_seconds",
             "Time a pass waited for the API server (retries and their pauses included), "
             "by the phase the rollout was in when it began",
             ["phase"],
-            registry=self.registry,
-            buckets=PASS_BUCKETS,
         )
-        self.own = Histogram(
+        self.own = histogram(
             "mlrollout_reconcile_own_seconds",
             "Time of one reconcile pass minus its wait for the API server",
-            registry=self.registry,
-            buckets=PASS_BUCKETS,
         )
         self.evalue = Gauge(
             "mlrollout_evalue",

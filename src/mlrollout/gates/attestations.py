@@ -99,25 +99,18 @@ def _requirements(policy: GatePolicy) -> list[tuple[frozenset[str], Judge, Reaso
     out: list[tuple[frozenset[str], Judge, Reason]] = []
     if wanted.provenance is not None:
         rules = wanted.provenance
-        out.append(
-            (
-                frozenset({SLSA_PROVENANCE_V1}),
-                lambda p: assess_provenance(p, rules),
-                Reason.ATTESTATION_MISSING,
-            )
-        )
+        out.append(_judged(SLSA_PROVENANCE_V1, lambda p: assess_provenance(p, rules)))
     if wanted.require_sbom:
         out.append((SBOM_PREDICATE_TYPES, lambda p: None, Reason.SBOM_MISSING))
     if wanted.vulnerabilities is not None:
         limits = wanted.vulnerabilities
-        out.append(
-            (
-                frozenset({VULN_PREDICATE_TYPE}),
-                lambda p: assess_vulnerabilities(p, limits),
-                Reason.ATTESTATION_MISSING,
-            )
-        )
+        out.append(_judged(VULN_PREDICATE_TYPE, lambda p: assess_vulnerabilities(p, limits)))
     return out
+
+
+def _judged(predicate_type: str, judge: Judge) -> tuple[frozenset[str], Judge, Reason]:
+    """A requirement for one predicate type whose statements ``judge`` assesses."""
+    return frozenset({predicate_type}), judge, Reason.ATTESTATION_MISSING
 
 
 def _decide_requirement(

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from mlrollout.errors import GateError
 from mlrollout.gates.keys import decide_signature_valid, decode_der_signature
+from mlrollout.gates.manifest import Descriptor
 from mlrollout.gates.policy import SignaturePolicy, TrustedKey
 from mlrollout.gates.reasons import Reason
 from mlrollout.gates.result import Check, VerificationResult, describe_refusal
@@ -57,14 +58,10 @@ _RANK = {
 }
 
 
-@dataclass(frozen=True)
-class BlobLayer:
+@dataclass(frozen=True, kw_only=True)
+class BlobLayer(Descriptor):
     """A layer as its manifest describes it, with the bytes the registry served for it."""
 
-    media_type: str
-    digest: str
-    size: int
-    annotations: Mapping[str, str]
     blob: bytes
 
 

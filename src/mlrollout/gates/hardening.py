@@ -19,7 +19,7 @@ from mlrollout.gates.policy import PodSecurityPolicy
 from mlrollout.gates.reasons import Reason
 from mlrollout.gates.result import Check, VerificationResult
 
-__all__ = ["assess_hardening", "assess_pod_template", "decide_pod_security"]
+__all__ = ["assess_pod_template", "decide_pod_security"]
 
 _SECRET_NAME = re.compile(
     r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL"
@@ -30,16 +30,16 @@ def _obj(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def assess_hardening(
+def assess_pod_template(
     template: Mapping[str, Any],
     policy: PodSecurityPolicy,
     *,
     network_policies: Sequence[Mapping[str, Any]],
     model_uri: str | None = None,
 ) -> list[Finding]:
-    """Every extra-rule violation of ``template``."""
+    """All findings: the Pod Security Standards level of ``policy``, then the extra rules."""
     spec = _obj(template.get("spec"))
-    found: list[Finding] = []
+    found = list(assess_pod_security(template, policy.level))
     for path, container in iter_containers(spec):
         found += _container(path, container, spec, policy)
     found += _gpus(spec, policy)
@@ -160,20 +160,6 @@ def _egress(
         "no NetworkPolicy restricts egress for these pods",
         severity,
     )
-
-
-def assess_pod_template(
-    template: Mapping[str, Any],
-    policy: PodSecurityPolicy,
-    *,
-    network_policies: Sequence[Mapping[str, Any]],
-    model_uri: str | None = None,
-) -> list[Finding]:
-    """All findings: the Pod Security Standards level of ``policy`` plus the extra rules."""
-    extra = assess_hardening(
-        template, policy, network_policies=network_policies, model_uri=model_uri
-    )
-    return [*assess_pod_security(template, policy.level), *extra]
 
 
 def decide_pod_security(environment: str, findings: Sequence[Finding]) -> VerificationResult:

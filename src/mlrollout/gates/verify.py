@@ -20,7 +20,6 @@ from mlrollout.gates.policy import GatePolicy
 from mlrollout.gates.reasons import Reason
 from mlrollout.gates.referrers import (
     BUNDLE_MEDIA_PREFIX,
-    BundleAssessment,
     assess_bundles,
     decide_bundle_referrer,
 )
@@ -56,10 +55,31 @@ def fetch_verification(
             policy=policy.signature,
             now=now,
         )
-        result = _fetch_signatures(image, policy, bundles, client=client, now=now)
+        signatures = _fetch_tagged(
+            image, "sig", client=client, media_type=SIMPLE_SIGNING_MEDIA_TYPE
+        )
+        if signatures is None and not bundles.signature_checks:
+            raise GateError(
+                Reason.UNSIGNED.value,
+                f"no signature at sha256-{image.digest.hex}.sig and no Sigstore bundle referrer",
+            )
+        result = assess_signatures(
+            image=image,
+            layers=signatures or [],
+            policy=policy.signature,
+            now=now,
+            bundled=(bundles.signature_checks, bundles.signers),
+        )
         if result.verified and policy.attestations.required:
-            attestations = _fetch_attestations(image, policy, bundles, client=client, now=now)
-            result = result.combine(attestations)
+            attestations = _fetch_tagged(image, "att", client=client, media_type=DSSE_MEDIA_TYPE)
+            judged = assess_attestations(
+                image=image,
+                layers=attestations or [],
+                policy=policy,
+                now=now,
+                bundled=bundles.attestations,
+            )
+            result = result.combine(judged)
     except GateError as exc:
         return VerificationResult.refused(
             str(image), Reason(exc.reason_code), describe_refusal(exc)
@@ -97,51 +117,14 @@ def _check_layer_count(manifest: Manifest, client: RegistryClient) -> None:
         )
 
 
-def _fetch_signatures(
-    image: ImageRef,
-    policy: GatePolicy,
-    bundles: BundleAssessment,
-    *,
-    client: RegistryClient,
-    now: datetime,
-) -> VerificationResult:
-    signatures = client.fetch_manifest(image.path, f"sha256-{image.digest.hex}.sig")
-    if signatures is None and not bundles.signature_checks:
-        raise GateError(
-            Reason.UNSIGNED.value,
-            f"no signature at sha256-{image.digest.hex}.sig and no Sigstore bundle referrer",
-        )
-    layers = (
-        []
-        if signatures is None
-        else _fetch_layers(image, signatures, client=client, media_type=SIMPLE_SIGNING_MEDIA_TYPE)
-    )
-    return assess_signatures(
-        image=image,
-        layers=layers,
-        policy=policy.signature,
-        now=now,
-        bundled=(bundles.signature_checks, bundles.signers),
-    )
-
-
-def _fetch_attestations(
-    image: ImageRef,
-    policy: GatePolicy,
-    bundles: BundleAssessment,
-    *,
-    client: RegistryClient,
-    now: datetime,
-) -> VerificationResult:
-    manifest = client.fetch_manifest(image.path, f"sha256-{image.digest.hex}.att")
-    layers = (
-        []
-        if manifest is None
-        else _fetch_layers(image, manifest, client=client, media_type=DSSE_MEDIA_TYPE)
-    )
-    return assess_attestations(
-        image=image, layers=layers, policy=policy, now=now, bundled=bundles.attestations
-    )
+def _fetch_tagged(
+    image: ImageRef, suffix: str, *, client: RegistryClient, media_type: str
+) -> list[BlobLayer] | None:
+    """The layers of cosign's ``sha256-<hex>.<suffix>`` manifest; None when there is none."""
+    manifest = client.fetch_manifest(image.path, f"sha256-{image.digest.hex}.{suffix}")
+    if manifest is None:
+        return None
+    return _fetch_layers(image, manifest, client=client, media_type=media_type)
 
 
 def _fetch_layers(
@@ -159,10 +142,4 @@ def _fetch_layer(
     blob = b""
     if descriptor.media_type == wanted:
         blob = client.fetch_blob(image.path, descriptor.digest, size=descriptor.size)
-    return BlobLayer(
-        media_type=descriptor.media_type,
-        digest=descriptor.digest,
-        size=descriptor.size,
-        annotations=descriptor.annotations,
-        blob=blob,
-    )
+    return BlobLayer(**vars(descriptor), blob=blob)

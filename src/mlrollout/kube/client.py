@@ -114,20 +114,8 @@ class KubeClient:
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj:
         """Read one object (``NotFoundError`` when absent)."""
         action = f"get {kind.plural} {_ref(namespace, name)}"
-        if kind.custom and not kind.namespaced:
-            return self._call(
-                action,
-                API_READ,
-                "get_cluster_custom_object",
-                kind.group,
-                kind.version,
-                kind.plural,
-                name,
-            )
         if kind.custom:
-            return self._call(
-                action, API_READ, "get_namespaced_custom_object", *self._gvp(kind, namespace), name
-            )
+            return self._custom(action, API_READ, "get", kind, namespace, name)
         return self._typed(action, API_READ, kind, "read", name, namespace)
 
     def list(
@@ -179,24 +167,8 @@ class KubeClient:
         name = obj.get("metadata", {}).get("name", "?")
         namespace = namespace or obj.get("metadata", {}).get("namespace")
         action = f"create {kind.plural} {_ref(namespace, name)}"
-        if kind.custom and not kind.namespaced:
-            return self._call(
-                action,
-                API_WRITE,
-                "create_cluster_custom_object",
-                kind.group,
-                kind.version,
-                kind.plural,
-                obj,
-            )
         if kind.custom:
-            return self._call(
-                action,
-                API_WRITE,
-                "create_namespaced_custom_object",
-                *self._gvp(kind, namespace),
-                obj,
-            )
+            return self._custom(action, API_WRITE, "create", kind, namespace, obj)
         return self._typed(action, API_WRITE, kind, "create", None, namespace, obj)
 
     def replace(self, kind: Kind, obj: Obj, *, status: bool = False) -> Obj:
@@ -348,6 +320,23 @@ class KubeClient:
         return self._invoke(
             action, policy, getattr(self._api(str(kind.api)), method), *args, **kwargs
         )
+
+    def _custom(
+        self,
+        action: str,
+        policy: RetryPolicy,
+        verb: str,
+        kind: Kind,
+        namespace: str | None,
+        *args: Any,
+    ) -> Obj:
+        """``<verb>_namespaced_custom_object``, or ``<verb>_cluster_custom_object`` for a
+        cluster-scoped kind."""
+        if kind.namespaced:
+            method = f"{verb}_namespaced_custom_object"
+            return self._call(action, policy, method, *self._gvp(kind, namespace), *args)
+        method = f"{verb}_cluster_custom_object"
+        return self._call(action, policy, method, kind.group, kind.version, kind.plural, *args)
 
     def _call(
         self, action: str, policy: RetryPolicy, method: str, *args: Any, **kwargs: Any

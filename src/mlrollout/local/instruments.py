@@ -58,29 +58,30 @@ class ServerMetrics:
             buckets=_latency_buckets(),
             registry=self.registry,
         )
-        self.requests = Counter(
+        self.requests = self._counter(
             "model_requests",
             "POST /predict answers by HTTP status code.",
-            ["environment", "status"],
-            registry=self.registry,
+            "status",
         )
-        self.labelled = Counter(
+        self.labelled = self._counter(
             "model_labelled_predictions",
             "Labelled feedback received, by whether the prediction was correct.",
-            ["environment", "outcome"],
-            registry=self.registry,
+            "outcome",
         )
-        self.anomalies = Counter(
+        self.anomalies = self._counter(
             "model_security_anomalies",
             "Security anomalies observed, by source.",
-            ["environment", "source"],
-            registry=self.registry,
+            "source",
         )
         self.duration.labels(environment)
         for status in ("200", "500"):
             self.requests.labels(environment, status)
         for outcome in ("correct", "incorrect"):
             self.labelled.labels(environment, outcome)
+
+    def _counter(self, name: str, documentation: str, label: str) -> Counter:
+        """A counter by environment and ``label``."""
+        return Counter(name, documentation, ["environment", label], registry=self.registry)
 
     def observe_request(self, *, status: int, seconds: float) -> None:
         """Count one answered prediction request and its duration."""

@@ -138,20 +138,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mlrollout.local.loadgen")
     parser.add_argument("--target", required=True)
     parser.add_argument("--rate", type=float, default=20.0)
-    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument(
+        "--duration", dest="duration_s", metavar="DURATION", type=float, default=5.0
+    )
     parser.add_argument("--max-requests", type=int, default=10_000)
     parser.add_argument("--feedback-fraction", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=11)
-    args = parser.parse_args(argv)
-    plan = LoadPlan(
-        target=args.target,
-        rate=args.rate,
-        duration_s=args.duration,
-        max_requests=args.max_requests,
-        feedback_fraction=args.feedback_fraction,
-        seed=args.seed,
-    )
-    report = send_load(plan)
+    report = send_load(LoadPlan(**vars(parser.parse_args(argv))))
     print(
         json.dumps({"sent": report.sent, "statuses": report.statuses, "feedback": report.feedback})
     )

@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -226,13 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="A model card (JSON); overrides the above.")
     parser.add_argument("--exit-on-stdin-close", action="store_true")
     args = parser.parse_args(argv)
-    regressions = Regressions(
-        latency_factor=args.latency_factor,
-        error_rate=args.error_rate,
-        accuracy_drop=args.accuracy_drop,
-        anomaly_rate=args.anomaly_rate,
-        anomaly_sources=args.anomaly_sources,
-    )
+    # Each regression flag is the Regressions field of the same name.
+    regressions = Regressions(**{f.name: getattr(args, f.name) for f in fields(Regressions)})
     seed, base_latency_s = args.seed, args.base_latency_ms / 1000
     if args.model is not None:
         try:

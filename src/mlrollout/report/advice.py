@@ -36,22 +36,13 @@ def find_quality(record: ReportRecord, status: RolloutStatus | None) -> list[Fin
     out = []
     for m in record.metrics:
         total = m.windows + m.errored_windows + m.empty_windows
-        if m.errored_windows:
-            out.append(
-                Finding(
-                    kind=FindingKind.ERRORED_WINDOWS,
-                    metric=m.name,
-                    message=f"{m.errored_windows} of {total} windows failed at the provider",
-                )
-            )
-        if m.empty_windows:
-            out.append(
-                Finding(
-                    kind=FindingKind.EMPTY_WINDOWS,
-                    metric=m.name,
-                    message=f"{m.empty_windows} of {total} windows returned no data",
-                )
-            )
+        for count, kind, what in (
+            (m.errored_windows, FindingKind.ERRORED_WINDOWS, "failed at the provider"),
+            (m.empty_windows, FindingKind.EMPTY_WINDOWS, "returned no data"),
+        ):
+            if count:
+                message = f"{count} of {total} windows {what}"
+                out.append(Finding(kind=kind, metric=m.name, message=message))
         if total and not m.windows:
             out.append(
                 Finding(

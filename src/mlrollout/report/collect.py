@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mlrollout.model import format_instant
 from mlrollout.report.advice import decide_outcome, find_quality, next_steps
@@ -34,6 +34,7 @@ from mlrollout.report.record import (
 )
 from mlrollout.spec import ModelRollout, RolloutStatus
 from mlrollout.spec.analysis import AnalysisRecord, MetricVerdictRecord
+from mlrollout.spec.strategy import Step
 
 T = TypeVar("T")
 
@@ -188,35 +189,21 @@ def _steps(rollout: ModelRollout, status: RolloutStatus) -> list[StepRecord]:
             StepRecord(index=0, action="preview", started_at=started.get(0)),
             StepRecord(index=1, action="promote", weight=100.0, started_at=started.get(1)),
         ]
-    out = []
-    for i, step in enumerate(canary.steps):
-        if step.set_weight is not None:
-            out.append(
-                StepRecord(
-                    index=i, action="setWeight", weight=step.set_weight, started_at=started.get(i)
-                )
-            )
-        elif step.analyze is not None:
-            limit = step.analyze.max_duration
-            out.append(
-                StepRecord(
-                    index=i,
-                    action="analyze",
-                    duration=_duration(limit) if limit else "",
-                    started_at=started.get(i),
-                )
-            )
-        else:
-            wait = step.pause.duration if step.pause else None
-            out.append(
-                StepRecord(
-                    index=i,
-                    action="pause",
-                    duration=_duration(wait) if wait else "until promoted",
-                    started_at=started.get(i),
-                )
-            )
-    return out
+    return [
+        StepRecord(index=i, started_at=started.get(i), **_step_fields(step))
+        for i, step in enumerate(canary.steps)
+    ]
+
+
+def _step_fields(step: Step) -> dict[str, Any]:
+    """A canary step's action with its weight or its duration, as the report shows them."""
+    if step.set_weight is not None:
+        return {"action": "setWeight", "weight": step.set_weight}
+    if step.analyze is not None:
+        limit = step.analyze.max_duration
+        return {"action": "analyze", "duration": _duration(limit) if limit else ""}
+    wait = step.pause.duration if step.pause else None
+    return {"action": "pause", "duration": _duration(wait) if wait else "until promoted"}
 
 
 def _duration(value: timedelta) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +20,7 @@ from pydantic import (
     PlainSerializer,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -45,6 +46,7 @@ __all__ = [
     "ImageReference",
     "IntentStamp",
     "LabelMap",
+    "OneOf",
     "Sha256Hex",
     "SpecModel",
     "StepDuration",
@@ -73,6 +75,20 @@ class SpecModel(BaseModel):
         validate_default=False,
         hide_input_in_errors=True,
     )
+
+
+class OneOf(SpecModel):
+    """A spec model whose fields named in ``one_of`` are alternatives: exactly one is set."""
+
+    one_of: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        chosen = [to_camel(n) for n in self.one_of if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            names = ", ".join(to_camel(n) for n in self.one_of)
+            raise ValueError(f"set exactly one of {names} (got {chosen or 'none'})")
+        return self
 
 
 def _duration(value: Any) -> timedelta:

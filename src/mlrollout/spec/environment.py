@@ -36,53 +36,35 @@ _Csv = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
 
 
 class EnvironmentSettings(BaseModel):
-    """The environment's settings (field aliases are the variable names)."""
+    """The environment's settings: each field reads ``MLROLLOUT_`` and its name in capitals."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        alias_generator=lambda name: f"MLROLLOUT_{name.upper()}",
+    )
 
     secrets_dir: Path = Field(
         Path(DEFAULT_SECRETS_DIR),
-        alias="MLROLLOUT_SECRETS_DIR",
         description="where Secrets named in a spec are mounted, as <dir>/<secret>/<key>",
     )
     prometheus_url: str | None = Field(
-        None,
-        alias="MLROLLOUT_PROMETHEUS_URL",
-        description="Prometheus base URL; overrides spec.metrics.prometheus.address",
+        None, description="Prometheus base URL; overrides spec.metrics.prometheus.address"
     )
-    prometheus_token: SecretStr | None = Field(
-        None, alias="MLROLLOUT_PROMETHEUS_TOKEN", description="bearer token for Prometheus"
-    )
-    allowed_secrets: _Csv = Field(
-        (),
-        alias="MLROLLOUT_ALLOWED_SECRETS",
-        description="Secrets a rollout may use as credentials",
-    )
-    credential_hosts: _Csv = Field(
-        (), alias="MLROLLOUT_CREDENTIAL_HOSTS", description="hosts credentials may be sent to"
-    )
-    allowed_hosts: _Csv = Field(
-        (), alias="MLROLLOUT_ALLOWED_HOSTS", description="hosts a rollout may name at all"
-    )
-    allow_key_files: bool = Field(
-        True, alias="MLROLLOUT_ALLOW_KEY_FILES", description="publicKeys[].file may be read"
-    )
-    lease_seconds: float | None = Field(
-        None, ge=1, alias="MLROLLOUT_LEASE_SECONDS", description="promote's Lease duration"
-    )
+    prometheus_token: SecretStr | None = Field(None, description="bearer token for Prometheus")
+    allowed_secrets: _Csv = Field((), description="Secrets a rollout may use as credentials")
+    credential_hosts: _Csv = Field((), description="hosts credentials may be sent to")
+    allowed_hosts: _Csv = Field((), description="hosts a rollout may name at all")
+    allow_key_files: bool = Field(True, description="publicKeys[].file may be read")
+    lease_seconds: float | None = Field(None, ge=1, description="promote's Lease duration")
     registry_password: SecretStr | None = Field(
-        None,
-        alias="MLROLLOUT_REGISTRY_PASSWORD",
-        description="registry password of verify image (without --password-file)",
+        None, description="registry password of verify image (without --password-file)"
     )
     state_dir: Path | None = Field(
-        None,
-        alias="MLROLLOUT_STATE_DIR",
-        description="the local platform's state directory when --state-dir is not given",
+        None, description="the local platform's state directory when --state-dir is not given"
     )
-    crash_at: str = Field(
-        "", alias="MLROLLOUT_CRASH_AT", description="testing aid: point[:n] to SIGKILL at"
-    )
+    crash_at: str = Field("", description="testing aid: point[:n] to SIGKILL at")
 
     def secret_path(self, secret: str, key: str) -> Path:
         """Where the key ``key`` of the mounted Secret ``secret`` is."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
@@ -20,6 +20,7 @@ from mlrollout.spec.base import (
     DnsSubdomain,
     HttpUrl,
     LabelMap,
+    OneOf,
     SpecModel,
     StepDuration,
 )
@@ -165,9 +166,10 @@ ZonedStamp = Annotated[str, StringConstraints(max_length=64), AfterValidator(_zo
 """An RFC 3339 timestamp with a timezone."""
 
 
-class PublicKeyRef(SpecModel):
+class PublicKeyRef(OneOf):
     """A trusted cosign public key: from a Secret, a file, or inline PEM."""
 
+    one_of = ("secret", "file", "pem")
     secret: DnsSubdomain | None = None
     key: SecretKeyName = "cosign.pub"
     file: FilePath | None = None
@@ -176,16 +178,13 @@ class PublicKeyRef(SpecModel):
     not_after: ZonedStamp | None = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> PublicKeyRef:
-        given = [n for n in ("secret", "file", "pem") if getattr(self, n) is not None]
-        if len(given) != 1:
-            raise ValueError(f"set exactly one of secret, file, pem (got {given or 'none'})")
+    def _pem(self) -> PublicKeyRef:
         if self.pem is not None and "-----BEGIN PUBLIC KEY-----" not in self.pem:
             raise ValueError("pem must be a PEM public key (-----BEGIN PUBLIC KEY-----)")
         return self
 
 
-class KeylessIdentity(SpecModel):
+class KeylessIdentity(OneOf):
     """A Fulcio certificate identity trusted for keyless (OIDC) signatures.
 
     Set exactly one of ``identity`` (the certificate's subject alternative name, exactly)
@@ -193,14 +192,13 @@ class KeylessIdentity(SpecModel):
     the OIDC issuer, exactly (as ``cosign verify --certificate-oidc-issuer``).
     """
 
+    one_of = ("identity", "identity_regexp")
     issuer: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     identity: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
     identity_regexp: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> KeylessIdentity:
-        if (self.identity is None) == (self.identity_regexp is None):
-            raise ValueError("set exactly one of identity and identityRegexp")
+    def _regexp(self) -> KeylessIdentity:
         if self.identity_regexp is not None:
             try:
                 re.compile(self.identity_regexp)
@@ -209,18 +207,13 @@ class KeylessIdentity(SpecModel):
         return self
 
 
-class TrustedRootRef(SpecModel):
+class TrustedRootRef(OneOf):
     """The Sigstore ``trusted_root.json`` (Fulcio CAs, Rekor and CT log keys, TSAs)."""
 
+    one_of = ("secret", "file")
     secret: DnsSubdomain | None = None
     key: SecretKeyName = "trusted_root.json"
     file: FilePath | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> TrustedRootRef:
-        if (self.secret is None) == (self.file is None):
-            raise ValueError("set exactly one of secret and file")
-        return self
 
 
 class SignatureGate(SpecModel):
@@ -307,6 +300,12 @@ def _assess_headers(headers: dict[str, str]) -> None:
                 raise ValueError(f"headers: {name[:40]!r} must be printable ASCII")
 
 
+def _check_sendable_headers(model: Any) -> Any:
+    """The after-validator of every model with HTTP ``headers``."""
+    _assess_headers(model.headers)
+    return model
+
+
 class Webhook(SpecModel):
     """An HTTP hook; gating types must answer 2xx for the rollout to go on."""
 
@@ -319,10 +318,7 @@ class Webhook(SpecModel):
     metadata: LabelMap = Field(default_factory=dict)
     insecure_skip_tls_verify: bool = False
 
-    @model_validator(mode="after")
-    def _sendable_headers(self) -> Webhook:
-        _assess_headers(self.headers)
-        return self
+    _sendable_headers = model_validator(mode="after")(_check_sendable_headers)
 
 
 class Notification(SpecModel):
@@ -347,10 +343,7 @@ class PrometheusConfig(SpecModel):
     ca_file: FilePath | None = None
     insecure_skip_tls_verify: bool = False
 
-    @model_validator(mode="after")
-    def _sendable_headers(self) -> PrometheusConfig:
-        _assess_headers(self.headers)
-        return self
+    _sendable_headers = model_validator(mode="after")(_check_sendable_headers)
 
 
 class MetricsConfig(SpecModel):

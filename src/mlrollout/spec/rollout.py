@@ -11,7 +11,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from mlrollout.spec.base import DnsSubdomain, ImageReference, Sha256Hex, SpecModel, StepDuration
+from mlrollout.spec.base import (
+    DnsSubdomain,
+    ImageReference,
+    OneOf,
+    Sha256Hex,
+    SpecModel,
+    StepDuration,
+)
 from mlrollout.spec.meta import ObjectMeta
 from mlrollout.spec.policy import (
     AnalysisPolicy,
@@ -62,7 +69,7 @@ class Environments(SpecModel):
 PodPath = Annotated[str, StringConstraints(pattern=r"^/[^\x00]*$", max_length=4096)]
 
 
-class ModelSignature(SpecModel):
+class ModelSignature(OneOf):
     """An OpenSSF model signature (``model-signing``) the environment checks at start-up.
 
     Paths are inside the verifying init container (``mlrollout verify model``), which the
@@ -71,15 +78,14 @@ class ModelSignature(SpecModel):
     public key file) and ``keyless`` (an exact identity and issuer, with ``trustedRoot``).
     """
 
+    one_of = ("key", "keyless")
     file: PodPath
     key: PodPath | None = None
     keyless: KeylessIdentity | None = None
     trusted_root: PodPath | None = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> ModelSignature:
-        if (self.key is None) == (self.keyless is None):
-            raise ValueError("set exactly one of key and keyless")
+    def _keyless(self) -> ModelSignature:
         if self.keyless is not None:
             if self.keyless.identity is None:
                 raise ValueError("keyless model signatures need an exact identity, not a regexp")

@@ -17,6 +17,7 @@ from mlrollout.spec.base import (
     DnsLabel,
     DnsSubdomain,
     LabelMap,
+    OneOf,
     SpecModel,
     StepDuration,
     WaitDuration,
@@ -111,9 +112,10 @@ class PauseStep(SpecModel):
 Weight = Annotated[float, Field(ge=0.0, le=100.0, multiple_of=0.01)]
 
 
-class Step(SpecModel):
+class Step(OneOf):
     """One canary step: exactly one of ``setWeight``, ``analyze``, ``pause``."""
 
+    one_of = ("set_weight", "analyze", "pause")
     set_weight: Weight | None = None
     analyze: AnalyzeStep | None = None
     pause: PauseStep | None = None
@@ -123,23 +125,6 @@ class Step(SpecModel):
         """``setWeight`` in basis points: the spec speaks percent, the controller and the
         routers basis points."""
         return None if self.set_weight is None else to_basis_points(self.set_weight)
-
-    @model_validator(mode="after")
-    def _one_of(self) -> Step:
-        chosen = [
-            n
-            for n, v in (
-                ("setWeight", self.set_weight),
-                ("analyze", self.analyze),
-                ("pause", self.pause),
-            )
-            if v is not None
-        ]
-        if len(chosen) != 1:
-            raise ValueError(
-                f"set exactly one of setWeight, analyze, pause (got {chosen or 'none'})"
-            )
-        return self
 
 
 class CanaryStrategy(SpecModel):
@@ -176,11 +161,8 @@ class CanaryStrategy(SpecModel):
         return self
 
 
-class PhaseAnalysis(SpecModel):
+class PhaseAnalysis(AnalyzeStep):
     """Analysis run before or after a blue-green switch."""
-
-    max_duration: StepDuration | None = None
-    min_duration: StepDuration | None = None
 
 
 class BlueGreenStrategy(SpecModel):
@@ -214,17 +196,12 @@ class BlueGreenStrategy(SpecModel):
         return self
 
 
-class Strategy(SpecModel):
+class Strategy(OneOf):
     """Exactly one of ``canary`` and ``blueGreen``."""
 
+    one_of = ("canary", "blue_green")
     canary: CanaryStrategy | None = None
     blue_green: BlueGreenStrategy | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> Strategy:
-        if (self.canary is None) == (self.blue_green is None):
-            raise ValueError("set exactly one of canary, blueGreen")
-        return self
 
     @property
     def traffic(self) -> TrafficRouting:

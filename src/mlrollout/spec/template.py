@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from mlrollout.model.analysis import MetricKind, MetricRole
-from mlrollout.spec.base import HttpUrl, LabelMap, SpecModel
+from mlrollout.spec.base import HttpUrl, LabelMap, OneOf, SpecModel
 from mlrollout.spec.meta import ObjectMeta
 
 __all__ = [
@@ -66,17 +66,12 @@ class TemplateArg(SpecModel):
     value: Annotated[str, StringConstraints(max_length=1024)] | None = None
 
 
-class Margin(SpecModel):
+class Margin(OneOf):
     """The tolerated regression: ``relative`` (0.05 = 5% worse) or accuracy ``points``."""
 
+    one_of = ("relative", "points")
     relative: Annotated[float, Field(ge=0.0, le=10.0)] | None = None
     points: Annotated[float, Field(ge=0.0, le=50.0)] | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> Margin:
-        if (self.relative is None) == (self.points is None):
-            raise ValueError("set exactly one of relative, points")
-        return self
 
 
 class ThresholdRange(SpecModel):
@@ -114,17 +109,12 @@ class WebQuery(SpecModel):
     )
 
 
-class MetricProvider(SpecModel):
+class MetricProvider(OneOf):
     """Where a metric's numbers come from: exactly one provider."""
 
+    one_of = ("prometheus", "web")
     prometheus: PrometheusQueries | None = None
     web: WebQuery | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> MetricProvider:
-        if (self.prometheus is None) == (self.web is None):
-            raise ValueError("set exactly one of prometheus, web")
-        return self
 
     def query_names(self) -> set[str]:
         """Names of the queries this provider answers."""

@@ -18,13 +18,14 @@ less than 100 %, and removed by ``release``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlrollout.errors import ConflictError, NotFoundError, RouterError
-from mlrollout.kube import KubeClient
-from mlrollout.kube.environments import GpuEnvironments, assess_readiness
+from mlrollout.kube.environments import assess_readiness
 from mlrollout.kube.kinds import HTTPROUTES, SERVICES
 from mlrollout.spec.status import EnvName, TrafficSplit, other_env
+from mlrollout.traffic.bound import ServiceRouter
 from mlrollout.traffic.httproute import (
     Backend,
     Extras,
@@ -44,37 +45,27 @@ _CONFLICT_ATTEMPTS = 3
 Obj = dict[str, Any]
 
 
-class GatewayApiRouter:
+@dataclass(eq=False, kw_only=True)
+class GatewayApiRouter(ServiceRouter):
     """Writes canary weights into one rule of one HTTPRoute."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        namespace: str,
-        service: str,
-        environments: GpuEnvironments,
-        route: str,
-        route_namespace: str | None = None,
-        rule: int = 0,
-        headers: Mapping[str, str] | None = None,
-        mirror: bool = False,
-        backend_services: Mapping[EnvName, str] | None = None,
-        port: int | None = None,
-    ) -> None:
-        self.client = client
-        self.namespace = namespace
-        self.environments = environments
-        self.route = route
-        self.route_namespace = route_namespace or namespace
-        self.rule = rule
-        self.headers = dict(headers) if headers else None
-        self.mirror = mirror
-        self.services: dict[EnvName, str] = dict(
-            backend_services or {"blue": f"{service}-blue", "green": f"{service}-green"}
+    route: str
+    route_namespace: str | None = None
+    rule: int = 0
+    headers: Mapping[str, str] | None = None
+    mirror: bool = False
+    backend_services: Mapping[EnvName, str] | None = None
+    port: int | None = None
+    services: dict[EnvName, str] = field(init=False)
+    _backends: dict[EnvName, Backend] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.route_namespace = self.route_namespace or self.namespace
+        self.headers = dict(self.headers) if self.headers else None
+        self.services = dict(
+            self.backend_services
+            or {"blue": f"{self.service}-blue", "green": f"{self.service}-green"}
         )
-        self.port = port
-        self._backends: dict[EnvName, Backend] | None = None
 
     # -- the port ----------------------------------------------------------------------
 

@@ -22,17 +22,17 @@ controller recomputes the same plan.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mlrollout.errors import RouterError
-from mlrollout.kube import KubeClient
 from mlrollout.kube.environments import (
-    GpuEnvironments,
     assess_readiness,
     compute_pod_gpus,
 )
 from mlrollout.spec.status import EnvName, TrafficSplit, other_env
 from mlrollout.spec.strategy import CapacityMode
+from mlrollout.traffic.bound import ServiceRouter
 from mlrollout.traffic.replica_math import ReplicaPlan, compute_canary_bp, compute_replica_plan
 from mlrollout.traffic.services import fetch_service_selector, pod_template_labels
 from mlrollout.traffic.split import assess_target, compute_split
@@ -59,23 +59,11 @@ def _full_replicas(stable: Mapping[str, Any]) -> int:
     return int((stable.get("spec") or {}).get("replicas", 1))
 
 
-class ReplicasRouter:
+@dataclass(eq=False, kw_only=True)
+class ReplicasRouter(ServiceRouter):
     """Splits traffic by the number of pods each environment runs."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        namespace: str,
-        service: str,
-        environments: GpuEnvironments,
-        capacity: CapacityMode = CapacityMode.SURGE,
-    ) -> None:
-        self.client = client
-        self.namespace = namespace
-        self.service = service
-        self.environments = environments
-        self.capacity = capacity
+    capacity: CapacityMode = CapacityMode.SURGE
 
     def ensure(self) -> None:
         """The Service exists and its selector matches both environments' pod templates."""

@@ -12,12 +12,14 @@ there is no such key, or several, pass ``env_label`` explicitly (else ``SpecErro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from mlrollout.errors import RouterError, SpecError
-from mlrollout.kube import KubeClient, PatchType
-from mlrollout.kube.environments import GpuEnvironments, assess_readiness
+from mlrollout.kube import PatchType
+from mlrollout.kube.environments import assess_readiness
 from mlrollout.kube.kinds import SERVICES
 from mlrollout.spec.status import TOTAL_BASIS_POINTS, EnvName, TrafficSplit, other_env
+from mlrollout.traffic.bound import ServiceRouter
 from mlrollout.traffic.services import fetch_service_selector, pod_template_labels
 from mlrollout.traffic.split import assess_destinations, assess_target
 
@@ -40,24 +42,12 @@ def decide_env_label(blue: Mapping[str, str], green: Mapping[str, str]) -> str:
     return keys[0]
 
 
-class ServiceSelectorRouter:
+@dataclass(eq=False, kw_only=True)
+class ServiceSelectorRouter(ServiceRouter):
     """Switches the Service ``service`` between the blue and green environments."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        namespace: str,
-        service: str,
-        environments: GpuEnvironments,
-        env_label: str | None = None,
-    ) -> None:
-        self.client = client
-        self.namespace = namespace
-        self.service = service
-        self.environments = environments
-        self._env_label = env_label
-        self._values: dict[EnvName, str] | None = None
+    env_label: str | None = None
+    _values: dict[EnvName, str] | None = field(default=None, init=False, repr=False)
 
     def ensure(self) -> None:
         """The Service exists, its selector names one env, and would match either's pods."""
@@ -112,14 +102,14 @@ class ServiceSelectorRouter:
     # -- reading -----------------------------------------------------------------------
 
     def _label(self) -> str:
-        if self._env_label is None or self._values is None:
+        if self.env_label is None or self._values is None:
             blue = pod_template_labels(self.environments.fetch("blue"))
             green = pod_template_labels(self.environments.fetch("green"))
-            label = self._env_label or decide_env_label(blue, green)
+            label = self.env_label or decide_env_label(blue, green)
             if label not in blue or label not in green or blue[label] == green[label]:
                 raise SpecError(f"label {label!r} does not tell blue pods from green ones")
-            self._env_label, self._values = label, {"blue": blue[label], "green": green[label]}
-        return self._env_label
+            self.env_label, self._values = label, {"blue": blue[label], "green": green[label]}
+        return self.env_label
 
     def _env_values(self) -> dict[EnvName, str]:
         self._label()
