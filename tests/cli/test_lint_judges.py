@@ -11,8 +11,6 @@ from test_cli import ROOT, run
 
 def _write(tmp_path: Path, analysis: dict[str, object], steps: list[object] | None = None) -> Path:
     raw = yaml.safe_load((ROOT / "examples" / "canary.yaml").read_text())
-    for note in raw["spec"].get("notifications", []):  # PyYAML reads `on:` as YAML 1.1 true
-        note["on"] = note.pop(True)
     raw["spec"]["analysis"].update(analysis)
     if steps is not None:
         raw["spec"]["strategy"]["canary"]["steps"] = steps
