@@ -1,6 +1,6 @@
 """The e2e load generator: open-loop prediction requests routed request by request.
 
-Part of the e2e test bed (``tests/e2e``); ``dataplane.DataPlane.run_load`` starts it with
+Part of the e2e test bed (``tests/e2e``); ``dataplane.RoutedPlane.run_load`` starts it with
 the data plane's current ``routing.Routing``. Unlike ``mlrollout.local.loadgen`` (one fixed
 target) it asks the routing table for every request, so it keeps its own small sender; it
 draws examples from the same ``mlrollout.local.model.SyntheticTask`` as the model servers,

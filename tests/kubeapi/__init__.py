@@ -14,11 +14,6 @@ for what the real one cannot show on demand, or has not been moved yet:
 
 - the admission webhook tests, ClusterReleasePolicies, cluster templates, undo, reports in
   ConfigMaps and the capacity gate's unit cases: not moved yet;
-- the end-to-end regression rollouts and the data plane's own tests
-  (``tests/e2e/test_rollouts_e2e.py``, ``test_dataplane.py``): not moved yet; they read this
-  server's in-process write history (the canary pulled within a second of the decision) and
-  its change feed. The shipped examples' e2e (``tests/e2e/test_examples_e2e.py``) runs on the
-  real control plane, with ``e2e.clusterplane`` following the real API server;
 - its own tests (``tests/kubeapi/test_*.py``).
 
 Moved to the real control plane: the kube layer's verbs, conflicts, watch, status/spec
@@ -34,7 +29,10 @@ crash point and the unreachable metrics provider (``test_crash_recovery.py``); g
 refusing before any change, rollbacks and whole rollouts with the audit log as history; the
 router contract suite (``tests/traffic``: every router as the controller's ServiceAccount,
 its writes checked on the audit log, a never-ready environment rolled to pods the scheduler
-cannot place, 409/429/500 through the fault proxy).
+cannot place, 409/429/500 through the fault proxy); every end-to-end test
+(``tests/e2e``: the shipped examples, the regression rollouts with the canary pulled within a
+second of the decision on the audit log, and the data plane's routing, with
+``e2e.clusterplane`` following the real API server).
 """
 
 from __future__ import annotations
