@@ -159,8 +159,10 @@ class LoadRun:
         return self.stats
 
     def stop(self) -> LoadStats:
-        """Send nothing more; wait for requests in flight; the counts so far."""
+        """Send nothing more; wait for requests in flight; the counts so far. Requests queued
+        but not yet sent (a backlog, when the senders fell behind the rate) are dropped."""
         self._stopping.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
         return self.wait()
 
     @property
@@ -224,7 +226,13 @@ class LoadRun:
             self._submit(self._predict, to.env, request, example, labelled)
 
     def _submit(self, send: Callable[..., None], *args: Any) -> None:
-        self._pool.submit(send, *args).add_done_callback(self._check)
+        try:
+            future = self._pool.submit(send, *args)
+        except RuntimeError:  # ``stop`` shut the pool between our check and this request
+            if self._stopping.is_set():
+                return
+            raise
+        future.add_done_callback(self._check)
 
     def _check(self, done: Future[None]) -> None:
         # A sender bug must fail the test, not vanish into a future nobody reads.

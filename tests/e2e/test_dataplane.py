@@ -12,7 +12,7 @@ a one-in-a-million miss rate.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -416,7 +416,6 @@ def test_weight_change_through_the_api_takes_effect_within_half_a_second(
     cluster: Cluster,
     plane: ClusterDataPlane,
     model_servers: dict[str, ModelServer],
-    record_property: Callable[[str, object], None],
 ) -> None:
     for env in ENVS:
         cluster.add_deployment(env, replicas=1)
@@ -433,7 +432,7 @@ def test_weight_change_through_the_api_takes_effect_within_half_a_second(
     # When the API server completed the write (its audit log), on the data plane's clock.
     [*_, patch] = cp.audit.writes(namespace=cp.namespace, resource="httproutes")
     written = time.monotonic() - (datetime.now(UTC) - patch.at).total_seconds()
-    record_property("applied_after_write_s", applied.time - written)
+    print(f"weights applied {applied.time - written:.3f} s after the write")  # shown with -s
     assert applied.time - written < APPLIED_S, applied.time - written
     used = next(u for u in stats.series if u.weights["green"] == 50.0)
     assert used.time - written < APPLIED_S + 5 / 100  # within a few requests of the change

@@ -114,7 +114,7 @@ def bed(
     with serving(
         cp, tmp_path, regressions={"blue": BASE, "green": green}, services=["fraud-scorer"]
     ) as world:
-        world.run_load(100, 240, feedback_fraction=0.5, seed=3)
+        world.run_load(100, 420, feedback_fraction=0.5, seed=3)  # stopped with the bed
         yield registry, world
 
 
@@ -123,6 +123,7 @@ def _run(
     bed: tuple[SignedRegistry, Serving],
     *,
     error_limit: int = 4,
+    max_duration: str = "150s",
     on_pass: Callable[[Any, Any], None] = lambda stored, decision: None,
 ) -> Any:
     registry, world = bed
@@ -131,7 +132,7 @@ def _run(
     raw = create_rollout(cp.admin, registry.image, namespace=cp.namespace)
     raw["spec"]["strategy"]["canary"]["steps"] = [
         {"setWeight": 50},
-        {"analyze": {"maxDuration": "150s"}},
+        {"analyze": {"maxDuration": max_duration}},
     ]
     raw["spec"]["analysis"] = {
         "templates": [{"name": n} for n in _templates()],
@@ -156,7 +157,7 @@ def _run(
     reconciler.verifier = KubeReleaseVerifier(controller, registry_factory=registry.client)
     return drive(
         reconciler,
-        timeout=timedelta(minutes=4),
+        timeout=timedelta(minutes=6),
         on_pass=on_pass,
         until=lambda s: (
             s.status.phase in {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.PAUSED, Phase.REFUSED}
@@ -204,9 +205,7 @@ REGRESSIONS = {
 
 @pytest.mark.parametrize("bed", list(REGRESSIONS.values()), indirect=True, ids=list(REGRESSIONS))
 def test_a_regression_is_rolled_back_within_a_second(
-    cp: TestBed,
-    bed: tuple[SignedRegistry, Serving],
-    record_property: Callable[[str, object], None],
+    cp: TestBed, bed: tuple[SignedRegistry, Serving]
 ) -> None:
     final = _run(cp, bed)
     assert final.status.phase is Phase.ROLLED_BACK, final.status.message
@@ -225,7 +224,7 @@ def test_a_regression_is_rolled_back_within_a_second(
     # The API server's own clock: the decision's status write completed, then the write that
     # takes the canary's replicas to zero was received and completed.
     pulled_s = (canary_off.at - decided.at).total_seconds()
-    record_property("canary_off_after_decision_s", pulled_s)
+    print(f"canary at 0 replicas {pulled_s:.3f} s after the decision")  # shown with -s
     assert pulled_s < 1.0, (decided, canary_off)
     assert canary_off.received_at >= decided.at
     ago = (datetime.now(UTC) - decided.at).total_seconds()
@@ -267,7 +266,9 @@ def test_a_prometheus_outage_shorter_than_the_error_limit_is_held_through(
         prometheus.stop()
         threading.Timer(20.0, _restart, args=(prometheus,)).start()
 
-    final = _run(cp, bed, error_limit=12, on_pass=outage)
+    # The outage, the restart and the scrape lag take their share of the step: 150 s ended
+    # Paused at maxDuration on the shared, loaded machine.
+    final = _run(cp, bed, error_limit=12, max_duration="240s", on_pass=outage)
     assert started, "the outage never began"
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
     assert final.status.analysis is not None
