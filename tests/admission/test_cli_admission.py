@@ -1,5 +1,6 @@
 """``mlrollout admission`` as a process: bad input exits 2 in one line; run for real, it
-serves reviews over TLS with policies from the cluster and stops cleanly on SIGTERM."""
+serves reviews over TLS with policies from the cluster (the real control plane, as cluster
+admin) and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from controlplane.fixtures import TestBed, open_bed
+from controlplane.policies import GOVERNED, label, own_policy, release_policies
 from gates.real_registry import free_port
-from kubeapi import KubeApiServer
 from mlrollout.cli.app import main
-from mlrollout.kube import KubeClient
-from mlrollout.kube.kinds import CLUSTERRELEASEPOLICIES
 
 from .certs import write_tls_files
 from .reviews import pod_spec, review, workload
@@ -40,22 +40,19 @@ def test_missing_certificate_is_one_line_exit_2(
 
 
 @pytest.mark.slow
-def test_served_by_the_cli_process(
-    tmp_path: Path, kube: KubeClient, kube_server: KubeApiServer, kubeconfig_path: Path
-) -> None:
-    kube.create(
-        CLUSTERRELEASEPOLICIES,
-        {
-            "apiVersion": "mlrollout.io/v1alpha1",
-            "kind": "ClusterReleasePolicy",
-            "metadata": {"name": "production"},
-            "spec": {
-                "namespaceSelector": {"matchLabels": {"mlrollout.io/governed": "true"}},
-                "signature": {"publicKeys": [{"secret": "cosign-pub"}]},
-            },
-        },
-    )
-    kube_server.store.namespace_labels["prod"] = {"mlrollout.io/governed": "true"}
+@pytest.mark.controlplane
+def test_served_by_the_cli_process(tmp_path: Path, cp: TestBed) -> None:
+    label(cp, cp.namespace, GOVERNED)
+    with (
+        open_bed(cp.session, f"{cp.namespace}-sandbox", tmp_path / "sandbox") as sandbox,
+        release_policies(cp.api) as policies,
+    ):
+        policies.create(own_policy(cp, namespaces=[cp.namespace, sandbox.namespace]))
+        _serve_and_stop(tmp_path, cp, prod=cp.namespace, sandbox=sandbox.namespace)
+
+
+def _serve_and_stop(tmp_path: Path, cp: TestBed, *, prod: str, sandbox: str) -> None:
+    kubeconfig_path = cp.session.plane.admin_kubeconfig
     tls = write_tls_files(tmp_path)
     port = free_port()
     command = [
@@ -92,7 +89,7 @@ def test_served_by_the_cli_process(
                 client.post(
                     f"{base}/validate", content=json.dumps(review("Pod", tag_only, namespace=ns))
                 ).json()["response"]
-                for ns in ("prod", "sandbox")
+                for ns in (prod, sandbox)
             ]
     finally:
         process.send_signal(signal.SIGTERM)
@@ -105,4 +102,4 @@ def test_served_by_the_cli_process(
     assert answers[1]["allowed"] is True
     assert code == 0, stderr
     assert "Traceback" not in stderr
-    assert "denied prod/Pod" in stderr
+    assert f"denied {prod}/Pod" in stderr

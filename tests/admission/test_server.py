@@ -1,5 +1,10 @@
 """``AdmissionServer`` over TLS, with real signed images in Debian's docker-registry and the
-policies and namespace labels on the strict test API server.
+policies and namespace labels on the real control plane (marker ``controlplane``): a
+ClusterReleasePolicy governing the test's namespace, labelled, and a second namespace of the
+test's, unlabelled. The reviews are posted directly, so bodies no API server would send
+(malformed, oversized, plain HTTP) are covered too; the API server calling the webhook is
+``tests/controlplane/test_admission.py``. The deadline, failure and certificate cases need
+no server at all.
 
 Covers: signed and pinned → allowed; unsigned, tag-only, untrusted signer → denied with a
 one-line reason and code 403; a namespace no policy governs → allowed; malformed reviews →
@@ -21,10 +26,11 @@ from typing import Any
 import httpx
 import pytest
 
+from controlplane.fixtures import TestBed, open_bed
+from controlplane.policies import GOVERNED, label, own_policy, release_policies
 from gates.publish import RegistryPusher, push_image, push_signature
 from gates.real_registry import free_port, start_registry
 from gates.signer import CosignTestSigner
-from kubeapi import KubeApiServer
 from mlrollout.admission import (
     AdmissionServer,
     ImageChecker,
@@ -35,14 +41,13 @@ from mlrollout.admission import (
 from mlrollout.admission.checker import AdmissionVerdict
 from mlrollout.errors import SpecError
 from mlrollout.gates import RegistryClient
-from mlrollout.kube import KubeClient
-from mlrollout.kube.kinds import CLUSTERRELEASEPOLICIES
 from mlrollout.model import ImageRef
 
 from .certs import TlsFiles, write_tls_files
 from .reviews import pod_spec, review, workload
 
 pytestmark = pytest.mark.registry
+ON_CLUSTER = pytest.mark.controlplane  # the policies are read from the real API server
 
 SIGNER = CosignTestSigner("ci")
 STRANGER = CosignTestSigner("stranger")
@@ -94,33 +99,35 @@ def registries() -> CountingRegistries:
 
 
 @pytest.fixture
+def spaces(cp: TestBed, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The reviews' namespaces: "prod" (the test's, governed) and "sandbox" (not)."""
+    label(cp, cp.namespace, GOVERNED)
+    with open_bed(cp.session, f"{cp.namespace}-sandbox", tmp_path / "sandbox") as sandbox:
+        yield {"prod": cp.namespace, "sandbox": sandbox.namespace}
+
+
+@pytest.fixture
 def server(
-    kube: KubeClient,
-    kube_server: KubeApiServer,
+    cp: TestBed,
+    spaces: dict[str, str],
     tls: TlsFiles,
     tmp_path: Path,
     registries: CountingRegistries,
 ) -> Iterator[AdmissionServer]:
     key = tmp_path / "cosign.pub"
     key.write_bytes(SIGNER.public_pem)
-    policy = {
-        "apiVersion": "mlrollout.io/v1alpha1",
-        "kind": "ClusterReleasePolicy",
-        "metadata": {"name": "production"},
-        "spec": {
-            "namespaceSelector": {"matchLabels": {"mlrollout.io/governed": "true"}},
-            "signature": {"publicKeys": [{"file": str(key)}]},
-        },
-    }
-    kube.create(CLUSTERRELEASEPOLICIES, policy)
-    kube_server.store.namespace_labels["prod"] = {"mlrollout.io/governed": "true"}
-    kube_server.store.namespace_labels["sandbox"] = {}
-    source = KubePolicySource(kube, ttl=0.001)
-    source.warm_up()
-    checker = ImageChecker(source, registry_factory=registries)
-    context = load_tls_context(tls.cert, tls.key)
-    with AdmissionServer(checker, context, host="127.0.0.1", port=0, review_timeout=5.0) as running:
-        yield running
+    signature = {"publicKeys": [{"file": str(key)}]}
+    policy = own_policy(cp, namespaces=sorted(spaces.values()), signature=signature)
+    with release_policies(cp.api) as policies:
+        policies.create(policy)
+        source = KubePolicySource(cp.admin, ttl=0.001)
+        source.warm_up()
+        checker = ImageChecker(source, registry_factory=registries)
+        context = load_tls_context(tls.cert, tls.key)
+        with AdmissionServer(
+            checker, context, host="127.0.0.1", port=0, review_timeout=5.0
+        ) as running:
+            yield running
 
 
 def _post(server: AdmissionServer, tls: TlsFiles, body: bytes) -> httpx.Response:
@@ -187,6 +194,7 @@ CASES = [
 ]
 
 
+@ON_CLUSTER
 @pytest.mark.parametrize(
     ("kind", "namespace", "spec", "denial"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
@@ -197,9 +205,11 @@ def test_reviews(
     denial: str | None,
     images: Images,
     server: AdmissionServer,
+    spaces: dict[str, str],
     tls: TlsFiles,
 ) -> None:
-    answer = _answer(server, tls, review(kind, workload(kind, spec(images)), namespace=namespace))
+    request = review(kind, workload(kind, spec(images)), namespace=spaces[namespace])
+    answer = _answer(server, tls, request)
     if denial is None:
         assert answer == {"uid": answer["uid"], "allowed": True}
         return
@@ -207,28 +217,43 @@ def test_reviews(
     status = answer["status"]
     assert status["code"] == 403
     assert denial in status["message"]
-    assert "(ClusterReleasePolicy production)" in status["message"] or "UNPINNED" in denial
+    policy = f"(ClusterReleasePolicy production-{spaces['prod']})"
+    assert policy in status["message"] or "UNPINNED" in denial
     assert "\n" not in status["message"]
 
 
+@ON_CLUSTER
 def test_verified_digest_is_cached(
-    images: Images, server: AdmissionServer, tls: TlsFiles, registries: CountingRegistries
+    images: Images,
+    server: AdmissionServer,
+    spaces: dict[str, str],
+    tls: TlsFiles,
+    registries: CountingRegistries,
 ) -> None:
     for _ in range(3):
-        assert _answer(server, tls, review("Pod", workload("Pod", pod_spec(images.signed))))[
-            "allowed"
-        ]
+        assert _answer(
+            server,
+            tls,
+            review("Pod", workload("Pod", pod_spec(images.signed)), namespace=spaces["prod"]),
+        )["allowed"]
     assert registries.opened == 1
     for _ in range(2):
-        assert not _answer(server, tls, review("Pod", workload("Pod", pod_spec(images.unsigned))))[
-            "allowed"
-        ]
+        assert not _answer(
+            server,
+            tls,
+            review("Pod", workload("Pod", pod_spec(images.unsigned)), namespace=spaces["prod"]),
+        )["allowed"]
     assert registries.opened == 3  # refusals are never cached
 
 
-def test_registry_down_denies(server: AdmissionServer, tls: TlsFiles) -> None:
+@ON_CLUSTER
+def test_registry_down_denies(
+    server: AdmissionServer, spaces: dict[str, str], tls: TlsFiles
+) -> None:
     image = f"127.0.0.1:{free_port()}/ml/gone@sha256:" + "a" * 64
-    answer = _answer(server, tls, review("Pod", workload("Pod", pod_spec(image))))
+    answer = _answer(
+        server, tls, review("Pod", workload("Pod", pod_spec(image)), namespace=spaces["prod"])
+    )
     assert answer["allowed"] is False
     assert "REGISTRY_UNAVAILABLE" in answer["status"]["message"]
 
@@ -240,26 +265,40 @@ MALFORMED = [
 ]
 
 
+@ON_CLUSTER
 @pytest.mark.parametrize(
     ("body", "status"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
 )
 def test_malformed_body_is_400_and_the_server_keeps_serving(
-    body: bytes, status: int, images: Images, server: AdmissionServer, tls: TlsFiles
+    body: bytes,
+    status: int,
+    images: Images,
+    server: AdmissionServer,
+    spaces: dict[str, str],
+    tls: TlsFiles,
 ) -> None:
     response = _post(server, tls, body)
     assert response.status_code == status
     assert "Traceback" not in response.text
-    assert _answer(server, tls, review("Pod", workload("Pod", pod_spec(images.signed))))["allowed"]
+    assert _answer(
+        server,
+        tls,
+        review("Pod", workload("Pod", pod_spec(images.signed)), namespace=spaces["prod"]),
+    )["allowed"]
 
 
+@ON_CLUSTER
 def test_unreadable_object_in_a_governed_namespace_is_denied(
-    server: AdmissionServer, tls: TlsFiles
+    server: AdmissionServer, spaces: dict[str, str], tls: TlsFiles
 ) -> None:
-    answer = _answer(server, tls, review("Pod", {"spec": {"containers": "model"}}))
+    answer = _answer(
+        server, tls, review("Pod", {"spec": {"containers": "model"}}, namespace=spaces["prod"])
+    )
     assert answer["allowed"] is False
     assert answer["status"]["message"] == "spec.containers: must be a list"
 
 
+@ON_CLUSTER
 def test_oversized_review_is_refused_before_reading_it(
     server: AdmissionServer, tls: TlsFiles
 ) -> None:
@@ -275,14 +314,19 @@ def test_oversized_review_is_refused_before_reading_it(
         assert conn.recv(100).startswith(b"HTTP/1.1 413 ")
 
 
+@ON_CLUSTER
 def test_plain_http_and_garbage_do_not_stop_the_server(
-    images: Images, server: AdmissionServer, tls: TlsFiles
+    images: Images, server: AdmissionServer, spaces: dict[str, str], tls: TlsFiles
 ) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
         raw.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\n\r\n")
         with contextlib.suppress(ConnectionResetError):
             assert not raw.recv(100).startswith(b"HTTP/")
-    assert _answer(server, tls, review("Pod", workload("Pod", pod_spec(images.signed))))["allowed"]
+    assert _answer(
+        server,
+        tls,
+        review("Pod", workload("Pod", pod_spec(images.signed)), namespace=spaces["prod"]),
+    )["allowed"]
 
 
 class BlockedSource:

@@ -184,7 +184,9 @@ def test_lint_and_plan_warn_when_no_metric_can_promote(
     code, out, _ = run(["lint", "-t", str(ROOT / "analyses"), str(tmp_path / "r.yaml")], capsys)
     assert code == 0
     assert "warning: spec.analysis.templates: no metric is a gate" in out
-    code, out, _ = run(["lint", "-t", str(ROOT / "analyses"), str(ROOT / "examples" / "canary.yaml")], capsys)
+    code, out, _ = run(
+        ["lint", "-t", str(ROOT / "analyses"), str(ROOT / "examples" / "canary.yaml")], capsys
+    )
     assert "no metric is a gate" not in out
     argv = ["plan", str(tmp_path / "r.yaml"), "-t", str(ROOT / "analyses"), "--rps", "200"]
     code, out, _ = run([*argv, "-o", "json"], capsys)

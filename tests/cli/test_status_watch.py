@@ -1,5 +1,6 @@
-"""``status --watch`` against the strict test API server: it prints every change of the
-rollout until the rollout ends (it reuses ``follow`` with its own stop condition)."""
+"""``status --watch`` against the real control plane: it prints every change of the rollout
+(watched on the real kube-apiserver) until the rollout ends (it reuses ``follow`` with its
+own stop condition)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from kubeapi import KubeApiServer, write_kubeconfig
+from controlplane.fixtures import TestBed
 from mlrollout.cli import status as status_module
 from mlrollout.cli.app import main
 from mlrollout.cli.output import OutputFormat
-from mlrollout.kube import KubeClient, StoredRollout, connect
+from mlrollout.kube import KubeClient, StoredRollout
 from mlrollout.kube.kinds import MODELROLLOUTS
 from mlrollout.spec.yamlfile import parse_yaml_documents
+
+pytestmark = pytest.mark.controlplane
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS = {
@@ -29,19 +32,10 @@ STATUS = {
 }
 
 
-@pytest.fixture
-def client(
-    kube_server: KubeApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> KubeClient:
-    path = write_kubeconfig(kube_server.url, tmp_path / "kubeconfig")
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    return connect(kubeconfig=str(path))
-
-
-def _create(client: KubeClient, status: dict[str, object]) -> None:
+def _create(client: KubeClient, namespace: str, status: dict[str, object]) -> None:
     [obj] = parse_yaml_documents((ROOT / "examples" / "canary.yaml").read_text(), source="c")
-    obj["metadata"]["namespace"] = "default"
-    created = client.create(MODELROLLOUTS, obj, "default")
+    obj["metadata"]["namespace"] = namespace
+    created = client.create(MODELROLLOUTS, obj, namespace)
     created["status"] = status
     client.replace(MODELROLLOUTS, created, status=True)
 
@@ -55,9 +49,11 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def test_status_watch_follows_the_rollout_until_it_ends(
-    client: KubeClient, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cp: TestBed, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _create(client, STATUS)
+    client, ns = cp.admin, cp.namespace
+    monkeypatch.setenv("KUBECONFIG", str(cp.session.plane.admin_kubeconfig))
+    _create(client, ns, STATUS)
     printed: queue.Queue[str] = queue.Queue()
     shown = status_module._print
 
@@ -70,15 +66,15 @@ def test_status_watch_follows_the_rollout_until_it_ends(
     def change_after_each_print() -> None:
         for phase in ("Paused", "Succeeded"):
             printed.get(timeout=30)  # the watch has shown the previous state
-            current = client.get(MODELROLLOUTS, "fraud-scorer", "default")
+            current = client.get(MODELROLLOUTS, "fraud-scorer", ns)
             current["status"] = {**STATUS, "phase": phase, "message": phase.lower()}
             client.replace(MODELROLLOUTS, current, status=True)
 
     writer = threading.Thread(target=change_after_each_print)
     writer.start()
-    code, out, _ = run(["status", "fraud-scorer", "--watch"], capsys)
+    code, out, _ = run(["status", "fraud-scorer", "-n", ns, "--watch"], capsys)
     writer.join()
     assert code == 0
-    heads = [line for line in out.splitlines() if line.startswith("default/fraud-scorer: ")]
+    heads = [line for line in out.splitlines() if line.startswith(f"{ns}/fraud-scorer: ")]
     # Every change is printed; Paused does not end the watch, Succeeded does.
-    assert heads == [f"default/fraud-scorer: {p}" for p in ("Progressing", "Paused", "Succeeded")]
+    assert heads == [f"{ns}/fraud-scorer: {p}" for p in ("Progressing", "Paused", "Succeeded")]

@@ -1,7 +1,8 @@
 """AnalysisTemplates stored in the cluster drive a rollout when ``--templates`` is not given.
 
 The controller command's analyst factory reads the rollout namespace's AnalysisTemplates
-(over the ClusterAnalysisTemplates) from the strict test API server; the provider is a fake
+(over the ClusterAnalysisTemplates) from the real control plane, as the controller's
+ServiceAccount with the shipped RBAC; the provider is a fake
 with equal error rates, so the errors template promotes every analysis step once its error
 rate is a gate (the shipped template makes it a guard, which can only roll back or hold: an
 analysis with no gate is never promoted by the judge, docs/statistics.md).
@@ -16,7 +17,9 @@ import pytest
 import yaml
 from metric_fakes import CountingProvider
 
-from kubeapi import KubeApiServer
+from controlplane.fixtures import TestBed, open_bed
+from controlplane.rollouts import check_audit
+from controlplane.workloads import build_model
 from mlrollout.binding import bind_metrics
 from mlrollout.cli.controller import build_analyst_factory
 from mlrollout.controller.gating import KubeReleaseVerifier
@@ -28,7 +31,9 @@ from mlrollout.kube.kinds import ANALYSISTEMPLATES, MODELROLLOUTS
 from mlrollout.kube.rollouts import parse_stored
 from mlrollout.kube.templates import read_templates
 from mlrollout.spec.status import Phase
-from support.cluster import BriskClock, SignedRegistry, build_cluster, create_rollout
+from support.cluster import BriskClock, SignedRegistry, create_rollout
+
+pytestmark = pytest.mark.controlplane
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,50 +52,59 @@ def _apply_errors_template(kube: KubeClient, namespace: str) -> None:
     kube.create(ANALYSISTEMPLATES, template, namespace)
 
 
-def _rollout(kube: KubeClient, registry: SignedRegistry) -> None:
-    raw = create_rollout(kube, registry.image)
+def _rollout(kube: KubeClient, namespace: str, registry: SignedRegistry) -> None:
+    raw = create_rollout(kube, registry.image, namespace=namespace)
     raw["spec"]["analysis"]["templates"] = [{"name": "errors"}]
     kube.replace(MODELROLLOUTS, raw)
 
 
 @pytest.mark.slow
 def test_a_template_in_the_cluster_drives_a_rollout_to_succeeded(
-    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+    cp: TestBed, registry: SignedRegistry
 ) -> None:
-    build_cluster(kube)
-    _apply_errors_template(kube, "default")
-    _rollout(kube, registry)
+    build_model(cp.admin, cp.namespace)
+    _apply_errors_template(cp.admin, cp.namespace)
+    _rollout(cp.admin, cp.namespace, registry)
+    controller = cp.controller_client()
     clock = BriskClock()
     provider = CountingProvider(ratio=1.0)
     analyst_for = build_analyst_factory(
-        kube, None, now=clock.now, provider_for=lambda rollout: provider
+        controller, None, now=clock.now, provider_for=lambda rollout: provider
     )
-    rollout = parse_stored(kube.get(MODELROLLOUTS, "fraud-scorer", "default")).rollout
+    rollout = parse_stored(controller.get(MODELROLLOUTS, "fraud-scorer", cp.namespace)).rollout
     reconciler = build_reconciler(
-        kube, namespace="default", name="fraud-scorer", analyst=analyst_for(rollout), clock=clock
+        controller,
+        namespace=cp.namespace,
+        name="fraud-scorer",
+        analyst=analyst_for(rollout),
+        clock=clock,
     )
-    reconciler.verifier = KubeReleaseVerifier(kube, registry_factory=registry.client)
+    reconciler.verifier = KubeReleaseVerifier(controller, registry_factory=registry.client)
     final = drive(reconciler, timeout=timedelta(hours=3))
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
     # Every measurement was of the metric the cluster's template declares.
     assert provider.requests
     assert {name for name, _ in provider.requests} == {"error-rate"}
+    check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
 
 
 def test_without_the_template_the_rollout_is_refused_naming_it(
-    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+    cp: TestBed, registry: SignedRegistry, tmp_path: Path
 ) -> None:
-    build_cluster(kube)
-    _rollout(kube, registry)
-    assert read_templates(kube, "default") == {}
-    _apply_errors_template(kube, "other")
-    assert read_templates(kube, "default") == {}
-    assert list(read_templates(kube, "other")) == ["errors"]
-    rollout = parse_stored(kube.get(MODELROLLOUTS, "fraud-scorer", "default")).rollout
+    build_model(cp.admin, cp.namespace)
+    _rollout(cp.admin, cp.namespace, registry)
+    controller = cp.controller_client()
+    assert read_templates(controller, cp.namespace) == {}
+    with open_bed(cp.session, f"{cp.namespace}-other", tmp_path / "other") as other:
+        _apply_errors_template(cp.admin, other.namespace)
+        assert read_templates(controller, cp.namespace) == {}
+        assert list(read_templates(cp.admin, other.namespace)) == ["errors"]
+    stored = controller.get(MODELROLLOUTS, "fraud-scorer", cp.namespace)
+    rollout = parse_stored(stored).rollout
     analyst = build_analyst_factory(
-        kube, None, now=BriskClock().now, provider_for=lambda r: CountingProvider(1.0)
+        controller, None, now=BriskClock().now, provider_for=lambda r: CountingProvider(1.0)
     )(rollout)
     assert analyst is not None
-    library = read_templates(kube, "default")
+    library = read_templates(controller, cp.namespace)
     with pytest.raises(SpecError, match="errors"):
         bind_metrics(rollout, library)

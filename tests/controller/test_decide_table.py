@@ -18,6 +18,7 @@ from controller_world import rollout_from
 
 from mlrollout.core import decide
 from mlrollout.core.actions import Deploy, Emit, Notify, ScaleEnv, Shift, Verify
+from mlrollout.core.decide import SETTLED_RESYNC
 from mlrollout.core.decision import stamp
 from mlrollout.core.observation import AnalysisLook, EnvState, Observation, VerificationOutcome
 from mlrollout.model.analysis import AnalysisDecision
@@ -289,3 +290,13 @@ def test_gates_refusing_the_release_deploy_nothing_and_say_why() -> None:
     decision = decide(_observe(row))
     assert not any(isinstance(a, (Deploy, Shift, ScaleEnv)) for a in decision.actions)
     assert "UNSIGNED" in decision.reason
+
+
+def test_a_settled_rollout_is_only_resynced() -> None:
+    """Nothing to do until its spec or intents change (which the manager watches): the next
+    look is a resync minutes away, not the 30 s of a rollout in progress."""
+    settled = Row(status=_status("Succeeded", activeEnv="green", candidateEnv="blue"))
+    decision = decide(_observe(settled))
+    assert decision.status.phase is Phase.SUCCEEDED
+    assert decision.actions == ()
+    assert decision.requeue_after == SETTLED_RESYNC >= timedelta(minutes=5)

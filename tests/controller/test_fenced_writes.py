@@ -1,6 +1,7 @@
 """A deposed leader writes nothing: the report record and Events are fenced like the status
 (the scale benchmark's SIGSTOP failover caught a resumed old leader rewriting report
-ConfigMaps after its Lease had expired)."""
+ConfigMaps after its Lease had expired). On the real control plane: the rollout's
+resourceVersion and the audit log show nothing written."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.fixtures import TestBed
 from mlrollout.controller.effects import Edge, apply_decision
 from mlrollout.controller.kubernetes import KubeRolloutState
 from mlrollout.core.actions import Emit
 from mlrollout.core.decision import Decision
 from mlrollout.errors import LeaseLostError
-from mlrollout.kube import KubeClient, RolloutStore, StoredRollout
+from mlrollout.kube import RolloutStore, StoredRollout
 from mlrollout.kube.fencing import LeaseFence
 from mlrollout.spec import RolloutStatus
-from support.cluster import SignedRegistry, build_cluster, create_rollout
+from support.cluster import SignedRegistry, create_rollout
+
+pytestmark = pytest.mark.controlplane
 
 
 class _LostLease:
@@ -26,12 +30,12 @@ class _LostLease:
 
 
 def test_a_deposed_leader_writes_no_event_no_report_and_no_status(
-    kube: KubeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cp: TestBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
-    build_cluster(kube)
-    create_rollout(kube, SignedRegistry(tmp_path / "secrets").image)
-    state = KubeRolloutState(RolloutStore(kube), namespace="default", name="fraud-scorer")
+    create_rollout(cp.admin, SignedRegistry(tmp_path / "secrets").image, namespace=cp.namespace)
+    kube = cp.controller_client()
+    state = KubeRolloutState(RolloutStore(kube), namespace=cp.namespace, name="fraud-scorer")
     stored = state.read()
     written: list[str] = []
 
@@ -55,3 +59,4 @@ def test_a_deposed_leader_writes_no_event_no_report_and_no_status(
     assert (
         state.read().raw["metadata"]["resourceVersion"] == stored.raw["metadata"]["resourceVersion"]
     )
+    assert cp.audit.writes(namespace=cp.namespace, user=cp.controller_user) == []

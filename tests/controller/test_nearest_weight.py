@@ -3,7 +3,8 @@
 With 4 stable pods and capacity ``constant``, ``setWeight: 5`` can only be 25 % (3 + 1
 pods). The controller records that as ``status.traffic.nearest`` and moves on instead of
 waiting for 5 % until its deadline (issue 17); the decision rule itself is the pure
-``reached``.
+``reached``. On the real control plane, as the controller's ServiceAccount with the shipped
+RBAC; the audit log is checked for the invariants (nothing before the gates, weights).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from pathlib import Path
 import pytest
 from loop_fakes import ScriptedAnalyst
 
-from kubeapi import KubeApiServer, assert_valid_history
+from controlplane.fixtures import TestBed
+from controlplane.rollouts import check_audit
+from controlplane.workloads import build_model
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
-from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import MODELROLLOUTS
 from mlrollout.spec.status import Phase
-from support.cluster import BriskClock, SignedRegistry, build_cluster, create_rollout
+from support.cluster import BriskClock, SignedRegistry, create_rollout
+
+pytestmark = pytest.mark.controlplane
 
 
 @pytest.fixture
@@ -32,15 +36,16 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
 
 @pytest.mark.slow
 def test_an_unreachable_weight_is_reached_at_the_nearest_and_the_rollout_succeeds(
-    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+    cp: TestBed, registry: SignedRegistry
 ) -> None:
-    build_cluster(kube)
-    raw = create_rollout(kube, registry.image)
+    build_model(cp.admin, cp.namespace)
+    raw = create_rollout(cp.admin, registry.image, namespace=cp.namespace)
     raw["spec"]["strategy"]["canary"]["steps"] = [{"setWeight": 5}, {"analyze": {}}]
-    kube.replace(MODELROLLOUTS, raw)
+    cp.admin.replace(MODELROLLOUTS, raw)
+    kube = cp.controller_client()
     reconciler = build_reconciler(
         kube,
-        namespace="default",
+        namespace=cp.namespace,
         name="fraud-scorer",
         analyst=ScriptedAnalyst(lambda step, n: "promote"),
         clock=BriskClock(),
@@ -62,4 +67,4 @@ def test_an_unreachable_weight_is_reached_at_the_nearest_and_the_rollout_succeed
     # promised (it used to promise 30 s with the old environment already at 0 pods).
     assert final.status.scale_down is None
     assert "no warm environment to roll back to" in (final.status.message or "")
-    assert_valid_history(kube_server)
+    check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)

@@ -1,42 +1,40 @@
-"""ClusterReleasePolicy on the strict test API server: a rollout in a governed namespace that
-removes a requirement is Refused with reason POLICY naming the policy, and nothing is
-deployed; outside the selected namespaces, and when it complies, the rollout proceeds."""
+"""ClusterReleasePolicy on the real control plane: a rollout in a governed namespace that
+removes a requirement is Refused with reason POLICY naming the policy, and the audit log
+shows nothing deployed (the controller, as its ServiceAccount with the shipped RBAC, wrote
+only the rollout's status, Events and report); outside the selected namespaces, and when
+it complies, the rollout proceeds. Each test's policy selects its own namespace only
+(``controlplane.policies``)."""
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from loop_fakes import ScriptedAnalyst
 
-from kubeapi import KubeApiServer, assert_valid_history
-from mlrollout.controller.gating import KubeReleaseVerifier
-from mlrollout.controller.kubernetes import build_reconciler
-from mlrollout.controller.loop import drive
+from controlplane.fixtures import TestBed
+from controlplane.policies import (
+    GOVERNED,
+    ReleasePolicies,
+    label,
+    own_policy,
+    release_policies,
+)
+from controlplane.rollouts import check_audit, run_rollout
+from controlplane.workloads import build_model
 from mlrollout.errors import InvalidObjectError
-from mlrollout.kube import KubeClient
-from mlrollout.kube.environments import assess_readiness
-from mlrollout.kube.kinds import CLUSTERRELEASEPOLICIES, DEPLOYMENTS, MODELROLLOUTS, PODS
+from mlrollout.kube.kinds import CLUSTERRELEASEPOLICIES, DEPLOYMENTS, MODELROLLOUTS
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec.status import Phase
-from support.cluster import BriskClock, SignedRegistry, build_cluster, create_rollout
+from support.cluster import SignedRegistry, create_rollout
+
+pytestmark = pytest.mark.controlplane
 
 PEM_HEADER = "-----BEGIN PUBLIC KEY-----"
-
-
-def _policy(**signature: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "mlrollout.io/v1alpha1",
-        "kind": "ClusterReleasePolicy",
-        "metadata": {"name": "production"},
-        "spec": {
-            "namespaceSelector": {"matchLabels": {"mlrollout.io/governed": "true"}},
-            "signature": {"publicKeys": [{"secret": "cosign-pub"}], **signature},
-        },
-    }
+# What a refusal may write: the rollout's status, Events and its report record (a
+# ConfigMap the rollout owns).
+REFUSAL_WRITES = {("modelrollouts", "status"), ("events", ""), ("configmaps", "")}
 
 
 @pytest.fixture
@@ -45,31 +43,33 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
     return SignedRegistry(tmp_path / "secrets")
 
 
-def _settle(kube: KubeClient) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        blue = assess_readiness(kube.get(DEPLOYMENTS, "fraud-scorer-blue", "default"))
-        if blue.healthy and len(kube.list(PODS, "default")) == 4:
-            time.sleep(0.2)  # let the built-in controller finish its status writes
-            return
-        time.sleep(0.02)
-    raise AssertionError("the cluster did not settle")
+@pytest.fixture
+def policies(cp: TestBed) -> Iterator[ReleasePolicies]:
+    """The test's ClusterReleasePolicies (cluster-scoped: deleted after)."""
+    with release_policies(cp.api) as made:
+        yield made
 
 
-def _drive(kube: KubeClient, registry: SignedRegistry) -> StoredRollout:
-    reconciler = build_reconciler(
-        kube,
-        namespace="default",
-        name="fraud-scorer",
-        analyst=ScriptedAnalyst(lambda step, n: "promote"),
-        clock=BriskClock(),
-    )
-    reconciler.verifier = KubeReleaseVerifier(kube, registry_factory=registry.client)
-    return drive(
-        reconciler,
-        timeout=timedelta(hours=2),
-        until=lambda s: s.status.phase in (Phase.REFUSED, Phase.SUCCEEDED),
-    )
+def _label(cp: TestBed, labels: dict[str, str]) -> None:
+    label(cp, cp.namespace, labels)
+
+
+def _drive(cp: TestBed, registry: SignedRegistry) -> StoredRollout:
+    """The controller's reconciler as its ServiceAccount (shipped RBAC) until settled."""
+    return run_rollout(cp.controller_client(), cp.namespace, registry)
+
+
+def _assert_nothing_deployed(cp: TestBed, since: int) -> None:
+    """On the audit log: after the first ``since`` writes in the namespace, the controller
+    wrote only what a refusal may, and nobody wrote a Deployment's spec or a Service."""
+    writes = check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
+    assert {(w.resource, w.subresource) for w in writes} <= REFUSAL_WRITES
+    later = cp.audit.writes(namespace=cp.namespace)[since:]
+    assert not [
+        w for w in later if w.resource in ("deployments", "services") and w.subresource == ""
+    ]
+    green = cp.admin.get(DEPLOYMENTS, "fraud-scorer-green", cp.namespace)
+    assert green["spec"]["replicas"] == 0
 
 
 CASES = [
@@ -87,74 +87,78 @@ CASES = [
 def test_governed_rollout_removing_a_requirement_is_refused_and_nothing_deployed(
     gates: dict[str, Any] | str,
     message: str,
-    kube: KubeClient,
-    kube_server: KubeApiServer,
+    cp: TestBed,
+    policies: ReleasePolicies,
     registry: SignedRegistry,
 ) -> None:
-    kube_server.store.namespace_labels["default"] = {"mlrollout.io/governed": "true"}
-    kube.create(CLUSTERRELEASEPOLICIES, _policy())
+    _label(cp, GOVERNED)
+    policies.create(own_policy(cp))
     if gates == "inline":
         gates = {"signature": {"publicKeys": [{"pem": registry.signer.public_pem.decode()}]}}
-    build_cluster(kube)
-    create_rollout(kube, registry.image, gates=gates)
-    _settle(kube)
-    kube_server.history.clear()
-    final = _drive(kube, registry)
+    build_model(cp.admin, cp.namespace)
+    create_rollout(cp.admin, registry.image, namespace=cp.namespace, gates=gates)
+    since = len(cp.audit.writes(namespace=cp.namespace))
+    final = _drive(cp, registry)
     assert final.status.phase is Phase.REFUSED
     verification = final.status.verification
     assert verification is not None
     assert verification.reason_code == "POLICY"
     assert message in str(verification.message)
-    assert "ClusterReleasePolicy production" in str(verification.message)
-    writes = {(r.kind, r.actor) for r in kube_server.history.records()}
-    # The refusal's report record (a ConfigMap owned by the rollout) is the only other write.
-    assert writes <= {("ModelRollout", "client"), ("Event", "client"), ("ConfigMap", "client")}
-    assert not kube_server.history.records(kind="Pod")
-    assert_valid_history(kube_server)
+    assert f"ClusterReleasePolicy production-{cp.namespace}" in str(verification.message)
+    _assert_nothing_deployed(cp, since)
 
 
 @pytest.mark.parametrize(
     ("labels", "gates"),
-    [
-        ({"mlrollout.io/governed": "true"}, None),
-        ({}, {}),
-    ],
+    [(GOVERNED, None), ({}, {})],
     ids=["governed-and-compliant", "not-governed-without-signature"],
 )
 def test_compliant_or_ungoverned_rollout_is_promoted(
     labels: dict[str, str],
     gates: dict[str, Any] | None,
-    kube: KubeClient,
-    kube_server: KubeApiServer,
+    cp: TestBed,
+    policies: ReleasePolicies,
     registry: SignedRegistry,
 ) -> None:
-    kube_server.store.namespace_labels["default"] = labels
-    kube.create(CLUSTERRELEASEPOLICIES, _policy())
-    build_cluster(kube)
-    create_rollout(kube, registry.image, **({} if gates is None else {"gates": gates}))
-    final = _drive(kube, registry)
+    _label(cp, labels)
+    policies.create(own_policy(cp))
+    build_model(cp.admin, cp.namespace)
+    create_rollout(
+        cp.admin,
+        registry.image,
+        namespace=cp.namespace,
+        **({} if gates is None else {"gates": gates}),
+    )
+    final = _drive(cp, registry)
     assert final.status.phase is Phase.SUCCEEDED
     assert final.status.verification is not None
     assert final.status.verification.verified
+    check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
 
 
 def test_invalid_policy_in_the_cluster_refuses_rather_than_being_skipped(
-    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+    cp: TestBed, policies: ReleasePolicies, registry: SignedRegistry
 ) -> None:
     with pytest.raises(InvalidObjectError):
-        kube.create(CLUSTERRELEASEPOLICIES, {**_policy(), "spec": {"podSecurity": "none"}})
-    # Stored behind the schema's back (an older CRD version, say): mlrollout fails closed.
-    broken = _policy(allowInlineKeys=False)
+        cp.admin.create(CLUSTERRELEASEPOLICIES, {**own_policy(cp), "spec": {"podSecurity": "none"}})
+    # Accepted by the CRD's schema, refused by mlrollout's model (a key that is not one):
+    # mlrollout fails closed rather than skipping the policy.
+    broken = own_policy(cp)
     broken["spec"]["signature"]["publicKeys"] = [{"pem": PEM_HEADER}]
-    kube_server.store.namespace_labels["default"] = {"mlrollout.io/governed": "true"}
-    kube.create(CLUSTERRELEASEPOLICIES, broken)
-    build_cluster(kube)
-    create_rollout(kube, registry.image)
-    final = _drive(kube, registry)
+    broken["spec"]["signature"]["allowInlineKeys"] = False
+    _label(cp, GOVERNED)
+    policies.create(broken)
+    build_model(cp.admin, cp.namespace)
+    create_rollout(cp.admin, registry.image, namespace=cp.namespace)
+    since = len(cp.audit.writes(namespace=cp.namespace))
+    final = _drive(cp, registry)
     assert final.status.phase is Phase.REFUSED
     assert final.status.verification is not None
     assert final.status.verification.reason_code == "POLICY"
-    assert "ClusterReleasePolicy production" in str(final.status.verification.message)
+    assert f"ClusterReleasePolicy production-{cp.namespace}" in str(
+        final.status.verification.message
+    )
+    _assert_nothing_deployed(cp, since)
 
 
 SIGNED_MODEL = {
@@ -179,46 +183,40 @@ VERIFIER = {
 }
 
 
-def _add_verifier(kube: KubeClient) -> None:
-    green = kube.get(DEPLOYMENTS, "fraud-scorer-green", "default")
-    green["spec"]["template"]["spec"]["initContainers"] = [VERIFIER]
-    kube.replace(DEPLOYMENTS, green)
+def _sign_model(cp: TestBed) -> None:
+    raw = cp.admin.get(MODELROLLOUTS, "fraud-scorer", cp.namespace)
+    raw["spec"]["release"]["model"] = SIGNED_MODEL
+    cp.admin.replace(MODELROLLOUTS, raw)
 
 
 def test_signed_model_is_refused_without_a_verifying_init_container(
-    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+    cp: TestBed, registry: SignedRegistry
 ) -> None:
-    build_cluster(kube)
-    raw = create_rollout(kube, registry.image)
-    raw["spec"]["release"]["model"] = SIGNED_MODEL
-    kube.replace(MODELROLLOUTS, raw)
-    _settle(kube)
-    kube_server.history.clear()
-    final = _drive(kube, registry)
+    build_model(cp.admin, cp.namespace)
+    create_rollout(cp.admin, registry.image, namespace=cp.namespace)
+    _sign_model(cp)
+    since = len(cp.audit.writes(namespace=cp.namespace))
+    final = _drive(cp, registry)
     assert final.status.phase is Phase.REFUSED
     assert final.status.verification is not None
     assert final.status.verification.reason_code == "MODEL_SIGNATURE_UNCHECKED"
-    writes = {(r.kind, r.actor) for r in kube_server.history.records()}
-    # The refusal's report record (a ConfigMap owned by the rollout) is the only other write.
-    assert writes <= {("ModelRollout", "client"), ("Event", "client"), ("ConfigMap", "client")}
+    _assert_nothing_deployed(cp, since)
 
 
 def test_signed_model_settings_reach_the_verifying_init_container(
-    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+    cp: TestBed, policies: ReleasePolicies, registry: SignedRegistry
 ) -> None:
-    kube_server.store.namespace_labels["default"] = {"mlrollout.io/governed": "true"}
-    kube.create(
-        CLUSTERRELEASEPOLICIES,
-        {**_policy(), "spec": {**_policy()["spec"], "requireModelSignature": True}},
-    )
-    build_cluster(kube)
-    _add_verifier(kube)
-    raw = create_rollout(kube, registry.image)
-    raw["spec"]["release"]["model"] = SIGNED_MODEL
-    kube.replace(MODELROLLOUTS, raw)
-    final = _drive(kube, registry)
+    _label(cp, GOVERNED)
+    policies.create(own_policy(cp, requireModelSignature=True))
+    build_model(cp.admin, cp.namespace)
+    green = cp.admin.get(DEPLOYMENTS, "fraud-scorer-green", cp.namespace)
+    green["spec"]["template"]["spec"]["initContainers"] = [VERIFIER]
+    cp.admin.replace(DEPLOYMENTS, green)
+    create_rollout(cp.admin, registry.image, namespace=cp.namespace)
+    _sign_model(cp)
+    final = _drive(cp, registry)
     assert final.status.phase is Phase.SUCCEEDED
-    green = kube.get(DEPLOYMENTS, "fraud-scorer-green", "default")
+    green = cp.admin.get(DEPLOYMENTS, "fraud-scorer-green", cp.namespace)
     [init] = green["spec"]["template"]["spec"]["initContainers"]
     env = {e["name"]: e["value"] for e in init["env"]}
     assert env == {
@@ -227,21 +225,20 @@ def test_signed_model_settings_reach_the_verifying_init_container(
         "MLROLLOUT_MODEL_SIGNATURE": "/models/current/model.sig",
         "MLROLLOUT_MODEL_SIGNATURE_KEY": "/etc/keys/model.pub",
     }
-    assert_valid_history(kube_server)
+    check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
 
 
 def test_policy_requiring_signed_models_refuses_an_unsigned_one(
-    kube: KubeClient, kube_server: KubeApiServer, registry: SignedRegistry
+    cp: TestBed, policies: ReleasePolicies, registry: SignedRegistry
 ) -> None:
-    kube_server.store.namespace_labels["default"] = {"mlrollout.io/governed": "true"}
-    kube.create(
-        CLUSTERRELEASEPOLICIES,
-        {**_policy(), "spec": {**_policy()["spec"], "requireModelSignature": True}},
-    )
-    build_cluster(kube)
-    create_rollout(kube, registry.image)
-    final = _drive(kube, registry)
+    _label(cp, GOVERNED)
+    policies.create(own_policy(cp, requireModelSignature=True))
+    build_model(cp.admin, cp.namespace)
+    create_rollout(cp.admin, registry.image, namespace=cp.namespace)
+    since = len(cp.audit.writes(namespace=cp.namespace))
+    final = _drive(cp, registry)
     assert final.status.phase is Phase.REFUSED
     assert final.status.verification is not None
     assert final.status.verification.reason_code == "POLICY"
     assert "spec.release.model.signature: not set" in str(final.status.verification.message)
+    _assert_nothing_deployed(cp, since)

@@ -1,5 +1,7 @@
 """The report ConfigMap is rewritten at the resourceVersion the controller wrote last (no read
-per pass), and a write by someone else in between is read and replaced, not lost."""
+per pass), and a write by someone else in between is read and replaced, not lost. On the
+real control plane: the controller as its ServiceAccount (shipped RBAC), the other writer as
+cluster admin, the controller's reads and writes of ConfigMaps counted on the audit log."""
 
 from __future__ import annotations
 
@@ -9,15 +11,19 @@ from typing import Any
 
 import pytest
 
+from controlplane.fixtures import TestBed
+from controlplane.workloads import build_model
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
 from mlrollout.core.decision import Decision
-from mlrollout.kube import KubeClient, StoredRollout
+from mlrollout.kube import StoredRollout
 from mlrollout.kube.kinds import CONFIGMAPS, Kind
 from mlrollout.report import decode_config_map
 from mlrollout.spec.status import Phase
-from support.cluster import BriskClock, SignedRegistry, build_cluster, create_rollout
+from support.cluster import BriskClock, SignedRegistry, create_rollout
+
+pytestmark = pytest.mark.controlplane
 
 
 @pytest.fixture
@@ -27,12 +33,13 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
 
 
 def test_report_configmap_written_without_a_read_per_pass(
-    kube: KubeClient, registry: SignedRegistry, monkeypatch: pytest.MonkeyPatch
+    cp: TestBed, registry: SignedRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    build_cluster(kube)
+    build_model(cp.admin, cp.namespace)
     steps = [{"setWeight": 25}, {"setWeight": 50}]
     canary = {"traffic": {"router": "replicas"}, "capacity": "constant", "steps": steps}
-    create_rollout(kube, registry.image, strategy={"canary": canary})
+    create_rollout(cp.admin, registry.image, namespace=cp.namespace, strategy={"canary": canary})
+    kube = cp.controller_client()
     verbs: list[str] = []
     real_get, real_replace = kube.get, kube.replace
 
@@ -49,7 +56,7 @@ def test_report_configmap_written_without_a_read_per_pass(
     monkeypatch.setattr(kube, "get", get)
     monkeypatch.setattr(kube, "replace", replace)
     clock = BriskClock()
-    reconciler = build_reconciler(kube, namespace="default", name="fraud-scorer", clock=clock)
+    reconciler = build_reconciler(kube, namespace=cp.namespace, name="fraud-scorer", clock=clock)
     reconciler.verifier = KubeReleaseVerifier(kube, registry_factory=registry.client)
     touched: list[str] = []
 
@@ -58,9 +65,9 @@ def test_report_configmap_written_without_a_read_per_pass(
         reference = stored.status.report
         if touched or reference is None or verbs.count("replace") < 2:
             return
-        foreign = real_get(CONFIGMAPS, reference.config_map, "default")
+        foreign = cp.admin.get(CONFIGMAPS, reference.config_map, cp.namespace)
         foreign["metadata"].setdefault("labels", {})["touched-by"] = "someone-else"
-        real_replace(CONFIGMAPS, foreign)
+        cp.admin.replace(CONFIGMAPS, foreign)
         touched.append(reference.config_map)
 
     final = drive(
@@ -76,7 +83,11 @@ def test_report_configmap_written_without_a_read_per_pass(
     assert replaces >= 4, verbs
     reference = final.status.report
     assert reference is not None
-    stored = real_get(CONFIGMAPS, reference.config_map, "default")
+    stored = cp.admin.get(CONFIGMAPS, reference.config_map, cp.namespace)
     record = decode_config_map(stored)
     assert [p.canary_weight for p in record.traffic][:2] == [25.0, 50.0]
     assert final.status.report == reference
+    # The API server saw the same: two reads of the record by the controller, and its writes.
+    seen = cp.audit.requests(namespace=cp.namespace, user=cp.controller_user, resource="configmaps")
+    assert [r.verb for r in seen].count("get") == 2, seen
+    assert [r.verb for r in seen].count("update") == replaces, seen

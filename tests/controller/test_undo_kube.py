@@ -1,8 +1,11 @@
-"""History and undo on the strict test API server: real client, real routers, real gates.
+"""History and undo on the real control plane: one reconciler for every release, as the
+controller's ServiceAccount with the shipped RBAC, real routers, real gates.
 
-Three signed releases in a row, then ``undo --to-revision 1``: with the key still trusted
-the release is verified again and re-released; with the key removed from trust in between
-the undo is Refused with the gate's reason and nothing is deployed or shifted.
+Three signed releases in a row, then ``undo --to-revision 1``: the release is verified
+again (once, for the undo's generation: the reconciler's verdict cache does not leak
+across generations) and re-released. Twelve releases with ``revisionHistoryLimit: 10``:
+``mlrollout history`` shows the latest ten. The undo refused after its key left trust, with
+nothing deployed on the audit log, is ``tests/controlplane/test_undo.py``'s.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from pathlib import Path
 import pytest
 from loop_fakes import ScriptedAnalyst
 
+from controlplane.fixtures import TestBed
+from controlplane.rollouts import check_audit
+from controlplane.workloads import build_model
 from gates.publish import push_image, push_signature
-from kubeapi import KubeApiServer, assert_valid_history, write_kubeconfig
 from mlrollout.cli.app import main
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
@@ -27,7 +32,9 @@ from mlrollout.kube import KubeClient, RolloutStore, StoredRollout
 from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS
 from mlrollout.model import ImageRef
 from mlrollout.spec.status import Phase
-from support.cluster import MODEL_URI, BriskClock, SignedRegistry, build_cluster, create_rollout
+from support.cluster import MODEL_URI, BriskClock, SignedRegistry, create_rollout
+
+pytestmark = [pytest.mark.controlplane, pytest.mark.slow]
 
 STEPS = [{"setWeight": 50}, {"analyze": {}}]
 
@@ -46,6 +53,7 @@ class CountingVerifier:
 
 @dataclass
 class Releases:
+    cp: TestBed
     kube: KubeClient
     registry: SignedRegistry
     images: list[str]
@@ -66,11 +74,11 @@ class Releases:
         """Put signed image ``n`` (0-based) in the spec and see it through."""
         if n:
             patch = {"spec": {"release": {"image": self.images[n]}}}
-            self.kube.patch(MODELROLLOUTS, "fraud-scorer", "default", patch)
+            self.cp.admin.patch(MODELROLLOUTS, "fraud-scorer", self.cp.namespace, patch)
         return self.drive()
 
     def read(self) -> StoredRollout:
-        return RolloutStore(self.kube).read("default", "fraud-scorer")
+        return RolloutStore(self.cp.admin).read(self.cp.namespace, "fraud-scorer")
 
 
 def signed_images(registry: SignedRegistry, count: int) -> list[str]:
@@ -85,18 +93,19 @@ def signed_images(registry: SignedRegistry, count: int) -> list[str]:
 
 
 @pytest.fixture
-def releases(kube: KubeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Releases:
+def releases(cp: TestBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Releases:
     monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(tmp_path / "secrets"))
     registry = SignedRegistry(tmp_path / "secrets")
     images = signed_images(registry, 12)
-    build_cluster(kube)
-    raw = create_rollout(kube, images[0])
+    build_model(cp.admin, cp.namespace)
+    raw = create_rollout(cp.admin, images[0], namespace=cp.namespace)
     raw["spec"]["strategy"]["canary"]["steps"] = STEPS
-    kube.replace(MODELROLLOUTS, raw)
+    cp.admin.replace(MODELROLLOUTS, raw)
+    kube = cp.controller_client()
     # One reconciler for every release: its verdict cache must not leak across generations.
     reconciler = build_reconciler(
         kube,
-        namespace="default",
+        namespace=cp.namespace,
         name="fraud-scorer",
         analyst=ScriptedAnalyst(lambda step, n: "promote"),
         clock=BriskClock(),
@@ -104,18 +113,17 @@ def releases(kube: KubeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )
     verifier = CountingVerifier(KubeReleaseVerifier(kube, registry_factory=registry.client))
     reconciler.verifier = verifier
-    return Releases(kube, registry, images, reconciler, verifier)
+    return Releases(cp, kube, registry, images, reconciler, verifier)
 
 
-def _live_image(kube: KubeClient, env: str) -> str:
-    deployment = kube.get(DEPLOYMENTS, f"fraud-scorer-{env}", "default")
+def _live_image(releases: Releases, env: str) -> str:
+    deployment = releases.cp.admin.get(DEPLOYMENTS, f"fraud-scorer-{env}", releases.cp.namespace)
     image: str = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     return image
 
 
-@pytest.mark.slow
 def test_three_releases_then_undo_to_revision_1_reverifies_and_rereleases_it(
-    releases: Releases, kube_server: KubeApiServer
+    releases: Releases,
 ) -> None:
     for n in range(3):
         assert releases.release(n).status.phase is Phase.SUCCEEDED
@@ -126,8 +134,9 @@ def test_three_releases_then_undo_to_revision_1_reverifies_and_rereleases_it(
     assert stored.status.revisions[0].driven_by == "mlrollout-cli-test-host-1"
     verified_before = list(releases.verifier.calls)
 
-    kube = releases.kube
-    undone = write_undo(kube, stored, revision=select_revision(stored, 1), skip_analysis=False)
+    undone = write_undo(
+        releases.cp.admin, stored, revision=select_revision(stored, 1), skip_analysis=False
+    )
     final = releases.drive()
 
     assert final.status.phase is Phase.SUCCEEDED
@@ -137,61 +146,30 @@ def test_three_releases_then_undo_to_revision_1_reverifies_and_rereleases_it(
     assert latest.generation == undone.generation
     assert latest.verification.verified
     assert final.status.active_env is not None
-    assert _live_image(kube, final.status.active_env) == releases.images[0]
-    assert_valid_history(kube_server)
-
-
-@pytest.mark.slow
-def test_undo_of_a_release_whose_key_left_trust_is_refused_and_deploys_nothing(
-    releases: Releases, kube_server: KubeApiServer, tmp_path: Path
-) -> None:
-    for n in range(3):
-        assert releases.release(n).status.phase is Phase.SUCCEEDED
-    stored = releases.read()
-    live = stored.status.active_env
-    assert live is not None
-    # The signing key is removed from trust: the mounted key is now someone else's.
-    (tmp_path / "secrets" / "cosign-pub" / "cosign.pub").write_bytes(
-        SignedRegistry(tmp_path / "other").signer.public_pem
+    assert _live_image(releases, final.status.active_env) == releases.images[0]
+    check_audit(
+        releases.cp.audit, namespace=releases.cp.namespace, user=releases.cp.controller_user
     )
-    write_undo(releases.kube, stored, revision=select_revision(stored, 1), skip_analysis=True)
-    kube_server.history.clear()
-
-    final = releases.drive()
-
-    assert final.status.phase is Phase.REFUSED
-    verification = final.status.verification
-    assert verification is not None
-    assert verification.reason_code == "UNTRUSTED_KEY"
-    assert "UNTRUSTED_KEY" in final.status.message
-    writes = {(r.kind, r.actor) for r in kube_server.history.records()}
-    # The refusal's report record (a ConfigMap owned by the rollout) is the only other write.
-    assert writes <= {("ModelRollout", "client"), ("Event", "client"), ("ConfigMap", "client")}
-    assert _live_image(releases.kube, live) == releases.images[2]
-    assert [r.number for r in final.status.revisions] == [1, 2, 3]
 
 
-@pytest.mark.slow
 def test_history_after_12_releases_with_limit_10_shows_the_latest_10(
-    releases: Releases,
-    kube_server: KubeApiServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    releases: Releases, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    patch = {"spec": {"revisionHistoryLimit": 10}}
-    releases.kube.patch(MODELROLLOUTS, "fraud-scorer", "default", patch)
+    cp = releases.cp
+    cp.admin.patch(
+        MODELROLLOUTS, "fraud-scorer", cp.namespace, {"spec": {"revisionHistoryLimit": 10}}
+    )
     for n in range(12):
         assert releases.release(n).status.phase is Phase.SUCCEEDED
-    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(kube_server.url, tmp_path / "kc")))
+    kubeconfig = ["--kubeconfig", str(cp.session.plane.admin_kubeconfig)]
     with pytest.raises(SystemExit) as info:
-        main(["history", "fraud-scorer", "-n", "default", "-o", "json"])
+        main(["history", "fraud-scorer", "-n", cp.namespace, "-o", "json", *kubeconfig])
     assert info.value.code in (0, None)
     document = json.loads(capsys.readouterr().out)
     assert [r["number"] for r in document["revisions"]] == list(range(3, 13))
     assert [r["image"] for r in document["revisions"]] == releases.images[2:]
     assert {r["modelUri"] for r in document["revisions"]} == {MODEL_URI}
     with pytest.raises(SystemExit) as info:
-        main(["history", "fraud-scorer", "-n", "default"])
+        main(["history", "fraud-scorer", "-n", cp.namespace, *kubeconfig])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[1:-1]] == [*map(str, range(3, 12)), "12*"]

@@ -74,7 +74,7 @@ copy_crds() {
 }
 
 main() {
-  local base="${MLROLLOUT_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlrollout/controlplane}"
+  local base="${MLROLLOUT_CONTROLPLANE_CACHE:-${MLROLLOUT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlrollout}/controlplane}"
   local out
   out="$base/$(cache_key)"
   if [ "${1:-}" = "--print" ]; then echo "$out/bin"; return 0; fi

@@ -64,9 +64,11 @@ def create_promote_rollout(admin: KubeClient, namespace: str, *, analysis: bool 
 
 
 def promote_env(kubeconfig: Path, **more: str) -> dict[str, str]:
-    """The environment of a ``promote`` run: this one without MLROLLOUT_* settings."""
+    """The environment of a ``promote`` run: this one without MLROLLOUT_* settings, with the
+    tests' short Lease unless ``more`` sets another."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLROLLOUT_")}
-    env.update(KUBECONFIG=str(kubeconfig), MLROLLOUT_LEASE_SECONDS=str(LEASE_SECONDS), **more)
+    env.update(KUBECONFIG=str(kubeconfig), MLROLLOUT_LEASE_SECONDS=str(LEASE_SECONDS))
+    env.update(more)  # may set another Lease
     return env
 
 

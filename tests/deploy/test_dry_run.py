@@ -7,7 +7,6 @@ restricted Pod Security Standard judges them."""
 from __future__ import annotations
 
 import copy
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ import yaml
 
 from controlplane.fixtures import TestBed
 
+from .dryrun import apply_dry_run, kubectl, map_namespaces
 from .manifests import DEPLOY, of_kind, require_kubectl
 
 pytestmark = pytest.mark.controlplane
@@ -25,9 +25,6 @@ pytestmark = pytest.mark.controlplane
 @pytest.fixture(autouse=True)
 def _kubectl() -> None:
     require_kubectl()
-
-
-FIELD_MANAGER = "mlrollout-dry-run"
 
 
 @pytest.fixture
@@ -46,52 +43,18 @@ def namespaces(cp: TestBed) -> Iterator[dict[str, str]]:
         core.delete_namespace(system)
 
 
-def _kubectl(cp: TestBed, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    kubeconfig = str(cp.session.plane.admin_kubeconfig)
-    return subprocess.run(
-        ["kubectl", f"--kubeconfig={kubeconfig}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
 def _rendered(cp: TestBed, mapping: dict[str, str]) -> list[dict[str, Any]]:
     """``kubectl kustomize examples/deploy`` with the namespaces mapped."""
-    done = _kubectl(cp, "kustomize", str(DEPLOY))
+    done = kubectl(cp, "kustomize", str(DEPLOY))
     assert done.returncode == 0, done.stderr
-    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
-    for doc in docs:
-        meta = doc["metadata"]
-        if meta.get("namespace") in mapping:
-            meta["namespace"] = mapping[meta["namespace"]]
-        for subject in doc.get("subjects", []):
-            if subject.get("namespace") in mapping:
-                subject["namespace"] = mapping[subject["namespace"]]
-    return docs
-
-
-def _apply_dry_run(cp: TestBed, docs: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
-    return _kubectl(
-        cp,
-        "apply",
-        "--server-side",
-        "--dry-run=server",
-        "--force-conflicts",
-        f"--field-manager={FIELD_MANAGER}",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump_all(docs),
-    )
+    return map_namespaces([d for d in yaml.safe_load_all(done.stdout) if d], mapping)
 
 
 def test_every_deploy_object_passes_a_server_side_dry_run(
     cp: TestBed, namespaces: dict[str, str]
 ) -> None:
     docs = _rendered(cp, namespaces)
-    done = _apply_dry_run(cp, docs)
+    done = apply_dry_run(cp, docs)
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr, done.stderr  # e.g. "would violate PodSecurity"
     applied = [line for line in done.stdout.splitlines() if line.strip()]
@@ -107,7 +70,7 @@ def test_a_broken_object_fails_the_dry_run(cp: TestBed, namespaces: dict[str, st
     docs = _rendered(cp, namespaces)
     [rollout] = of_kind(docs, "ModelRollout")
     rollout["spec"]["strategy"]["canary"]["steps"][0]["setWeight"] = 120
-    done = _apply_dry_run(cp, [rollout])
+    done = apply_dry_run(cp, [rollout])
     assert done.returncode != 0
     assert "setWeight" in done.stderr
 

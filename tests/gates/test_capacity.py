@@ -1,14 +1,19 @@
-"""GPU capacity preflight: node eligibility, per-node packing, the refusal message, fetching."""
+"""GPU capacity preflight: node eligibility, per-node packing, the refusal message (pure
+cases, no server), and fetching nodes and pods from the real control plane (kwok GPU nodes
+in a pool of the test's own, pods in two namespaces)."""
 
 from __future__ import annotations
 
+import copy
 import doctest
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import mlrollout.gates.capacity as capacity_module
-from kubeapi import KubeApiServer, assert_valid_history
+from controlplane.fixtures import TestBed, open_bed
+from controlplane.workloads import POOL_LABEL, gpu_node, wait_until
 from mlrollout.errors import GateError
 from mlrollout.gates.capacity import (
     GPU_CAPACITY,
@@ -16,8 +21,8 @@ from mlrollout.gates.capacity import (
     decide_eligible_node,
     fetch_gpu_capacity,
 )
-from mlrollout.kube import KubeClient
 from mlrollout.kube.kinds import NODES, PODS
+from support.cluster import OLD, template
 
 GPU = "nvidia.com/gpu"
 MIG = "nvidia.com/mig-1g.10gb"
@@ -218,20 +223,46 @@ def test_init_containers_count_at_their_peak() -> None:
     assert not result.sufficient
 
 
-# -- against the test API server -------------------------------------------------------
+# -- against the real control plane ---------------------------------------------------
 
 
-def test_fetch_reads_nodes_and_pods_of_every_namespace(
-    kube: KubeClient, kube_server: KubeApiServer
-) -> None:
-    kube.create(NODES, node("node-a", 4))
-    kube.create(NODES, node("node-b", 2))
-    for name, namespace in (("p1", "ml-prod"), ("p2", "default")):
-        body = pod(name, "node-a", 1)
-        body["metadata"]["namespace"] = namespace
-        kube.create(PODS, body, namespace)
-    result = fetch_gpu_capacity(kube, pod_spec=model_spec(), replicas=5)
-    assert not result.sufficient
-    assert "4 free (node-a: 2, node-b: 2): short by 1" in result.message
-    assert fetch_gpu_capacity(kube, pod_spec=model_spec(), replicas=4).sufficient
-    assert_valid_history(kube_server)
+def placed_pod(name: str, on: str, gpus: int = 1) -> dict[str, Any]:
+    """A restricted-profile pod asking for ``gpus`` GPUs, bound to node ``on``."""
+    spec = copy.deepcopy(template("blue", OLD)["spec"])
+    del spec["nodeSelector"]
+    spec["nodeName"] = on
+    resources = spec["containers"][0]["resources"]
+    for amounts in resources.values():
+        amounts[GPU] = str(gpus)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def pool_spec(pool: str, gpus: int = 1) -> dict[str, Any]:
+    """A model pod spec asking for ``gpus`` GPUs on the kwok nodes of ``pool``."""
+    return {
+        "nodeSelector": {POOL_LABEL: pool},
+        "containers": [{"name": "model", "resources": {"limits": {GPU: gpus}}}],
+    }
+
+
+@pytest.mark.controlplane
+def test_fetch_reads_nodes_and_pods_of_every_namespace(cp: TestBed, tmp_path: Path) -> None:
+    pool = cp.namespace
+    node_a, node_b = f"{pool}-gpu-a", f"{pool}-gpu-b"
+    cp.admin.create(NODES, gpu_node(node_a, pool=pool, gpus=4))
+    cp.admin.create(NODES, gpu_node(node_b, pool=pool, gpus=2))
+    spec = pool_spec(pool)
+    with open_bed(cp.session, f"{pool}-other", tmp_path / "other") as other:
+        for name, namespace in (("p1", cp.namespace), ("p2", other.namespace)):
+            cp.admin.create(PODS, placed_pod(name, node_a), namespace)
+        wait_until(
+            lambda: all(
+                cp.admin.get(PODS, name, namespace)["status"].get("phase") == "Running"
+                for name, namespace in (("p1", cp.namespace), ("p2", other.namespace))
+            ),
+            what="both pods running on the kwok node",
+        )
+        result = fetch_gpu_capacity(cp.admin, pod_spec=spec, replicas=5)
+        assert not result.sufficient
+        assert f"4 free ({node_a}: 2, {node_b}: 2): short by 1" in result.message
+        assert fetch_gpu_capacity(cp.admin, pod_spec=spec, replicas=4).sufficient

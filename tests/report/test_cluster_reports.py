@@ -1,4 +1,9 @@
-"""Report records in the cluster: a ConfigMap per run, owned by the rollout, rendered by NAME."""
+"""Report records in the cluster: a ConfigMap per run, owned by the rollout, rendered by NAME.
+
+On the real control plane: the controller writes the record as its ServiceAccount with the
+shipped RBAC, and the audit log shows one ConfigMap per run (created once, then rewritten),
+so the garbage collector of kube-controller-manager is what removes it with its rollout.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from kubeapi import KubeApiServer, write_kubeconfig
+from controlplane.fixtures import TestBed
+from controlplane.workloads import build_model
 from mlrollout.cli.app import main
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
 from mlrollout.core.observation import AnalysisLook
-from mlrollout.kube import KubeClient, StoredRollout
+from mlrollout.kube import StoredRollout
 from mlrollout.kube.kinds import CONFIGMAPS, MODELROLLOUTS
 from mlrollout.model.analysis import AnalysisDecision, Verdict
 from mlrollout.report import decode_config_map
 from mlrollout.spec.analysis import AnalysisRecord, LookRecord, MetricVerdictRecord
 from mlrollout.spec.status import Phase
 from report.schema import assert_valid_record
-from support.cluster import BriskClock, SignedRegistry, build_cluster, create_rollout
+from support.cluster import BriskClock, SignedRegistry, create_rollout
+
+pytestmark = pytest.mark.controlplane
 
 METRICS = ("latency/p99", "errors/error-rate")
 
@@ -90,19 +98,18 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SignedRegistry:
 
 
 def test_rolled_back_run_keeps_its_record_in_an_owned_configmap(
-    kube: KubeClient,
-    kube_server: KubeApiServer,
+    cp: TestBed,
     registry: SignedRegistry,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    build_cluster(kube)
-    create_rollout(kube, registry.image)
+    build_model(cp.admin, cp.namespace)
+    create_rollout(cp.admin, registry.image, namespace=cp.namespace)
+    kube = cp.controller_client()
     clock = BriskClock()
     reconciler = build_reconciler(
         kube,
-        namespace="default",
+        namespace=cp.namespace,
         name="fraud-scorer",
         analyst=RecordingAnalyst(now=clock.now),
         clock=clock,
@@ -113,9 +120,9 @@ def test_rolled_back_run_keeps_its_record_in_an_owned_configmap(
     reference = final.status.report
     assert reference is not None
 
-    stored = kube.get(CONFIGMAPS, reference.config_map, "default")
+    stored = cp.admin.get(CONFIGMAPS, reference.config_map, cp.namespace)
     owner = stored["metadata"]["ownerReferences"][0]
-    rollout = kube.get(MODELROLLOUTS, "fraud-scorer", "default")
+    rollout = cp.admin.get(MODELROLLOUTS, "fraud-scorer", cp.namespace)
     assert (owner["kind"], owner["name"], owner["uid"]) == (
         "ModelRollout",
         "fraud-scorer",
@@ -131,31 +138,32 @@ def test_rolled_back_run_keeps_its_record_in_an_owned_configmap(
     assert [p.canary_weight for p in record.traffic][:2] == [25.0, 50.0]
     assert record.traffic[-1].canary_weight == 0.0
     # One ConfigMap per run, rewritten as it grows (not one per pass).
-    writes = kube_server.history.records(kind="ConfigMap")
-    assert {w.name for w in writes} == {reference.config_map}
+    writes = cp.audit.writes(namespace=cp.namespace, resource="configmaps")
+    mine = [w for w in writes if w.name != "kube-root-ca.crt"]
+    assert {w.name for w in mine} == {reference.config_map}
+    assert {w.user for w in mine} == {cp.controller_user}
+    assert [w.verb for w in mine].count("create") == 1
+    assert len(mine) > 1
 
-    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(kube_server.url, tmp_path / "kc")))
+    kubeconfig = ["--kubeconfig", str(cp.session.plane.admin_kubeconfig)]
     out = tmp_path / "report.html"
     with pytest.raises(SystemExit) as info:
-        main(["report", "fraud-scorer", "-n", "default", "-o", str(out)])
+        main(["report", "fraud-scorer", "-n", cp.namespace, "-o", str(out), *kubeconfig])
     assert info.value.code in (0, None)
     page = out.read_text()
     assert "ROLLED-BACK" in page
     assert "latency/p99" in page
     with pytest.raises(SystemExit) as info:
-        main(["report", "fraud-scorer", "-n", "default", "--format", "json"])
+        main(["report", "fraud-scorer", "-n", cp.namespace, "--format", "json", *kubeconfig])
     assert_valid_record(capsys.readouterr().out)
 
 
 def test_report_of_an_unknown_rollout_is_bad_input(
-    kube_server: KubeApiServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cp: TestBed, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(kube_server.url, tmp_path / "kc")))
+    kubeconfig = str(cp.session.plane.admin_kubeconfig)
     with pytest.raises(SystemExit) as info:
-        main(["report", "no-such-rollout", "-n", "default"])
+        main(["report", "no-such-rollout", "-n", cp.namespace, "--kubeconfig", kubeconfig])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "no-such-rollout" in err

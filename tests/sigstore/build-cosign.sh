@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Build the real cosign v3 CLI from its Go module, once per version.
 #
-# The binary is cached at ~/.cache/mlrollout/cosign/<version>/cosign (override the root with
-# MLROLLOUT_CACHE); a second run with the same version only prints the path. Prints the path
+# The binary is cached at ${XDG_CACHE_HOME:-~/.cache}/mlrollout/cosign/<version>/cosign (override
+# the root with MLROLLOUT_CACHE, as for the control plane); a second run with the same version only prints the path. Prints the path
 # of the binary on stdout as its last line; build logs and the measured build time go to
 # stderr. Needs Go >= 1.24 and the Go module proxy.
 set -euo pipefail
 
 version="${COSIGN_VERSION:-v3.1.3}"
-cache_root="${MLROLLOUT_CACHE:-$HOME/.cache/mlrollout}"
+cache_root="${MLROLLOUT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlrollout}"
 dest="$cache_root/cosign/$version"
 binary="$dest/cosign"
 
