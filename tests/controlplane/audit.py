@@ -32,13 +32,19 @@ class Request:
     name: str
     code: int
     stored: dict[str, Any] | None  # the response object, when the policy records it
-    timestamp: str
+    timestamp: str  # stageTimestamp: when the API server completed the request
     agent: str = ""  # the client's User-Agent
+    received: str = ""  # requestReceivedTimestamp: when the API server received it
 
     @property
     def at(self) -> datetime:
         """When the API server completed the request."""
         return datetime.fromisoformat(self.timestamp)
+
+    @property
+    def received_at(self) -> datetime:
+        """When the API server received the request."""
+        return datetime.fromisoformat(self.received or self.timestamp)
 
     @property
     def write(self) -> bool:
@@ -68,6 +74,7 @@ def _request(event: dict[str, Any]) -> Request | None:
         stored=stored,
         timestamp=event.get("stageTimestamp", ""),
         agent=event.get("userAgent", ""),
+        received=event.get("requestReceivedTimestamp", ""),
     )
 
 

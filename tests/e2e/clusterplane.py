@@ -1,16 +1,15 @@
 """The e2e data plane on the real control plane: kwok pods mapped to local model servers.
 
-Part of the e2e test bed (``tests/e2e``), beside ``dataplane.DataPlane`` (which follows the
-strict test API server's in-process store). ``ClusterDataPlane`` follows a real
-kube-apiserver (``tests/controlplane``) through its own ``KubeClient`` (a client of its own,
-so the controller's faults or Lease never blind it, as a gateway keeps its configuration):
-it lists the namespace's Services, Deployments, Pods and the HTTPRoute every
-``poll_s`` seconds and recomputes the routing table with ``routing.compute_routing`` when
-they changed. kwok runs no container: every ready kwok pod of an environment is an endpoint
-served by that environment's one local model-server process (``backends``), so a request
-routed to an environment goes to its process with the probability its ready pods (Service
-router) or its HTTPRoute weight give. ``pods()`` is the last pod list read, for exporters that
-label series by pod (``exporters``).
+Part of the e2e test bed (``tests/e2e``), on ``dataplane.RoutedPlane`` (the routing table and
+its time series). ``ClusterDataPlane`` follows a real kube-apiserver (``tests/controlplane``)
+through its own ``KubeClient`` (a client of its own, so the controller's faults or Lease never
+blind it, as a gateway keeps its configuration): it lists the namespace's Services,
+Deployments, Pods and the HTTPRoute every ``poll_s`` seconds and recomputes the routing table
+with ``routing.compute_routing`` when they changed. kwok runs no container: every ready kwok
+pod of an environment is an endpoint served by that environment's one local model-server
+process (``backends``), so a request routed to an environment goes to its process with the
+probability its ready pods (Service router) or its HTTPRoute weight give. ``pods()`` is the
+last pod list read, for exporters that label series by pod (``exporters``).
 """
 
 from __future__ import annotations

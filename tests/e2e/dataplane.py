@@ -1,13 +1,12 @@
-"""The e2e data plane: routes load to real model servers as the test API server says.
+"""The e2e data plane: routes load to real model servers as the cluster's objects say.
 
-Part of the e2e test bed (``tests/e2e``). ``DataPlane`` follows the test API server's change
-feed (``server.store``, read directly rather than through HTTP so that API faults injected
-for the controller do not blind the data plane, as a gateway keeps its last configuration
-during an API outage), recomputes the routing table with ``routing.compute_routing`` on
-every relevant change, and keeps a time series of the weights in force. ``run_load`` starts
-``load.LoadRun``, which sends each request to the model server of the environment the
+Part of the e2e test bed (``tests/e2e``). ``RoutedPlane`` keeps the routing table
+(``routing.compute_routing``) current from a view of the cluster's objects, recomputing it
+on every relevant change in a thread of its own, and a time series of the weights in force;
+``clusterplane.ClusterDataPlane`` is the one that follows the real API server. ``run_load``
+starts ``load.LoadRun``, which sends each request to the model server of the environment the
 table picks, so what Prometheus scrapes from the servers reflects the controller's traffic
-decisions. Neighbours: ``kubeapi`` (the server), ``mlrollout.local.modelserver``.
+decisions. Neighbours: ``mlrollout.local.modelserver`` (the servers).
 """
 
 from __future__ import annotations
@@ -20,20 +19,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from kubeapi import KubeApiServer
-from kubeapi.failures import StatusError
-from kubeapi.kinds import kind_by_name
-from kubeapi.store import WatchEvent
 from mlrollout.local.model import SyntheticTask
 
 from .load import LoadRun, LoadSpec
 from .routing import ClusterView, Routing, Topology, compute_routing
 
-__all__ = ["DataPlane", "RoutedPlane", "WeightSample"]
+__all__ = ["RoutedPlane", "WeightSample"]
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
-_WATCH_POLL_S = 0.25
-_KINDS = {k: kind_by_name(k) for k in ("Service", "Deployment", "Pod", "HTTPRoute")}
 
 
 @dataclass(frozen=True)
@@ -49,7 +42,7 @@ class WeightSample:
 
 class RoutedPlane(ABC):
     """Routing weights per environment, kept current from some view of the cluster's objects
-    (``_view``); subclasses follow a particular API server (``_follow``, in a thread)."""
+    (``_view``); a subclass follows an API server (``_follow``, in a thread)."""
 
     def __init__(
         self,
@@ -86,9 +79,6 @@ class RoutedPlane(ABC):
     def _follow(self) -> None:
         """Keep the routing current until stopped (runs in the plane's thread)."""
 
-    def _wake(self) -> None:  # noqa: B027 (an optional hook: pollers need no wake-up)
-        """Wake the following thread so that it sees ``_stopping`` (default: it polls)."""
-
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> RoutedPlane:
@@ -97,9 +87,8 @@ class RoutedPlane(ABC):
         return self
 
     def stop(self) -> None:
-        """Stop following (wakes within the watch poll interval)."""
+        """Stop following (the thread waits on ``_stopping`` between reads)."""
         self._stopping.set()
-        self._wake()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
@@ -195,74 +184,3 @@ class RoutedPlane(ABC):
             ):
                 self._series.append(sample)
         return routing
-
-
-class DataPlane(RoutedPlane):
-    """The routing kept current from the strict test API server's change feed."""
-
-    def __init__(
-        self,
-        server: KubeApiServer,
-        *,
-        namespace: str,
-        service: str,
-        backends: Mapping[str, str],
-        http_route: str | None = None,
-        deployments: Mapping[str, str] | None = None,
-        backend_services: Mapping[str, str] | None = None,
-    ) -> None:
-        self._store = server.store
-        super().__init__(
-            namespace=namespace,
-            service=service,
-            backends=backends,
-            http_route=http_route,
-            deployments=deployments,
-            backend_services=backend_services,
-        )
-
-    def start(self) -> DataPlane:
-        """Follow the server's changes in a background thread."""
-        super().start()
-        return self
-
-    def _wake(self) -> None:
-        self._store.poke()
-
-    # -- following the server ----------------------------------------------------------
-
-    def _follow(self) -> None:
-        cursor = self._store.resource_version
-        self._refresh()
-        while not self._stopping.is_set() and not self._store.closed:
-            try:
-                events = self._store.events_since(cursor, timeout=_WATCH_POLL_S)
-            except StatusError:  # 410: the window moved past us; read everything again
-                cursor = self._store.resource_version
-                self._refresh()
-                continue
-            if events:
-                cursor = events[-1].resource_version
-            if any(self._relevant(e) for e in events):
-                self._refresh()
-
-    def _relevant(self, event: WatchEvent) -> bool:
-        namespace = event.object["metadata"].get("namespace")
-        return event.kind in _KINDS.values() and namespace == self.topology.namespace
-
-    def _view(self) -> ClusterView:
-        namespace = self.topology.namespace
-
-        def named(kind: str) -> dict[str, dict[str, object]]:
-            items, _ = self._store.list_objects(_KINDS[kind], namespace)
-            return {o["metadata"]["name"]: o for o in items}
-
-        route = None
-        if self.topology.http_route is not None:
-            route = self._store.find(_KINDS["HTTPRoute"], namespace, self.topology.http_route)
-        return ClusterView(
-            services=named("Service"),
-            deployments=named("Deployment"),
-            pods=self._store.list_objects(_KINDS["Pod"], namespace)[0],
-            route=route,
-        )

@@ -3,6 +3,7 @@
 Part of the e2e test bed (``tests/e2e``); used by ``test_dataplane``. Counters are read from
 each model server's ``/metrics`` exposition, the text a real Prometheus scrapes, so a test
 asserts on what the servers saw rather than on what the load generator believes it sent.
+``wait_pods`` counts an environment's pods on the real API server.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 from scipy.stats import binom
 
-from kubeapi import KubeApiServer
-from kubeapi.kinds import kind_by_name
+from mlrollout.kube import KubeClient
+from mlrollout.kube.kinds import PODS
 from mlrollout.local import ModelServer
 
-from .cluster import NS
+from .cluster import SERVICE
 
-__all__ = ["MISS_RATE", "assert_binomial", "fetch_counter", "fetch_predictions", "wait_running"]
+__all__ = ["MISS_RATE", "assert_binomial", "fetch_counter", "fetch_predictions", "wait_pods"]
 
 MISS_RATE = 1e-6
 
@@ -43,18 +44,12 @@ def assert_binomial(count: int, *, trials: int, p: float) -> None:
     assert low <= count <= high, f"{count} of {trials} is implausible for p={p}"
 
 
-def wait_running(server: KubeApiServer, deployment: str, count: int) -> None:
-    """Wait until ``deployment`` has ``count`` running pods (ready or not)."""
-    deadline = time.monotonic() + 5
+def wait_pods(client: KubeClient, namespace: str, env: str, count: int) -> None:
+    """Wait until environment ``env`` of model ``m`` has ``count`` pods (placed or not)."""
+    selector = f"app={SERVICE},env={env}"
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        pods = server.store.list_objects(kind_by_name("Pod"), NS)[0]
-        running = [
-            p
-            for p in pods
-            if p["metadata"]["ownerReferences"][0]["name"] == deployment
-            and (p.get("status") or {}).get("phase") == "Running"
-        ]
-        if len(running) == count:
+        if len(client.list(PODS, namespace, label_selector=selector)) == count:
             return
-        time.sleep(0.01)
-    raise AssertionError(f"{deployment} did not get {count} running pods")
+        time.sleep(0.1)
+    raise AssertionError(f"{SERVICE}-{env} did not get {count} pods")

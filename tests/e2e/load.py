@@ -1,6 +1,6 @@
 """The e2e load generator: open-loop prediction requests routed request by request.
 
-Part of the e2e test bed (``tests/e2e``); ``dataplane.DataPlane.run_load`` starts it with
+Part of the e2e test bed (``tests/e2e``); ``dataplane.RoutedPlane.run_load`` starts it with
 the data plane's current ``routing.Routing``. Unlike ``mlrollout.local.loadgen`` (one fixed
 target) it asks the routing table for every request, so it keeps its own small sender; it
 draws examples from the same ``mlrollout.local.model.SyntheticTask`` as the model servers,
@@ -159,8 +159,10 @@ class LoadRun:
         return self.stats
 
     def stop(self) -> LoadStats:
-        """Send nothing more; wait for requests in flight; the counts so far."""
+        """Send nothing more; wait for requests in flight; the counts so far. Requests queued
+        but not yet sent (a backlog, when the senders fell behind the rate) are dropped."""
         self._stopping.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
         return self.wait()
 
     @property
@@ -224,7 +226,13 @@ class LoadRun:
             self._submit(self._predict, to.env, request, example, labelled)
 
     def _submit(self, send: Callable[..., None], *args: Any) -> None:
-        self._pool.submit(send, *args).add_done_callback(self._check)
+        try:
+            future = self._pool.submit(send, *args)
+        except RuntimeError:  # ``stop`` shut the pool between our check and this request
+            if self._stopping.is_set():
+                return
+            raise
+        future.add_done_callback(self._check)
 
     def _check(self, done: Future[None]) -> None:
         # A sender bug must fail the test, not vanish into a future nobody reads.

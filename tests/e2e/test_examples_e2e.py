@@ -8,11 +8,12 @@ the shipped ``analyses/`` applied as AnalysisTemplates. The in-cluster controlle
 (Lease, watch, work queue) drives it with the controller's ServiceAccount, bound only to the
 shipped RBAC, reading the templates from the cluster and Prometheus from the controller's
 environment (``MLROLLOUT_PROMETHEUS_URL``), as ``mlrollout controller`` does. The data plane
-(``clusterplane.ClusterDataPlane``) follows the real API server and sends 100 req/s of load
-to two local model servers (one per environment: each ready kwok pod is an endpoint of its
-environment's server); Prometheus scrapes them and the DCGM/Falcosidekick stand-in
-(``exporters``). A trailing manual ``pause: {}`` is continued with ``mlrollout promote
-NAME``, as a user would. Invariants are checked on the API server's audit log.
+(``clusterplane.ClusterDataPlane``, through ``servingbed``) follows the real API server and
+sends 100 req/s of load to two local model servers (one per environment: each ready kwok
+pod is an endpoint of its environment's server); Prometheus scrapes them and the
+DCGM/Falcosidekick stand-in (``exporters``). A trailing manual ``pause: {}`` is continued
+with ``mlrollout promote NAME``, as a user would. Invariants are checked on the API
+server's audit log.
 
 Test data, not substitutions: both model servers fail 20% of requests (the shipped error
 gate, a 20% relative margin, then decides in about a minute and a half at 100 req/s; at a
@@ -29,6 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,13 +46,12 @@ from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import Reconciler
 from mlrollout.controller.manager import Manager, ManagerSettings
-from mlrollout.kube import KubeClient, StoredRollout, connect
+from mlrollout.kube import KubeClient, StoredRollout
 from mlrollout.kube.kinds import ANALYSISTEMPLATES, MODELROLLOUTS
 from mlrollout.kube.rollouts import parse_stored
-from mlrollout.local import ModelServer, Regressions, ServerConfig
+from mlrollout.local import Regressions
 from mlrollout.spec.status import Phase
 from support.cluster import rollout_from
-from support.prometheus import start_prometheus
 
 from .clusterplane import ClusterDataPlane
 from .examplebed import (
@@ -62,8 +63,8 @@ from .examplebed import (
     old_image,
     substitute,
 )
-from .exporters import PodSeriesExporter
 from .receiver import HookReceiver
+from .servingbed import serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus, pytest.mark.controlplane, pytest.mark.slow]
 
@@ -115,36 +116,27 @@ def bed(
     monkeypatch.setenv("MLROLLOUT_SECRETS_DIR", str(secrets))
     registry = ReleaseRegistry(example, secrets)
     hooks = HookReceiver()
-    servers = {
-        env: ModelServer(ServerConfig(environment=env, seed=i + 1, regressions=SERVERS)).start()
-        for i, env in enumerate(("blue", "green"))
-    }
-    backends = {env: s.url for env, s in servers.items()}
     build_environments(cp.admin, example, cp.namespace, old_image=old_image(example))
     _apply_templates(cp)
-    watcher = connect(kubeconfig=str(cp.session.plane.admin_kubeconfig), timeout=10.0)
-    cp.clients.append(watcher)
     services = [example.service]
     if example.preview_service is not None:
         services.append(example.preview_service)
-    planes = [
-        ClusterDataPlane(
-            watcher,
-            namespace=cp.namespace,
-            service=service,
-            backends=backends,
-            http_route=example.http_route,
-            deployments=example.deployments,
-        ).start()
-        for service in services
-    ]
-    exporter = PodSeriesExporter(planes[0].pods, namespace=cp.namespace)
-    targets = [u.removeprefix("http://") for u in backends.values()] + [exporter.target]
-    prometheus = start_prometheus(tmp_path / "prom", targets=targets)
-    monkeypatch.setenv("MLROLLOUT_PROMETHEUS_URL", prometheus.url)
-    header = _header_route(example)
-    loads = [
-        planes[0].run_load(
+    with ExitStack() as stack:
+        stack.callback(hooks.stop)
+        world = stack.enter_context(
+            serving(
+                cp,
+                tmp_path,
+                regressions={"blue": SERVERS, "green": SERVERS},
+                services=services,
+                http_route=example.http_route,
+                deployments=example.deployments,
+                pod_series=True,
+            )
+        )
+        monkeypatch.setenv("MLROLLOUT_PROMETHEUS_URL", world.prometheus.url)
+        header = _header_route(example)
+        world.run_load(
             RPS,
             590,
             feedback_fraction=0.5,
@@ -152,35 +144,23 @@ def bed(
             headers=header,
             header_fraction=TESTERS if header else 0.0,
         )
-    ]
-    if len(planes) > 1:  # testers exercising the blue-green preview as much as the Service
-        loads.append(planes[1].run_load(RPS, 590, feedback_fraction=0.5, seed=4))
-    controller = cp.controller_client()
-    raw = substitute(
-        example.raw,
-        namespace=cp.namespace,
-        image=str(registry.image),
-        hooks=hooks,
-        key_file=registry.key_file,
-        time_scale=TIME_SCALE.get(request.param, 1.0),
-    )
-    manager = _start_manager(controller, cp.namespace, registry)
-    try:
-        planes[0].wait_for(lambda s: s.weights.get("blue", 0) == 100, timeout_s=30)
+        if len(world.planes) > 1:  # testers exercising the blue-green preview as much
+            world.run_load(RPS, 590, plane=1, feedback_fraction=0.5, seed=4)
+        controller = cp.controller_client()
+        raw = substitute(
+            example.raw,
+            namespace=cp.namespace,
+            image=str(registry.image),
+            hooks=hooks,
+            key_file=registry.key_file,
+            time_scale=TIME_SCALE.get(request.param, 1.0),
+        )
+        manager = _start_manager(controller, cp.namespace, registry)
+        stack.callback(manager.stop)
+        world.plane.wait_for(lambda s: s.weights.get("blue", 0) == 100, timeout_s=30)
         time.sleep(20)  # pre-rollout history: the baseline's windows and Prometheus' lookback
         cp.admin.create(MODELROLLOUTS, raw, cp.namespace)
-        yield Bed(cp, request.param, example, raw, planes, hooks, controller)
-    finally:
-        manager.stop()
-        for load in loads:
-            load.stop()
-        for plane in planes:
-            plane.stop()
-        prometheus.stop()
-        exporter.stop()
-        hooks.stop()
-        for server in servers.values():
-            server.stop()
+        yield Bed(cp, request.param, example, raw, world.planes, hooks, controller)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Snapshots of the model Service's objects for the pure routing tests (no server).
 
 Part of the e2e test bed (``tests/e2e``); ``test_dataplane`` feeds these ``ClusterView``s to
-``routing.compute_routing``. The shapes follow what the test API server stores: pods owned by
+``routing.compute_routing``. The shapes follow what an API server stores: pods owned by
 ``m-<env>`` with labels ``app: m, env: <env>`` and a Ready condition, per-environment Services
 ``m-<env>`` selecting them, Deployments with those template labels.
 """

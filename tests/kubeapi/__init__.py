@@ -10,17 +10,10 @@ server-side apply, finalizers and graceful deletion, ReplicaSets, a real data pl
 
 Since the real control plane (``tests/controlplane``, marker ``controlplane``) runs in the
 tests, with a fault proxy in front of it (``controlplane.faults``), this server is kept only
-for what the real one cannot show on demand, or has not been moved yet. Outside
-``tests/kubeapi`` and ``tests/e2e`` nothing uses it any more (``support.kube_fixtures`` and
-the test-server branch of ``tests/kube/conftest.py`` remain for ``tests/e2e``):
+for what the real one cannot show on demand. Outside ``tests/kubeapi`` nothing uses it any
+more (``support.kube_fixtures`` and the test-server branch of ``tests/kube/conftest.py``
+remain, for a test that asks for ``kube`` without a namespace):
 
-- the end-to-end regression rollouts and the data plane's own tests
-  (``tests/e2e/test_rollouts_e2e.py``, ``test_dataplane.py``, with
-  ``report.schema.assert_valid_report_writes``): they read this server's in-process write
-  history (the canary pulled within a second of the decision, every version of every report
-  record: the audit log keeps ConfigMaps as metadata only) and its change feed; being moved
-  separately. The shipped examples' e2e (``tests/e2e/test_examples_e2e.py``) runs on the
-  real control plane, with ``e2e.clusterplane`` following the real API server;
 - its own tests (``tests/kubeapi/test_*.py``).
 
 Moved to the real control plane: the kube layer's verbs, conflicts, watch, status/spec
@@ -49,7 +42,10 @@ and ``KubeClient.fenced`` (``tests/kube``); the admission server's policy source
 ``mlrollout admission`` process
 (``tests/admission/test_server.py``, ``test_cli_admission.py``: reviews posted directly,
 malformed and oversized bodies included; the API server calling the webhook is
-``tests/controlplane/test_admission.py``).
+``tests/controlplane/test_admission.py``); every end-to-end test (``tests/e2e``: the shipped
+examples, the regression rollouts with the canary pulled within a second of the decision on
+the audit log, and the data plane's routing, with ``e2e.clusterplane`` following the real
+API server).
 """
 
 from __future__ import annotations
