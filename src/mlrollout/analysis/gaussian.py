@@ -153,6 +153,24 @@ class LogRatioEProcess:
         ratio = math.log(canary_mean / baseline_mean)
         # log of a mean is biased down by ~var/(2n); correct each arm before differencing.
         y = ratio + tau2 / (2 * n_canary) - tau2 / (2 * n_baseline)
+        return self._fold(y, ratio, n_canary=n_canary, n_baseline=n_baseline)
+
+    def update_difference(
+        self, difference: float, *, n_canary: float, n_baseline: float
+    ) -> tuple[float, float] | None:
+        """Fold in one window's difference of per-request means (canary − baseline).
+
+        For statistics that are already on the log scale (the winsorized mean log latency of
+        ``bodystat``): no log of a mean, so no bias correction. Returns (y, v) as ``update``.
+        """
+        if min(n_canary, n_baseline) < 1 or not math.isfinite(difference):
+            return None
+        return self._fold(difference, difference, n_canary=n_canary, n_baseline=n_baseline)
+
+    def _fold(
+        self, y: float, ratio: float, *, n_canary: float, n_baseline: float
+    ) -> tuple[float, float]:
+        tau2 = self.per_request_var
         h = 1.0 / (1.0 / n_canary + 1.0 / n_baseline)
         v = tau2 / h + self.excess_var
         self.s0 += 1.0 / v
