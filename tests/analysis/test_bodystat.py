@@ -38,7 +38,8 @@ def test_clip_is_median_plus_minus_three_sd_on_bucket_bounds() -> None:
     pooled = histogram(_lognormal(rng, 20_000), CLIP_BOUNDS)
     clip = choose_log_clip(pooled, pooled)
     assert clip is not None
-    assert clip.lo in CLIP_BOUNDS and clip.hi in CLIP_BOUNDS
+    assert clip.lo in CLIP_BOUNDS
+    assert clip.hi in CLIP_BOUNDS
     assert math.log(clip.lo) <= math.log(0.05) - 1.5 <= math.log(clip.lo) + 0.03
     assert math.log(clip.hi) - 0.03 <= math.log(0.05) + 1.5 <= math.log(clip.hi)
 
@@ -84,7 +85,8 @@ def test_one_enormous_request_moves_an_arm_mean_by_at_most_width_over_n(
     seed: int, n: int, enormous: float
 ) -> None:
     clip = _CLIP
-    assert clip is not None and math.isfinite(clip.width)
+    assert clip is not None
+    assert math.isfinite(clip.width)
     canary = _lognormal(np.random.default_rng(seed), n)
     before, _, _ = clip.summarise(_fast_histogram(canary))
     after, _, _ = clip.summarise(_fast_histogram(np.append(canary, enormous)))
@@ -124,7 +126,7 @@ def test_heavy_tails_on_both_arms_do_not_roll_back() -> None:
     assert max(highest) < math.log(100)
 
 
-def test_a_ten_percent_shift_is_still_rolled_back_under_heavy_tails() -> None:
+def test_a_twenty_percent_slow_down_is_still_rolled_back_under_heavy_tails() -> None:
     spec = JudgedMetric("b", MetricKind.LATENCY_BODY, margin=0.05, prior_var=0.28)
     rng = np.random.default_rng(7)
     evidence = BodyEvidence(spec)
@@ -134,7 +136,8 @@ def test_a_ten_percent_shift_is_still_rolled_back_under_heavy_tails() -> None:
             break
     summary = evidence.summarise(0.01)
     assert summary.log_e_rollback >= math.log(100)
-    assert summary.estimate is not None and 1.1 < summary.estimate < 1.3
+    assert summary.estimate is not None
+    assert 1.1 < summary.estimate < 1.3
 
 
 def test_clip_survives_a_round_trip_and_a_changed_layout_is_skipped() -> None:

@@ -123,9 +123,7 @@ def choose_log_clip(canary: Histogram, baseline: Histogram) -> LogClip | None:
     bounds = baseline.bounds
     if canary.bounds != bounds or len(bounds) < 2:
         return None
-    pooled = [
-        a + b for a, b in zip(_bucket_counts(canary), _bucket_counts(baseline), strict=True)
-    ]
+    pooled = [a + b for a, b in zip(_bucket_counts(canary), _bucket_counts(baseline), strict=True)]
     if sum(pooled) < MIN_REQUESTS:
         return None
     median = _log_quantile(bounds, pooled, 0.5)

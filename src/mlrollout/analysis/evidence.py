@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.stats import norm
 
-from mlrollout.analysis.config import JudgedMetric, compute_reference_ratios
 from mlrollout.analysis.bodystat import LogClip, choose_log_clip
+from mlrollout.analysis.config import JudgedMetric, compute_reference_ratios
 from mlrollout.analysis.confseq import KappaConfidenceSequence
 from mlrollout.analysis.detector import ChangeDetector
 from mlrollout.analysis.dispersion import CountDispersion
