@@ -334,7 +334,7 @@ class BodyEvidence:
             return False
         canary_mean, _, n_canary = clip.summarise(canary)
         baseline_mean, _, n_baseline = clip.summarise(baseline)
-        folded = self.process.update_difference(
+        folded = self.process.update(
             canary_mean - baseline_mean, n_canary=n_canary, n_baseline=n_baseline
         )
         if folded is None:
