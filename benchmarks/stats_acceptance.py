@@ -13,7 +13,10 @@ maxDuration 60 min). ``--scale`` multiplies every replicate count (1.0 is the fu
 - ``delayed``: latency ×1.2 from minute 10 at 50 req/s / 5% and 200 req/s / 25%.
 - ``promote``: A/A promoted within 60 min at 50 req/s / 5% and 200 req/s / 10%.
 - ``errors``: errors ×2 at the promote settings (a guard must still roll it back).
-- ``ratios``: median time to decision, sequential vs the joint oracle.
+- ``ratios``: median time to decision, sequential vs the joint oracle
+  (``--ratio-settings``, ``--ratio-scenarios`` narrow it).
+- ``tails``: A/A with pod restarts and a heavy-tailed slow path (``aa-restarts-tails``) at
+  ``--tails-settings`` (not in the default sections).
 """
 
 from __future__ import annotations
@@ -62,6 +65,15 @@ def _run(
     return out
 
 
+def _settings(text: str) -> list[tuple[float, float, float]]:
+    """``rps/canary%[/sigma]`` items, comma-separated (sigma defaults to 0.5)."""
+    out = []
+    for item in text.split(","):
+        parts = [float(v) for v in item.split("/")]
+        out.append((parts[0], parts[1], parts[2] if len(parts) > 2 else 0.5))
+    return out
+
+
 def main() -> None:
     """Run every section and print the JSON document."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -75,6 +87,19 @@ def main() -> None:
     parser.add_argument("--grid-rps", default="10,200,2000", help="aa/burst grid rps values")
     parser.add_argument("--grid-canary", default="2,25", help="aa/burst grid canary percents")
     parser.add_argument("--grid-sigma", default="0.5,1.0", help="aa/burst grid sigma_log values")
+    parser.add_argument(
+        "--tails-settings",
+        default="10/2/1.0,50/5/0.5,200/25/0.5",
+        help="aa-restarts-tails settings rps/canary%%/sigma_log, comma-separated",
+    )
+    parser.add_argument(
+        "--ratio-settings", default="20/10,50/5,200/25", help="ratios settings rps/canary%%"
+    )
+    parser.add_argument(
+        "--ratio-scenarios",
+        default="latency-10pct,latency-20pct,errors-x2",
+        help="ratios scenarios, comma-separated",
+    )
     args = parser.parse_args()
     global MIN_DURATION_S
     MIN_DURATION_S = args.min_duration_s
@@ -125,10 +150,17 @@ def main() -> None:
             _run(collect, "errors-x2", rps=r, weight_pct=w, replicates=n(100))["sequential"]
             for r, w in ((50, 5), (200, 10))
         ]
+    if "tails" in sections:
+        report["tails"] = [
+            _run(collect, "aa-restarts-tails", rps=r, weight_pct=w, sigma=s, replicates=n(40))[
+                "sequential"
+            ]
+            for r, w, s in _settings(args.tails_settings)
+        ]
     if "ratios" in sections:
         rows = []
         for (r, w), scenario in itertools.product(
-            ((20, 10), (50, 5), (200, 25)), ("latency-10pct", "latency-20pct", "errors-x2")
+            [(r, w) for r, w, _ in _settings(args.ratio_settings)], args.ratio_scenarios.split(",")
         ):
             both = _run(
                 collect,

@@ -137,7 +137,7 @@ def test_log_ratio_e_values_start_at_one_and_stay_valid(
     for direction in Direction:
         assert process.compute_log_e(mu_ref=0.05, direction=direction) == pytest.approx(0.0)
     for canary, baseline, n in windows_:
-        process.update(canary_mean=canary, baseline_mean=baseline, n_canary=n, n_baseline=20 * n)
+        process.update(math.log(canary / baseline), n_canary=n, n_baseline=20 * n)
         for direction in Direction:
             assert not math.isnan(process.compute_log_e(mu_ref=0.05, direction=direction))
     lower, upper = process.compute_interval(0.01)

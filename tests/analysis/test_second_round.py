@@ -75,12 +75,7 @@ def test_block_variance_grows_with_correlated_between_window_noise() -> None:
     for _ in range(BATCH * 12):
         noise = 0.9 * noise + rng.normal(0.0, 0.02 * math.sqrt(1 - 0.81))
         for process, offset in ((independent, rng.normal(0.0, 0.02)), (correlated, noise)):
-            process.update(
-                canary_mean=0.05 * math.exp(offset),
-                baseline_mean=0.05,
-                n_canary=5000.0,
-                n_baseline=15000.0,
-            )
+            process.update(offset, n_canary=5000.0, n_baseline=15000.0)
     # Same marginal spread per window; only the correlated one has a long-run excess.
     assert correlated.excess_var > 5 * independent.excess_var
 
@@ -88,9 +83,7 @@ def test_block_variance_grows_with_correlated_between_window_noise() -> None:
 def test_block_state_round_trips() -> None:
     process = LogRatioEProcess()
     for i in range(BATCH * 3 + 2):
-        process.update(
-            canary_mean=0.05 + 0.001 * (i % 3), baseline_mean=0.05, n_canary=50, n_baseline=950
-        )
+        process.update(math.log(1.0 + 0.02 * (i % 3)), n_canary=50, n_baseline=950)
     restored = LogRatioEProcess()
     restored.load(process.to_dict())
     assert restored.excess_var == process.excess_var
@@ -102,7 +95,7 @@ def test_the_long_run_variance_never_falls_below_its_prior() -> None:
     # roll back); correlated noise above the prior still raises it.
     process = LogRatioEProcess(prior_var=0.3, prior_excess=1e-3)
     for _ in range(BATCH * 12):
-        process.update(canary_mean=0.05, baseline_mean=0.05, n_canary=5000.0, n_baseline=15000.0)
+        process.update(0.0, n_canary=5000.0, n_baseline=15000.0)
     assert process.excess_var == pytest.approx(1e-3)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.stats import norm
 
+from mlrollout.analysis.bodystat import LogClip, choose_log_clip
 from mlrollout.analysis.config import JudgedMetric, compute_reference_ratios
 from mlrollout.analysis.confseq import KappaConfidenceSequence
 from mlrollout.analysis.detector import ChangeDetector
@@ -297,17 +298,24 @@ class TailEvidence:
 
 
 class BodyEvidence:
-    """Latency body: per-window log ratio of mean latencies (``_sum/_count``), windows as units.
+    """Latency body: per-window difference of winsorized mean log latency (``bodystat``).
 
-    The rollback e-value is the start-time mixture of ``detector``: the cumulative test
-    (weight ½) plus tests started at every later window, so a slow-down that starts late
-    is not diluted by the healthy windows before it.
+    Each arm's window mean is read from its buckets with every request clipped to a range
+    fixed by the first window, so one very slow request moves it by a bounded amount (the
+    mean of ``_sum/_count`` let a single slow-path request roll back A/A releases). Windows
+    are the units of the asymptotic test in ``gaussian``. The rollback e-value is the
+    start-time mixture of ``detector``: the cumulative test (weight ½) plus tests started at
+    every later window, so a slow-down that starts late is not diluted by the healthy
+    windows before it.
     """
 
     def __init__(self, spec: JudgedMetric) -> None:
         kappa0, kappa1 = compute_reference_ratios(spec)
         self.mu_rollback, self.mu_promote = math.log(kappa0), math.log(kappa1)
-        self.process = LogRatioEProcess(prior_var=spec.prior_var)
+        # The prior is measured as the squared coefficient of variation of latency; for
+        # log-normal latency the variance of log latency is log(1 + CV²).
+        self.process = LogRatioEProcess(prior_var=math.log1p(spec.prior_var))
+        self.clip: LogClip | None = None
         self.requests = 0.0
         gap = abs(self.mu_promote)
         self.promote_etas = np.asarray([gap * f for f in FOCUS]) if gap >= 1e-3 else None
@@ -319,17 +327,22 @@ class BodyEvidence:
             return False
         if canary.total_count <= 0 or baseline.total_count <= 0:
             return False
+        if self.clip is None:
+            self.clip = choose_log_clip(canary, baseline)
+        clip = self.clip
+        if clip is None or canary.bounds != clip.bounds or baseline.bounds != clip.bounds:
+            return False
+        canary_mean, _, n_canary = clip.summarise(canary)
+        baseline_mean, _, n_baseline = clip.summarise(baseline)
         folded = self.process.update(
-            canary_mean=canary.total_sum / canary.total_count,
-            baseline_mean=baseline.total_sum / baseline.total_count,
-            n_canary=canary.total_count,
-            n_baseline=baseline.total_count,
+            canary_mean - baseline_mean, n_canary=n_canary, n_baseline=n_baseline
         )
-        if folded is not None:
-            y, v = folded
-            self.detector.update(
-                ROLLBACK_ETAS * (y - self.mu_rollback) / v - ROLLBACK_ETAS**2 / (2.0 * v)
-            )
+        if folded is None:
+            return False
+        y, v = folded
+        self.detector.update(
+            ROLLBACK_ETAS * (y - self.mu_rollback) / v - ROLLBACK_ETAS**2 / (2.0 * v)
+        )
         self.requests += canary.total_count + baseline.total_count
         return True
 
@@ -346,7 +359,7 @@ class BodyEvidence:
             estimate=None if estimate is None else math.exp(estimate),
             lower=math.exp(lower),
             upper=math.exp(upper),
-            unit="mean-latency ratio canary/baseline",
+            unit="geometric-mean latency ratio canary/baseline (winsorized)",
             events=self.requests,
         )
 
@@ -355,16 +368,24 @@ class BodyEvidence:
         return self.process.compute_final_z(mu_ref=self.mu_promote) <= float(norm.ppf(beta))
 
     def to_dict(self) -> dict[str, Any]:
+        clip = self.clip
         return {
             "process": self.process.to_dict(),
             "requests": self.requests,
             "detector": self.detector.to_dict(),
+            "clip": None if clip is None else [list(clip.bounds), clip.lo, clip.hi],
         }
 
     def load(self, state: dict[str, Any]) -> None:
         self.process.load(state["process"])
         self.requests = float(state["requests"])
         self.detector.load(state.get("detector"))
+        clip = state.get("clip")
+        self.clip = (
+            None
+            if clip is None
+            else LogClip(bounds=tuple(float(b) for b in clip[0]), lo=clip[1], hi=clip[2])
+        )
 
 
 class ThresholdEvidence:

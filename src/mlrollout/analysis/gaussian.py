@@ -1,11 +1,12 @@
 """Asymptotic e-process and confidence sequence for a log ratio of per-window means.
 
-Used by the latency-body test (STATISTICS.md §3): each window gives y = log(mean canary
-latency / mean baseline latency) from ``_sum/_count`` with windows as units, which absorbs
-within-window autocorrelation and cancels the shared load. Variance is a predictable
-plug-in from *earlier* windows only: τ²/h_j from successive window differences (shrunk to
-the pre-rollout CV²) plus an excess long-run variance per window from successive differences
-of block means over blocks of ``BATCH`` windows (shrunk to a prior, floored there); medians
+Used by the latency-body test (STATISTICS.md §3): each window gives y = the canary's minus
+the baseline's winsorized mean log latency (``bodystat``, read from the buckets) with windows
+as units, which absorbs within-window autocorrelation and cancels the shared load. Variance
+is a predictable plug-in from *earlier* windows only: τ²/h_j from successive window
+differences (shrunk to a prior from the pre-rollout buckets) plus an excess long-run
+variance per window from successive differences of block means over blocks of ``BATCH``
+windows (shrunk to a prior, floored there); medians
 of squared differences keep a late level shift (a regression starting mid-analysis) from
 posing as variance. Pod noise correlated between windows (AR(1) with φ ≈ 0.7 per 15 s)
 makes a sum of windows about five times as variable as independent windows would be.
@@ -140,36 +141,33 @@ class LogRatioEProcess:
         self._block = [0.0, 0.0, 0.0]
 
     def update(
-        self, *, canary_mean: float, baseline_mean: float, n_canary: float, n_baseline: float
+        self, difference: float, *, n_canary: float, n_baseline: float
     ) -> tuple[float, float] | None:
-        """Fold in one window's mean latencies and request counts.
+        """Fold in one window's difference of per-request means (canary − baseline).
 
-        Returns the window's bias-corrected log ratio y and its plug-in variance v (from
-        earlier windows only), or None when the window carried nothing.
+        The latency body passes the difference of winsorized mean log latencies
+        (``bodystat``). Returns the window's y and its plug-in variance v (from earlier
+        windows only), or None when the window carried nothing.
         """
-        if min(n_canary, n_baseline) < 1 or min(canary_mean, baseline_mean) <= 0:
+        if min(n_canary, n_baseline) < 1 or not math.isfinite(difference):
             return None
         tau2 = self.per_request_var
-        ratio = math.log(canary_mean / baseline_mean)
-        # log of a mean is biased down by ~var/(2n); correct each arm before differencing.
-        y = ratio + tau2 / (2 * n_canary) - tau2 / (2 * n_baseline)
         h = 1.0 / (1.0 / n_canary + 1.0 / n_baseline)
+        y = difference
         v = tau2 / h + self.excess_var
         self.s0 += 1.0 / v
         self.s1 += y / v
         self.windows += 1
-        # The spread is measured on the raw ratios: measured on the corrected ones, the
-        # correction (which grows with the variance) would feed back into the variance.
         if self.windows > 1:
             last_y, last_h = self._last
-            pair = (ratio - last_y) ** 2 / (1.0 / h + 1.0 / last_h)
+            pair = (y - last_y) ** 2 / (1.0 / h + 1.0 / last_h)
             self._pairs = [*self._pairs, pair][-_MAX_PAIRS:]
             self._robust_pairs = None
-        self._last = [ratio, h]
+        self._last = [y, h]
         self._h += h
-        self._hy += h * ratio
-        self._hyy += h * ratio * ratio
-        self._fold_block(h, ratio)
+        self._hy += h * y
+        self._hyy += h * y * y
+        self._fold_block(h, y)
         return y, v
 
     def compute_log_e(

@@ -109,8 +109,8 @@ def _drifts(spec: JudgedMetric, p: TrafficProfile) -> tuple[float, float]:
     kappa0, kappa1 = compute_reference_ratios(spec)
     w = p.canary_weight
     if spec.kind is MetricKind.LATENCY_BODY:
-        cv2 = math.exp(p.latency_sigma**2) - 1
-        info = 1 / (cv2 * (1 / (p.rps * w) + 1 / (p.rps * (1 - w))))
+        # the body statistic is a mean of (winsorized) log latency: variance σ_log² a request
+        info = 1 / (p.latency_sigma**2 * (1 / (p.rps * w) + 1 / (p.rps * (1 - w))))
         gap_rollback = math.log(_regressed(kappa0)) - math.log(kappa0)
         return info * gap_rollback**2 / 2, info * math.log(kappa1) ** 2 / 2
     if spec.kind is MetricKind.LATENCY_TAIL:
