@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
+import struct
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -182,3 +185,17 @@ def test_load_generator_is_bounded_and_labels(server: ModelServer) -> None:
         server, "model_labelled_predictions_total", outcome="incorrect"
     )
     assert labelled == report.feedback
+
+
+def test_a_client_that_hangs_up_early_prints_no_traceback(
+    server: ModelServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scrape that timed out closes its connection before the answer is written."""
+    host, port = server.url.removeprefix("http://").split(":")
+    for _ in range(5):
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.3)
+    assert _call(server.url + "/metrics")[0] == 200
+    assert "Traceback" not in capsys.readouterr().err

@@ -8,6 +8,7 @@ bodies with :func:`read_body`. The load generators send to loopback addresses on
 
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -19,6 +20,16 @@ MAX_BODY = 1_000_000
 """The largest request or answer body read, in bytes."""
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up before its answer is written (a scrape or request that timed
+    out) is the client's business: no traceback on stderr. Anything else is reported."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # broken pipe, reset
+            return
+        super().handle_error(request, client_address)
+
+
 class LoopbackServer:
     """An HTTP server on a loopback address, served from a daemon thread (``start`` /
     ``stop``, or a context manager); its handlers reach it through :func:`served_by`."""
@@ -28,7 +39,7 @@ class LoopbackServer:
     ) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"the {what} binds loopback only, not {host}")
-        self._http = ThreadingHTTPServer((host, port), handler)
+        self._http = _QuietServer((host, port), handler)
         self._http.daemon_threads = True
         self._http.owner = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
