@@ -1,5 +1,4 @@
-"""Shared test configuration: the test API server and real control plane fixtures, and the
-repository root."""
+"""Shared test configuration: the real control plane fixtures, shards, and the repository root."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import pytest
 from support.budgets import register_profiles
 
 pytest_plugins = [
-    "kubeapi.fixtures",
     "support.kube_fixtures",
     "support.shards",
     "controlplane.fixtures",

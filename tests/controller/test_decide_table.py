@@ -3,8 +3,8 @@
 Each row builds a real ``Observation`` (the shipped canary example, a stored status, the
 environments, traffic, gates, the judge's look, intents) and checks the ``Decision`` that
 the pure core returns: no simulated world, no scenario walk (``controller_world`` is used
-only to read the shipped example). The real effects that carry the actions out run against
-the test API server in ``test_loop.py`` and the other kube-backed controller tests.
+only to read the shipped example). The real effects that carry the actions out run on the
+real control plane in the kube-backed controller tests and ``tests/controlplane``.
 """
 
 from __future__ import annotations

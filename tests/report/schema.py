@@ -22,17 +22,3 @@ def assert_valid_record(text: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(text)
     jsonschema.Draft202012Validator(published_schema()).validate(document)
     return document
-
-
-def assert_valid_report_writes(server: Any, *, at_least: int = 1) -> int:
-    """Every version of every report ConfigMap written to the test API server is a valid
-    record (``server`` is a ``kubeapi.KubeApiServer``); returns how many were checked."""
-    checked = 0
-    for record in server.history.records(kind="ConfigMap"):
-        labels = (record.object.get("metadata") or {}).get("labels") or {}
-        if labels.get("mlrollout.io/report") != "true":
-            continue
-        assert_valid_record(record.object["data"]["report.json"])
-        checked += 1
-    assert checked >= at_least, f"expected report records, found {checked}"
-    return checked

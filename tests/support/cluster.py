@@ -1,5 +1,5 @@
-"""Test bed on the strict test API server: a model Service with blue and green GPU
-Deployments, GPU nodes, a signed release in a fake registry, and a brisk clock."""
+"""Test-bed pieces shared by the kube-backed tests: the shipped example as a dict, the blue and
+green GPU Deployments, a signed release in a fake registry, and a brisk clock."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from gates.publish import push_image, push_signature
 from gates.signer import CosignTestSigner
 from mlrollout.gates import RegistryClient
 from mlrollout.kube import KubeClient
-from mlrollout.kube.kinds import DEPLOYMENTS, MODELROLLOUTS, NODES, SERVICES
+from mlrollout.kube.kinds import MODELROLLOUTS
 from mlrollout.model import ImageRef
 from mlrollout.spec.yamlfile import parse_yaml_documents
 
@@ -73,37 +73,6 @@ def deployment(env: str, replicas: int, image: str) -> dict[str, Any]:
             "template": template(env, image),
         },
     }
-
-
-def build_cluster(client: KubeClient, *, gpus_per_node: int = 4) -> None:
-    for name in ("node-a", "node-b"):
-        client.create(
-            NODES,
-            {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {"name": name, "labels": {"pool": "a100"}},
-                "status": {
-                    "allocatable": {
-                        "nvidia.com/gpu": str(gpus_per_node),
-                        "cpu": "32",
-                        "memory": "256Gi",
-                    }
-                },
-            },
-        )
-    client.create(DEPLOYMENTS, deployment("blue", 4, OLD), "default")
-    client.create(DEPLOYMENTS, deployment("green", 0, OLD), "default")
-    client.create(
-        SERVICES,
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "fraud-scorer", "namespace": "default"},
-            "spec": {"selector": {"app": "fraud-scorer"}, "ports": [{"port": 8080}]},
-        },
-        "default",
-    )
 
 
 class SignedRegistry:
