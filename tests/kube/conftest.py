@@ -39,9 +39,7 @@ def faults(cp: TestBed) -> FaultProxy:
 
 
 @pytest.fixture
-def kube(
-    request: pytest.FixtureRequest, tmp_path: Path, no_sleep: list[float]
-) -> Iterator[KubeClient]:
+def kube(request: pytest.FixtureRequest, no_sleep: list[float]) -> Iterator[KubeClient]:
     """A ``KubeClient`` built by ``connect`` from a kubeconfig: the real control plane's
     admin, or a namespace admin through the fault proxy when the test asks for ``faults``."""
     if "faults" in request.fixturenames:

@@ -62,19 +62,6 @@ def template(env: str, image: str) -> dict[str, Any]:
     }
 
 
-def deployment(env: str, replicas: int, image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": f"fraud-scorer-{env}", "namespace": "default"},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": "fraud-scorer", "env": env}},
-            "template": template(env, image),
-        },
-    }
-
-
 class SignedRegistry:
     """A registry with one signed release image and a trusted key written as a secret."""
 
