@@ -85,7 +85,7 @@ def test_report_configmap_written_without_a_read_per_pass(
     assert reference is not None
     stored = cp.admin.get(CONFIGMAPS, reference.config_map, cp.namespace)
     record = decode_config_map(stored)
-    assert [p.canary_weight for p in record.traffic][:2] == [25.0, 50.0]
+    assert [p.canary_bp for p in record.traffic][:2] == [2500, 5000]
     assert final.status.report == reference
     # The API server saw the same: two reads of the record by the controller, and its writes.
     seen = cp.audit.requests(namespace=cp.namespace, user=cp.controller_user, resource="configmaps")

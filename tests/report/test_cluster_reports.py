@@ -135,8 +135,8 @@ def test_rolled_back_run_keeps_its_record_in_an_owned_configmap(
     [latency] = [m for m in record.metrics if m.name == "latency/p99"]
     assert len(latency.series) >= 5
     assert [p.elapsed for p in latency.series] == sorted(p.elapsed for p in latency.series)
-    assert [p.canary_weight for p in record.traffic][:2] == [25.0, 50.0]
-    assert record.traffic[-1].canary_weight == 0.0
+    assert [p.canary_bp for p in record.traffic][:2] == [2500, 5000]
+    assert record.traffic[-1].canary_bp == 0
     # One ConfigMap per run, rewritten as it grows (not one per pass).
     writes = cp.audit.writes(namespace=cp.namespace, resource="configmaps")
     mine = [w for w in writes if w.name != "kube-root-ca.crt"]

@@ -10,7 +10,7 @@ from mlrollout.report import ReportRecord, render_markdown
 from mlrollout.report.html import render_html
 from mlrollout.report.plots import _figure, _svg
 from mlrollout.report.record import Finding, FindingKind, GateRecord, TimelineEntry
-from report.builders import rolled_back_record
+from report.builders import START, rolled_back_record
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -44,7 +44,7 @@ def _hostile_record(text: str) -> ReportRecord:
                 }
             ),
             "timeline": [
-                TimelineEntry(time=text, phase=text, action=text, reason=text, step=1),
+                TimelineEntry(time=START, phase=text, action=text, reason=text, step=1),
             ],
             "findings": [Finding(kind=FindingKind.NO_DATA, metric=text, message=text)],
             "decision": record.decision.model_copy(

@@ -53,7 +53,7 @@ def test_rolled_back_record_validates_and_says_why() -> None:
     assert [p.elapsed for p in latency.series] == sorted(p.elapsed for p in latency.series)
     assert {f.kind for f in record.findings} == {FindingKind.ERRORED_WINDOWS}
     assert [s.action for s in record.steps][:2] == ["setWeight", "analyze"]
-    assert record.traffic[-1].canary_weight == 0.0
+    assert record.traffic[-1].canary_bp == 0
 
 
 def test_a_schema_violation_is_caught() -> None:

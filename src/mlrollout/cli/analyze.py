@@ -26,7 +26,6 @@ from mlrollout.errors import ExitCode, SpecError
 from mlrollout.metrics import PrometheusProvider, ProviderKind, ProviderSet, VariantScope
 from mlrollout.model import parse_duration
 from mlrollout.report import render_markdown, write_record
-from mlrollout.report.collect import stamp_of
 from mlrollout.report.oneshot import AnalysisCollector, quote_selector
 from mlrollout.report.record import RunRef
 from mlrollout.spec import AnalysisTemplate, load_file, load_paths
@@ -170,8 +169,8 @@ def _collector(
         service=job.service,
         baseline=dict(job.baseline.labels),
         canary=dict(job.canary.labels),
-        start=stamp_of(job.start),
-        end=stamp_of(job.end),
+        start=job.start,
+        end=job.end,
     )
     return AnalysisCollector(run=run, judge=policy.judge.value, reproduce=[" ".join(parts)])
 

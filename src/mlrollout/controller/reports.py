@@ -119,5 +119,5 @@ class ConfigMapReports:
                 self._versions[key] = str(version)
 
 
-def _content(record: ReportRecord) -> ReportRecord:
-    return record.model_copy(update={"generated_at": ""})
+def _content(record: ReportRecord) -> dict[str, Any]:
+    return record.model_dump(exclude={"generated_at"})

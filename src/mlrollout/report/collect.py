@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from mlrollout.model import format_instant
 from mlrollout.report.advice import decide_outcome, find_quality, next_steps
 from mlrollout.report.record import (
     MAX_SERIES,
@@ -34,21 +33,12 @@ from mlrollout.report.record import (
 )
 from mlrollout.spec import ModelRollout, RolloutStatus
 from mlrollout.spec.analysis import AnalysisRecord, MetricVerdictRecord
+from mlrollout.spec.status import TOTAL_BASIS_POINTS
 from mlrollout.spec.strategy import Step
 
 T = TypeVar("T")
 
-__all__ = ["advise", "append_thinned", "collect_rollout", "compute_build", "stamp_of"]
-
-
-def stamp_of(moment: datetime) -> str:
-    """RFC 3339 UTC with seconds, as status timestamps are written."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _instant(moment: datetime | None) -> str | None:
-    """A status time as the record keeps it (the status's own wire form)."""
-    return format_instant(moment) if moment is not None else None
+__all__ = ["advise", "append_thinned", "collect_rollout", "compute_build"]
 
 
 def compute_build(rollout: ModelRollout, status: RolloutStatus, generation: int) -> str:
@@ -89,13 +79,11 @@ def collect_rollout(
     metrics = _metrics(previous.metrics if previous else [], analysis)
     traffic = list(previous.traffic) if previous else []
     applied = status.traffic.applied
-    if applied is not None and (not traffic or traffic[-1].canary_weight != applied.canary_percent):
-        traffic = append_thinned(
-            traffic, TrafficPoint(at=stamp_of(now), canary_weight=applied.canary_percent)
-        )
+    if applied is not None and (not traffic or traffic[-1].canary_bp != applied.canary_bp):
+        traffic = append_thinned(traffic, TrafficPoint(at=now, canary_bp=applied.canary_bp))
     record = ReportRecord(
         kind=RunKind.ROLLOUT,
-        generated_at=stamp_of(now),
+        generated_at=now,
         run=RunRef(
             namespace=rollout.namespace,
             name=rollout.name,
@@ -110,7 +98,10 @@ def collect_rollout(
         steps=_steps(rollout, status),
         current_step=status.current_step,
         timeline=[
-            TimelineEntry.model_validate(h.model_dump(mode="json")) for h in status.history[-256:]
+            TimelineEntry(
+                time=h.time, phase=h.phase.value, action=h.action, reason=h.reason, step=h.step
+            )
+            for h in status.history[-256:]
         ],
         traffic=traffic,
         metrics=metrics,
@@ -161,7 +152,7 @@ def _release(rollout: ModelRollout, status: RolloutStatus) -> ReleaseRecord:
             verified=verification.verified,
             reason_code=verification.reason_code,
             message=verification.message or "",
-            checked_at=_instant(verification.checked_at),
+            checked_at=verification.checked_at,
         )
     if release is None:
         spec = rollout.spec.release
@@ -177,17 +168,19 @@ def _release(rollout: ModelRollout, status: RolloutStatus) -> ReleaseRecord:
 
 
 def _steps(rollout: ModelRollout, status: RolloutStatus) -> list[StepRecord]:
-    started: dict[int, str] = {}
+    started: dict[int, datetime] = {}
     for entry in status.history:
         if entry.step is not None and entry.step not in started:
-            started[entry.step] = format_instant(entry.time)
+            started[entry.step] = entry.time
     if status.current_step is not None and status.step_started_at is not None:
-        started.setdefault(status.current_step, format_instant(status.step_started_at))
+        started.setdefault(status.current_step, status.step_started_at)
     canary = rollout.spec.strategy.canary
     if canary is None:
         return [
             StepRecord(index=0, action="preview", started_at=started.get(0)),
-            StepRecord(index=1, action="promote", weight=100.0, started_at=started.get(1)),
+            StepRecord(
+                index=1, action="promote", weight_bp=TOTAL_BASIS_POINTS, started_at=started.get(1)
+            ),
         ]
     return [
         StepRecord(index=i, started_at=started.get(i), **_step_fields(step))
@@ -198,7 +191,7 @@ def _steps(rollout: ModelRollout, status: RolloutStatus) -> list[StepRecord]:
 def _step_fields(step: Step) -> dict[str, Any]:
     """A canary step's action with its weight or its duration, as the report shows them."""
     if step.set_weight is not None:
-        return {"action": "setWeight", "weight": step.set_weight}
+        return {"action": "setWeight", "weight_bp": step.weight_bp}
     if step.analyze is not None:
         limit = step.analyze.max_duration
         return {"action": "analyze", "duration": _duration(limit) if limit else ""}
@@ -226,14 +219,16 @@ def _metrics(
     for m in look.metrics:
         before = by_name.get(m.name)
         series = list(before.series) if before else []
-        point = _point(m, at=stamp_of(at), elapsed=look.elapsed_seconds, step=analysis.step)
+        point = _point(m, at=at, elapsed=look.elapsed_seconds, step=analysis.step)
         if not series or series[-1].at < point.at:
             series = append_thinned(series, point)
         out.append(metric_report(m, series=series, previous=before))
     return out
 
 
-def _point(m: MetricVerdictRecord, *, at: str, elapsed: float, step: int | None) -> EvidencePoint:
+def _point(
+    m: MetricVerdictRecord, *, at: datetime, elapsed: float, step: int | None
+) -> EvidencePoint:
     return EvidencePoint(
         at=at,
         elapsed=elapsed,

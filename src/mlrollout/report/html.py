@@ -11,10 +11,12 @@ makes no network request and no value in it can run code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from mlrollout.model import format_instant
 from mlrollout.report.markdown import format_number
 from mlrollout.report.record import MetricReport, Outcome, ReportRecord
 
@@ -44,7 +46,14 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = format_number
+    env.filters["instant"] = format_instant
+    env.filters["second"] = _to_the_second
     return env
+
+
+def _to_the_second(moment: datetime) -> str:
+    """When the record was made, as people read it: RFC 3339 UTC to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def render_html(record: ReportRecord, *, plots: bool = True) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime
 from mlrollout.analysis import Histogram, Look
 from mlrollout.analysis.observations import EventCounts, Measurement, Window
 from mlrollout.model.analysis import AnalysisDecision
-from mlrollout.report.collect import advise, append_thinned, metric_report, stamp_of
+from mlrollout.report.collect import advise, append_thinned, metric_report
 from mlrollout.report.record import (
     MAX_BUCKETS,
     DecisionRecord,
@@ -49,7 +49,7 @@ class AnalysisCollector:
         self.last = look
         for m in look.metrics:
             point = EvidencePoint(
-                at=stamp_of(at),
+                at=at,
                 elapsed=look.elapsed_s,
                 **{
                     k: v
@@ -76,7 +76,7 @@ class AnalysisCollector:
             )
         record = ReportRecord(
             kind=RunKind.ANALYSIS,
-            generated_at=stamp_of(now),
+            generated_at=now,
             run=self.run,
             judge=self.judge,
             metrics=metrics,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from mlrollout.report.record import Distribution, MetricReport, TimelineEntry, TrafficPoint
@@ -49,20 +48,12 @@ def _svg(figure: Any) -> str:
     return text[start:] if start >= 0 else ""
 
 
-def _time(stamp: str) -> datetime | None:
-    """A stored timestamp, or None when it is not one (records may come from files)."""
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def plot_timeline(traffic: Sequence[TrafficPoint], timeline: Sequence[TimelineEntry]) -> str:
     """Canary weight over time with every decision marked (rollbacks in red)."""
     figure = _figure(2.4)
     axes = figure.add_subplot()
-    points = [(t, p.canary_weight) for p in traffic if (t := _time(p.at)) is not None]
-    marks = [(t, e.phase) for e in timeline if (t := _time(e.time)) is not None]
+    points = [(p.at, p.canary_percent) for p in traffic]
+    marks = [(e.time, e.phase) for e in timeline]
     if points:
         times, weights = [t for t, _ in points], [w for _, w in points]
         end = max([times[-1], *(t for t, _ in marks)])

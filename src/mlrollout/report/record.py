@@ -5,6 +5,15 @@ builds and grows it from a rollout's status (and ``oneshot`` looks for ``analyze
 ``markdown`` and ``html`` render it; the CLI and the controller store it in a directory or
 a ConfigMap. Every bounded list says its bound here, so a record has a known maximum size.
 The published JSON Schema (``docs/report.schema.json``) is generated from these models.
+
+Typed like the status: every time is a timezone-aware ``datetime`` (the status's
+``Timestamp``: RFC 3339 in UTC with milliseconds and ``Z`` on the wire, any RFC 3339 time
+read, a naive or malformed one refused naming the field), and every traffic weight is held
+in integer basis points of a percent (``canary_bp``, ``weight_bp``: 0 to 10 000) taken from
+the status's ``TrafficSplit`` as they are. The wire keeps its ``mlrollout.io/report/v1``
+meaning: ``weight`` and ``canaryWeight`` stay percent, derived from the basis points on
+write and read back into them, so records written before (string times, percent weights)
+load unchanged and readers of the published schema see no change but the time's precision.
 """
 
 from __future__ import annotations
@@ -12,11 +21,19 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import (
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from mlrollout.model.analysis import AnalysisDecision
 from mlrollout.spec.analysis import MetricVerdictRecord
-from mlrollout.spec.base import SpecModel
+from mlrollout.spec.base import SpecModel, Timestamp
+from mlrollout.spec.status import BasisPoints, to_basis_points
 
 __all__ = [
     "MAX_BUCKETS",
@@ -52,7 +69,38 @@ MAX_TIMELINE = 256
 
 Text = Annotated[str, StringConstraints(max_length=4096)]
 Short = Annotated[str, StringConstraints(max_length=256)]
-Stamp = Annotated[str, StringConstraints(max_length=64)]
+
+
+def _percent_on_wire(bp: int, info: SerializationInfo) -> float | int:
+    """Percent under the wire name; basis points under the Python name."""
+    return bp / 100 if info.by_alias else bp
+
+
+PercentOnWire = Annotated[
+    BasisPoints,
+    PlainSerializer(_percent_on_wire),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 100,
+            "description": "A canary weight in percent, to the basis point (0.01 %).",
+        }
+    ),
+]
+"""A canary weight held in basis points (0-10 000) and written as percent under its alias."""
+
+
+def _from_percent(data: Any, *, wire: str, field: str) -> Any:
+    """``data`` with the percent under ``wire`` (as stored) turned into basis points."""
+    if not isinstance(data, dict) or data.get(wire) is None:
+        return data
+    percent = data[wire]
+    number = isinstance(percent, int | float) and not isinstance(percent, bool)
+    if not number or not 0 <= percent <= 100:  # NaN is in no range
+        raise ValueError(f"{wire} must be a percentage from 0 to 100, got {percent!r}")
+    rest = {k: v for k, v in data.items() if k != wire}
+    return {**rest, field: to_basis_points(percent)}
 
 
 class RunKind(StrEnum):
@@ -87,8 +135,8 @@ class RunRef(SpecModel):
     service: Short = ""
     baseline: dict[Short, Text] = Field(default_factory=dict)
     canary: dict[Short, Text] = Field(default_factory=dict)
-    start: Stamp | None = None
-    end: Stamp | None = None
+    start: Timestamp | None = None
+    end: Timestamp | None = None
 
 
 class GateRecord(SpecModel):
@@ -97,7 +145,7 @@ class GateRecord(SpecModel):
     verified: bool
     reason_code: Short | None = None
     message: Text = ""
-    checked_at: Stamp | None = None
+    checked_at: Timestamp | None = None
 
 
 class ReleaseRecord(SpecModel):
@@ -110,19 +158,34 @@ class ReleaseRecord(SpecModel):
 
 
 class StepRecord(SpecModel):
-    """One strategy step: what it does, its canary weight, and when it started (if it did)."""
+    """One strategy step: what it does, its canary weight, and when it started (if it did).
+
+    On the wire ``weight`` is percent to the basis point, as in every report/v1 record; the
+    model holds integer basis points (``weight_bp``), writes the percent derived from them
+    and reads a stored percent back into them.
+    """
 
     index: int
     action: Literal["setWeight", "analyze", "pause", "preview", "promote"]
-    weight: float | None = None
+    weight_bp: PercentOnWire | None = Field(None, alias="weight")
     duration: Short = ""
-    started_at: Stamp | None = None
+    started_at: Timestamp | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _weight_from_percent(cls, data: Any) -> Any:
+        return _from_percent(data, wire="weight", field="weight_bp")
+
+    @property
+    def weight_percent(self) -> float | None:
+        """The step's canary weight in percent, for people."""
+        return None if self.weight_bp is None else self.weight_bp / 100
 
 
 class TimelineEntry(SpecModel):
     """One decision the controller acted on (from ``status.history``)."""
 
-    time: Stamp
+    time: Timestamp
     phase: Short
     action: Short
     reason: Text = ""
@@ -130,16 +193,31 @@ class TimelineEntry(SpecModel):
 
 
 class TrafficPoint(SpecModel):
-    """The applied canary weight from ``at`` on."""
+    """The applied canary weight from ``at`` on.
 
-    at: Stamp
-    canary_weight: float
+    On the wire ``canaryWeight`` is percent to the basis point, as in every report/v1 record
+    and in the status's ``canaryWeight``; the model holds the status's integer basis points
+    (``canary_bp``), writes the percent derived from them and reads a stored percent back.
+    """
+
+    at: Timestamp
+    canary_bp: PercentOnWire = Field(alias="canaryWeight")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _weight_from_percent(cls, data: Any) -> Any:
+        return _from_percent(data, wire="canaryWeight", field="canary_bp")
+
+    @property
+    def canary_percent(self) -> float:
+        """The canary's share in percent, for people."""
+        return self.canary_bp / 100
 
 
 class EvidencePoint(SpecModel):
     """One metric at one look: effect, confidence sequence and both e-values."""
 
-    at: Stamp
+    at: Timestamp
     elapsed: float
     step: int | None = None
     estimate: float | None = None
@@ -225,7 +303,7 @@ class ReportRecord(SpecModel):
 
     schema_: Literal["mlrollout.io/report/v1"] = Field("mlrollout.io/report/v1", alias="schema")
     kind: RunKind
-    generated_at: Stamp
+    generated_at: Timestamp
     run: RunRef
     release: ReleaseRecord | None = None
     judge: Short = ""

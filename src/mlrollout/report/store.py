@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlrollout.errors import SpecError
+from mlrollout.model import format_instant
 from mlrollout.report.record import Finding, FindingKind, ReportRecord
 
 __all__ = [
@@ -47,10 +48,11 @@ def config_map_name(rollout: str, build: str) -> str:
 
 def record_file_name(record: ReportRecord) -> str:
     """A record's file name in a report directory (one file per run, rewritten as it grows)."""
-    digest = hashlib.sha256((record.build or record.generated_at).encode()).hexdigest()[:10]
     if record.run.name:
+        build = record.build or format_instant(record.generated_at)
+        digest = hashlib.sha256(build.encode()).hexdigest()[:10]
         return f"report-{record.run.namespace}-{record.run.name}-{digest}.json"
-    return f"report-analysis-{record.generated_at.replace(':', '')}.json"
+    return f"report-analysis-{record.generated_at.strftime('%Y-%m-%dT%H%M%SZ')}.json"
 
 
 def fit_record(record: ReportRecord, *, limit: int = MAX_CONFIGMAP_BYTES) -> ReportRecord:
