@@ -25,6 +25,7 @@ from mlrollout.report.store import decode_config_map, record_file_name
 from mlrollout.spec.status import RolloutStatus, TrafficSplit, TrafficStatus
 from report.builders import ROOT, START, example_rollout, rolled_back_record
 from report.schema import assert_valid_record
+from report.test_cli_report import run
 
 OLD = ROOT / "tests" / "data" / "report" / "rolled-back-v1"
 
@@ -193,3 +194,19 @@ def test_an_analysis_file_is_named_by_its_time_to_the_second() -> None:
         }
     )
     assert record_file_name(record) == "report-analysis-2026-11-30T031207Z.json"
+
+
+def test_report_command_reads_an_old_record_and_names_a_naive_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["report", str(OLD.with_suffix(".json")), "--format", "md"], capsys)
+    assert code == 0
+    assert out.rstrip("\n") == OLD.with_suffix(".md").read_text().rstrip("\n")
+    document = _old_document()
+    document["timeline"][0]["time"] = "2026-11-30T03:01:00"
+    path = tmp_path / "report-naive.json"
+    path.write_text(json.dumps(document))
+    code, _, err = run(["report", str(path)], capsys)
+    assert code == 2
+    assert f"{path}: timeline.0.time:" in err
+    assert len(err.strip().splitlines()) == 1
