@@ -60,7 +60,7 @@ class ConfigMapReports:
                 uid=str(stored.raw["metadata"].get("uid", "")),
                 now=self.now(),
             )
-            changed = previous is None or _content(previous) != _content(record)
+            changed = previous is None or _same_time(previous, record) != record
             if changed:
                 self._write(stored, record, exists=previous is not None)
             with self._lock:
@@ -119,5 +119,6 @@ class ConfigMapReports:
                 self._versions[key] = str(version)
 
 
-def _content(record: ReportRecord) -> dict[str, Any]:
-    return record.model_dump(exclude={"generated_at"})
+def _same_time(previous: ReportRecord, record: ReportRecord) -> ReportRecord:
+    """``previous`` as if generated with ``record``: what differs then is content."""
+    return previous.model_copy(update={"generated_at": record.generated_at})
