@@ -19,7 +19,7 @@ from typing import Any
 
 from controlplane.faults import FaultProxy
 from controlplane.fixtures import TestBed
-from controlplane.workloads import POOL_LABEL, gpu_node
+from controlplane.workloads import POOL_LABEL, gpu_node, service
 from mlrollout.kube import KubeClient
 from mlrollout.kube.environments import GpuEnvironments, assess_readiness
 from mlrollout.kube.kinds import DEPLOYMENTS, HTTPROUTES, NODES, SERVICES
@@ -98,16 +98,6 @@ def deployment(env: str, *, ns: str, replicas: int, gpus: int = 1) -> dict[str, 
                 },
             },
         },
-    }
-
-
-def service(name: str, ns: str, selector: dict[str, str]) -> dict[str, Any]:
-    """A ClusterIP Service on port 8080."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"selector": selector, "ports": [{"name": "http", "port": 8080}]},
     }
 
 
