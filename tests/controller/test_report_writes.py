@@ -14,13 +14,14 @@ import pytest
 from controlplane.fixtures import TestBed
 from controlplane.workloads import build_model
 from mlrollout.controller.gating import KubeReleaseVerifier
-from mlrollout.controller.kubernetes import build_reconciler
+from mlrollout.controller.kubernetes import KubeEnvironments, build_reconciler
 from mlrollout.controller.loop import drive
 from mlrollout.core.decision import Decision
 from mlrollout.kube import StoredRollout
 from mlrollout.kube.kinds import CONFIGMAPS, Kind
 from mlrollout.report import decode_config_map
 from mlrollout.spec.status import Phase
+from mlrollout.traffic.bound import ServiceRouter
 from support.cluster import BriskClock, SignedRegistry, create_rollout
 
 pytestmark = pytest.mark.controlplane
@@ -58,6 +59,11 @@ def test_report_configmap_written_without_a_read_per_pass(
     clock = BriskClock()
     reconciler = build_reconciler(kube, namespace=cp.namespace, name="fraud-scorer", clock=clock)
     reconciler.verifier = KubeReleaseVerifier(kube, registry_factory=registry.client)
+    # One view of the two Deployments per rollout: the router scales what the effects deploy.
+    router, environments = reconciler.edge.router, reconciler.edge.environments
+    assert isinstance(router, ServiceRouter)
+    assert isinstance(environments, KubeEnvironments)
+    assert router.environments is environments.deployments
     touched: list[str] = []
 
     def touch_once(stored: StoredRollout, decision: Decision) -> None:

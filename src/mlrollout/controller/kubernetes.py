@@ -43,10 +43,12 @@ log = logging.getLogger("mlrollout.controller")
 class KubeEnvironments:
     """The ``Environments`` port over the two Deployments of a rollout."""
 
-    def __init__(self, client: KubeClient, rollout: ModelRollout) -> None:
+    def __init__(
+        self, client: KubeClient, rollout: ModelRollout, deployments: GpuEnvironments
+    ) -> None:
         self.client = client
         self.rollout = rollout
-        self.deployments: GpuEnvironments = build_environments(client, rollout)
+        self.deployments = deployments
 
     def observe(self) -> dict[EnvName, EnvState]:
         """Release and readiness of both Deployments."""
@@ -141,7 +143,9 @@ def build_reconciler(
     ``capacity`` shares the GPU capacity gate's view of the cluster with other rollouts."""
     store = RolloutStore(client)
     rollout = store.read(namespace, name).rollout
-    router = build_router(client, rollout)
+    # One view of the two Deployments per rollout, shared by the router and the effects.
+    deployments = build_environments(client, rollout)
+    router = build_router(client, rollout, deployments)
     router.ensure()
     recorder = EventRecorder(client)
     clock = clock or SystemClock()
@@ -156,7 +160,7 @@ def build_reconciler(
         state=store,
         namespace=namespace,
         name=name,
-        environments=KubeEnvironments(client, rollout),
+        environments=KubeEnvironments(client, rollout, deployments),
         router=router,
         **options,
     )

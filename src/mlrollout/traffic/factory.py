@@ -31,11 +31,14 @@ def build_environments(client: KubeClient, rollout: ModelRollout) -> GpuEnvironm
     )
 
 
-def build_router(client: KubeClient, rollout: ModelRollout) -> TrafficRouter:
-    """The router of ``rollout``'s strategy, bound to its Service and environments."""
+def build_router(
+    client: KubeClient, rollout: ModelRollout, environments: GpuEnvironments | None = None
+) -> TrafficRouter:
+    """The router of ``rollout``'s strategy, bound to its Service and to ``environments``
+    (by default built here: a caller that also drives the Deployments passes its own)."""
     strategy = rollout.spec.strategy
     traffic = strategy.traffic
-    environments = build_environments(client, rollout)
+    environments = environments or build_environments(client, rollout)
     namespace, service = rollout.namespace, rollout.spec.service
     if traffic.router is RouterKind.SERVICE_SELECTOR:
         return ServiceSelectorRouter(
