@@ -265,8 +265,6 @@ def see_through(
     rollout = stored.rollout
     clock = SystemClock()
     if controller_holds_lease(client, namespace=lease_namespace, now=clock.now()):
-        if full:
-            RolloutStore(client).request(rollout.namespace, rollout.name, Intent.PROMOTE_FULL)
         return follow(
             client,
             namespace=rollout.namespace,
@@ -274,6 +272,7 @@ def see_through(
             clock=clock,
             timeout=timeout,
             on_change=progress.change,
+            full=full,
         )
     analyst = None
     if rollout.spec.analysis is not None:

@@ -174,13 +174,23 @@ def follow(
     timeout: timedelta | None,
     on_change: Callable[[StoredRollout], None],
     until: Callable[[StoredRollout], bool] = lambda stored: stored.status.phase.settled,
+    full: bool = False,
 ) -> DriveOutcome:
     """Watch a rollout another process drives until ``until`` holds (by default: it settles
-    or pauses); ``DeadlineError`` after ``timeout`` (None: no limit)."""
+    or pauses); ``DeadlineError`` after ``timeout`` (None: no limit). ``full`` asks for a
+    full promotion the way a driven rollout does (``full_promotion_requester``): asked
+    earlier, the driver would acknowledge and ignore it before the rollout progresses."""
     store = RolloutStore(client)
+    request_full = full_promotion_requester(store) if full else None
+
+    def seen(current: StoredRollout) -> None:
+        if request_full is not None:
+            request_full(current)
+        on_change(current)
+
     deadline = None if timeout is None else clock.monotonic() + timeout.total_seconds()
     stored = store.read(namespace, name)
-    on_change(stored)
+    seen(stored)
     while not until(stored):
         remaining = 30.0 if deadline is None else deadline - clock.monotonic()
         if remaining <= 0:
@@ -193,7 +203,7 @@ def follow(
         ):
             if obj.get("metadata", {}).get("name") == name:
                 stored = parse_stored(obj)
-                on_change(stored)
+                seen(stored)
                 if until(stored):
                     break
         else:
