@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from controller_world import NEW, World, rollout_from
 
-from mlrollout.core.actions import Deploy, ScaleEnv, SetPreview, Shift, Verify
+from mlrollout.core.actions import Deploy, ScaleEnv, SetPreview, Shift
 from mlrollout.spec.status import Intent, Phase
 
 STEPS = [
@@ -70,7 +70,9 @@ def test_nothing_shifts_before_verification() -> None:
     world = canary()
     world.run()
     verified_at = next(i for i, a in enumerate(world.actions) if isinstance(a, Deploy))
-    assert all(isinstance(a, Verify) for a in world.actions[:verified_at])
+    assert not [a for a in world.actions[:verified_at] if isinstance(a, ScaleEnv | Shift)]
+    assert world.status.verification is not None
+    assert world.status.verification.verified
 
 
 def test_inconclusive_pauses_and_resume_continues() -> None:
@@ -158,8 +160,8 @@ def test_new_digest_mid_rollout_returns_to_stable_and_starts_over() -> None:
     world.judge = lambda step, n: "promote"
     assert world.run() is Phase.SUCCEEDED
     assert world.envs["green"].image == newer
-    verifies = [a.image for a in world.actions if isinstance(a, Verify)]
-    assert verifies[-1] == newer
+    assert world.status.verification is not None
+    assert world.status.verification.image == newer
 
 
 def test_candidate_never_ready_fails_at_the_progress_deadline() -> None:

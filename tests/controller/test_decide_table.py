@@ -17,7 +17,7 @@ import pytest
 from controller_world import rollout_from
 
 from mlrollout.core import decide
-from mlrollout.core.actions import Deploy, Emit, Notify, ScaleEnv, Shift, Verify
+from mlrollout.core.actions import Deploy, Emit, Notify, ScaleEnv, Shift
 from mlrollout.core.decide import SETTLED_RESYNC
 from mlrollout.core.decision import stamp
 from mlrollout.core.observation import AnalysisLook, EnvState, Observation, VerificationOutcome
@@ -119,8 +119,9 @@ GREEN_NEW = (IMAGE, 1)
 
 # id: (observation, expected phase, expected action types in order)
 TABLE: dict[str, tuple[Row, Phase, tuple[type, ...]]] = {
-    "new-rollout-verifies-the-release": (Row(status=None), Phase.VERIFYING, (Verify,)),
-    "verifying-waits-for-the-gates": (Row(status=_status("Verifying")), Phase.VERIFYING, (Verify,)),
+    # Verifying: the gates run as the runtime observes the release; no action asks for them.
+    "new-rollout-verifies-the-release": (Row(status=None), Phase.VERIFYING, ()),
+    "verifying-waits-for-the-gates": (Row(status=_status("Verifying")), Phase.VERIFYING, ()),
     "gates-pass-deploy-the-candidate": (
         Row(status=_status("Verifying"), verification=True),
         Phase.DEPLOYING,
@@ -265,7 +266,7 @@ TABLE: dict[str, tuple[Row, Phase, tuple[type, ...]]] = {
             ),
         ),
         Phase.VERIFYING,
-        (Verify,),
+        (),
     ),
 }
 

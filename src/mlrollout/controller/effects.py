@@ -30,7 +30,6 @@ from mlrollout.core.actions import (
     ScaleEnv,
     SetPreview,
     Shift,
-    Verify,
 )
 from mlrollout.core.decision import Decision
 from mlrollout.core.phases import same_split
@@ -151,10 +150,8 @@ def _apply(
     elif isinstance(action, Emit):
         edge.fence.check("an Event")
         edge.emit(stored, action)
-    elif isinstance(action, Notify):
-        edge.notify(stored, action)
     else:
-        assert isinstance(action, Verify)  # verification happens while observing
+        edge.notify(stored, action)
     return stored, status
 
 

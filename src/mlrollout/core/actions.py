@@ -19,15 +19,7 @@ __all__ = [
     "ScaleEnv",
     "SetPreview",
     "Shift",
-    "Verify",
 ]
-
-
-@dataclass(frozen=True)
-class Verify:
-    """Run the gates for the release (no cluster change)."""
-
-    image: str
 
 
 @dataclass(frozen=True)
@@ -80,4 +72,4 @@ class Emit:
     message: str
 
 
-Action = Verify | Deploy | ScaleEnv | Shift | SetPreview | Notify | Emit
+Action = Deploy | ScaleEnv | Shift | SetPreview | Notify | Emit

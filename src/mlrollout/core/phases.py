@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift, Verify
+from mlrollout.core.actions import Action, Deploy, ScaleEnv, Shift
 from mlrollout.core.confirmations import awaiting
 from mlrollout.core.decision import (
     Decision,
@@ -162,7 +162,6 @@ def start(obs: Observation, status: RolloutStatus, *, reason: str) -> Decision:
         now=obs.now,
         action="verify",
         reason=reason,
-        actions=(Verify(release.image),),
         requeue_after=QUICK,
         release=release,
         active_env=active,
@@ -177,12 +176,7 @@ def decide_verifying(obs: Observation, status: RolloutStatus) -> Decision:
     assert release is not None
     outcome = obs.verification
     if outcome is None or outcome.image != release.image:
-        return Decision(
-            status=status,
-            actions=(Verify(release.image),),
-            requeue_after=QUICK,
-            reason="waiting for the gates",
-        )
+        return Decision(status=status, requeue_after=QUICK, reason="waiting for the gates")
     verification = VerificationStatus(
         image=outcome.image,
         verified=outcome.passed,
