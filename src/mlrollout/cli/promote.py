@@ -1,8 +1,9 @@
 """``mlrollout promote``: start or resume a release and see it through.
 
 Part of the ``cli`` layer. Applies the rollout (from a file, or by name with a new image or
-model), then follows the in-cluster controller when one holds the controller Lease, or
-drives the rollout itself holding that Lease. Live progress on a terminal, one JSON
+model), then sees it through with ``controller.driver.see_through``: it follows the
+in-cluster controller when one holds the controller Lease, or drives the rollout itself
+holding that Lease. Live progress on a terminal, one JSON
 document with ``--output json``; ``--report-dir`` keeps every decision with its evidence and
 the run's report record, ``--report FILE.html|.md`` renders that record at the end.
 Exit codes: 0 promoted, 1 rolled back, 2 bad input, 3 paused or inconclusive, 4 refused by
@@ -33,29 +34,15 @@ from mlrollout.cli.promote_local import (
 from mlrollout.cli.report import ReportFormat, check_report_file, write_report
 from mlrollout.cli.status import status_document
 from mlrollout.cli.templates import TEMPLATES, default_template_dirs
-from mlrollout.clock import SystemClock
-from mlrollout.controller.analyst import MetricsAnalyst
-from mlrollout.controller.driver import (
-    CONTROLLER_LEASE,
-    DriveOutcome,
-    apply_rollout,
-    controller_holds_lease,
-    drive_with_lease,
-    follow,
-    identity,
-)
-from mlrollout.controller.kubernetes import build_reconciler
+from mlrollout.controller.driver import apply_rollout, see_through
 from mlrollout.core.decision import Decision
 from mlrollout.errors import DeadlineError, ExitCode, SpecError
 from mlrollout.kube import (
     Intent,
     KubeClient,
-    LeaseLock,
-    LeaseSettings,
     RolloutStore,
     StoredRollout,
 )
-from mlrollout.metrics.registry import build_cluster_providers
 from mlrollout.model import ImageRef, parse_duration
 from mlrollout.report import ReportRecord, collect_rollout, write_record
 from mlrollout.spec import (
@@ -66,7 +53,6 @@ from mlrollout.spec import (
     load_object,
     load_paths,
 )
-from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.loader import Document
 from mlrollout.spec.status import Phase
 
@@ -80,7 +66,6 @@ __all__ = [
     "parse_timeout",
     "register",
     "see_release_through",
-    "see_through",
     "template_library",
     "with_release",
 ]
@@ -251,66 +236,6 @@ class Progress:
         self.last = line
 
 
-def see_through(
-    client: KubeClient,
-    options: ClusterOptions,
-    stored: StoredRollout,
-    *,
-    templates: dict[str, AnalysisTemplate],
-    timeout: timedelta,
-    full: bool,
-    lease_namespace: str,
-    progress: Progress,
-) -> DriveOutcome:
-    rollout = stored.rollout
-    clock = SystemClock()
-    if controller_holds_lease(client, namespace=lease_namespace, now=clock.now()):
-        return follow(
-            client,
-            namespace=rollout.namespace,
-            name=rollout.name,
-            clock=clock,
-            timeout=timeout,
-            on_change=progress.change,
-            full=full,
-        )
-    analyst = None
-    if rollout.spec.analysis is not None:
-        config = rollout.spec.metrics.prometheus if rollout.spec.metrics else None
-        analyst = MetricsAnalyst(build_cluster_providers(config), templates, now=clock.now)
-    holder = identity("mlrollout-cli")
-    reconciler = build_reconciler(
-        client,
-        namespace=rollout.namespace,
-        name=rollout.name,
-        analyst=analyst,
-        clock=clock,
-        identity=holder,
-    )
-    lease = LeaseLock(
-        client,
-        name=CONTROLLER_LEASE,
-        namespace=lease_namespace,
-        identity=holder,
-        settings=lease_settings(),
-    )
-    return drive_with_lease(
-        reconciler, lease, timeout=timeout, full=full, on_pass=progress.decision
-    )
-
-
-def lease_settings() -> LeaseSettings:
-    """Lease timing; ``MLROLLOUT_LEASE_SECONDS`` shortens it (tests, small clusters)."""
-    seconds = EnvironmentSettings.from_environment().lease_seconds
-    if seconds is None:
-        return LeaseSettings()
-    return LeaseSettings(
-        lease_duration=timedelta(seconds=seconds),
-        renew_deadline=timedelta(seconds=seconds * 2 / 3),
-        retry_period=timedelta(seconds=seconds / 7.5),
-    )
-
-
 def register(app: typer.Typer) -> None:
     """Add ``promote``."""
 
@@ -439,13 +364,13 @@ def see_release_through(
     try:
         outcome = see_through(
             client,
-            options,
             stored,
             templates=templates,
             timeout=timeout,
             full=full,
             lease_namespace=lease_namespace or stored.rollout.namespace,
-            progress=progress,
+            on_change=progress.change,
+            on_pass=progress.decision,
         )
     except DeadlineError:
         # Timed out (exit 5): the report says how far the rollout got.

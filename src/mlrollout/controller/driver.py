@@ -11,20 +11,25 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlrollout.clock import Clock
+from mlrollout.clock import Clock, SystemClock
+from mlrollout.controller.analyst import MetricsAnalyst
+from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import Reconciler, drive
 from mlrollout.controller.ports import RolloutState
 from mlrollout.core.decision import Decision
 from mlrollout.errors import DeadlineError, KubeError, NotFoundError
-from mlrollout.kube import KubeClient, LeaseLock, RolloutStore, StoredRollout
+from mlrollout.kube import KubeClient, LeaseLock, LeaseSettings, RolloutStore, StoredRollout
 from mlrollout.kube.fencing import LeaseFence
 from mlrollout.kube.kinds import LEASES, MODELROLLOUTS
 from mlrollout.kube.rollouts import parse_stored
+from mlrollout.metrics.registry import build_cluster_providers
+from mlrollout.spec import AnalysisTemplate
+from mlrollout.spec.environment import EnvironmentSettings
 from mlrollout.spec.status import Intent, Phase
 
 __all__ = [
@@ -36,6 +41,8 @@ __all__ = [
     "follow",
     "full_promotion_requester",
     "identity",
+    "lease_settings",
+    "see_through",
 ]
 
 CONTROLLER_LEASE = "mlrollout-controller"
@@ -137,6 +144,68 @@ class _Renewer:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def see_through(
+    client: KubeClient,
+    stored: StoredRollout,
+    *,
+    templates: Mapping[str, AnalysisTemplate],
+    timeout: timedelta,
+    full: bool,
+    lease_namespace: str,
+    on_change: Callable[[StoredRollout], None],
+    on_pass: Callable[[StoredRollout, Decision], None],
+) -> DriveOutcome:
+    """See an applied rollout through: follow it while the in-cluster controller holds the
+    controller Lease in ``lease_namespace`` (``on_change`` at each change), else drive it
+    here under that Lease (``on_pass`` after each pass); ``full`` asks for a full promotion
+    either way."""
+    rollout = stored.rollout
+    clock = SystemClock()
+    if controller_holds_lease(client, namespace=lease_namespace, now=clock.now()):
+        return follow(
+            client,
+            namespace=rollout.namespace,
+            name=rollout.name,
+            clock=clock,
+            timeout=timeout,
+            on_change=on_change,
+            full=full,
+        )
+    analyst = None
+    if rollout.spec.analysis is not None:
+        config = rollout.spec.metrics.prometheus if rollout.spec.metrics else None
+        analyst = MetricsAnalyst(build_cluster_providers(config), templates, now=clock.now)
+    holder = identity("mlrollout-cli")
+    reconciler = build_reconciler(
+        client,
+        namespace=rollout.namespace,
+        name=rollout.name,
+        analyst=analyst,
+        clock=clock,
+        identity=holder,
+    )
+    lease = LeaseLock(
+        client,
+        name=CONTROLLER_LEASE,
+        namespace=lease_namespace,
+        identity=holder,
+        settings=lease_settings(),
+    )
+    return drive_with_lease(reconciler, lease, timeout=timeout, full=full, on_pass=on_pass)
+
+
+def lease_settings() -> LeaseSettings:
+    """Lease timing; ``MLROLLOUT_LEASE_SECONDS`` shortens it (tests, small clusters)."""
+    seconds = EnvironmentSettings.from_environment().lease_seconds
+    if seconds is None:
+        return LeaseSettings()
+    return LeaseSettings(
+        lease_duration=timedelta(seconds=seconds),
+        renew_deadline=timedelta(seconds=seconds * 2 / 3),
+        retry_period=timedelta(seconds=seconds / 7.5),
+    )
 
 
 def _acquire(lease: LeaseLock, clock: Clock, *, patience: timedelta) -> None:
