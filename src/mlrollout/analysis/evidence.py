@@ -339,9 +339,10 @@ class BodyEvidence:
         )
         if folded is None:
             return False
-        y, v = folded
+        g, nu, f = folded
         self.detector.update(
-            ROLLBACK_ETAS * (y - self.mu_rollback) / v - ROLLBACK_ETAS**2 / (2.0 * v)
+            ROLLBACK_ETAS * g * (nu - self.mu_rollback * g) / f
+            - ROLLBACK_ETAS**2 * g * g / (2.0 * f)
         )
         self.requests += canary.total_count + baseline.total_count
         return True
