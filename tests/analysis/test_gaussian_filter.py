@@ -74,4 +74,5 @@ def test_the_filter_state_survives_a_restart() -> None:
     resumed.load(first.to_dict())
     for y in values[12:]:
         resumed.update(float(y), n_canary=_N_CANARY, n_baseline=_N_BASELINE)
-    assert math.isclose(resumed.s0, whole.s0) and math.isclose(resumed.s1, whole.s1)
+    assert math.isclose(resumed.s0, whole.s0)
+    assert math.isclose(resumed.s1, whole.s1)
