@@ -304,7 +304,7 @@ class BodyEvidence:
     fixed by the first window, so one very slow request moves it by a bounded amount (the
     mean of ``_sum/_count`` let a single slow-path request roll back A/A releases). Windows
     are the units of the asymptotic test in ``gaussian``. The rollback e-value is the
-    start-time mixture of ``detector``: the cumulative test (weight ½) plus tests started at
+    start-time mixture of ``detector``: the cumulative test (weight ¾) plus tests started at
     every later window, so a slow-down that starts late is not diluted by the healthy
     windows before it.
     """

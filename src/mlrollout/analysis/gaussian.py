@@ -38,9 +38,12 @@ from mlrollout.analysis.kinds import Direction
 
 __all__ = ["ROLLBACK_ETAS", "LogRatioEProcess"]
 
-_ETAS: NDArray[np.float64] = np.geomspace(0.01, 0.5, 8)
+_ETAS: NDArray[np.float64] = np.geomspace(0.025, 0.4, 5)
 ROLLBACK_ETAS = _ETAS
-"""The default mixture's alternatives (distances of the mean log ratio from the null)."""
+"""The default mixture's alternatives (distances of the mean log ratio from the null): a
+factor of two apart from 2.5 % to 49 % beyond the margin, each within 9 % of the best
+possible evidence for a shift between its neighbours. Five components cost ln 5 = 1.6 nats
+(eight, from 1 % to 65 %, cost 2.1 and bought nothing a release engineer would wait for)."""
 _LOG_W = -math.log(_ETAS.size)
 _MU_GRID: NDArray[np.float64] = np.linspace(-1.5, 1.5, 1501)
 BATCH = 8
