@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.stats import chi2
 
 from mlrollout.analysis.kinds import Direction
 
@@ -101,12 +102,34 @@ class LogRatioEProcess:
         """τ² from squared differences: their median over the χ²₁ median (0.455)."""
         return float(np.median(pairs)) / _CHI2_MEDIAN if pairs else 0.0
 
+    @staticmethod
+    def _trimmed(pairs: list[float]) -> float:
+        """τ² from squared differences: their mean without the largest tenth, made unbiased.
+
+        A late level shift (a regression) is one large pair and falls in the trimmed tenth;
+        unlike the median (efficiency ~37 %), the trimmed mean keeps most of the information
+        (the τ² of a 60-window step varies ±19 % instead of ±27 %), and the time to decide
+        with it. Dividing by E[χ²₁ | below its (1 − f) quantile] = P(χ²₃ < q)/(1 − f), f the
+        share trimmed, makes it unbiased for Gaussian differences; below ten pairs nothing is
+        trimmed.
+        """
+        if not pairs:
+            return 0.0
+        ordered = np.sort(pairs)
+        cut = ordered.size // 10
+        if cut == 0:
+            return float(np.mean(ordered))
+        kept = 1.0 - cut / ordered.size
+        scale = float(chi2.cdf(chi2.ppf(kept, 1), 3)) / kept
+        return float(np.mean(ordered[: ordered.size - cut])) / scale
+
     @property
     def window_var(self) -> float:
-        """Per-request variance from successive window differences, shrunk to the prior."""
+        """Per-request variance from successive window differences (trimmed mean), shrunk to
+        the prior."""
         n = len(self._pairs)
         if self._robust_pairs is None:  # recomputed only after a new pair (or a load)
-            self._robust_pairs = self._robust(self._pairs)
+            self._robust_pairs = self._trimmed(self._pairs)
         robust = self._robust_pairs
         return (self.prior_windows * self.prior_var + n * robust) / (self.prior_windows + n)
 
