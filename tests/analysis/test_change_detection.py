@@ -21,13 +21,13 @@ from mlrollout.spec.policy import AnalysisPolicy, JudgeKind, TemplateRef
 
 
 def test_start_weights_sum_to_at_most_one() -> None:
-    # ½ on the first window; Σ_{j≥1} 1/(4j(1+ln j)²) ≤ ½ (integral bound), checked far out
-    # and with the remaining tail bounded by ∫_J^∞ dx/(4x(1+ln x)²) = 1/(4(1+ln J)).
+    # ¾ on the first window; Σ_{j≥1} 1/(8j(1+ln j)²) ≤ ¼ (integral bound), checked far out
+    # and with the remaining tail bounded by ∫_J^∞ dx/(8x(1+ln x)²) = 1/(8(1+ln J)).
     last = 200_000
     head = sum(math.exp(compute_start_log_weight(k)) for k in range(1, last + 2))
-    tail = 1.0 / (4.0 * (1.0 + math.log(last)))
+    tail = 1.0 / (8.0 * (1.0 + math.log(last)))
     assert head + tail <= 1.0
-    assert compute_start_log_weight(1) == pytest.approx(math.log(0.5))
+    assert compute_start_log_weight(1) == pytest.approx(math.log(0.75))
 
 
 def _late_regression(*, detect: bool) -> int:

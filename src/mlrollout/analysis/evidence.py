@@ -304,7 +304,7 @@ class BodyEvidence:
     fixed by the first window, so one very slow request moves it by a bounded amount (the
     mean of ``_sum/_count`` let a single slow-path request roll back A/A releases). Windows
     are the units of the asymptotic test in ``gaussian``. The rollback e-value is the
-    start-time mixture of ``detector``: the cumulative test (weight ½) plus tests started at
+    start-time mixture of ``detector``: the cumulative test (weight ¾) plus tests started at
     every later window, so a slow-down that starts late is not diluted by the healthy
     windows before it.
     """
@@ -339,9 +339,10 @@ class BodyEvidence:
         )
         if folded is None:
             return False
-        y, v = folded
+        g, nu, f = folded
         self.detector.update(
-            ROLLBACK_ETAS * (y - self.mu_rollback) / v - ROLLBACK_ETAS**2 / (2.0 * v)
+            ROLLBACK_ETAS * g * (nu - self.mu_rollback * g) / f
+            - ROLLBACK_ETAS**2 * g * g / (2.0 * f)
         )
         self.requests += canary.total_count + baseline.total_count
         return True
