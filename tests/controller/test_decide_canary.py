@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from controller_world import NEW, World, rollout_from
 
 from mlrollout.core.actions import Deploy, ScaleEnv, SetPreview, Shift
-from mlrollout.spec.status import Intent, Phase
+from mlrollout.spec.status import Intent, Phase, TrafficSplit
 
 STEPS = [
     {"setWeight": 5},
@@ -188,3 +191,21 @@ def test_release_already_live_is_adopted_without_changes() -> None:
     world.envs["blue"].image, world.envs["blue"].model = release.image, release.model.sha256
     assert world.run() is Phase.SUCCEEDED
     assert world.actions == []
+
+
+def test_each_target_is_stored_before_the_router_moves(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The world applies decisions through the production effects: intent first.
+    world = canary()
+    stored: list[TrafficSplit | None] = []
+    shift = world.router.shift
+
+    def recording(target: TrafficSplit) -> TrafficSplit:
+        stored.append(world.state.read().status.traffic.target)
+        return shift(target)
+
+    monkeypatch.setattr(world.router, "shift", recording)
+    assert world.run() is Phase.SUCCEEDED
+    assert stored == world.applied
+    assert [s.canary_percent for s in stored if s is not None] == [5, 25, 50, 100]
+    audited = [json.loads(line)["action"] for line in world.edge.log]
+    assert audited == [type(action).__name__ for action in world.actions]

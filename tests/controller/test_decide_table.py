@@ -3,8 +3,9 @@
 Each row builds a real ``Observation`` (the shipped canary example, a stored status, the
 environments, traffic, gates, the judge's look, intents) and checks the ``Decision`` that
 the pure core returns: no simulated world, no scenario walk (``controller_world`` is used
-only to read the shipped example). The real effects that carry the actions out run on the
-real control plane in the kube-backed controller tests and ``tests/controlplane``.
+only to read the shipped example). The real effects that carry the actions out run over
+in-memory ports in the scenario walks (``controller_world``) and on the real control plane in
+the kube-backed controller tests and ``tests/controlplane``.
 """
 
 from __future__ import annotations
