@@ -10,6 +10,7 @@ refused before any request: a request would have failed with 6.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -293,13 +294,12 @@ def test_exit_code_follows_the_readme_table(
 ) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("KUBECONFIG", raising=False)
-    # Set (and restored afterwards) so the controller's in-process default ("false")
-    # does not leak into later tests.
-    monkeypatch.setenv("MLROLLOUT_ALLOW_KEY_FILES", "true")
     argv, expected = CASES[case]
     swap = {**kubeconfigs, BUSY: str(busy_port)}
+    environment = dict(os.environ)
     code, out, err = _run([swap.get(a, a) for a in argv], capsys)
     assert code == expected, (out, err)
+    assert dict(os.environ) == environment, "a command configures itself, not the process"
     assert "Traceback" not in out + err
     assert err.strip(), "a failure says why on stderr"
 

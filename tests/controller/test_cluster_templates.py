@@ -22,7 +22,6 @@ from controlplane.rollouts import check_audit
 from controlplane.workloads import build_model
 from mlrollout.binding import bind_metrics
 from mlrollout.cli.controller import build_analyst_factory
-from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
 from mlrollout.errors import SpecError
@@ -78,8 +77,8 @@ def test_a_template_in_the_cluster_drives_a_rollout_to_succeeded(
         name="fraud-scorer",
         analyst=analyst_for(rollout),
         clock=clock,
+        registry_factory=registry.client,
     )
-    reconciler.verifier = KubeReleaseVerifier(controller, registry_factory=registry.client)
     final = drive(reconciler, timeout=timedelta(hours=3))
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
     # Every measurement was of the metric the cluster's template declares.

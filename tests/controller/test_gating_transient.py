@@ -12,6 +12,7 @@ from controller_world import rollout_from
 from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.errors import ApiUnavailableError, ForbiddenError, KubeError, ThrottledError
 from mlrollout.kube.rollouts import StoredRollout, parse_stored
+from mlrollout.traffic.factory import build_environments
 
 
 class Failing:
@@ -40,18 +41,23 @@ def _verifying() -> StoredRollout:
     return parse_stored(raw)
 
 
+def _verifier(error: KubeError) -> KubeReleaseVerifier:
+    client: Any = Failing(error)
+    return KubeReleaseVerifier(client, build_environments(client, _verifying().rollout))
+
+
 @pytest.mark.parametrize(
     "error",
     [ThrottledError("get deployments: HTTP 429", status=429), ApiUnavailableError("no answer")],
 )
 def test_a_transient_error_propagates_instead_of_refusing(error: KubeError) -> None:
-    verifier = KubeReleaseVerifier(Failing(error))  # type: ignore[arg-type]
+    verifier = _verifier(error)
     with pytest.raises(type(error)):
         verifier.verify(_verifying())
 
 
 def test_a_forbidden_read_still_refuses() -> None:
-    verifier = KubeReleaseVerifier(Failing(ForbiddenError("list: forbidden", status=403)))  # type: ignore[arg-type]
+    verifier = _verifier(ForbiddenError("list: forbidden", status=403))
     outcome = verifier.verify(_verifying())
     assert not outcome.passed
     assert outcome.reason_code == "PREFLIGHT_ERROR"

@@ -18,7 +18,6 @@ from loop_fakes import ScriptedAnalyst
 from controlplane.fixtures import TestBed
 from controlplane.rollouts import check_audit
 from controlplane.workloads import build_model
-from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
 from mlrollout.kube.kinds import MODELROLLOUTS
@@ -49,8 +48,8 @@ def test_an_unreachable_weight_is_reached_at_the_nearest_and_the_rollout_succeed
         name="fraud-scorer",
         analyst=ScriptedAnalyst(lambda step, n: "promote"),
         clock=BriskClock(),
+        registry_factory=registry.client,
     )
-    reconciler.verifier = KubeReleaseVerifier(kube, registry_factory=registry.client)
     seen: list[tuple[float | None, float | None]] = []
 
     def record(stored, decision) -> None:  # type: ignore[no-untyped-def]

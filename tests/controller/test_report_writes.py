@@ -57,13 +57,20 @@ def test_report_configmap_written_without_a_read_per_pass(
     monkeypatch.setattr(kube, "get", get)
     monkeypatch.setattr(kube, "replace", replace)
     clock = BriskClock()
-    reconciler = build_reconciler(kube, namespace=cp.namespace, name="fraud-scorer", clock=clock)
-    reconciler.verifier = KubeReleaseVerifier(kube, registry_factory=registry.client)
+    reconciler = build_reconciler(
+        kube,
+        namespace=cp.namespace,
+        name="fraud-scorer",
+        clock=clock,
+        registry_factory=registry.client,
+    )
     # One view of the two Deployments per rollout: the router scales what the effects deploy.
     router, environments = reconciler.edge.router, reconciler.edge.environments
     assert isinstance(router, ServiceRouter)
     assert isinstance(environments, KubeEnvironments)
     assert router.environments is environments.deployments
+    assert isinstance(reconciler.verifier, KubeReleaseVerifier)
+    assert reconciler.verifier.deployments is environments.deployments  # the gates' too
     touched: list[str] = []
 
     def touch_once(stored: StoredRollout, decision: Decision) -> None:

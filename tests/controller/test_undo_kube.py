@@ -110,8 +110,10 @@ def releases(cp: TestBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Re
         analyst=ScriptedAnalyst(lambda step, n: "promote"),
         clock=BriskClock(),
         identity="mlrollout-cli-test-host-1",
+        registry_factory=registry.client,
     )
-    verifier = CountingVerifier(KubeReleaseVerifier(kube, registry_factory=registry.client))
+    assert isinstance(reconciler.verifier, KubeReleaseVerifier)
+    verifier = CountingVerifier(reconciler.verifier)
     reconciler.verifier = verifier
     return Releases(cp, kube, registry, images, reconciler, verifier)
 

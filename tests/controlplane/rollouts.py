@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import Reconciler, drive
 from mlrollout.controller.manager import Manager, ManagerSettings
@@ -71,15 +70,14 @@ def reconciler(
     script: Callable[[int], str] = lambda step: "promote",
 ) -> Reconciler:
     """The controller's reconciler for ``fraud-scorer`` in ``namespace`` through ``client``."""
-    built = build_reconciler(
+    return build_reconciler(
         client,
         namespace=namespace,
         name="fraud-scorer",
         analyst=ScriptAnalyst(script),
         clock=BriskClock(),
+        registry_factory=registry.client,
     )
-    built.verifier = KubeReleaseVerifier(client, registry_factory=registry.client)
-    return built
 
 
 def run_rollout(

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from mlrollout.controller.containment import Backoff
-from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import Reconciler
 from mlrollout.controller.manager import Manager, ManagerSettings
@@ -158,15 +157,14 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
     }
 
     def reconciler_for(client: KubeClient, key: tuple[str, str], analyst: object) -> Reconciler:
-        reconciler = build_reconciler(
+        return build_reconciler(
             client,
             namespace=key[0],
             name=key[1],
             analyst=analysts[key[1]],  # type: ignore[arg-type]
             clock=BriskClock(),
+            registry_factory=registry.client,
         )
-        reconciler.verifier = KubeReleaseVerifier(client, registry_factory=registry.client)
-        return reconciler
 
     manager = Manager(
         cp.controller_client(),

@@ -42,7 +42,6 @@ import yaml
 from controlplane.fixtures import TestBed
 from controlplane.rollouts import check_audit
 from mlrollout.cli.controller import build_analyst_factory
-from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import Reconciler
 from mlrollout.controller.manager import Manager, ManagerSettings
@@ -178,9 +177,9 @@ def _start_manager(client: KubeClient, namespace: str, registry: ReleaseRegistry
     it (templates read from the cluster); only the registry is the test's fake one."""
 
     def reconciler_for(c: KubeClient, key: tuple[str, str], analyst: Any) -> Reconciler:
-        built = build_reconciler(c, namespace=key[0], name=key[1], analyst=analyst)
-        built.verifier = KubeReleaseVerifier(c, registry_factory=registry.client)
-        return built
+        return build_reconciler(
+            c, namespace=key[0], name=key[1], analyst=analyst, registry_factory=registry.client
+        )
 
     settings = ManagerSettings(
         identity=IDENTITY, namespace=namespace, lease_namespace=namespace, workers=1

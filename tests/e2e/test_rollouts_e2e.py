@@ -33,7 +33,6 @@ from controlplane.rollouts import check_audit
 from controlplane.workloads import build_model
 from mlrollout.clock import SystemClock
 from mlrollout.controller.analyst import MetricsAnalyst
-from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
 from mlrollout.kube.kinds import CONFIGMAPS, EVENTS, MODELROLLOUTS
@@ -152,9 +151,13 @@ def _run(
     analyst = MetricsAnalyst(provider, _templates(), now=clock.now, scrape_lag=timedelta(seconds=2))
     controller = cp.controller_client()
     reconciler = build_reconciler(
-        controller, namespace=cp.namespace, name="fraud-scorer", analyst=analyst, clock=clock
+        controller,
+        namespace=cp.namespace,
+        name="fraud-scorer",
+        analyst=analyst,
+        clock=clock,
+        registry_factory=registry.client,
     )
-    reconciler.verifier = KubeReleaseVerifier(controller, registry_factory=registry.client)
     return drive(
         reconciler,
         timeout=timedelta(minutes=6),

@@ -17,7 +17,6 @@ import pytest
 from controlplane.fixtures import TestBed
 from controlplane.workloads import build_model
 from mlrollout.cli.app import main
-from mlrollout.controller.gating import KubeReleaseVerifier
 from mlrollout.controller.kubernetes import build_reconciler
 from mlrollout.controller.loop import drive
 from mlrollout.core.observation import AnalysisLook
@@ -113,8 +112,8 @@ def test_rolled_back_run_keeps_its_record_in_an_owned_configmap(
         name="fraud-scorer",
         analyst=RecordingAnalyst(now=clock.now),
         clock=clock,
+        registry_factory=registry.client,
     )
-    reconciler.verifier = KubeReleaseVerifier(kube, registry_factory=registry.client)
     final = drive(reconciler, timeout=timedelta(hours=2))
     assert final.status.phase is Phase.ROLLED_BACK
     reference = final.status.report

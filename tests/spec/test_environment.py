@@ -12,8 +12,11 @@ from mlrollout.spec.scope import CredentialScope
 
 
 def test_unset_and_empty_variables_give_the_defaults() -> None:
-    empty = EnvironmentSettings.from_environment(dict.fromkeys(VARIABLES, ""))
+    blank = dict.fromkeys(set(VARIABLES) - {"KUBERNETES_SERVICE_HOST"}, "")
+    empty = EnvironmentSettings.from_environment(blank)
     assert empty == EnvironmentSettings.from_environment({})
+    assert (empty.kubeconfig, empty.no_color, empty.xdg_state_home) == (None, False, None)
+    assert not empty.in_cluster
     assert empty.secrets_dir == Path("/etc/mlrollout/secrets")
     assert (empty.allow_key_files, empty.lease_seconds, empty.crash_at) == (True, None, "")
 
@@ -31,6 +34,12 @@ def test_unset_and_empty_variables_give_the_defaults() -> None:
         ("MLROLLOUT_ALLOW_KEY_FILES", "1", "allow_key_files", True),
         ("MLROLLOUT_LEASE_SECONDS", "2.5", "lease_seconds", 2.5),
         ("MLROLLOUT_CRASH_AT", "after-status-write:2", "crash_at", "after-status-write:2"),
+        ("KUBECONFIG", "/a:/b", "kubeconfig", "/a:/b"),
+        ("NO_COLOR", "1", "no_color", True),
+        ("NO_COLOR", "false", "no_color", True),  # any non-empty value, as no-color.org says
+        ("XDG_STATE_HOME", "/var/st", "xdg_state_home", Path("/var/st")),
+        ("KUBERNETES_SERVICE_HOST", "10.0.0.1", "in_cluster", True),
+        ("KUBERNETES_SERVICE_HOST", "", "in_cluster", True),  # set at all counts
     ],
     ids=lambda v: str(v) if isinstance(v, str) else None,
 )
@@ -74,3 +83,20 @@ def test_the_credential_scope_is_built_from_the_settings() -> None:
     assert scope.credential_hosts == ("prom.monitoring:9090",)
     assert scope.allowed_hosts is None
     assert not scope.allow_key_files
+
+
+@pytest.mark.parametrize(
+    ("environ", "default", "expected"),
+    [
+        ({}, False, False),
+        ({}, True, True),
+        ({"MLROLLOUT_ALLOW_KEY_FILES": "true"}, False, True),
+        ({"MLROLLOUT_ALLOW_KEY_FILES": "false"}, True, False),
+        ({"MLROLLOUT_ALLOW_KEY_FILES": ""}, False, False),
+    ],
+)
+def test_key_files_follow_the_variable_else_the_callers_default(
+    environ: dict[str, str], default: bool, expected: bool
+) -> None:
+    settings = EnvironmentSettings.from_environment(environ)
+    assert settings.key_files_allowed(default=default) is expected

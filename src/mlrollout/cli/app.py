@@ -12,7 +12,6 @@ never a traceback.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -164,13 +163,15 @@ def _version(value: bool) -> None:
 
 
 def _no_color(value: bool) -> None:
+    from mlrollout.cli.styling import set_no_color_flag
+
+    set_no_color_flag(value)  # each invocation sets it, so one run does not leak into the next
     if value:
         # Help and usage errors are drawn by typer through rich: no colour system means no
         # escape sequences at all (NO_COLOR alone still leaves bold and dim).
         import typer.rich_utils
 
         typer.rich_utils.COLOR_SYSTEM = None
-        os.environ["NO_COLOR"] = "1"
 
 
 @app.callback()

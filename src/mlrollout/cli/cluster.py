@@ -99,8 +99,12 @@ def cluster_command(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def _context_namespace(kubeconfig: str | None, context: str | None) -> str | None:
+    from mlrollout.spec.environment import EnvironmentSettings
+
     path = (
-        kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        kubeconfig
+        or EnvironmentSettings.from_environment().kubeconfig
+        or os.path.expanduser("~/.kube/config")
     ).split(os.pathsep)[0]
     try:
         import yaml

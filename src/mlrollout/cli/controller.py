@@ -8,7 +8,6 @@ provider per rollout, the health endpoint and logging, and exits 1 when the Leas
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -33,7 +32,7 @@ from mlrollout.kube.templates import read_templates
 from mlrollout.metrics.provider import MetricProvider
 from mlrollout.metrics.registry import build_cluster_providers
 from mlrollout.spec import AnalysisTemplate, ModelRollout, load_paths
-from mlrollout.spec.scope import ENV_ALLOW_KEY_FILES
+from mlrollout.spec.environment import EnvironmentSettings
 
 __all__ = ["build_analyst_factory", "register"]
 
@@ -107,8 +106,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the leader-elected controller for every ModelRollout it can see."""
         with logging_to_stderr(output):
-            # Controller mode: a rollout may not make the controller read files by path.
-            os.environ.setdefault(ENV_ALLOW_KEY_FILES, "false")
+            # Controller mode: a rollout may not make the controller read files by path,
+            # unless MLROLLOUT_ALLOW_KEY_FILES says so.
+            allow_key_files = EnvironmentSettings.from_environment().key_files_allowed(
+                default=False
+            )
             library = load_paths(template_files(list(templates or []))).templates
             clock = SystemClock()
             telemetry = Telemetry()
@@ -136,6 +138,7 @@ def register(app: typer.Typer) -> None:
                             namespace=namespace,
                             lease_namespace=lease_namespace,
                             workers=workers,
+                            allow_key_files=allow_key_files,
                         ),
                         analyst_for=analyst_for,
                         telemetry=telemetry,

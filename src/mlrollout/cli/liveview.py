@@ -12,11 +12,11 @@ shows changes. Colour marks verdicts on a terminal unless ``NO_COLOR``
 
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import UTC, datetime
 from typing import TextIO
 
+from mlrollout.cli.styling import colour_allowed
 from mlrollout.kube.rollouts import StoredRollout
 from mlrollout.spec.analysis import MetricVerdictRecord
 
@@ -95,7 +95,7 @@ class LiveView:
     def __init__(self, stream: TextIO, *, colour: bool | None = None) -> None:
         self.stream = stream
         self.tty = stream.isatty()
-        self.colour = self.tty and not os.environ.get("NO_COLOR") if colour is None else colour
+        self.colour = self.tty and colour_allowed() if colour is None else colour
         self._last = ""
         self._phase = ""
         self._drawn = 0  # lines of the live block on screen (terminal only)

@@ -12,7 +12,6 @@ other than ``$KUBECONFIG``) are refused.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +21,7 @@ from typing import Any
 from mlrollout.cli.platforms import PLATFORM_ANNOTATION, Platform
 from mlrollout.errors import ExitCode, NotFoundError, SpecError
 from mlrollout.spec import AnalysisTemplate, ModelRollout
+from mlrollout.spec.environment import EnvironmentSettings
 
 __all__ = ["PLATFORM_ANNOTATION", "LocalRun", "Platform", "choose_platform", "promote_local"]
 
@@ -60,7 +60,7 @@ def refuse_cluster_options(
     for value, option in ((context, "--context"), (lease_namespace, "--lease-namespace")):
         if value is not None:
             raise SpecError("is a cluster option; the local platform has no cluster", path=option)
-    if kubeconfig is not None and kubeconfig != os.environ.get("KUBECONFIG"):
+    if kubeconfig is not None and kubeconfig != EnvironmentSettings.from_environment().kubeconfig:
         raise SpecError(
             "is a cluster option; the local platform has no cluster", path="--kubeconfig"
         )

@@ -29,6 +29,7 @@ from mlrollout.gates import (
 from mlrollout.gates.capacity import CapacitySnapshot, fetch_gpu_capacity
 from mlrollout.gates.gate_spec import compute_gate_policy
 from mlrollout.kube import KubeClient
+from mlrollout.kube.environments import GpuEnvironments
 from mlrollout.kube.kinds import NETWORKPOLICIES
 from mlrollout.kube.release_policies import fetch_governing_policies
 from mlrollout.kube.rollouts import StoredRollout
@@ -36,7 +37,6 @@ from mlrollout.spec import ModelRollout
 from mlrollout.spec.governance import compute_effective_gates
 from mlrollout.spec.policy import Gates
 from mlrollout.spec.strategy import RouterKind
-from mlrollout.traffic.factory import build_environments
 from mlrollout.traffic.replica_math import compute_pods_to_place, compute_replica_plan
 
 __all__ = ["KubeReleaseVerifier", "compute_candidate_pods", "decide_model_verifier"]
@@ -81,20 +81,29 @@ def compute_candidate_pods(rollout: ModelRollout, replicas: int) -> int:
 
 
 class KubeReleaseVerifier:
-    """Runs every gate for a rollout's release against the cluster and the registry."""
+    """Runs every gate for a rollout's release against the cluster and the registry.
+
+    ``deployments`` is the rollout's view of its two Deployments, built once per rollout
+    and shared with the router and the effects. ``allow_key_files``: whether
+    ``publicKeys[].file`` may be read (None: as ``MLROLLOUT_ALLOW_KEY_FILES`` says; the
+    controller passes False unless that variable is set)."""
 
     def __init__(
         self,
         client: KubeClient,
+        deployments: GpuEnvironments,
         *,
         registry_factory: Callable[[str], RegistryClient] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         capacity: CapacitySnapshot | None = None,
+        allow_key_files: bool | None = None,
     ) -> None:
         self.client = client
+        self.deployments = deployments
         self.registry_factory = registry_factory or (lambda host: RegistryClient(host))
         self.now = now
         self.capacity = capacity  # nodes and pods shared with other rollouts' checks
+        self.allow_key_files = allow_key_files
 
     def verify(self, stored: StoredRollout) -> VerificationOutcome:
         """Cluster policy, signatures and attestations, pod security, GPU capacity; the
@@ -138,7 +147,7 @@ class KubeReleaseVerifier:
         self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
     ) -> VerificationOutcome | None:
         image_text = rollout.spec.release.image
-        policy = compute_gate_policy(gates)
+        policy = compute_gate_policy(gates, allow_key_files=self.allow_key_files)
         if policy is None:
             return None
         image = decide_image_reference(image_text)
@@ -161,16 +170,15 @@ class KubeReleaseVerifier:
         return VerificationOutcome(rollout.spec.release.image, False, code, problem)
 
     def _candidate_template(self, stored: StoredRollout) -> dict[str, Any]:
-        rollout = stored.rollout
         candidate = stored.status.candidate_env or "green"
-        deployment = build_environments(self.client, rollout).fetch(candidate)
+        deployment = self.deployments.fetch(candidate)
         template: dict[str, Any] = deployment["spec"]["template"]
         return template
 
     def _pod_security(
         self, rollout: ModelRollout, stored: StoredRollout, gates: Gates
     ) -> VerificationOutcome | None:
-        policy = compute_gate_policy(gates)
+        policy = compute_gate_policy(gates, allow_key_files=self.allow_key_files)
         pod_policy = (
             policy.pod_security
             if policy is not None
@@ -206,7 +214,7 @@ class KubeReleaseVerifier:
             return None
         template = self._candidate_template(stored)
         active = stored.status.active_env or "blue"
-        live = build_environments(self.client, rollout).fetch(active)
+        live = self.deployments.fetch(active)
         replicas = int(live.get("spec", {}).get("replicas") or 1)
         pods = compute_candidate_pods(rollout, replicas)
         assessment = fetch_gpu_capacity(

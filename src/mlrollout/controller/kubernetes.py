@@ -8,6 +8,7 @@ gates (``gating``), so ``loop.Reconciler`` can drive it. Nothing here decides an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from mlrollout.clock import Clock, SystemClock
@@ -18,6 +19,7 @@ from mlrollout.controller.ports import Analyst
 from mlrollout.controller.reports import ConfigMapReports
 from mlrollout.core.actions import Deploy, Emit, Notify
 from mlrollout.core.observation import EnvState
+from mlrollout.gates import RegistryClient
 from mlrollout.gates.capacity import CapacitySnapshot
 from mlrollout.hooks.notify import send_notifications
 from mlrollout.hooks.webhooks import WebhookConfirmer, send_informational
@@ -137,13 +139,16 @@ def build_reconciler(
     edge_options: dict[str, Any] | None = None,
     identity: str | None = None,
     capacity: CapacitySnapshot | None = None,
+    registry_factory: Callable[[str], RegistryClient] | None = None,
+    allow_key_files: bool | None = None,
 ) -> Reconciler:
     """A reconciler for one rollout on the cluster ``client`` talks to, with Events,
     notifications and (for tests) the crash hook of ``MLROLLOUT_CRASH_AT`` wired in;
-    ``capacity`` shares the GPU capacity gate's view of the cluster with other rollouts."""
+    ``capacity`` shares the GPU capacity gate's view of the cluster with other rollouts;
+    ``registry_factory`` and ``allow_key_files`` go to the gates (``KubeReleaseVerifier``)."""
     store = RolloutStore(client)
     rollout = store.read(namespace, name).rollout
-    # One view of the two Deployments per rollout, shared by the router and the effects.
+    # One view of the two Deployments per rollout, shared by the router, effects and gates.
     deployments = build_environments(client, rollout)
     router = build_router(client, rollout, deployments)
     router.ensure()
@@ -167,7 +172,13 @@ def build_reconciler(
     return Reconciler(
         confirmer=WebhookConfirmer(),
         edge=edge,
-        verifier=KubeReleaseVerifier(client, capacity=capacity),
+        verifier=KubeReleaseVerifier(
+            client,
+            deployments,
+            registry_factory=registry_factory,
+            capacity=capacity,
+            allow_key_files=allow_key_files,
+        ),
         clock=clock,
         analyst=analyst,
         identity=identity,

@@ -66,6 +66,8 @@ class ManagerSettings:
     # providers: each bounded in its own module), so only a wedged pass trips it.
     stuck_after: timedelta = timedelta(minutes=5)
     backoff: Backoff = field(default_factory=Backoff)
+    # Whether a rollout's publicKeys[].file may be read (None: as MLROLLOUT_ALLOW_KEY_FILES).
+    allow_key_files: bool | None = None
 
 
 class Manager:
@@ -337,6 +339,7 @@ class Manager:
             clock=self.clock,
             identity=self.settings.identity,
             capacity=self.capacity,
+            allow_key_files=self.settings.allow_key_files,
         )
 
 

@@ -74,9 +74,9 @@ def connect(
 
 
 def _in_cluster() -> bool:
-    import os
+    from mlrollout.spec.environment import EnvironmentSettings
 
-    return "KUBERNETES_SERVICE_HOST" in os.environ
+    return EnvironmentSettings.from_environment().in_cluster
 
 
 class KubeClient:

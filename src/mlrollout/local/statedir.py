@@ -42,11 +42,10 @@ API_VERSION = "mlrollout.io/v1alpha1"
 def default_state_dir() -> Path:
     """``$MLROLLOUT_STATE_DIR``, else ``$XDG_STATE_HOME/mlrollout``, else
     ``~/.local/state/mlrollout``."""
-    explicit = EnvironmentSettings.from_environment().state_dir
-    if explicit is not None:
-        return explicit
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "mlrollout"
+    settings = EnvironmentSettings.from_environment()
+    if settings.state_dir is not None:
+        return settings.state_dir
+    return (settings.xdg_state_home or Path.home() / ".local" / "state") / "mlrollout"
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
 """The environment settings of the controller and the CLI: one model, parsed in one place.
 
-Part of the ``spec`` layer (validated configuration). Every ``MLROLLOUT_*`` variable that is
-not also a command-line flag is declared here, with its type, default and checks; the
-consumers (``spec.scope``, ``metrics.settings``, ``controller.gating``, the effects' crash
+Part of the ``spec`` layer (validated configuration). This is the only module of ``src/``
+that reads the process environment (``tests/spec/test_environment_reads.py`` holds it so).
+Every ``MLROLLOUT_*`` variable that is not also a command-line flag is declared here, with
+its type, default and checks, and so are the standard variables the CLI honours
+(``KUBECONFIG``, ``NO_COLOR``, ``XDG_STATE_HOME``, ``KUBERNETES_SERVICE_HOST``); the
+consumers (``spec.scope``, ``metrics.settings``, ``gates.gate_spec``, the effects' crash
 hook, ``promote``'s lease, ``verify image``'s registry password, the local platform's
-state directory) read the fields of :class:`EnvironmentSettings` rather than the
-environment. A variable set to the empty string counts as unset. A bad value is a
-``SpecError`` whose path is the variable's name. ``docs/configuration.md`` lists them for
-users.
+state directory, the live view's colour, the Kubernetes client's in-cluster choice) read
+the fields of :class:`EnvironmentSettings` rather than the environment. A variable set to
+the empty string counts as unset, except ``KUBERNETES_SERVICE_HOST``, whose presence alone
+counts (as it always has). A bad value is a ``SpecError`` whose path is the variable's name.
+``docs/configuration.md`` lists them for users.
 """
 
 from __future__ import annotations
@@ -33,10 +37,14 @@ def _split_csv(value: object) -> object:
 
 
 _Csv = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+_Set = Annotated[bool, BeforeValidator(lambda value: bool(value))]  # any non-empty value
+
+_PRESENCE_COUNTS = frozenset({"KUBERNETES_SERVICE_HOST"})
 
 
 class EnvironmentSettings(BaseModel):
-    """The environment's settings: each field reads ``MLROLLOUT_`` and its name in capitals."""
+    """The environment's settings: each field reads ``MLROLLOUT_`` and its name in capitals,
+    except the standard variables, which keep their own names."""
 
     model_config = ConfigDict(
         frozen=True,
@@ -65,6 +73,26 @@ class EnvironmentSettings(BaseModel):
         None, description="the local platform's state directory when --state-dir is not given"
     )
     crash_at: str = Field("", description="testing aid: point[:n] to SIGKILL at")
+    kubeconfig: str | None = Field(
+        None, alias="KUBECONFIG", description="kubeconfig path(s), os.pathsep-separated"
+    )
+    no_color: _Set = Field(False, alias="NO_COLOR", description="no colour in the live view")
+    xdg_state_home: Path | None = Field(
+        None, alias="XDG_STATE_HOME", description="base of the default local state directory"
+    )
+    kubernetes_service_host: str | None = Field(
+        None, alias="KUBERNETES_SERVICE_HOST", description="set in a Pod: use its service account"
+    )
+
+    @property
+    def in_cluster(self) -> bool:
+        """Whether the process runs in a Pod (``KUBERNETES_SERVICE_HOST`` is set at all)."""
+        return self.kubernetes_service_host is not None
+
+    def key_files_allowed(self, *, default: bool) -> bool:
+        """``MLROLLOUT_ALLOW_KEY_FILES`` when it is set, else ``default`` (the controller
+        passes False: a rollout may not make it read files by path)."""
+        return self.allow_key_files if "allow_key_files" in self.model_fields_set else default
 
     def secret_path(self, secret: str, key: str) -> Path:
         """Where the key ``key`` of the mounted Secret ``secret`` is."""
@@ -74,7 +102,11 @@ class EnvironmentSettings(BaseModel):
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> EnvironmentSettings:
         """The settings of ``environ`` (the process environment by default)."""
         env = os.environ if environ is None else environ
-        given = {name: env[name] for name in VARIABLES if env.get(name)}
+        given = {
+            name: env[name]
+            for name in VARIABLES
+            if env.get(name) or (name in _PRESENCE_COUNTS and name in env)
+        }
         try:
             return cls.model_validate(given)
         except ValidationError as exc:

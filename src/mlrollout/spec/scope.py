@@ -21,8 +21,9 @@ the controller (environment of its Pod), never by a rollout:
     addresses (cloud metadata endpoints).
 ``MLROLLOUT_ALLOW_KEY_FILES``
     Whether ``publicKeys[].file`` may name a path on this machine. ``mlrollout controller``
-    sets it to ``false`` unless configured (a rollout must not make the controller read its
-    files); the CLI, run by the rollout's own author, allows it.
+    treats it as ``false`` unless configured and passes that to its gates (a rollout must
+    not make the controller read its files); the CLI, run by the rollout's own author,
+    allows it.
 
 The variables are parsed by ``spec.environment`` (a bad value is a ``SpecError`` naming it).
 
