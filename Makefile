@@ -5,8 +5,9 @@
 # while the Go builds are still running, and `test-go` once they are done.
 # `make fast` runs only the tests that start no server, with the small hypothesis profile.
 # Every pytest run here is two processes (.ci/pytest-shards: whole test files dealt to one
-# per core of the CI machine, balanced by tests/support/durations.json; `make durations`
-# runs the whole suite and records each file's time there).
+# per core of the CI machine, balanced by the recorded times of the tests each run selects,
+# tests/support/durations.json; `make durations` runs the whole suite and records each
+# test's time there).
 PYTEST_FLAGS ?=
 GO_MARKERS := cosign or controlplane
 SERVER_MARKERS := prometheus or registry or cosign or browser or e2e or r or slow or controlplane

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from support.shards import _parse, deal
+from support.shards import UNRECORDED_SECONDS_PER_TEST, _parse, deal, file_weights
 
 weights = st.dictionaries(
     st.text("abcdef/_.", min_size=1, max_size=12), st.floats(0, 1000), max_size=40
@@ -41,6 +41,17 @@ def test_one_slow_file_gets_a_shard_of_its_own() -> None:
     slow, rest = deal(files, 2)
     assert slow == {"slow.py"}
     assert len(rest) == 30
+
+
+def test_a_file_weighs_only_the_tests_the_run_selected() -> None:
+    recorded = {"a.py::fast": 1.0, "a.py::server": 50.0, "b.py::t[1]": 2.0, "b.py::t[2]": 3.0}
+    selected = ["a.py::fast", "b.py::t[1]", "b.py::t[2]", "c.py::new"]
+    assert file_weights(selected, recorded) == {
+        "a.py": 1.0,
+        "b.py": 5.0,
+        "c.py": UNRECORDED_SECONDS_PER_TEST,
+    }
+    assert deal(file_weights(selected, recorded), 2) == [{"b.py"}, {"a.py", "c.py"}]
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b"])

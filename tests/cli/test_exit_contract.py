@@ -4,7 +4,10 @@ Each case runs the real CLI entry point in-process and checks the exit code agai
 README table (2 bad input, before any request; 4 refused; 6 a dependency unreachable) and
 that no traceback is printed. Unreachable dependencies are closed loopback ports; nothing
 is faked. A case that expects 2 while pointing at a closed port also shows the input was
-refused before any request: a request would have failed with 6.
+refused before any request: a request would have failed with 6. A closed port refuses at
+once, so the only wait of an unreachable case is the back-off between the tries of its
+retry policy (``mlrollout.retry``): the back-off is recorded instead of slept, and a case
+that ends in 6 must have retried.
 """
 
 from __future__ import annotations
@@ -14,9 +17,13 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+import tenacity
 
+import mlrollout.retry
 from mlrollout.cli.app import COMMANDS, main
 from mlrollout.errors import ExitCode
 
@@ -276,6 +283,36 @@ def kubeconfigs(tmp_path: Path) -> dict[str, str]:
     }
 
 
+def _schedule(policy: mlrollout.retry.RetryPolicy) -> list[float]:
+    return [min(policy.max_s, policy.initial_s * 2**k) for k in range(policy.attempts - 1)]
+
+
+SCHEDULES = [
+    _schedule(policy)
+    for policy in (
+        mlrollout.retry.API_READ,
+        mlrollout.retry.API_WRITE,
+        mlrollout.retry.PROVIDER_RETRY,
+        mlrollout.retry.REGISTRY,
+    )
+]
+
+
+@pytest.fixture
+def backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits the retry policies ask for, in order, recorded instead of slept (every
+    policy builds its ``tenacity.Retrying`` in ``mlrollout.retry``; only that module's view
+    of tenacity is replaced)."""
+    waits: list[float] = []
+
+    def retrying(**kwargs: Any) -> tenacity.Retrying:
+        return tenacity.Retrying(**{**kwargs, "sleep": waits.append})
+
+    recording = SimpleNamespace(**{**vars(tenacity), "Retrying": retrying})
+    monkeypatch.setattr(mlrollout.retry, "tenacity", recording)
+    return waits
+
+
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -291,6 +328,7 @@ def test_exit_code_follows_the_readme_table(
     monkeypatch: pytest.MonkeyPatch,
     kubeconfigs: dict[str, str],
     busy_port: int,
+    backoff: list[float],
 ) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("KUBECONFIG", raising=False)
@@ -302,6 +340,10 @@ def test_exit_code_follows_the_readme_table(
     assert dict(os.environ) == environment, "a command configures itself, not the process"
     assert "Traceback" not in out + err
     assert err.strip(), "a failure says why on stderr"
+    if expected == ExitCode.ERROR:
+        assert backoff in SCHEDULES, f"gave up after every try of one policy, not {backoff}"
+    else:
+        assert backoff == [], "refused before any request"
 
 
 def test_every_command_has_a_failure_case() -> None:
