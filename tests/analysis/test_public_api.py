@@ -12,6 +12,7 @@ STDLIB = {
     "math",
     "importlib",
     "bisect",
+    "functools",
     "collections",
     "dataclasses",
     "enum",

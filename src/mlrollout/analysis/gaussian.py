@@ -28,6 +28,7 @@ Neighbours: ``evidence`` feeds it; ``eprocess`` is the exact counterpart for cou
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -60,6 +61,13 @@ PHI = 0.7
 filtered as an AR(1) with this φ (see ``update``)."""
 _CHI2_MEDIAN = 0.4549
 _MAX_PAIRS = 480
+
+
+@functools.lru_cache(maxsize=1024)
+def _trimmed_scale(size: int) -> float:
+    """E[χ²₁ | below its (1 − f) quantile] with f = (size // 10)/size trimmed."""
+    kept = 1.0 - (size // 10) / size
+    return float(chi2.cdf(chi2.ppf(kept, 1), 3)) / kept
 
 
 class LogRatioEProcess:
@@ -119,9 +127,7 @@ class LogRatioEProcess:
         cut = ordered.size // 10
         if cut == 0:
             return float(np.mean(ordered))
-        kept = 1.0 - cut / ordered.size
-        scale = float(chi2.cdf(chi2.ppf(kept, 1), 3)) / kept
-        return float(np.mean(ordered[: ordered.size - cut])) / scale
+        return float(np.mean(ordered[: ordered.size - cut])) / _trimmed_scale(ordered.size)
 
     @property
     def window_var(self) -> float:
