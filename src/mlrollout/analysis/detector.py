@@ -18,7 +18,7 @@ is the start weight: a regression starting at window k needs log(1/w_k) more nat
 fresh test (≈ 2.1 at the start, ≈ 10 after 100 windows, ≈ 12 after 400), against the ¾
 (0.3 nats) the cumulative test pays. Most regressions start with the new build and are
 decided by the cumulative test within minutes, where a nat is a large part of the time; a
-late one has the rest of the step (½ and ¼ on the cumulative test: 10 % slow-down at
+late one has the rest of the step (½ and ¾ on the cumulative test: 10 % slow-down at
 200 req/s / 25 %, median 135 s and 120 s; delayed onset at 50 req/s / 5 % rolled back in
 98 % and 97 % of 100 runs). The recursion D_n = (D_{n−1} + w_n)·L_n is O(grid) per window.
 Neighbours: ``eprocess`` (counts) and ``evidence`` (latency body) feed it per-window log
@@ -37,13 +37,13 @@ __all__ = ["ChangeDetector", "compute_start_log_weight"]
 
 FloatArray = NDArray[np.float64]
 
-_LOG_HALF = math.log(0.75)
+_LOG_FIRST = math.log(0.75)
 
 
 def compute_start_log_weight(index: int) -> float:
-    """log w_k of an e-process started at window ``index`` (1-based); ½ for the first."""
+    """log w_k of an e-process started at window ``index`` (1-based); ¾ for the first."""
     if index <= 1:
-        return _LOG_HALF
+        return _LOG_FIRST
     j = index - 1
     return -math.log(8.0 * j * (1.0 + math.log(j)) ** 2)
 
@@ -63,9 +63,9 @@ class ChangeDetector:
         self.log_d = self.log_d + step
 
     def combine(self, log_e_first: float, log_weights: FloatArray) -> float:
-        """log E_n: ½·(the cumulative mixture ``log_e_first``) + the later starts."""
+        """log E_n: ¾·(the cumulative mixture ``log_e_first``) + the later starts."""
         later = float(np.logaddexp.reduce(log_weights + self.log_d))
-        return float(np.logaddexp(_LOG_HALF + log_e_first, later))
+        return float(np.logaddexp(_LOG_FIRST + log_e_first, later))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able state (-inf stored as None)."""

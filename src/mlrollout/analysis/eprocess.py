@@ -90,7 +90,7 @@ class WhichArmEProcess:
     ``Direction.BELOW`` tests H: κ ≥ κ_ref (grid below, evidence for promotion).
     ``cap`` bounds each component's per-window factor (min(LR, cap) keeps the
     supermartingale property) so one bursty window cannot decide alone. With ``detect``
-    the e-value is the start-time mixture of ``detector`` (½ on the first window): it
+    the e-value is the start-time mixture of ``detector`` (¾ on the first window): it
     also watches for a change that starts late.
     """
 

@@ -140,11 +140,6 @@ class LogRatioEProcess:
         return (self.prior_windows * self.prior_var + n * robust) / (self.prior_windows + n)
 
     @property
-    def per_request_var(self) -> float:
-        """Plug-in per-request variance from windows already folded in."""
-        return self.window_var
-
-    @property
     def excess_var(self) -> float:
         """Long-run variance per window beyond what successive windows show.
 
@@ -191,15 +186,14 @@ class LogRatioEProcess:
         """Fold in one window's difference of per-request means (canary − baseline).
 
         The latency body passes the difference of winsorized mean log latencies
-        (``bodystat``). Returns the window's y and its plug-in variance v (from earlier
-        windows only), or None when the window carried nothing.
+        (``bodystat``). Returns the filter's (g, ν, F) for the window (see ``_filter_step``; the
+        variances are plug-ins from earlier windows only), or None when it carried nothing.
         """
         if min(n_canary, n_baseline) < 1 or not math.isfinite(difference):
             return None
-        tau2 = self.per_request_var
         h = 1.0 / (1.0 / n_canary + 1.0 / n_baseline)
         y = difference
-        g, nu, f = self._filter_step(y, tau2 / h)
+        g, nu, f = self._filter_step(y, self.window_var / h)
         self.s0 += g * g / f
         self.s1 += g * nu / f
         self.windows += 1
