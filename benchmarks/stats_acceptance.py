@@ -13,8 +13,9 @@ maxDuration 60 min). ``--scale`` multiplies every replicate count (1.0 is the fu
 - ``delayed``: latency ×1.2 from minute 10 at 50 req/s / 5% and 200 req/s / 25%.
 - ``promote``: A/A promoted within 60 min at 50 req/s / 5% and 200 req/s / 10%.
 - ``errors``: errors ×2 at the promote settings (a guard must still roll it back).
-- ``ratios``: median time to decision, sequential vs the joint oracle
-  (``--ratio-settings``, ``--ratio-scenarios`` narrow it).
+- ``ratios``: median time to decision, sequential vs the joint oracle, which watches the
+  judge's gates and guards (``--ratio-settings``, ``--ratio-scenarios`` narrow it); each row
+  also carries the ratio to the gates-only oracle of earlier rounds (``gates_only``).
 - ``tails``: A/A with pod restarts and a heavy-tailed slow path (``aa-restarts-tails``) at
   ``--tails-settings`` (not in the default sections).
 """
@@ -48,11 +49,13 @@ def _run(
     sigma: float = 0.5,
     judges: tuple[str, ...] = ("sequential",),
     pod_sd: float = SimSettings.pod_sd,
+    oracle_watches_guards: bool = True,
 ) -> dict[str, dict[str, Any]]:
     settings = replace(
         SimSettings(), rps=rps, canary_weight=weight_pct / 100, sigma=sigma, pod_sd=pod_sd
     )
     setup = compute_setup(TEMPLATES, settings, min_duration_s=MIN_DURATION_S)
+    setup = replace(setup, oracle_watches_guards=oracle_watches_guards)
     chosen = SCENARIOS[scenario]
     outcomes = collect(chosen, list(judges), setup, max(replicates, 1))
     out = {}
@@ -170,11 +173,31 @@ def main() -> None:
                 replicates=n(100),
                 judges=("sequential", "oracle"),
             )
-            seq, oracle = both["sequential"], both["oracle"]
-            ratio = None
-            if seq["median_decision_s"] and oracle["median_decision_s"]:
-                ratio = seq["median_decision_s"] / oracle["median_decision_s"]
-            rows.append({"sequential": seq, "oracle": oracle, "ratio_to_oracle": ratio})
+            gates_only = _run(
+                collect,
+                scenario,
+                rps=r,
+                weight_pct=w,
+                replicates=n(100),
+                judges=("oracle",),
+                oracle_watches_guards=False,
+            )["oracle"]
+            seq = both["sequential"]
+            ratio = {
+                name: seq["median_decision_s"] / oracle["median_decision_s"]
+                if seq["median_decision_s"] and oracle["median_decision_s"]
+                else None
+                for name, oracle in (("joint", both["oracle"]), ("gates_only", gates_only))
+            }
+            rows.append(
+                {
+                    "sequential": seq,
+                    "oracle": both["oracle"],
+                    "oracle_gates_only": gates_only,
+                    "ratio_to_oracle": ratio["joint"],
+                    "ratio_to_gates_only_oracle": ratio["gates_only"],
+                }
+            )
         report["ratios"] = rows
     report["elapsed_s"] = time.perf_counter() - started
     print(json.dumps(report, indent=2, sort_keys=True))

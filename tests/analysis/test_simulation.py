@@ -295,3 +295,41 @@ def test_oracle_shares_alpha_between_the_metrics_it_watches() -> None:
     assert three.window is not None
     assert one.window is not None
     assert three.window >= one.window
+
+
+def test_oracle_watches_the_guards_the_judge_rolls_back_on() -> None:
+    setup = _setup()
+    # shipped templates: the latency body is the only gate; every other critical metric is a
+    # guard the judge still spends α on, so the oracle watches it too
+    assert setup.gated == ("latency-body",)
+    assert set(setup.guarded) == {"accuracy", "errors", "anomalies", "latency-tail"}
+    assert replace(setup, oracle_watches_guards=False).guarded == ()
+    scenario = SCENARIOS["latency-10pct"]
+    run = simulate_run(np.random.default_rng(6), scenario, replace(SHORT, rps=200.0))
+    kwargs = {"margins": Margins(), "beta": 0.05, "gated": setup.gated}
+    joint = decide_oracle(run, scenario, alpha=0.01, guarded=setup.guarded, **kwargs)
+    # five watched metrics at α/5 each: the regressed one's test is the lone test at α/5
+    alone = decide_oracle(run, scenario, alpha=0.002, **kwargs)
+    assert joint == alone
+    gates_only = decide_oracle(run, scenario, alpha=0.01, **kwargs)
+    assert joint.decision is gates_only.decision is AnalysisDecision.ROLLBACK
+    assert joint.window is not None
+    assert gates_only.window is not None
+    assert joint.window >= gates_only.window
+
+
+def test_a_guard_never_holds_the_oracles_promotion() -> None:
+    run = simulate_run(np.random.default_rng(3), SCENARIOS["aa"], replace(SHORT, rps=200.0))
+    kwargs = {"margins": Margins(), "alpha": 0.01, "beta": 0.05}
+    gate = decide_oracle(run, SCENARIOS["aa"], gated=("latency-body", "errors"), **kwargs)
+    guard = decide_oracle(
+        run, SCENARIOS["aa"], gated=("latency-body",), guarded=("errors",), **kwargs
+    )
+    # as a gate, errors cannot be shown within its margin in these ten minutes; as a guard
+    # it only takes its share of α: the same as the body alone at α/2
+    assert gate.decision is AnalysisDecision.PAUSE
+    assert guard.decision is AnalysisDecision.PROMOTE
+    alone = decide_oracle(
+        run, SCENARIOS["aa"], gated=("latency-body",), **{**kwargs, "alpha": 0.005}
+    )
+    assert guard == alone

@@ -65,11 +65,24 @@ class BenchmarkSetup:
     margins: Margins = field(default_factory=Margins)
     kayenta_confidence: float = 0.98
     threshold_looseness: float = 1.5
+    oracle_watches_guards: bool = True
+    """False: the oracle watches only the gates (and the regressed metric), so it spends all
+    of α on fewer metrics than the judge watches; kept to compare with earlier rounds."""
 
     @property
     def gated(self) -> tuple[str, ...]:
-        """The oracle's metrics: every kind the judge gates promotion on."""
-        return tuple(dict.fromkeys(_ORACLE_METRICS[s.kind] for s in self.specs if s.gated).keys())
+        """The oracle's gates: every kind the judge gates promotion on."""
+        return tuple(dict.fromkeys(_ORACLE_METRICS[s.kind] for s in self.specs if s.gated))
+
+    @property
+    def guarded(self) -> tuple[str, ...]:
+        """The oracle's guards: the kinds of the judge's other critical metrics (they roll
+        back with their own slice of α), none when ``oracle_watches_guards`` is off."""
+        if not self.oracle_watches_guards:
+            return ()
+        guards = (s for s in self.specs if s.critical and not s.dry_run and not s.gated)
+        kinds = dict.fromkeys(_ORACLE_METRICS[s.kind] for s in guards)
+        return tuple(m for m in kinds if m not in self.gated)
 
 
 def compute_clopper_pearson(
@@ -112,6 +125,7 @@ def run_replicates(
                 margins=setup.margins,
                 config=setup.sequential,
                 gated=setup.gated,
+                guarded=setup.guarded,
             ),
         }
         if cached is not None:

@@ -137,10 +137,17 @@ def assess_oracle(
     margins: Margins,
     config: SequentialConfig,
     gated: Sequence[str],
+    guarded: Sequence[str] = (),
 ) -> Outcome:
-    """The joint oracle over the judge's gated metrics (see ``oracle.decide_oracle``)."""
+    """The joint oracle over the judge's gated and guarded metrics (``oracle.decide_oracle``)."""
     result = decide_oracle(
-        run, scenario, margins=margins, alpha=config.alpha, beta=config.beta, gated=gated
+        run,
+        scenario,
+        margins=margins,
+        alpha=config.alpha,
+        beta=config.beta,
+        gated=gated,
+        guarded=guarded,
     )
     return _outcome(run, result.decision, result.window)
 

@@ -131,36 +131,43 @@ def decide_oracle(
     alpha: float,
     beta: float,
     gated: Sequence[str] = (LATENCY_BODY,),
+    guarded: Sequence[str] = (),
 ) -> OracleOutcome:
     """The joint oracle: Wald SPRTs per metric, combined as the judge combines its metrics.
 
-    A regression (truth bad) is tested on the scenario's regressed metric, from its onset on
-    (the oracle knows when the regression starts; earlier data say nothing about it). A good
-    canary is promoted once every ``gated`` metric's SPRT has shown it within its margin
-    (each at β, intersection–union) and rolled back if any shows a regression first. Every
-    metric the oracle watches (the gated ones and the regressed one, k in all) gets α/k
-    for rollback, as the judge's metrics share α. Bounds: Wald's log((1−β)/(α/k)) and
-    log(β/(1−α/k)) per test.
+    It watches what the judge watches: the ``gated`` metrics (shown within their margin
+    before promotion) and the ``guarded`` ones (they can only roll back). Every watched
+    metric can roll back, so each of the k watched metrics (the regressed one included)
+    gets α/k for rollback, as the judge's metrics share α; a guard's role changes what
+    promotion waits for, not what rollback costs. A regression (truth bad) is tested on the
+    scenario's regressed metric, from its onset on (the oracle knows when the regression
+    starts; earlier data say nothing about it). A good canary is promoted once every gated
+    metric's SPRT has shown it within its margin (each at β, intersection–union) and rolled
+    back if any watched metric shows a regression first. Bounds: Wald's log((1−β)/(α/k))
+    and log(β/(1−α/k)) per test.
     """
     truth = scenario.assess_truth(margins)
     if truth is Truth.BOUNDARY:
         return OracleOutcome(AnalysisDecision.PAUSE, None)
+    watched = {*gated, *guarded}
     if truth is Truth.BAD:
-        share = alpha / len({*gated, scenario.primary})
+        share = alpha / len(watched | {scenario.primary})
         llr = _llr(run, scenario=scenario, margins=margins, metric=scenario.primary)
         path = np.cumsum(np.where(_active(run, scenario), llr, 0.0))
         hit = _first(path, math.log((1 - beta) / share), above=True)
         miss = _first(path, math.log(beta / (1 - share)), above=False)
         return _earliest(rollback=hit, promote=miss)
-    k = max(len(gated), 1)
+    gates = tuple(gated) or (LATENCY_BODY,)
+    k = len(watched | set(gates))
     rollbacks, promotes = [], []
-    for metric in gated or (LATENCY_BODY,):
+    for metric in sorted(watched | set(gates)):
         path = np.cumsum(_llr(run, scenario=scenario, margins=margins, metric=metric))
         up = _first(path, math.log((1 - alpha / k) / beta), above=True)
         down = _first(path, math.log(alpha / k / (1 - beta)), above=False)
         rollbacks.append(down)
-        # A test that first crossed the rollback bound never counts as within margin.
-        promotes.append(up if up is not None and (down is None or up < down) else None)
+        if metric in gates:
+            # A test that first crossed the rollback bound never counts as within margin.
+            promotes.append(up if up is not None and (down is None or up < down) else None)
     rollback = min((r for r in rollbacks if r is not None), default=None)
     promote = None if None in promotes else max(p for p in promotes if p is not None)
     return _earliest(rollback=rollback, promote=promote)
