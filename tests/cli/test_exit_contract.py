@@ -185,6 +185,10 @@ CASES: dict[str, tuple[list[str], int]] = {
         ["plan", "examples/canary.yaml", "--rps", "5", "--buckets", "x"],
         ExitCode.BAD_INPUT,
     ),
+    "plan/one-pod-latency": (
+        ["plan", "examples/canary.yaml", "--rps", "5", "--pod-latencies", "0.05"],
+        ExitCode.BAD_INPUT,
+    ),
     # simulate
     "simulate/negative-seed": (["simulate", "--seed", "-1"], ExitCode.BAD_INPUT),
     "simulate/zero-workers": (["simulate", "--workers", "0"], ExitCode.BAD_INPUT),

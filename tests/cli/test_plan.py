@@ -143,6 +143,50 @@ def test_roles_and_which_metrics_can_gate_at_the_traffic(
     assert high["latency/latency-p99"]["recommendedMargin"] is None
 
 
+def test_pod_latencies_set_a_margin_floor_per_step(capsys: pytest.CaptureFixture[str]) -> None:
+    """STATISTICS §5: a latency margin the canary pods' own offsets can reach is flagged."""
+    spread = ("--rps", "50", "--replicas", "12", "--pod-latencies", "0.050,0.056,0.047,0.052")
+    document = _plan(capsys, *spread)
+    steps = document["steps"]
+    assert isinstance(steps, list)
+    floors = []
+    for step in steps:
+        by_name = {m["name"]: m for m in step["metrics"]}
+        body = by_name["latency/latency-body"]
+        floors.append(body["podMarginFloor"])
+        # the floor is above the shipped 5% here: a warning and a recommendation at the floor
+        assert body["recommendedMargin"] == body["podMarginFloor"] > 0.05
+        assert any(
+            w.startswith("latency/latency-body: margin 0.05 is below") for w in step["warnings"]
+        )
+        assert by_name["errors/error-rate"]["podMarginFloor"] is None  # latency only
+    # more canary pods average their offsets: the floor falls as the canary grows (3, 6, 9 pods)
+    assert floors == sorted(floors, reverse=True)
+    assert floors[0] > floors[-1]
+    tight = _plan(
+        capsys, "--rps", "50", "--replicas", "12", "--pod-latencies", "0.05,0.0501,0.0499"
+    )
+    first = {m["name"]: m for m in tight["steps"][0]["metrics"]}  # type: ignore[index]
+    assert first["latency/latency-body"]["podMarginFloor"] < 0.05
+    assert first["latency/latency-body"]["recommendedMargin"] is None
+    assert not any("is below" in w for w in tight["steps"][0]["warnings"])  # type: ignore[index]
+    assert _plan(capsys, "--rps", "50")["steps"][0]["metrics"][0]["podMarginFloor"] is None  # type: ignore[index]
+
+
+@pytest.mark.parametrize("value", ["0.05", "0.05,abc", "0.05,-0.01", "0.05,inf"])
+def test_bad_pod_latencies_are_one_line_naming_the_option(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        ["plan", str(ROOT / "examples" / "canary.yaml"), "--rps", "5", "--pod-latencies", value],
+        capsys,
+    )
+    assert code == 2
+    assert out == ""
+    assert err.startswith("mlrollout: --pod-latencies: ")
+    assert err.count("\n") == 1
+
+
 # Every ModelRollout shipped in examples/ (the e2e drives each of them to Succeeded).
 EXAMPLES = sorted(
     p.name for p in (ROOT / "examples").glob("*.yaml") if "kind: ModelRollout" in p.read_text()

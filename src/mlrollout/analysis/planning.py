@@ -4,7 +4,9 @@ For each metric, the expected time for the sequential judge to roll back a regre
 twice the margin (or ×2 for a zero margin) and to promote a canary with no difference, from
 the Kullback–Leibler drift of its test per second at the configured request rate and
 weight: t ≈ (log(1/α_k) + log G) / drift, G the mixture size. Warnings: a time beyond
-maxDuration, buckets that cannot resolve a latency margin, fewer than 3 canary pods. Roles:
+maxDuration, buckets that cannot resolve a latency margin, fewer than 3 canary pods, a
+latency margin the canary pods' own offsets could reach (STATISTICS §5: the floor from the
+spread between baseline pods, when their latencies are given). Roles:
 a metric can be a gate at this traffic when showing it within its margin fits maxDuration;
 otherwise the plan recommends the smallest margin that would (or keeping it a guard).
 Neighbours: ``config`` and ``sequential`` (budgets), ``buckets``; the lead's ``plan`` CLI.
@@ -26,6 +28,7 @@ from mlrollout.analysis.config import (
     compute_reference_ratios,
 )
 from mlrollout.analysis.eprocess import compute_theta
+from mlrollout.analysis.integrity import compute_pod_margin_floor
 from mlrollout.analysis.kinds import MetricKind
 
 __all__ = ["MetricPlan", "Plan", "TrafficProfile", "compute_plan"]
@@ -49,6 +52,8 @@ class TrafficProfile:
     canary_pods: int = 3
     bounds: tuple[float, ...] | None = None
     median_latency_s: float = 0.05
+    pod_latencies_s: tuple[float, ...] = ()
+    """Typical latency of each baseline pod before the rollout (empty: not measured)."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,12 @@ class MetricPlan:
     """Expected seconds to roll back a clear regression and to promote no difference.
 
     ``can_gate``: showing the metric within its margin fits maxDuration at this traffic;
-    ``recommended_margin``: the smallest margin (the metric's unit) for which it would, or
-    None when the metric can gate as it is or never can (tripwires, thresholds).
+    ``recommended_margin``: the smallest margin (the metric's unit) for which it would, at
+    least the pod floor below, or None when the metric can gate as it is (above the floor)
+    or never can (tripwires, thresholds).
+    ``pod_margin_floor``: for latency metrics with measured baseline pods, the relative
+    margin the canary pods' persistent offsets alone reach (``compute_pod_margin_floor``);
+    a margin below it can roll back a release only because its pods landed slow.
     """
 
     name: str
@@ -68,6 +77,7 @@ class MetricPlan:
     gated: bool = True
     can_gate: bool = False
     recommended_margin: float | None = None
+    pod_margin_floor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,16 @@ def _plan_metric(
         check = assess_bucket_resolution(p.bounds, margin=spec.margin, near=near)
         if not check.resolves:
             warnings.append(f"{spec.name}: {check.message}")
+    floor = None
+    if spec.kind in latency and p.pod_latencies_s:
+        floor = compute_pod_margin_floor(p.pod_latencies_s, canary_pods=p.canary_pods)
+        if spec.margin < floor:
+            warnings.append(
+                f"{spec.name}: margin {spec.margin:.3g} is below {floor:.3g}, what "
+                f"{p.canary_pods} canary pod(s) can differ by from the spread between "
+                "baseline pods alone; widen the margin or run more canary pods"
+            )
+            recommended = max(recommended or 0.0, floor)
     return MetricPlan(
         spec.name,
         spec.kind.value,
@@ -205,6 +225,7 @@ def _plan_metric(
         gated=spec.gated,
         can_gate=can_gate,
         recommended_margin=recommended,
+        pod_margin_floor=floor,
     )
 
 

@@ -88,6 +88,7 @@ def compute_rollout_plan(
     error_rate: float,
     labelled: float,
     bounds: tuple[float, ...],
+    pod_latencies: tuple[float, ...] = (),
 ) -> list[dict[str, Any]]:
     """The plan of every analysis step as plain data."""
     policy = rollout.spec.analysis
@@ -108,6 +109,7 @@ def compute_rollout_plan(
             labelled=labelled,
             canary_pods=_canary_pods(rollout, weight, replicas),
             bounds=bounds,
+            pod_latencies_s=pod_latencies,
         )
         specs = [
             compute_judged_metric(
@@ -141,6 +143,7 @@ def compute_rollout_plan(
                         "promoteSeconds": _finite(m.promote_s),
                         "canGate": m.can_gate,
                         "recommendedMargin": _finite(m.recommended_margin or math.nan),
+                        "podMarginFloor": m.pod_margin_floor,
                     }
                     for m in plan.metrics
                 ],
@@ -178,6 +181,13 @@ def register(app: typer.Typer) -> None:
             help="Latency histogram bucket bounds in seconds, "
             "comma-separated (default: prometheus-client's).",
         ),
+        pod_latencies: str | None = typer.Option(
+            None,
+            "--pod-latencies",
+            help="Typical latency of each stable pod in seconds, comma-separated (at least "
+            "two, from before the rollout): latency margins are checked against what the "
+            "canary pods' own offsets can reach.",
+        ),
         templates: list[Path] = TEMPLATES,
         output: OutputFormat = OUTPUT,
     ) -> None:
@@ -186,6 +196,7 @@ def register(app: typer.Typer) -> None:
         library = load_paths(template_files(dirs)).templates
         rollout = load_rollout(file, templates=library)
         bounds = _bounds(buckets)
+        pods = _pod_latencies(pod_latencies)
         steps = compute_rollout_plan(
             rollout,
             dict(library),
@@ -194,6 +205,7 @@ def register(app: typer.Typer) -> None:
             error_rate=error_rate,
             labelled=labelled,
             bounds=bounds,
+            pod_latencies=pods,
         )
         unreachable = [
             u.describe() for u in compute_unreachable_weights(rollout, replicas=replicas)
@@ -213,8 +225,14 @@ def register(app: typer.Typer) -> None:
                 rollback = _fmt(m["rollbackSeconds"] or math.inf)
                 promote = _fmt(m["promoteSeconds"] or math.inf)
                 gate = "can gate" if m["canGate"] else "guard only"
-                if m["recommendedMargin"] is not None:
-                    gate += f" (gate with margin >= {m['recommendedMargin']:.3g})"
+                margin = m["recommendedMargin"]
+                if margin is not None:
+                    advice = (
+                        "margin >= {:.3g} recommended"
+                        if m["canGate"]
+                        else "gate with margin >= {:.3g}"
+                    )
+                    gate += f" ({advice.format(margin)})"
                 typer.echo(
                     f"  {m['name']:<36} {m['role']:<5} regression shown in ~{rollback:<9} "
                     f"within margin shown in ~{promote:<9} {gate}"
@@ -223,15 +241,31 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"  warning: {warning}")
 
 
-def _bounds(text: str | None) -> tuple[float, ...]:
-    if text is None:
-        return DEFAULT_BUCKETS
+def _seconds_list(text: str, *, path: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
+        raise SpecError(f"expected comma-separated seconds, got {text!r}", path=path) from None
+    if not all(math.isfinite(v) for v in values):
+        raise SpecError(f"expected finite seconds, got {text!r}", path=path)
+    return values
+
+
+def _pod_latencies(text: str | None) -> tuple[float, ...]:
+    if text is None:
+        return ()
+    values = _seconds_list(text, path="--pod-latencies")
+    if len(values) < 2 or min(values) <= 0:
         raise SpecError(
-            f"expected comma-separated seconds, got {text!r}", path="--buckets"
-        ) from None
+            "expected at least 2 positive latencies, one per pod", path="--pod-latencies"
+        )
+    return values
+
+
+def _bounds(text: str | None) -> tuple[float, ...]:
+    if text is None:
+        return DEFAULT_BUCKETS
+    values = _seconds_list(text, path="--buckets")
     if len(values) < 3 or list(values) != sorted(set(values)) or values[0] <= 0:
         raise SpecError("expected at least 3 increasing positive bounds", path="--buckets")
     return values
