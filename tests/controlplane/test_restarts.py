@@ -3,6 +3,7 @@ layer rides them out, and the audit log still satisfies the invariants."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -42,6 +43,10 @@ def test_rollout_survives_a_restart_mid_shift(
                 # which the kube layer rightly does not retry; `drive` would stop on it
                 # (reported). etcd's restart is not awaited: the next requests meet it down.
                 plane.wait_ready(timeout=60)
+                # The reconciler's clock runs ahead of real time: ten virtual minutes pass in
+                # under a real second. Let the Deployment controller and kwok catch up with
+                # the restarted API server (in real time) before the progress deadline counts.
+                _wait_caught_up(cp)
 
     try:
         final = drive(
@@ -56,3 +61,21 @@ def test_rollout_survives_a_restart_mid_shift(
     assert final.status.phase is Phase.SUCCEEDED, final.status.message
     assert cp.admin.get(DEPLOYMENTS, "fraud-scorer-green", cp.namespace)["spec"]["replicas"] == 4
     check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
+
+
+def _wait_caught_up(cp: TestBed, timeout: float = 60.0) -> None:
+    """Until both environments' Deployments report every replica ready for their generation."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [
+            cp.admin.get(DEPLOYMENTS, f"fraud-scorer-{env}", cp.namespace)
+            for env in ("blue", "green")
+        ]
+        if all(
+            (d.get("status") or {}).get("observedGeneration") == d["metadata"]["generation"]
+            and (d.get("status") or {}).get("readyReplicas", 0) >= d["spec"]["replicas"]
+            for d in states
+        ):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"Deployments not ready {timeout}s after the restart")
