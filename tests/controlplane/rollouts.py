@@ -172,6 +172,18 @@ def start_manager(
     return running
 
 
+def wait_until(
+    predicate: Callable[[], bool], *, timeout: float = 60.0, what: str = "condition"
+) -> None:
+    """Poll ``predicate`` (real time) until it holds; ``AssertionError`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not reached after {timeout}s")
+
+
 def wait_for(
     read: Callable[[], StoredRollout],
     until: Callable[[StoredRollout], bool],

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from mlrollout.redaction import register_secret
 from support.cluster import MODEL_URI, BriskClock, SignedRegistry, rollout_from
 
 from .fixtures import TestBed
-from .rollouts import FAST_LEASE, ScriptAnalyst
+from .rollouts import FAST_LEASE, ScriptAnalyst, wait_until
 from .workloads import deployment, gpu_node
 
 pytestmark = pytest.mark.controlplane
@@ -112,15 +110,6 @@ def _rollout(
     kube.create(MODELROLLOUTS, copy.deepcopy(raw), ns)
 
 
-def _wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url) as response:
@@ -196,11 +185,11 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
     thread = threading.Thread(target=manager.run)
     thread.start()
     try:
-        _wait(lambda: manager.leading)
+        wait_until(lambda: manager.leading)
         assert blocking.entered.wait(60)
         for app in ("healthy-a", "healthy-b"):
-            _wait(lambda app=app: _phase(kube, ns, app) == "Succeeded")
-        _wait(lambda: _phase(kube, ns, "fallback") == "RolledBack")
+            wait_until(lambda app=app: _phase(kube, ns, app) == "Succeeded")
+        wait_until(lambda: _phase(kube, ns, "fallback") == "RolledBack")
         message = kube.get(MODELROLLOUTS, "fallback", ns)["status"]["message"]
         assert "passes failed in a row (analysis.onErrorLimit: rollback)" in message
         expected = {
@@ -211,12 +200,14 @@ def test_poisoned_rollouts_are_contained_and_healthy_ones_finish(
             "bad-header": "SpecError",
         }
         for app, reason in expected.items():
-            _wait(lambda app=app, reason=reason: _reconciled(kube, ns, app) == ("False", reason))
+            wait_until(
+                lambda app=app, reason=reason: _reconciled(kube, ns, app) == ("False", reason)
+            )
         assert "must carry a timezone" in _condition(kube, ns, "naive-time")["message"]
         assert "must be printable ASCII" in _condition(kube, ns, "bad-header")["message"]
         assert "+Inf5" in _condition(kube, ns, "internal")["message"]
         readyz = f"http://127.0.0.1:{health.port}/readyz"
-        _wait(lambda: _get(readyz)[0] == 503, timeout=10)
+        wait_until(lambda: _get(readyz)[0] == 503, timeout=10)
         body = _get(readyz)[1]
         assert body.startswith("worker stuck: worker-")
         assert f"{ns}/stuck" in body

@@ -3,7 +3,6 @@ layer rides them out, and the audit log still satisfies the invariants."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from mlrollout.spec.status import Phase
 from support.cluster import SignedRegistry, create_rollout
 
 from .fixtures import TestBed
-from .rollouts import check_audit, reconciler, settled
+from .rollouts import check_audit, reconciler, settled, wait_until
 from .workloads import build_model
 
 pytestmark = pytest.mark.controlplane
@@ -63,19 +62,18 @@ def test_rollout_survives_a_restart_mid_shift(
     check_audit(cp.audit, namespace=cp.namespace, user=cp.controller_user)
 
 
-def _wait_caught_up(cp: TestBed, timeout: float = 60.0) -> None:
+def _wait_caught_up(cp: TestBed) -> None:
     """Until both environments' Deployments report every replica ready for their generation."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         states = [
             cp.admin.get(DEPLOYMENTS, f"fraud-scorer-{env}", cp.namespace)
             for env in ("blue", "green")
         ]
-        if all(
+        return all(
             (d.get("status") or {}).get("observedGeneration") == d["metadata"]["generation"]
             and (d.get("status") or {}).get("readyReplicas", 0) >= d["spec"]["replicas"]
             for d in states
-        ):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"Deployments not ready {timeout}s after the restart")
+        )
+
+    wait_until(ready, what="Deployments ready after the restart")

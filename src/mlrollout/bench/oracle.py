@@ -158,9 +158,10 @@ def decide_oracle(
         miss = _first(path, math.log(beta / (1 - share)), above=False)
         return _earliest(rollback=hit, promote=miss)
     gates = tuple(gated) or (LATENCY_BODY,)
-    k = len(watched | set(gates))
+    metrics = sorted(watched | set(gates))
+    k = len(metrics)
     rollbacks, promotes = [], []
-    for metric in sorted(watched | set(gates)):
+    for metric in metrics:
         path = np.cumsum(_llr(run, scenario=scenario, margins=margins, metric=metric))
         up = _first(path, math.log((1 - alpha / k) / beta), above=True)
         down = _first(path, math.log(alpha / k / (1 - beta)), above=False)
